@@ -1,0 +1,117 @@
+"""Training data for the album model: any folder of images, holes made on the fly.
+
+Masks are drawn from a seeded generator keyed by ``(seed, epoch, index)``, so every
+read of an image in a new epoch gets new holes (as the research did) while a rerun
+with the same seed sees exactly the same holes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from torch.utils.data import Dataset
+
+from inpaint_core.classical import prefill
+from inpaint_core.masks import MaskSpec
+
+__all__ = ["IMAGE_EXTS", "list_images", "load_rgb", "split_files", "InpaintDataset"]
+
+IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".webp"}
+
+
+def list_images(root) -> list[Path]:
+    """All images (jpg/png/webp, any case) below ``root``, recursively, sorted."""
+    root = Path(root)
+    if not root.is_dir():
+        raise ValueError(f"data folder not found: {root}")
+    files = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_EXTS and p.is_file())
+    if not files:
+        raise ValueError(f"no images (.jpg, .png, .webp) found below {root}")
+    return files
+
+
+def load_rgb(path) -> np.ndarray:
+    """Read an image file as ``HxWx3 uint8`` RGB (``ValueError`` if it is not an image)."""
+    try:
+        with Image.open(path) as im:
+            return np.asarray(im.convert("RGB")).copy()
+    except (OSError, Image.DecompressionBombError) as err:
+        raise ValueError(f"cannot read image {path}: {err}") from err
+
+
+def split_files(files: list[Path], val_fraction: float) -> tuple[list[Path], list[Path]]:
+    """Deterministic train/validation split by a hash of each file name.
+
+    The split does not depend on the order or number of files, so adding images to a
+    folder never moves an old image from validation into training.
+    """
+    def bucket(p: Path) -> float:
+        return int(hashlib.sha1(p.name.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
+
+    val = [p for p in files if bucket(p) < val_fraction]
+    train = [p for p in files if bucket(p) >= val_fraction]
+    return train, val
+
+
+def _resize_short_side(image: np.ndarray, side: int) -> np.ndarray:
+    h, w = image.shape[:2]
+    if min(h, w) == side:
+        return image
+    scale = side / min(h, w)
+    size = (max(side, round(w * scale)), max(side, round(h * scale)))
+    resample = Image.BICUBIC if scale > 1 else Image.LANCZOS
+    return np.array(Image.fromarray(image).resize(size, resample))  # a writable copy for torch
+
+
+class InpaintDataset(Dataset):
+    """Items are dicts of float tensors: ``input`` (holes pre-filled, 3xSxS), ``mask`` (1xSxS), ``target`` (3xSxS).
+
+    Images are resized so the short side is ``resize`` (the research's 256x256), then a
+    ``crop``-px window is taken (random when ``train``, centred otherwise). Holes are
+    drawn at ``resize`` scale, so a 32-px research patch stays 32 px on a 128-px crop.
+    With ``fixed_masks`` the holes do not change between epochs (the overfit test).
+    """
+
+    def __init__(self, files, resize: int = 256, crop: int = 256, mask_spec: MaskSpec | None = None,
+                 prefill_method: str = "telea", train: bool = True, seed: int = 0, fixed_masks: bool = False):
+        self.files = list(files)
+        if crop > resize:
+            raise ValueError(f"crop ({crop}) cannot exceed resize ({resize})")
+        self.resize, self.crop = resize, crop
+        self.mask_spec = mask_spec or MaskSpec()
+        self.prefill_method = prefill_method
+        self.train, self.seed, self.fixed_masks = train, seed, fixed_masks
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        epoch = 0 if (self.fixed_masks or not self.train) else self.epoch
+        rng = np.random.default_rng([self.seed, epoch, index])
+        image = _resize_short_side(load_rgb(self.files[index]), self.resize)
+        h, w = image.shape[:2]
+        c = self.crop
+        if self.train and not self.fixed_masks:
+            y, x = int(rng.integers(0, h - c + 1)), int(rng.integers(0, w - c + 1))
+            image = image[y : y + c, x : x + c]
+            if rng.random() < 0.5:
+                image = image[:, ::-1]
+        else:
+            y, x = (h - c) // 2, (w - c) // 2
+            image = image[y : y + c, x : x + c]
+        image = np.ascontiguousarray(image)
+        mask = self.mask_spec(c, c, rng, ref_size=self.resize)
+        filled = prefill(image, mask, self.prefill_method)
+        return {
+            "input": torch.from_numpy(filled).permute(2, 0, 1).float() / 255.0,
+            "mask": torch.from_numpy(mask)[None].float(),
+            "target": torch.from_numpy(image).permute(2, 0, 1).float() / 255.0,
+        }

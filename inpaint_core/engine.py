@@ -1,0 +1,305 @@
+"""The inference pipeline shared by every model.
+
+validate -> size strategy (crop around masked regions / resize / full) -> pre-fill ->
+pad -> forward -> unpad -> resize back -> paste only masked pixels into the input.
+
+A model kind plugs in by subclassing :class:`Inpainter` (``_build``, ``_forward`` and,
+if it takes extra per-pixel inputs such as land cover, ``_aux_maps``) and appearing in
+:func:`inpainter_classes`, the explicit registry that :func:`load_inpainter` reads.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+import torch.nn as nn
+
+from inpaint_core.checkpoint import CheckpointError, load_model_file
+from inpaint_core.classical import prefill, telea
+from inpaint_core.masks import as_bool_mask
+from inpaint_core.models import AlbumConfig, AlbumUNet
+
+__all__ = [
+    "STRATEGIES",
+    "InferenceOptions",
+    "Inpainter",
+    "AlbumInpainter",
+    "ClassicalInpainter",
+    "load_inpainter",
+    "inpainter_classes",
+    "resolve_device",
+    "to_rgb_array",
+    "region_boxes",
+]
+
+STRATEGIES = ("crop", "resize", "full")
+MAX_PIXELS = 50_000_000  # refuse images beyond ~50 Mpx: they would not fit a browser or this box's memory
+
+
+@dataclass
+class InferenceOptions:
+    strategy: str = "crop"  # "crop": work on a box around each masked region; "resize": whole image scaled to fit; "full": whole image at native size
+    working_size: int = 512  # longest side the network sees; larger crops/images are scaled down to it
+    margin: int = 64  # context in px kept around each masked region ("crop")
+    min_context: int = 256  # a crop is grown to at least this side (when the image is that large)
+
+    def __post_init__(self):
+        if self.strategy not in STRATEGIES:
+            raise ValueError(f"unknown strategy {self.strategy!r}; valid: {', '.join(STRATEGIES)}")
+        if self.working_size < 16 or self.margin < 0:
+            raise ValueError("working_size must be >= 16 and margin >= 0")
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """``"auto"``: CUDA if available, else CPU. Asking for CUDA without one raises ``ValueError``."""
+    if isinstance(device, torch.device):
+        device = str(device)
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError("device 'cuda' was asked for but no CUDA GPU is available; use --device cpu or auto")
+    try:
+        return torch.device(device)
+    except RuntimeError as err:
+        raise ValueError(f"unknown device {device!r}; use auto, cpu or cuda") from err
+
+
+def to_rgb_array(image) -> np.ndarray:
+    """Return ``image`` as ``HxWx3 uint8`` RGB; accepts PIL images and uint8 HxW / HxWx3 / HxWx4 arrays."""
+    try:
+        from PIL import Image
+
+        if isinstance(image, Image.Image):
+            return np.asarray(image.convert("RGB")).copy()
+    except ImportError:  # pragma: no cover
+        pass
+    if not isinstance(image, np.ndarray):
+        raise ValueError(f"image must be a numpy array or PIL image, got {type(image).__name__}")
+    if image.dtype != np.uint8:
+        raise ValueError(f"image must be uint8 (0-255), got dtype {image.dtype}")
+    if image.ndim == 2:
+        return np.repeat(image[..., None], 3, axis=2)
+    if image.ndim != 3 or image.shape[2] not in (3, 4):
+        raise ValueError(f"image must be HxWx3 RGB (or HxWx4 RGBA), got shape {image.shape}")
+    if image.shape[0] < 1 or image.shape[1] < 1:
+        raise ValueError(f"image is empty (shape {image.shape})")
+    return np.ascontiguousarray(image[..., :3])
+
+
+def region_boxes(mask: np.ndarray, margin: int, min_side: int) -> list[tuple[int, int, int, int]]:
+    """Boxes ``(y0, y1, x0, x1)`` covering the mask: regions closer than ``2*margin`` share a box.
+
+    Each box is the region's bounding box grown by ``margin`` and to at least
+    ``min_side`` (clamped to the image). Overlapping boxes are merged until none overlap.
+    """
+    h, w = mask.shape
+    grown = mask.astype(np.uint8)
+    if margin > 0:
+        grown = cv2.dilate(grown, cv2.getStructuringElement(cv2.MORPH_RECT, (2 * margin + 1, 2 * margin + 1)))
+    n, _, stats, _ = cv2.connectedComponentsWithStats(grown, connectivity=8)
+    boxes = []
+    for x, y, bw, bh, _ in stats[1:n]:
+        boxes.append(_grow_box(y, y + bh, x, x + bw, min_side, h, w))
+    merged = True
+    while merged:  # merge overlaps so no pixel is filled twice from different contexts
+        merged = False
+        for i in range(len(boxes)):
+            for j in range(i + 1, len(boxes)):
+                a, b = boxes[i], boxes[j]
+                if a[0] < b[1] and b[0] < a[1] and a[2] < b[3] and b[2] < a[3]:
+                    boxes[i] = (min(a[0], b[0]), max(a[1], b[1]), min(a[2], b[2]), max(a[3], b[3]))
+                    del boxes[j]
+                    merged = True
+                    break
+            if merged:
+                break
+    return boxes
+
+
+def _grow_box(y0, y1, x0, x1, min_side, h, w):
+    def grow(lo, hi, size):
+        need = min(min_side, size) - (hi - lo)
+        if need > 0:
+            lo -= need // 2
+            hi += need - need // 2
+            if lo < 0:
+                hi, lo = hi - lo, 0
+            if hi > size:
+                lo, hi = max(0, lo - (hi - size)), size
+        return max(0, lo), min(size, hi)
+
+    y0, y1 = grow(y0, y1, h)
+    x0, x1 = grow(x0, x1, w)
+    return int(y0), int(y1), int(x0), int(x1)
+
+
+class Inpainter:
+    """Base class: the pipeline. Subclasses set ``kind`` and implement ``_forward``."""
+
+    kind = "base"
+    multiple = 1  # network input sides must be divisible by this
+
+    def __init__(self, device: str | torch.device = "cpu", options: InferenceOptions | None = None, meta: dict | None = None):
+        self.device = resolve_device(device)
+        self.options = options or InferenceOptions()
+        self.meta = meta or {}
+
+    # --- hooks for subclasses -------------------------------------------------------
+    def _aux_maps(self, shape: tuple[int, int], **extra) -> dict[str, np.ndarray]:
+        """Validate extra per-pixel inputs (e.g. land cover) and return them as HxW int maps."""
+        if extra:
+            raise ValueError(f"{self.kind} model takes no extra inputs, got {', '.join(extra)}")
+        return {}
+
+    def _fill(self, image: np.ndarray, mask: np.ndarray, aux: dict[str, np.ndarray]) -> np.ndarray:
+        """Fill one working-size array; returns ``HxWx3 uint8`` of the same size."""
+        raise NotImplementedError
+
+    # --- the pipeline -----------------------------------------------------------------
+    def inpaint(self, image, mask, strategy: str | None = None, **extra) -> np.ndarray:
+        """Fill the holes of ``image`` (``HxWx3 uint8`` or PIL) where ``mask`` (``HxW``) is nonzero.
+
+        Returns ``HxWx3 uint8``; pixels outside the mask are identical to the input.
+        ``strategy`` overrides ``options.strategy`` for this call. Raises ``ValueError``
+        for bad input.
+        """
+        image = to_rgb_array(image)
+        h, w = image.shape[:2]
+        if h * w > MAX_PIXELS:
+            raise ValueError(f"image is {w}x{h} = {h * w / 1e6:.0f} Mpx; the limit is {MAX_PIXELS / 1e6:.0f} Mpx")
+        mask = as_bool_mask(mask, (h, w))
+        aux = self._aux_maps((h, w), **extra)
+        strategy = strategy or self.options.strategy
+        if strategy not in STRATEGIES:
+            raise ValueError(f"unknown strategy {strategy!r}; valid: {', '.join(STRATEGIES)}")
+        out = image.copy()
+        if not mask.any():
+            return out
+        opts = self.options
+        if strategy == "crop":
+            boxes = region_boxes(mask, opts.margin, opts.min_context)
+        else:
+            boxes = [(0, h, 0, w)]
+        for y0, y1, x0, x1 in boxes:
+            sub_mask = mask[y0:y1, x0:x1]
+            sub_aux = {k: v[y0:y1, x0:x1] for k, v in aux.items()}
+            limit = opts.working_size if strategy != "full" else None
+            filled = self._fill_scaled(image[y0:y1, x0:x1], sub_mask, sub_aux, limit)
+            region = out[y0:y1, x0:x1]
+            region[sub_mask] = filled[sub_mask]
+        return out
+
+    def _fill_scaled(self, image, mask, aux, limit):
+        h, w = mask.shape
+        scale = 1.0 if limit is None else min(1.0, limit / max(h, w))
+        if scale >= 1.0:
+            return self._fill(image, mask, aux)
+        sh, sw = max(1, round(h * scale)), max(1, round(w * scale))
+        small = cv2.resize(image, (sw, sh), interpolation=cv2.INTER_AREA)
+        # a hole pixel stays a hole at low resolution if any of its area was a hole
+        small_mask = cv2.resize(mask.astype(np.float32), (sw, sh), interpolation=cv2.INTER_AREA) > 0
+        small_aux = {k: cv2.resize(v.astype(np.int32), (sw, sh), interpolation=cv2.INTER_NEAREST) for k, v in aux.items()}
+        filled = self._fill(small, small_mask, small_aux)
+        return cv2.resize(filled, (w, h), interpolation=cv2.INTER_CUBIC)
+
+    def _pad(self, array: np.ndarray) -> tuple[np.ndarray, tuple[int, int]]:
+        h, w = array.shape[:2]
+        ph, pw = (-h) % self.multiple, (-w) % self.multiple
+        if ph or pw:
+            pad = [(0, ph), (0, pw)] + [(0, 0)] * (array.ndim - 2)
+            array = np.pad(array, pad, mode="symmetric")
+        return array, (h, w)
+
+    def __repr__(self):
+        return f"{type(self).__name__}(kind={self.kind!r}, device={self.device})"
+
+
+class ClassicalInpainter(Inpainter):
+    """OpenCV's Telea fill behind the same API: the app's fallback when no model is installed."""
+
+    kind = "telea"
+
+    def _fill(self, image, mask, aux):
+        return telea(image, mask)
+
+
+class NetworkInpainter(Inpainter):
+    """Shared parts of the neural inpainters: device placement and tensor conversion."""
+
+    def __init__(self, model: nn.Module, device="auto", options=None, meta=None):
+        super().__init__(device, options, meta)
+        self.model = model.eval().to(self.device)
+        if self.device.type == "cpu":
+            # measured: channels_last is faster for these convs on CPU; bf16 is slower on CPUs
+            # without native bf16 units, so CPU inference stays float32
+            self.model = self.model.to(memory_format=torch.channels_last)
+        self.model.requires_grad_(False)
+
+    def _to_tensor(self, array: np.ndarray) -> torch.Tensor:
+        t = torch.from_numpy(np.ascontiguousarray(array)).to(self.device)
+        t = t.permute(2, 0, 1)[None].float() / 255.0 if t.ndim == 3 else t[None, None].float()
+        return t.contiguous(memory_format=torch.channels_last) if self.device.type == "cpu" else t
+
+    @staticmethod
+    def _to_array(tensor: torch.Tensor, h: int, w: int) -> np.ndarray:
+        out = tensor[0, :, :h, :w].float().clamp(0, 1).mul(255).round().byte()
+        return out.permute(1, 2, 0).cpu().numpy()
+
+    def _autocast(self):
+        if self.device.type == "cuda":
+            return torch.autocast("cuda", dtype=torch.float16)
+        return torch.autocast("cpu", enabled=False)
+
+
+class AlbumInpainter(NetworkInpainter):
+    """The album-cover U-Net (:class:`~inpaint_core.models.AlbumUNet`)."""
+
+    kind = "album"
+
+    @classmethod
+    def from_state(cls, state: dict, meta: dict, device="auto", options=None) -> "AlbumInpainter":
+        config = AlbumConfig(**meta["config"])
+        model = AlbumUNet(config)
+        model.load_state_dict(state)
+        return cls(model, device, options, meta)
+
+    @property
+    def multiple(self) -> int:
+        return self.model.config.multiple
+
+    def _fill(self, image, mask, aux):
+        filled = prefill(image, mask, self.model.config.prefill)
+        padded, (h, w) = self._pad(filled)
+        padded_mask, _ = self._pad(mask.astype(np.uint8))
+        with torch.inference_mode(), self._autocast():
+            pred = self.model(self._to_tensor(padded), self._to_tensor(padded_mask))
+        return self._to_array(pred, h, w)
+
+
+def inpainter_classes() -> dict[str, type]:
+    """The registry: checkpoint ``kind`` -> inpainter class (with a ``from_state`` constructor)."""
+    registry = {"album": AlbumInpainter}
+    try:
+        from inpaint_core.satellite import SatelliteInpainter
+    except ImportError:  # the satellite model is optional until its module exists
+        pass
+    else:
+        registry["satellite"] = SatelliteInpainter
+    return registry
+
+
+def load_inpainter(path, device: str = "auto", options: InferenceOptions | None = None) -> Inpainter:
+    """Load a checkpoint file and return a ready :class:`Inpainter` (``.kind``, ``.inpaint``)."""
+    state, meta = load_model_file(Path(path))
+    registry = inpainter_classes()
+    kind = meta["kind"]
+    if kind not in registry:
+        raise CheckpointError(f"{path}: unknown model kind {kind!r}; this version knows {', '.join(registry)}")
+    try:
+        return registry[kind].from_state(state, meta, device=device, options=options)
+    except (TypeError, RuntimeError, KeyError) as err:  # config fields or tensor shapes that do not fit
+        raise CheckpointError(f"{path}: the weights do not fit a {kind} model ({err})") from err
