@@ -1,0 +1,95 @@
+"""``python -m inpaint_core run``: fill many images with one model.
+
+Masks are matched to images by file stem (``cat.jpg`` <- ``cat.png``); white (>127)
+is hole. Results are written as PNG (lossless) under the output folder with the
+image's stem. A satellite model also needs ``--landcover`` (a file or folder matched
+by stem, the same way).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from tqdm import tqdm
+
+from inpaint_core.data import IMAGE_EXTS, load_rgb
+from inpaint_core.engine import STRATEGIES, InferenceOptions, load_inpainter
+
+__all__ = ["add_arguments", "main", "match_by_stem"]
+
+
+def _collect(path: Path, what: str) -> list[Path]:
+    if path.is_file():
+        return [path]
+    if path.is_dir():
+        files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTS | {".tif", ".tiff"})
+        if not files:
+            raise ValueError(f"no {what} files found in {path}")
+        return files
+    raise ValueError(f"{what} path not found: {path}")
+
+
+def match_by_stem(images: list[Path], others: list[Path], what: str) -> list[tuple[Path, Path]]:
+    """Pair each image with the file of the same stem in ``others`` (a single file pairs with all)."""
+    if len(others) == 1 and len(images) == 1:
+        return [(images[0], others[0])]
+    by_stem = {}
+    for p in others:
+        if p.stem in by_stem:
+            raise ValueError(f"two {what} files share the stem {p.stem!r}: {by_stem[p.stem].name}, {p.name}")
+        by_stem[p.stem] = p
+    missing = [p.name for p in images if p.stem not in by_stem]
+    if missing:
+        raise ValueError(f"no {what} for {len(missing)} image(s), e.g. {', '.join(missing[:3])} "
+                         f"({what} files are matched to images by file name without extension)")
+    return [(p, by_stem[p.stem]) for p in images]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--checkpoint", required=True, help="model file (.safetensors)")
+    parser.add_argument("--image", required=True, type=Path, help="an image file or a folder of images")
+    parser.add_argument("--mask", required=True, type=Path, help="a mask file or a folder of masks (white = hole)")
+    parser.add_argument("--landcover", type=Path, help="satellite model: land-cover file or folder (matched by stem)")
+    parser.add_argument("--output", required=True, type=Path, help="folder for the filled PNGs")
+    parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    parser.add_argument("--strategy", default="crop", choices=STRATEGIES, help="large-image strategy")
+    parser.add_argument("--working-size", type=int, default=512, help="longest side the network sees")
+
+
+def main(args: argparse.Namespace) -> int:
+    try:
+        model = load_inpainter(args.checkpoint, device=args.device,
+                               options=InferenceOptions(strategy=args.strategy, working_size=args.working_size))
+        images = _collect(args.image, "image")
+        pairs = match_by_stem(images, _collect(args.mask, "mask"), "mask")
+        landcovers = None
+        if model.kind == "satellite":
+            if args.landcover is None:
+                raise ValueError("this is a satellite model: pass --landcover FILE|DIR")
+            landcovers = dict(match_by_stem(images, _collect(args.landcover, "land-cover"), "land-cover"))
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    args.output.mkdir(parents=True, exist_ok=True)
+    failures = 0
+    for image_path, mask_path in tqdm(pairs, desc="inpaint", unit="img"):
+        try:
+            image = load_rgb(image_path)
+            mask = np.asarray(Image.open(mask_path).convert("L"))
+            extra = {}
+            if landcovers is not None:
+                from inpaint_core.geo import read_landcover
+
+                extra["landcover"] = read_landcover(landcovers[image_path], model.classes)
+            out = model.inpaint(image, mask, **extra)
+        except ValueError as err:  # one bad file must not stop the batch
+            tqdm.write(f"skipped {image_path.name}: {err}")
+            failures += 1
+            continue
+        Image.fromarray(out).save(args.output / f"{image_path.stem}.png")
+    print(f"wrote {len(pairs) - failures} image(s) to {args.output}" + (f"; {failures} failed" if failures else ""))
+    return 1 if failures else 0
