@@ -1,0 +1,355 @@
+"""Train the album-cover inpainting U-Net.
+
+    python train/album.py --data DIR --vgg-weights FILE            # the default run
+    python train/album.py --data DIR --vgg-weights FILE --resume   # continue an interrupted run
+    python train/album.py --data DIR --vgg-weights FILE --overfit-batch
+    python train/album.py --data DIR --vgg-weights FILE --lr-find
+    torchrun --nproc_per_node=2 train/album.py --data DIR ...      # data-parallel
+
+Losses (summed here, logged as parts): L1 with hole pixels weighted ``hole_weight``,
+VGG16 perceptual distance and total variation on the composite (prediction in the
+holes, target elsewhere). Holes are new on every read (see inpaint_core.data).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import platform
+import sys
+import time
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as a script: make `train.common` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import numpy as np
+import torch
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader, DistributedSampler
+from tqdm import tqdm
+
+from inpaint_core.checkpoint import save_model
+from inpaint_core.classical import telea
+from inpaint_core.data import InpaintDataset, list_images, split_files
+from inpaint_core.losses import PerceptualLoss, l1_loss, load_vgg16, tv_loss
+from inpaint_core.masks import MaskSpec
+from inpaint_core.models import AlbumConfig, AlbumUNet
+from train.common import (
+    JsonLog, Timer, autocast_for, field, images_to_uint8, load_state, parse_config, save_grid,
+    save_state, seed_everything, setup_distributed, unwrap,
+)  # fmt: skip
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    data: str = field(help="folder of training images (searched recursively; jpg/png/webp; any size)")
+    vgg_weights: str | None = field(None, help="local VGG16 ImageNet state dict (torchvision layout); "
+                                    "default: $INPAINT_VGG16_WEIGHTS, else download via torch.hub")
+    out: str = field("runs/album", help="run folder: training state, log, sample grids")
+    export: str = field("checkpoints/album.safetensors", help="where the trained model is exported")
+    resume: bool = field(False, help="continue from OUT/state.pt (model, optimiser, step, timer)")
+    init: str | None = field(None, help="start a NEW run from the weights of an exported model (e.g. the "
+                             "shipped checkpoints/album.safetensors) instead of from the Telea fill")
+    overfit_batch: bool = field(False, help="the research's sanity test: fit 8 images with fixed holes")
+    lr_find: bool = field(False, help="LR range test: write OUT/lr_find.png and suggest a learning rate")
+    # model
+    base: int = field(24, help="U-Net channels at the first level")
+    depth: int = field(3, help="U-Net downsamplings after the stem")
+    bottleneck_blocks: int = field(2, help="dilated residual blocks at the lowest resolution")
+    prefill: str = field("telea", help="hole pre-fill the network corrects: telea or zeros (the research)")
+    residual: bool = field(True, help="predict a correction on top of the pre-filled input")
+    # data
+    resize: int = field(256, help="images are resized so their short side is this (the research's 256)")
+    crop: int = field(128, help="training crop side (crops are cheaper; holes keep their 256-scale size)")
+    masks: str = field("research:0.5,strokes:0.5", help="mix of hole kinds: research (4 32-px squares), strokes")
+    val_fraction: float = field(0.05, help="share of images held out for validation (by file-name hash)")
+    val_images: int = field(64, help="validation images scored at each validation")
+    workers: int = field(1, help="data-loading worker processes")
+    # optimisation
+    batch_size: int = field(8, help="images per step per process")
+    lr: float = field(3e-4, help="AdamW learning rate (the research's choice for the full run)")
+    weight_decay: float = field(1e-4, help="AdamW weight decay")
+    warmup: int = field(100, help="linear LR warm-up steps")
+    steps: int = field(20000, help="total optimisation steps")
+    max_minutes: float = field(0.0, help="stop (saving state and model) after this many minutes of this run; 0 = no limit")
+    hole_weight: float = field(6.0, help="L1 weight of hole pixels relative to known pixels")
+    w_vgg: float = field(0.05, help="weight of the VGG16 perceptual loss")
+    w_tv: float = field(0.1, help="weight of the total-variation loss")
+    vgg_layers: str = field("relu1_2,relu2_2,relu3_3", help="VGG16 layers of the perceptual loss")
+    amp: bool = field(True, help="mixed precision on CUDA, bf16 on CPUs with native bf16 (float32 on others, where bf16 is slower)")
+    device: str = field("auto", help="auto, cpu or cuda")
+    seed: int = field(0, help="seed for weights, data order and holes")
+    # bookkeeping
+    log_every: int = field(20, help="steps between log lines")
+    val_every: int = field(500, help="steps between validations (and exports when validation improves)")
+    save_every: int = field(200, help="steps between training-state saves")
+    sample_every: int = field(500, help="steps between sample grids")
+
+    def __post_init__(self):
+        if self.prefill not in ("telea", "zeros"):
+            raise SystemExit(f"--prefill must be telea or zeros, got {self.prefill!r}")
+        if self.overfit_batch and self.lr_find:
+            raise SystemExit("--overfit-batch and --lr-find are separate modes; pick one")
+
+
+def model_config(cfg: TrainConfig) -> AlbumConfig:
+    return AlbumConfig(base=cfg.base, depth=cfg.depth, bottleneck_blocks=cfg.bottleneck_blocks,
+                       prefill=cfg.prefill, residual=cfg.residual)
+
+
+def compute_losses(pred, target, mask, perceptual, cfg) -> tuple[torch.Tensor, dict[str, float]]:
+    """Weighted sum and its logged parts. ``pred``/``target`` Nx3xHxW in [0,1], ``mask`` Nx1xHxW."""
+    comp = pred * mask + target * (1 - mask)
+    loss_l1 = l1_loss(pred, target, mask, cfg.hole_weight)
+    loss_vgg = perceptual(comp, target) if cfg.w_vgg > 0 else pred.new_zeros(())
+    loss_tv = tv_loss(comp)
+    total = loss_l1 + cfg.w_vgg * loss_vgg + cfg.w_tv * loss_tv
+    return total, {"l1": loss_l1.item(), "vgg": loss_vgg.item(), "tv": loss_tv.item()}
+
+
+def hole_psnr(pred: np.ndarray, target: np.ndarray, mask: np.ndarray) -> float:
+    """PSNR (dB) over the hole pixels of one uint8 image."""
+    diff = pred[mask].astype(np.float64) - target[mask].astype(np.float64)
+    mse = max(float((diff**2).mean()), 1e-10)
+    return 10 * math.log10(255.0**2 / mse)
+
+
+@torch.no_grad()
+def validate(model, loader, device) -> dict[str, float]:
+    """Hole PSNR of the model and of Telea on the fixed validation holes."""
+    model.eval()
+    ours, base = [], []
+    for batch in loader:
+        pred = model(batch["input"].to(device), batch["mask"].to(device))
+        pred_u8, target_u8 = images_to_uint8(pred), images_to_uint8(batch["target"])
+        masks = batch["mask"][:, 0].bool().numpy()
+        for p, t, m in zip(pred_u8, target_u8, masks):
+            ours.append(hole_psnr(p, t, m))
+            base.append(hole_psnr(telea(t, m), t, m))
+    model.train()
+    return {"psnr_hole": float(np.mean(ours)), "psnr_hole_telea": float(np.mean(base))}
+
+
+def sample_grid(model, batch, device, path) -> Path:
+    with torch.no_grad():
+        was_training = model.training
+        model.eval()
+        pred = model(batch["input"].to(device), batch["mask"].to(device)).cpu()
+        model.train(was_training)
+    mask = batch["mask"]
+    masked = batch["target"] * (1 - mask) + mask * torch.tensor([1.0, 0.0, 1.0]).view(1, 3, 1, 1)  # magenta holes
+    comp = pred * mask + batch["target"] * (1 - mask)
+    return save_grid(path, [images_to_uint8(masked), images_to_uint8(comp), images_to_uint8(batch["target"])])
+
+
+def lr_find(model, loader, perceptual, cfg, device, out: Path, steps: int = 120, lo=1e-6, hi=1e-1) -> float:
+    """Exponential LR sweep; stops when the smoothed loss passes 4x its minimum."""
+    opt = torch.optim.AdamW(model.parameters(), lr=lo, weight_decay=cfg.weight_decay)
+    lrs, losses, smooth, best = [], [], None, float("inf")
+    it = iter(loader)
+    for i in tqdm(range(steps), desc="lr-find"):
+        lr = lo * (hi / lo) ** (i / (steps - 1))
+        for g in opt.param_groups:
+            g["lr"] = lr
+        try:
+            batch = next(it)
+        except StopIteration:
+            it = iter(loader)
+            batch = next(it)
+        with autocast_for(device, cfg.amp):
+            pred = model(batch["input"].to(device), batch["mask"].to(device))
+            loss, _ = compute_losses(pred.float(), batch["target"].to(device), batch["mask"].to(device), perceptual, cfg)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        smooth = loss.item() if smooth is None else 0.9 * smooth + 0.1 * loss.item()
+        lrs.append(lr)
+        losses.append(smooth)
+        best = min(best, smooth)
+        if smooth > 4 * best and i > 10:
+            break
+    # suggestion: the LR of steepest descent of the smoothed curve, a common rule of thumb
+    grads = np.gradient(np.array(losses), np.log10(np.array(lrs)))
+    suggestion = float(lrs[int(np.argmin(grads[: max(2, len(grads) - 5)]))])
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.plot(lrs, losses)
+    ax.axvline(suggestion, color="red", linestyle="--", label=f"suggested {suggestion:.1e}")
+    ax.set(xscale="log", xlabel="learning rate", ylabel="smoothed training loss", title="LR range test")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(out / "lr_find.png", dpi=100)
+    plt.close(fig)
+    return suggestion
+
+
+def main(argv=None) -> dict:
+    cfg = parse_config(TrainConfig, __doc__.split("\n\n")[0], argv)
+    ddp = setup_distributed(cfg.device)
+    device = ddp.device
+    seed_everything(cfg.seed + ddp.rank)
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+
+    files = list_images(cfg.data)
+    train_files, val_files = split_files(files, cfg.val_fraction)
+    if not train_files:
+        raise SystemExit(f"all {len(files)} images fell into the validation split; lower --val-fraction")
+    mask_spec = MaskSpec.parse(cfg.masks)
+    if cfg.overfit_batch:
+        train_files = train_files[:8]
+        val_files = train_files  # the test is whether the model can fit these very images
+    train_set = InpaintDataset(train_files, cfg.resize, cfg.crop, mask_spec, cfg.prefill, train=True,
+                               seed=cfg.seed, fixed_masks=cfg.overfit_batch)
+    val_set = InpaintDataset((val_files or train_files)[: cfg.val_images], cfg.resize, cfg.resize, mask_spec,
+                             cfg.prefill, train=False, seed=cfg.seed + 1)
+    sampler = DistributedSampler(train_set, shuffle=True, seed=cfg.seed) if ddp.enabled else None
+    loader = DataLoader(train_set, batch_size=cfg.batch_size, shuffle=sampler is None, sampler=sampler,
+                        num_workers=cfg.workers, drop_last=len(train_set) >= cfg.batch_size,
+                        persistent_workers=False)
+    val_loader = DataLoader(val_set, batch_size=8, num_workers=0)
+
+    model = AlbumUNet(model_config(cfg)).to(device)
+    if device.type == "cpu":
+        model = model.to(memory_format=torch.channels_last)
+    n_params = sum(p.numel() for p in model.parameters())
+    vgg = load_vgg16(cfg.vgg_weights, tuple(cfg.vgg_layers.split(","))).to(device)
+    perceptual = PerceptualLoss(vgg)
+
+    if cfg.lr_find:
+        suggestion = lr_find(model, loader, perceptual, cfg, device, out)
+        print(f"LR range test written to {out / 'lr_find.png'}; suggested learning rate {suggestion:.2e}")
+        return {"suggested_lr": suggestion}
+
+    lr = 1e-3 if cfg.overfit_batch and cfg.lr == 3e-4 else cfg.lr  # the research's best LR when overfitting
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=cfg.weight_decay)
+    step, epoch, best, timer_offset = 0, 0, -float("inf"), 0.0
+    prior_steps = 0  # steps of the run an --init model came from, so the model card counts all training
+    state_path = out / "state.pt"
+    if cfg.resume:
+        if not state_path.exists():
+            raise SystemExit(f"--resume: no training state at {state_path}")
+        state = load_state(state_path)
+        if state["model_config"] != model_config(cfg).to_dict():
+            raise SystemExit(f"--resume: {state_path} was trained with model config {state['model_config']}, "
+                             f"not {model_config(cfg).to_dict()}")
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        step, epoch, best, timer_offset = state["step"], state["epoch"], state["best"], state["elapsed"]
+        prior_steps = state.get("prior_steps", 0)
+        torch.set_rng_state(state["torch_rng"])
+        if ddp.is_main:
+            print(f"resumed from {state_path} at step {step} ({timer_offset / 60:.1f} min trained so far)")
+    elif cfg.init:
+        from inpaint_core.checkpoint import load_model_file
+
+        state, meta = load_model_file(cfg.init)
+        if meta["kind"] != "album" or meta["config"] != model_config(cfg).to_dict():
+            raise SystemExit(f"--init: {cfg.init} holds a {meta['kind']} model with config {meta['config']}; "
+                             f"this run builds {model_config(cfg).to_dict()} (match --base/--depth/... to it)")
+        model.load_state_dict(state)
+        best = meta.get("training", {}).get("validation", {}).get("psnr_hole", best)
+        timer_offset = 60 * meta.get("training", {}).get("wall_minutes", 0.0)
+        prior_steps = int(meta.get("training", {}).get("steps", 0))
+        if ddp.is_main:
+            print(f"initialised from {cfg.init} ({meta.get('training', {}).get('steps', '?')} steps trained)")
+    train_model = DistributedDataParallel(model) if ddp.enabled else model
+    log = JsonLog(out / "log.jsonl", enabled=ddp.is_main)
+    timer = Timer(timer_offset)
+    run_start = time.time()
+    # the overfit test shows the very images and holes it fits; a real run shows held-out ones
+    sample_batch = next(iter(loader if cfg.overfit_batch else val_loader))
+    n_images = 0
+    steps_total = cfg.steps if not cfg.overfit_batch or cfg.steps != 20000 else 400
+
+    def checkpoint_state():
+        save_state(state_path, model=model.state_dict(), optimizer=opt.state_dict(), step=step, epoch=epoch,
+                   best=best, elapsed=timer.elapsed, torch_rng=torch.get_rng_state(), prior_steps=prior_steps,
+                   model_config=model_config(cfg).to_dict(), train_config=dataclasses.asdict(cfg))
+
+    def export(val: dict) -> None:
+        summary = {
+            "steps": prior_steps + step, "images_seen": (prior_steps + step) * cfg.batch_size * ddp.world_size,
+            "wall_minutes": round(timer.elapsed / 60, 1), "hardware": f"{platform.processor() or platform.machine()}"
+            f" x{ddp.world_size} ({device.type})", "parameters": n_params, "train_images": len(train_files),
+            "val_images": len(val_set), "validation": val, "train_config": dataclasses.asdict(cfg),
+            "val_files": [p.name for p in val_files],
+        }  # fmt: skip
+        save_model(cfg.export, model.state_dict(), "album", model_config(cfg).to_dict(), training=summary)
+
+    bar = tqdm(total=steps_total, initial=step, desc="album", disable=not ddp.is_main, dynamic_ncols=True)
+    last_val: dict = {}
+    last_val_step = -1
+    stop = False
+    t_images, t0 = 0, time.time()
+    while step < steps_total and not stop:
+        train_set.set_epoch(epoch)
+        if sampler is not None:
+            sampler.set_epoch(epoch)
+        for batch in loader:
+            inputs = batch["input"].to(device, non_blocking=True)
+            mask = batch["mask"].to(device, non_blocking=True)
+            target = batch["target"].to(device, non_blocking=True)
+            if device.type == "cpu":
+                inputs = inputs.contiguous(memory_format=torch.channels_last)
+            for g in opt.param_groups:
+                g["lr"] = lr * min(1.0, (step + 1) / max(1, cfg.warmup))
+            with autocast_for(device, cfg.amp):
+                pred = train_model(inputs, mask)
+                loss, parts = compute_losses(pred.float(), target, mask, perceptual, cfg)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            step += 1
+            n_images += inputs.shape[0] * ddp.world_size
+            t_images += inputs.shape[0] * ddp.world_size
+            bar.update(1)
+            if step % cfg.log_every == 0 or step == 1:
+                ips = t_images / max(1e-9, time.time() - t0)
+                t_images, t0 = 0, time.time()
+                bar.set_postfix(loss=f"{loss.item():.4f}", l1=f"{parts['l1']:.4f}", vgg=f"{parts['vgg']:.3f}",
+                                tv=f"{parts['tv']:.3f}", ips=f"{ips:.1f}")
+                log.write(step=step, loss=loss.item(), **parts, images_per_s=ips, lr=opt.param_groups[0]["lr"])
+            if ddp.is_main and (step % cfg.sample_every == 0 or step == steps_total):
+                sample_grid(model, sample_batch, device, out / "samples" / f"step{step:06d}.png")
+            if ddp.is_main and (step % cfg.val_every == 0 or step == steps_total):
+                last_val, last_val_step = validate(model, val_loader, device), step
+                log.write(step=step, **last_val)
+                tqdm.write(f"step {step}: hole PSNR {last_val['psnr_hole']:.2f} dB (Telea {last_val['psnr_hole_telea']:.2f})")
+                if last_val["psnr_hole"] > best and not cfg.overfit_batch:
+                    best = last_val["psnr_hole"]
+                    export(last_val)
+            if ddp.is_main and step % cfg.save_every == 0:
+                checkpoint_state()
+            if cfg.max_minutes and time.time() - run_start > cfg.max_minutes * 60:
+                stop = True
+            if step >= steps_total or stop:
+                break
+        epoch += 1
+    bar.close()
+    result = {"step": step, "loss": loss.item(), **parts, "parameters": n_params}
+    if ddp.is_main:
+        checkpoint_state()
+        if last_val_step != step:
+            last_val = validate(model, val_loader, device)
+            log.write(step=step, **last_val)
+        sample_grid(model, sample_batch, device, out / "samples" / "final.png")
+        if cfg.overfit_batch:
+            print(f"overfit test: final loss {loss.item():.4f} (l1 {parts['l1']:.4f}); grid {out / 'samples' / 'final.png'}")
+        elif last_val["psnr_hole"] > best:
+            export(last_val)
+        print(f"done: step {step}, {timer.elapsed / 60:.1f} min; validation {last_val}; "
+              f"state {state_path}" + ("" if cfg.overfit_batch else f"; model {cfg.export}"))
+        result.update(last_val)
+    if ddp.enabled:
+        torch.distributed.destroy_process_group()
+    return result
+
+
+if __name__ == "__main__":
+    main()

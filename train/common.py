@@ -1,0 +1,205 @@
+"""Training habits shared by ``train/album.py`` and ``train/satellite.py``.
+
+* flags from a training-config dataclass (argparse with ``-h``, types, defaults, help
+  from each field's ``metadata["help"]``);
+* one-process or ``torchrun`` data-parallel set-up (gloo on CPU, NCCL on GPU);
+* autocast: fp16/bf16 on CUDA; bf16 on CPUs with native bf16 units (AVX512-BF16/AMX), where
+  it roughly doubles throughput. On CPUs without them (e.g. AMD Zen 3) bf16 convolutions
+  fall back to slow paths: measured here 118 s/step against 5.9 s/step in float32, so
+  there training stays in float32;
+* a resumable training state next to the run (model, optimiser, step, config), saved
+  atomically; exported models go through :mod:`inpaint_core.checkpoint` instead;
+* PNG sample grids and a JSON-lines log.
+
+Importable without gradio or rasterio (the GPU machines have neither).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import random
+import sys
+import time
+import types
+import typing
+from contextlib import nullcontext
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # `python train/album.py` from anywhere finds inpaint_core
+    sys.path.insert(0, str(ROOT))
+
+__all__ = [
+    "ROOT", "field", "build_parser", "parse_config", "Dist", "setup_distributed", "autocast_for",
+    "seed_everything", "save_state", "cpu_has_fast_bf16", "load_state", "save_grid", "JsonLog", "unwrap", "Timer", "images_to_uint8",
+]  # fmt: skip
+
+
+def field(default=dataclasses.MISSING, help: str = "", **kwargs):  # noqa: A002 - mirrors argparse
+    """A dataclass field whose ``help`` text becomes the flag's ``-h`` line."""
+    return dataclasses.field(default=default, metadata={"help": help}, **kwargs)
+
+
+def _flag_type(tp):
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        return _flag_type(args[0])
+    return tp
+
+
+def build_parser(config_cls, description: str) -> argparse.ArgumentParser:
+    """An argparse parser with one ``--flag`` per dataclass field (``_`` becomes ``-``)."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    hints = typing.get_type_hints(config_cls)
+    for f in dataclasses.fields(config_cls):
+        flag = "--" + f.name.replace("_", "-")
+        tp = _flag_type(hints[f.name])
+        help_text = f.metadata.get("help", "")
+        required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+        default = None if required else (f.default if f.default is not dataclasses.MISSING else f.default_factory())
+        if tp is bool:
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=default, help=help_text)
+        else:
+            parser.add_argument(flag, type=tp, default=default, required=required, help=help_text)
+    return parser
+
+
+def parse_config(config_cls, description: str, argv=None):
+    args = build_parser(config_cls, description).parse_args(argv)
+    return config_cls(**vars(args))
+
+
+@dataclasses.dataclass
+class Dist:
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+    device: torch.device = torch.device("cpu")
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def enabled(self) -> bool:
+        return self.world_size > 1
+
+
+def setup_distributed(device: str = "auto") -> Dist:
+    """Read torchrun's environment; one process without it. gloo on CPU, NCCL on CUDA."""
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    local = int(os.environ.get("LOCAL_RANK", "0"))
+    if device.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise SystemExit("--device cuda was asked for but no CUDA GPU is available")
+        torch.cuda.set_device(local)
+        dev = torch.device("cuda", local)
+    else:
+        dev = torch.device("cpu")
+        if world > 1:  # share the cores between processes instead of oversubscribing them
+            torch.set_num_threads(max(1, (os.cpu_count() or 1) // world))
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if dev.type == "cuda" else "gloo")
+    return Dist(rank, world, local, dev)
+
+
+def cpu_has_fast_bf16() -> bool:
+    """True when oneDNN has native bf16 kernels on this CPU."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def autocast_for(device: torch.device, enabled: bool = True):
+    """Mixed precision where it is fast: fp16/bf16 on CUDA, bf16 on CPUs with native bf16."""
+    if not enabled:
+        return nullcontext()
+    if device.type == "cuda":
+        dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return torch.autocast("cuda", dtype=dtype)
+    if cpu_has_fast_bf16():
+        return torch.autocast("cpu", dtype=torch.bfloat16)
+    return nullcontext()
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def unwrap(model: torch.nn.Module) -> torch.nn.Module:
+    return model.module if hasattr(model, "module") else model
+
+
+def save_state(path, **state) -> None:
+    """Save a resumable training state (tensors, numbers, strings, dicts) atomically."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)  # an interrupted save never destroys the previous state
+
+
+def load_state(path) -> dict:
+    # weights_only: the state holds only tensors and plain values, so no code runs on load
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def images_to_uint8(t: torch.Tensor) -> np.ndarray:
+    """``Nx3xHxW`` float [0,1] -> ``NxHxWx3`` uint8."""
+    return (t.detach().float().clamp(0, 1) * 255).round().byte().permute(0, 2, 3, 1).cpu().numpy()
+
+
+def save_grid(path, columns: list[np.ndarray], gap: int = 4) -> Path:
+    """Save a grid PNG: ``columns`` is a list of ``NxHxWx3 uint8`` arrays, one per column
+    (e.g. masked | output | target); each row is one sample."""
+    n, h, w = columns[0].shape[:3]
+    grid = np.full((n * h + (n - 1) * gap, len(columns) * w + (len(columns) - 1) * gap, 3), 255, np.uint8)
+    for c, col in enumerate(columns):
+        for r in range(n):
+            grid[r * (h + gap) : r * (h + gap) + h, c * (w + gap) : c * (w + gap) + w] = col[r]
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(grid).save(path)
+    return path
+
+
+class JsonLog:
+    """Append one JSON object per line (step, losses, validation figures) to ``path``."""
+
+    def __init__(self, path, enabled: bool = True):
+        self.path = Path(path)
+        self.enabled = enabled
+        if enabled:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+
+    def write(self, **record) -> None:
+        if self.enabled:
+            record.setdefault("time", time.time())
+            with open(self.path, "a") as f:
+                f.write(json.dumps(record) + "\n")
+
+
+class Timer:
+    """Wall-clock seconds since creation plus an offset (time spent in earlier, resumed runs)."""
+
+    def __init__(self, offset: float = 0.0):
+        self.start, self.offset = time.time(), offset
+
+    @property
+    def elapsed(self) -> float:
+        return self.offset + time.time() - self.start
