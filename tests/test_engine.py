@@ -1,0 +1,141 @@
+"""The inference pipeline: the public API's promises, at any size, with clear errors."""
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import make_picture
+from inpaint_core import load_inpainter
+from inpaint_core.engine import ClassicalInpainter, InferenceOptions, region_boxes, resolve_device
+from inpaint_core.masks import free_form
+
+
+@pytest.fixture(scope="module")
+def model(tiny_album_checkpoint):
+    return load_inpainter(tiny_album_checkpoint, device="cpu")
+
+
+@pytest.mark.parametrize("size", [(1, 1), (7, 13), (37, 53), (256, 256), (301, 199)])
+def test_output_size_dtype_and_unmasked_pixels_identical(model, size):
+    h, w = size
+    image = make_picture(h, w, 1)
+    mask = free_form(h, w, np.random.default_rng(0)) if min(h, w) > 4 else np.ones((h, w), bool)
+    out = model.inpaint(image, mask)
+    assert out.shape == image.shape and out.dtype == np.uint8
+    assert np.array_equal(out[~mask], image[~mask])
+    assert model.kind == "album"
+
+
+def test_holes_are_actually_filled(model):
+    image = make_picture(64, 64, 2)
+    image_holed = image.copy()
+    mask = np.zeros((64, 64), bool)
+    mask[20:40, 20:40] = True
+    image_holed[mask] = 0
+    out = model.inpaint(image_holed, mask)
+    assert (out[mask] != 0).any()
+
+
+def test_empty_mask_returns_input_unchanged(model):
+    image = make_picture(40, 50, 3)
+    out = model.inpaint(image, np.zeros((40, 50), bool))
+    assert np.array_equal(out, image) and out is not image
+
+
+def test_accepts_pil_images_and_masks(model):
+    image = make_picture(32, 48, 4)
+    mask = np.zeros((32, 48), np.uint8)
+    mask[5:15, 5:25] = 255
+    out = model.inpaint(Image.fromarray(image), Image.fromarray(mask))
+    assert np.array_equal(out[mask == 0], image[mask == 0])
+
+
+def test_rgba_and_grey_images_are_accepted(model):
+    rgba = np.dstack([make_picture(16, 16, 5), np.full((16, 16), 255, np.uint8)])
+    mask = np.zeros((16, 16), bool)
+    mask[4:8, 4:8] = True
+    assert model.inpaint(rgba, mask).shape == (16, 16, 3)
+    assert model.inpaint(rgba[..., 0], mask).shape == (16, 16, 3)
+
+
+@pytest.mark.parametrize(
+    "image, mask, message",
+    [
+        (np.zeros((8, 8, 3), np.float32), np.zeros((8, 8)), "uint8"),
+        (np.zeros((8, 8, 5), np.uint8), np.zeros((8, 8)), "HxWx3"),
+        ("cat.png", np.zeros((8, 8)), "numpy array or PIL"),
+        (np.zeros((8, 8, 3), np.uint8), np.zeros((8, 9)), "does not match"),
+        (np.zeros((8, 8, 3), np.uint8), None, "mask must be"),
+    ],
+)
+def test_bad_input_raises_value_error_with_a_reason(model, image, mask, message):
+    with pytest.raises(ValueError, match=message):
+        model.inpaint(image, mask)
+
+
+def test_unknown_strategy_and_extra_inputs_rejected(model):
+    image, mask = make_picture(16, 16, 0), np.ones((16, 16), bool)
+    with pytest.raises(ValueError, match="strategy"):
+        model.inpaint(image, mask, strategy="tile")
+    with pytest.raises(ValueError, match="no extra inputs"):
+        model.inpaint(image, mask, landcover=np.zeros((16, 16), int))
+
+
+@pytest.mark.parametrize("strategy", ["crop", "resize", "full"])
+def test_strategies_keep_the_invariant(tiny_album_checkpoint, strategy):
+    model = load_inpainter(tiny_album_checkpoint, device="cpu", options=InferenceOptions(working_size=64))
+    image = make_picture(150, 220, 6)
+    mask = np.zeros((150, 220), bool)
+    mask[10:30, 10:40] = True
+    mask[100:140, 150:210] = True
+    out = model.inpaint(image, mask, strategy=strategy)
+    assert np.array_equal(out[~mask], image[~mask])
+    assert (out[mask] != image[mask]).any()
+
+
+def test_crop_strategy_works_on_boxes_not_the_whole_image(model, monkeypatch):
+    """A big photo with two small strokes is filled through two small crops."""
+    seen = []
+    original = type(model)._fill
+
+    def spy(self, image, mask, aux):
+        seen.append(image.shape[:2])
+        return original(self, image, mask, aux)
+
+    monkeypatch.setattr(type(model), "_fill", spy)
+    image = np.zeros((3000, 4000, 3), np.uint8)
+    mask = np.zeros((3000, 4000), bool)
+    mask[100:140, 200:400] = True
+    mask[2500:2520, 3500:3600] = True
+    out = model.inpaint(image, mask)
+    assert out.shape == image.shape
+    assert len(seen) == 2 and all(max(s) <= 512 for s in seen)
+
+
+def test_region_boxes_merge_close_regions_and_cover_the_mask():
+    mask = np.zeros((400, 400), bool)
+    mask[10:20, 10:20] = True
+    mask[10:20, 40:50] = True  # close: shares a box with the first
+    mask[300:310, 300:310] = True
+    boxes = region_boxes(mask, margin=16, min_side=64)
+    assert len(boxes) == 2
+    covered = np.zeros_like(mask)
+    for y0, y1, x0, x1 in boxes:
+        covered[y0:y1, x0:x1] = True
+        assert y1 - y0 >= 64 and x1 - x0 >= 64
+    assert covered[mask].all()
+
+
+def test_classical_inpainter_has_the_same_contract():
+    image = make_picture(64, 64, 7)
+    mask = np.zeros((64, 64), bool)
+    mask[10:30, 10:30] = True
+    out = ClassicalInpainter().inpaint(image, mask)
+    assert np.array_equal(out[~mask], image[~mask])
+
+
+def test_device_resolution():
+    assert resolve_device("cpu").type == "cpu"
+    assert resolve_device("auto").type in ("cpu", "cuda")
+    with pytest.raises(ValueError):
+        resolve_device("tpu")

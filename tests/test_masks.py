@@ -1,0 +1,93 @@
+"""Hole generators: shapes, reproducibility, and the research's invariants."""
+
+import numpy as np
+import pytest
+
+from inpaint_core.masks import MaskSpec, as_bool_mask, class_patch_holes, free_form, make_mask, research_holes
+
+
+def test_research_holes_are_square_patches_that_may_overlap():
+    rng = np.random.default_rng(0)
+    areas = []
+    for _ in range(200):
+        mask = research_holes(256, 256, rng, count=4, size=32)
+        assert mask.shape == (256, 256) and mask.dtype == bool
+        areas.append(mask.sum())
+    # 4 patches of 32x32 cover at most 4096 px; overlap makes some smaller, never below one patch
+    assert max(areas) == 4 * 32 * 32
+    assert min(areas) >= 32 * 32
+    assert min(areas) < 4 * 32 * 32  # overlaps do happen
+
+
+def test_research_holes_count_and_size_configurable():
+    mask = research_holes(64, 64, np.random.default_rng(1), count=1, size=10)
+    ys, xs = np.nonzero(mask)
+    assert mask.sum() == 100 and np.ptp(ys) == 9 and np.ptp(xs) == 9
+
+
+@pytest.mark.parametrize("kind", ["research", "strokes"])
+def test_same_seed_same_mask_new_seed_new_mask(kind):
+    a = make_mask(kind, 128, 96, np.random.default_rng(7))
+    b = make_mask(kind, 128, 96, np.random.default_rng(7))
+    c = make_mask(kind, 128, 96, np.random.default_rng(8))
+    assert np.array_equal(a, b)
+    assert not np.array_equal(a, c)
+
+
+def test_free_form_is_nonempty_and_bounded():
+    rng = np.random.default_rng(0)
+    for h, w in [(256, 256), (97, 333), (8, 8)]:
+        for _ in range(20):
+            mask = free_form(h, w, rng)
+            assert mask.shape == (h, w)
+            assert mask.any()
+            if min(h, w) > 16:
+                assert mask.mean() <= 0.4
+
+
+def test_class_patch_holes_follow_class_boundaries():
+    lc = np.zeros((128, 128), np.int64)
+    lc[:, 64:] = 2
+    lc[40:60, 10:30] = 1  # a small island of class 1 inside class 0
+    mask = class_patch_holes(lc, np.random.default_rng(0), count=5, size=64)
+    assert mask.any()
+    # each removed pixel belongs to one class only within its patch: holes never cross a
+    # boundary inside a patch, so both sides of the 0|2 border are never holed by one patch
+    for cls in np.unique(lc[mask]):
+        assert cls in (0, 1, 2)
+    # the island's class is never the most common in a 64px patch, so it is never removed
+    assert not mask[lc == 1].any()
+
+
+def test_class_patch_holes_ignores_classes():
+    lc = np.full((64, 64), 5, np.int64)
+    assert not class_patch_holes(lc, np.random.default_rng(0), count=3, size=32, ignore=(5,)).any()
+
+
+def test_mask_spec_mix_and_errors():
+    rng = np.random.default_rng(0)
+    one_patch = MaskSpec(weights={"research": 1.0}, research_count=1)
+    # holes are sized for the full 256 image, so a 128 crop gets 32-px squares, not 16-px ones
+    assert one_patch(128, 128, rng, ref_size=256).sum() == 32 * 32
+    assert one_patch(128, 128, rng).sum() == 16 * 16
+    spec = MaskSpec.parse("research:1,strokes:1")
+    masks = [spec(128, 128, rng, ref_size=256) for _ in range(40)]
+    assert all(m.shape == (128, 128) and m.any() for m in masks)
+    with pytest.raises(ValueError, match="valid kinds"):
+        MaskSpec.parse("circles")
+    with pytest.raises(ValueError, match="land-cover"):
+        MaskSpec.parse("class-patches")(64, 64, rng)
+    with pytest.raises(ValueError, match="valid kinds"):
+        make_mask("blobs", 8, 8, rng)
+
+
+def test_as_bool_mask_conventions():
+    grey = np.array([[0, 127, 128, 255]], np.uint8)
+    assert as_bool_mask(grey).tolist() == [[False, False, True, True]]
+    rgb = np.zeros((1, 2, 3), np.uint8)
+    rgb[0, 1] = 255
+    assert as_bool_mask(rgb).tolist() == [[False, True]]
+    with pytest.raises(ValueError, match="does not match"):
+        as_bool_mask(np.zeros((4, 4), bool), (4, 5))
+    with pytest.raises(ValueError):
+        as_bool_mask("not a mask")
