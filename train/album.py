@@ -227,6 +227,7 @@ def main(argv=None) -> dict:
         return {"suggested_lr": suggestion}
 
     lr = 1e-3 if cfg.overfit_batch and cfg.lr == 3e-4 else cfg.lr  # the research's best LR when overfitting
+    warmup = min(cfg.warmup, 10) if cfg.overfit_batch else cfg.warmup  # one fixed batch needs no long warm-up
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=cfg.weight_decay)
     step, epoch, best, timer_offset = 0, 0, -float("inf"), 0.0
     prior_steps = 0  # steps of the run an --init model came from, so the model card counts all training
@@ -298,7 +299,7 @@ def main(argv=None) -> dict:
             if device.type == "cpu":
                 inputs = inputs.contiguous(memory_format=torch.channels_last)
             for g in opt.param_groups:
-                g["lr"] = lr * min(1.0, (step + 1) / max(1, cfg.warmup))
+                g["lr"] = lr * min(1.0, (step + 1) / max(1, warmup))
             with autocast_for(device, cfg.amp):
                 pred = train_model(inputs, mask)
                 loss, parts = compute_losses(pred.float(), target, mask, perceptual, cfg)

@@ -1,0 +1,428 @@
+"""``python -m inpaint_core evaluate``: score a model against OpenCV's baselines on the same holes.
+
+Every image is brought to ``size x size`` (album: short side resized to ``size`` and
+centre-cropped, as in training; satellite: a centre window at native resolution, as
+the satellite training samples them), gets the hole mask seeded by ``(seed, i)``
+(``i`` = its place in the evaluation order), and is filled by the model, by Telea and
+by Navier-Stokes. Every method sees the same image with its holes blacked out, so
+no method can read the original hole pixels. Outside the hole each output is the
+input (the pipeline pastes only hole pixels; baselines are composited the same way).
+
+Writes into ``--out``: ``report.json`` (means, deltas vs Telea, per-image scores),
+``report.md`` (the table) and ``examples.png`` (masked | Telea | model | target, and for
+satellite data the requested land cover). Metric definitions: :mod:`inpaint_core.metrics`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image
+from tqdm import tqdm
+
+from inpaint_core.classical import CLASSICAL_METHODS
+from inpaint_core.masks import MASK_KINDS, MaskSpec, make_mask
+from inpaint_core.metrics import METRICS, PERCEPTUAL_LAYERS, PerceptualDistance, image_metrics
+
+__all__ = ["evaluate", "held_out", "fit_square", "centre_window", "write_markdown", "add_arguments", "main"]
+
+BASELINE_ONLY = "telea"  # --checkpoint telea: score only the classical fills
+HOLE_COLOUR = (255, 0, 255)  # magenta: a colour covers rarely contain in bulk, so holes stand out in the grid
+SAT_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff")
+
+
+def fit_square(image: np.ndarray, size: int) -> np.ndarray:
+    """``HxWx3 uint8`` -> ``size x size x 3``: short side resized to ``size``, centre crop."""
+    h, w = image.shape[:2]
+    if min(h, w) != size:
+        scale = size / min(h, w)
+        new = (max(size, round(w * scale)), max(size, round(h * scale)))
+        resample = Image.BICUBIC if scale > 1 else Image.LANCZOS
+        image = np.asarray(Image.fromarray(image).resize(new, resample))
+        h, w = image.shape[:2]
+    y, x = (h - size) // 2, (w - size) // 2
+    return np.ascontiguousarray(image[y : y + size, x : x + size])
+
+
+def centre_window(image: np.ndarray, landcover: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """The centre ``size x size`` window of an RGB tile and its ``HxW`` class map (scaled up,
+    cubic / nearest, only when the tile is smaller than the window)."""
+    h, w = landcover.shape
+    if min(h, w) < size:
+        f = size / min(h, w)
+        new = (max(size, round(w * f)), max(size, round(h * f)))
+        image = cv2.resize(image, new, interpolation=cv2.INTER_CUBIC)
+        landcover = cv2.resize(landcover.astype(np.int32), new, interpolation=cv2.INTER_NEAREST)
+        h, w = landcover.shape
+    y, x = (h - size) // 2, (w - size) // 2
+    return (np.ascontiguousarray(image[y : y + size, x : x + size]),
+            np.ascontiguousarray(landcover[y : y + size, x : x + size]).astype(np.int64))
+
+
+def held_out(files: list[Path], meta: dict) -> list[Path]:
+    """The files listed as validation data in a checkpoint's ``training`` summary.
+
+    The album trainer stores bare names (``val_files``), the satellite trainer paths
+    (``val_images``); files are matched on their last path parts (up to 3), so the
+    same data folder matches wherever it is mounted.
+    """
+    training = meta.get("training") or {}
+    listed = training.get("val_files") or training.get("val_images")
+    if not listed:
+        raise ValueError("--split val: this checkpoint's training summary lists no held-out files "
+                         "(training.val_files); use --split all")
+    depth = min(3, min(len(Path(p).parts) for p in listed))
+    keys = {Path(p).parts[-depth:] for p in listed}
+    chosen = [f for f in files if f.parts[-depth:] in keys]
+    if not chosen:
+        raise ValueError(f"--split val: none of the checkpoint's {len(listed)} held-out files is in this folder "
+                         f"(e.g. {listed[0]})")
+    return chosen
+
+
+def _list(root: Path, suffixes) -> list[Path]:
+    return sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in suffixes)
+
+
+def _sources(images: Path, landcover: Path | None, satellite: bool) -> list[tuple[Path, Path | None]]:
+    """``(image, land-cover or None)`` pairs to evaluate, in a stable (sorted) order."""
+    if not satellite:
+        from inpaint_core.data import list_images
+
+        return [(p, None) for p in list_images(images)]
+    if landcover is None:  # the tile layout: images/ beside masks/ (or landcover/, labels/)
+        from inpaint_core.satellite_data import find_tile_pairs
+
+        return find_tile_pairs(images)
+    from inpaint_core.batch import match_by_stem
+
+    return match_by_stem(_list(images, SAT_SUFFIXES), _list(landcover, SAT_SUFFIXES), "land-cover")
+
+
+def _load(image_path: Path, lc_path: Path | None, table, size: int):
+    if lc_path is None:
+        from inpaint_core.data import load_rgb
+
+        return fit_square(load_rgb(image_path), size), None
+    from inpaint_core.geo import is_geotiff, read_landcover, read_rgb
+
+    rgb, georef = read_rgb(image_path)
+    target = (georef, rgb.shape[:2]) if georef is not None and is_geotiff(lc_path) else None
+    lc = read_landcover(lc_path, table, target=target)
+    if lc.shape != rgb.shape[:2]:
+        raise ValueError(f"{image_path.name} is {rgb.shape[1]}x{rgb.shape[0]} but its land cover is {lc.shape[1]}x{lc.shape[0]}")
+    return centre_window(rgb, lc, size)
+
+
+def _mask(kind: str, size: int, seed: int, i: int, landcover, table) -> np.ndarray:
+    rng = np.random.default_rng([seed, i])
+    if landcover is None:
+        return make_mask(kind, size, size, rng)
+    from inpaint_core.satellite_data import draw_mask
+
+    # draw_mask never removes nodata classes and falls back to strokes on an empty draw
+    return draw_mask(MaskSpec(weights={kind: 1.0}), landcover, rng, table.nodata_indices)
+
+
+def _load_vgg(vgg, vgg_weights) -> tuple[object, str]:
+    if vgg is not None:
+        return vgg, "injected module"
+    from inpaint_core.losses import VGG_ENV, load_vgg16
+
+    source = str(vgg_weights) if vgg_weights else (f"${VGG_ENV}" if os.environ.get(VGG_ENV) else "torch hub")
+    return load_vgg16(vgg_weights, PERCEPTUAL_LAYERS), source
+
+
+def _class_table(model, classes):
+    """The land-cover table: the satellite checkpoint's, or ``--classes`` (which must agree with it)."""
+    from inpaint_core.landcover import get_class_table
+
+    table = model.classes if model is not None and model.kind == "satellite" else None
+    if classes is not None:
+        asked = get_class_table(classes)
+        if table is not None and asked.to_json() != table.to_json():
+            raise ValueError(f"--classes {classes} differs from the checkpoint's class table ({table.name})")
+        table = asked
+    if table is None:
+        raise ValueError("satellite data needs --classes NAME|FILE.json (or a satellite checkpoint)")
+    return table
+
+
+def _referee(model, checkpoint, device):
+    """The satellite checkpoint's land-cover reader for the consistency measure, or None."""
+    if model is None or model.kind != "satellite":
+        return None
+    from inpaint_core.checkpoint import CheckpointError
+    from inpaint_core.consistency import load_reader
+
+    try:
+        return load_reader(checkpoint, device=device)
+    except CheckpointError as err:
+        print(f"note: no land-cover consistency ({err})", file=sys.stderr)
+        return None
+
+
+def _consistency(reader, filled, landcover, mask) -> float:
+    from inpaint_core.consistency import consistency
+
+    return consistency(reader, filled, landcover, mask)["accuracy"]
+
+
+def _score(filled, target, mask, perceptual, feats_t, reader, landcover) -> dict[str, float]:
+    scores = {**image_metrics(filled, target, mask), "perceptual": perceptual(filled, feats_t)}
+    if reader is not None:
+        scores["landcover_consistency"] = _consistency(reader, filled, landcover, mask)
+    return scores
+
+
+def evaluate(checkpoint, images, out, masks: str = "research", seed: int = 0, size: int = 256,
+             limit: int | None = None, split: str = "all", landcover=None, classes=None, vgg=None,
+             vgg_weights=None, device: str = "auto", strategy: str = "full", examples: int = 6,
+             progress: bool = True) -> dict:
+    """Run the evaluation and write ``report.json``, ``report.md`` and ``examples.png`` to ``out``.
+
+    ``checkpoint``: a model file, or ``"telea"`` to score only the baselines. ``vgg``: a
+    :class:`~inpaint_core.losses.VGG16Features` to use instead of loading ImageNet weights
+    (tests inject a random one). Returns the report dict. Raises ``ValueError`` for bad
+    arguments or data.
+    """
+    from inpaint_core.engine import InferenceOptions, load_inpainter, resolve_device
+
+    if masks not in MASK_KINDS:
+        raise ValueError(f"unknown mask kind {masks!r}; valid: {', '.join(MASK_KINDS)}")
+    if split not in ("all", "val"):
+        raise ValueError(f"--split must be all or val, got {split!r}")
+    images, out = Path(images), Path(out)
+    t0 = time.time()
+    model, meta = None, {}
+    if str(checkpoint) != BASELINE_ONLY:
+        model = load_inpainter(checkpoint, device=device, options=InferenceOptions(strategy=strategy))
+        meta = model.meta
+    elif split == "val":
+        raise ValueError("--split val needs a checkpoint (its training summary lists the held-out files)")
+    satellite = (model is not None and model.kind == "satellite") or landcover is not None or classes is not None
+    table = _class_table(model, classes) if satellite else None
+    if masks == "class-patches" and not satellite:
+        raise ValueError("--masks class-patches needs land cover: a satellite checkpoint or --landcover/--classes")
+
+    sources = _sources(images, Path(landcover) if landcover else None, satellite)
+    if split == "val":
+        chosen = set(held_out([p for p, _ in sources], meta))
+        sources = [s for s in sources if s[0] in chosen]
+    if limit:
+        sources = sources[:limit]
+
+    reader = _referee(model, checkpoint, device)
+    vgg, vgg_source = _load_vgg(vgg, vgg_weights)
+    perceptual = PerceptualDistance(vgg, resolve_device(device))
+
+    methods = dict(CLASSICAL_METHODS)  # name -> fill(image, mask)
+    if model is not None:
+        methods = {"model": None, **methods}
+    per_image, grid_rows, skipped = [], [], []
+    for i, (image_path, lc_path) in enumerate(tqdm(sources, desc="evaluate", unit="img", disable=not progress)):
+        name = image_path.relative_to(images).as_posix() if image_path.is_relative_to(images) else image_path.name
+        try:
+            target, lc = _load(image_path, lc_path, table, size)
+        except ValueError as err:
+            tqdm.write(f"skipped {name}: {err}")
+            skipped.append(name)
+            continue
+        mask = _mask(masks, size, seed, i, lc, table)
+        masked = target.copy()
+        masked[mask] = 0  # no method may see the original hole pixels
+        scores, fills = {}, {}
+        feats_t = perceptual.features(target)  # once per image, shared by every method
+        for method, fill in methods.items():
+            if fill is None:
+                fills[method] = model.inpaint(masked, mask, **({"landcover": lc} if model.kind == "satellite" else {}))
+            else:
+                fills[method] = target.copy()
+                fills[method][mask] = fill(masked, mask)[mask]
+            scores[method] = _score(fills[method], target, mask, perceptual, feats_t, reader, lc)
+        record = {"file": name, "mask_seed": [seed, i], "hole_fraction": float(mask.mean()), "scores": scores}
+        if reader is not None:  # the referee on the untouched image: the ceiling a fill can reach
+            record["landcover_consistency_target"] = _consistency(reader, target, lc, mask)
+        per_image.append(record)
+        if len(grid_rows) < examples:
+            grid_rows.append(_grid_row(target, mask, fills, lc, table))
+    if not per_image:
+        raise ValueError(f"no image could be evaluated in {images}")
+
+    report = _summarise(per_image, list(methods))
+    report.update({
+        "checkpoint": str(checkpoint), "model_kind": model.kind if model else None, "images": str(images),
+        "split": split, "masks": masks, "seed": seed, "size": size, "strategy": strategy, "count": len(per_image),
+        "skipped": skipped, "perceptual": {"layers": list(perceptual.layers), "weights": vgg_source},
+        "metrics": {k: v[0] for k, v in METRICS.items() if k in report["methods"][next(iter(methods))]},
+        "training": {k: meta.get("training", {}).get(k) for k in ("steps", "wall_minutes", "images_seen")},
+        "per_image": per_image,
+    })  # fmt: skip
+    if reader is not None:
+        report["landcover_consistency_target"] = _nanmean([r["landcover_consistency_target"] for r in per_image])
+    out.mkdir(parents=True, exist_ok=True)
+    report["grid"] = "examples.png"
+    _save_grid(out / "examples.png", grid_rows, list(methods), lc_column=table is not None)
+    report["seconds"] = round(time.time() - t0, 1)
+    (out / "report.json").write_text(json.dumps(_json_safe(report), indent=2, allow_nan=False))
+    write_markdown(report, out / "report.md")
+    return report
+
+
+def _json_safe(value):
+    """NaN (e.g. consistency on a hole of nodata only) -> None, so report.json is strict JSON."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+def _nanmean(values) -> float | None:
+    arr = np.array([np.nan if v is None else v for v in values], dtype=float)
+    return float(np.nanmean(arr)) if np.isfinite(arr).any() else None
+
+
+def _summarise(per_image: list[dict], methods: list[str]) -> dict:
+    """Per-method means, and each method's paired difference to Telea (mean and standard error)."""
+    keys = list(per_image[0]["scores"][methods[0]])
+    means = {m: {k: _nanmean([r["scores"][m][k] for r in per_image]) for k in keys} for m in methods}
+    deltas, sems = {}, {}
+    for m in methods:
+        if m == "telea":
+            continue
+        deltas[m], sems[m] = {}, {}
+        for k in keys:
+            d = np.array([r["scores"][m][k] - r["scores"]["telea"][k] for r in per_image], dtype=float)
+            d = d[np.isfinite(d)]
+            deltas[m][k] = float(d.mean()) if d.size else None
+            sems[m][k] = float(d.std(ddof=1) / np.sqrt(d.size)) if d.size > 1 else None
+    return {"methods": means, "delta_vs_telea": deltas, "delta_sem_vs_telea": sems}
+
+
+def _fmt(value, key: str, signed: bool = False) -> str:
+    if value is None:
+        return "n/a"
+    digits = 2 if key.startswith("psnr") else 4
+    return f"{value:+.{digits}f}" if signed else f"{value:.{digits}f}"
+
+
+def write_markdown(report: dict, path) -> Path:
+    """The report's table (methods x metrics, means over images, deltas vs Telea) as Markdown."""
+    keys = list(report["metrics"])
+    arrows = {k: " ↑" if METRICS[k][1] else " ↓" for k in keys}
+    lines = [
+        f"# Evaluation: {report['checkpoint']}",
+        "",
+        f"{report['count']} images from `{report['images']}` (split: {report['split']}), {report['size']}x"
+        f"{report['size']}, `{report['masks']}` holes, seed {report['seed']} (the same holes for every method).",
+        "",
+        "| method | " + " | ".join(METRICS[k][0] + arrows[k] for k in keys) + " |",
+        "| --- | " + " | ".join("---:" for _ in keys) + " |",
+    ]
+    for method, means in report["methods"].items():
+        lines.append(f"| {method} | " + " | ".join(_fmt(means[k], k) for k in keys) + " |")
+    for method, deltas in report["delta_vs_telea"].items():
+        sems = report["delta_sem_vs_telea"][method]
+        cells = [_fmt(deltas[k], k, signed=True) + (f" ± {_fmt(sems[k], k)}" if sems[k] is not None else "") for k in keys]
+        lines.append(f"| {method} − telea | " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        "Means over images; deltas are paired per-image differences ± their standard error.",
+        f"PSNR/SSIM/L1 on the hole (SSIM: hole dilated by a few px) and on the whole image; L1 on [0, 1] colours; "
+        f"perceptual distance = mean L1 between VGG16 activations at {', '.join(report['perceptual']['layers'])} "
+        f"(weights: {report['perceptual']['weights']}).",
+    ]
+    if report.get("landcover_consistency_target") is not None:
+        lines.append(f"Land-cover consistency = the referee segmenter's pixel accuracy on the hole against the "
+                     f"requested land cover; on the original images it reads {report['landcover_consistency_target']:.3f}.")
+    if report["skipped"]:
+        lines.append(f"Skipped {len(report['skipped'])} unreadable file(s): {', '.join(report['skipped'][:5])}.")
+    lines += ["", f"![examples]({report['grid']})", ""]
+    path = Path(path)
+    path.write_text("\n".join(lines))
+    return path
+
+
+def _grid_row(target, mask, fills, lc, table) -> list[np.ndarray]:
+    masked = target.copy()
+    masked[mask] = HOLE_COLOUR
+    order = ["telea", "model"] if "model" in fills else ["telea", "navier-stokes"]
+    row = [masked] + [fills[m] for m in order] + [target]
+    if lc is not None:
+        colours = table.colorize(lc)
+        edge = cv2.morphologyEx(mask.astype(np.uint8), cv2.MORPH_GRADIENT, np.ones((3, 3), np.uint8)) > 0
+        colours[edge] = (255, 255, 255)  # outline the hole: inside it is the land cover asked for
+        row.append(colours)
+    return row
+
+
+def _save_grid(path: Path, rows: list[list[np.ndarray]], methods: list[str], lc_column: bool, gap: int = 4) -> None:
+    labels = ["masked", "telea", "model" if "model" in methods else "navier-stokes", "target"]
+    labels += ["land cover"] if lc_column else []
+    h, w = rows[0][0].shape[:2]
+    head = 22
+    grid = np.full((head + len(rows) * (h + gap), len(labels) * (w + gap) - gap, 3), 255, np.uint8)
+    for c, label in enumerate(labels):
+        cv2.putText(grid, label, (c * (w + gap) + 4, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
+    for r, row in enumerate(rows):
+        for c, tile in enumerate(row):
+            y, x = head + r * (h + gap), c * (w + gap)
+            grid[y : y + h, x : x + w] = tile
+    Image.fromarray(grid).save(path)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from inpaint_core.engine import STRATEGIES
+
+    parser.add_argument("--checkpoint", required=True, help=f"model file (.safetensors), or '{BASELINE_ONLY}' "
+                        "to score only the OpenCV baselines")
+    parser.add_argument("--images", required=True, type=Path, help="folder of images (searched recursively); "
+                        "satellite: the tile folder (images/ beside masks/) unless --landcover is given")
+    parser.add_argument("--landcover", type=Path, help="satellite: folder of land-cover rasters matched to images by stem")
+    parser.add_argument("--classes", help="satellite: class table (dubai-aerial, s2glc, s2glc9 or FILE.json); "
+                        "default: the checkpoint's")
+    parser.add_argument("--masks", choices=MASK_KINDS, default="research", help="hole kind")
+    parser.add_argument("--seed", type=int, default=0, help="mask i is seeded by (seed, i)")
+    parser.add_argument("--split", choices=("all", "val"), default="all",
+                        help="val: only the files the checkpoint's training held out (training.val_files)")
+    parser.add_argument("--limit", type=int, help="evaluate at most this many images (the first ones, in sorted order)")
+    parser.add_argument("--size", type=int, default=256, help="side of the square each image is brought to")
+    parser.add_argument("--strategy", choices=STRATEGIES, default="full",
+                        help="engine size strategy; full: the network sees the whole SIZE image, as in training")
+    parser.add_argument("--vgg-weights", help="VGG16 ImageNet state dict for the perceptual distance "
+                        "(default: $INPAINT_VGG16_WEIGHTS, else torch hub)")
+    parser.add_argument("--examples", type=int, default=6, help="rows in examples.png")
+    parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    parser.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice; on a busy "
+                        "machine 1 can be much faster)")
+    parser.add_argument("--out", required=True, type=Path, help="folder for report.json, report.md, examples.png")
+
+
+def main(args: argparse.Namespace) -> int:
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    try:
+        report = evaluate(args.checkpoint, args.images, args.out, masks=args.masks, seed=args.seed, size=args.size,
+                          limit=args.limit, split=args.split, landcover=args.landcover, classes=args.classes,
+                          vgg_weights=args.vgg_weights, device=args.device, strategy=args.strategy,
+                          examples=args.examples)
+    except (ValueError, RuntimeError, FileNotFoundError) as err:  # CheckpointError is a ValueError
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print((args.out / "report.md").read_text().split("\n\n![")[0])
+    print(f"\nwrote {args.out / 'report.json'}, {args.out / 'report.md'}, {args.out / 'examples.png'} "
+          f"({report['count']} images, {report['seconds']} s)")
+    return 0

@@ -1,0 +1,153 @@
+"""``evaluate``: reports on a tmp folder with a tiny random model and a random VGG (no real weights)."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from inpaint_core.__main__ import main as cli
+from inpaint_core.checkpoint import save_model
+from inpaint_core.evaluate import evaluate, fit_square, held_out
+from inpaint_core.losses import VGG16Features
+from inpaint_core.metrics import METRICS, PERCEPTUAL_LAYERS
+from tests.conftest import make_picture
+
+SIZE = 64
+PIXEL_KEYS = {"psnr_hole", "psnr_whole", "ssim_hole", "ssim_whole", "l1_hole", "perceptual"}
+
+
+@pytest.fixture(scope="module")
+def vgg():
+    torch.manual_seed(0)
+    return VGG16Features(PERCEPTUAL_LAYERS)
+
+
+@pytest.fixture(scope="module")
+def covers(tmp_path_factory):
+    root = tmp_path_factory.mktemp("covers")
+    for i in range(4):
+        Image.fromarray(make_picture(80, 72 + 8 * i, i)).save(root / f"c{i}.png")
+    return root
+
+
+def run(ckpt, covers, out, vgg, **kw):
+    kw = {"masks": "research", "seed": 0, "size": SIZE, "progress": False, **kw}
+    return evaluate(ckpt, covers, out, vgg=vgg, **kw)
+
+
+def test_reports_have_the_expected_keys(tiny_album_checkpoint, covers, tmp_path, vgg):
+    report = run(tiny_album_checkpoint, covers, tmp_path, vgg)
+    assert report["count"] == 4
+    on_disk = json.loads((tmp_path / "report.json").read_text())
+    assert set(on_disk["methods"]) == {"model", "telea", "navier-stokes"}
+    for means in on_disk["methods"].values():
+        assert set(means) == PIXEL_KEYS
+    assert set(on_disk["delta_vs_telea"]) == {"model", "navier-stokes"}
+    assert on_disk["perceptual"]["layers"] == list(PERCEPTUAL_LAYERS)
+    assert len(on_disk["per_image"]) == 4 and on_disk["per_image"][0]["mask_seed"] == [0, 0]
+    for record in on_disk["per_image"]:
+        for scores in record["scores"].values():
+            # only hole pixels change, so the whole-image error is the hole's, diluted
+            assert scores["psnr_whole"] >= scores["psnr_hole"]
+            assert scores["ssim_whole"] >= scores["ssim_hole"]
+    md = (tmp_path / "report.md").read_text()
+    assert "| model |" in md and "| telea |" in md and "| navier-stokes |" in md and "model − telea" in md
+    for key in PIXEL_KEYS:
+        assert METRICS[key][0] in md
+    grid = np.asarray(Image.open(tmp_path / "examples.png"))
+    assert grid.shape[0] > 4 * SIZE and grid.shape[1] >= 4 * SIZE  # 4 rows, 4 columns + labels
+
+
+def test_baselines_repeat_exactly_with_the_same_seed(covers, tmp_path, vgg):
+    a = run("telea", covers, tmp_path / "a", vgg)
+    b = run("telea", covers, tmp_path / "b", vgg)
+    c = run("telea", covers, tmp_path / "c", vgg, seed=1)
+    assert set(a["methods"]) == {"telea", "navier-stokes"}
+    assert a["methods"] == b["methods"]
+    assert [r["scores"] for r in a["per_image"]] == [r["scores"] for r in b["per_image"]]
+    assert a["methods"]["telea"]["psnr_hole"] != c["methods"]["telea"]["psnr_hole"]  # other seed, other holes
+
+
+def test_model_and_baseline_only_runs_share_the_holes(tiny_album_checkpoint, covers, tmp_path, vgg):
+    with_model = run(tiny_album_checkpoint, covers, tmp_path / "m", vgg, limit=2)
+    baseline = run("telea", covers, tmp_path / "t", vgg, limit=2)
+    assert with_model["count"] == 2
+    assert with_model["methods"]["telea"] == baseline["methods"]["telea"]
+
+
+def test_split_val_keeps_only_held_out_files(tmp_path, covers, vgg):
+    from inpaint_core.models import AlbumConfig, AlbumUNet
+
+    model = AlbumUNet(AlbumConfig(base=8, depth=2, bottleneck_blocks=1))
+    ckpt = save_model(tmp_path / "m.safetensors", model.state_dict(), "album", model.config.to_dict(),
+                      training={"val_files": ["c1.png", "c3.png"]})
+    report = run(ckpt, covers, tmp_path / "out", vgg, split="val")
+    assert [r["file"] for r in report["per_image"]] == ["c1.png", "c3.png"]
+    files = sorted(covers.iterdir())
+    assert held_out(files, {"training": {"val_images": [f"/elsewhere/{covers.parent.name}/{covers.name}/c2.png"]}}) == [covers / "c2.png"]
+    with pytest.raises(ValueError, match="held-out"):
+        held_out(files, {"training": {}})
+    with pytest.raises(ValueError, match="none of"):
+        held_out(files, {"training": {"val_files": ["zzz.png"]}})
+
+
+def test_fit_square_resizes_short_side_and_centre_crops():
+    img = make_picture(100, 200, 0)
+    out = fit_square(img, SIZE)
+    assert out.shape == (SIZE, SIZE, 3) and out.dtype == np.uint8
+
+
+def test_cli_writes_reports_and_rejects_bad_masks(tiny_album_checkpoint, covers, tmp_path, vgg, capsys):
+    weights = tmp_path / "vgg.pth"
+    torch.save(vgg.state_dict(), weights)
+    rc = cli(["evaluate", "--checkpoint", str(tiny_album_checkpoint), "--images", str(covers), "--masks", "strokes",
+              "--size", str(SIZE), "--limit", "2", "--vgg-weights", str(weights), "--out", str(tmp_path / "o")])
+    assert rc == 0
+    assert "| model |" in capsys.readouterr().out
+    assert {p.name for p in (tmp_path / "o").iterdir()} == {"report.json", "report.md", "examples.png"}
+    rc = cli(["evaluate", "--checkpoint", str(tiny_album_checkpoint), "--images", str(covers), "--masks",
+              "class-patches", "--vgg-weights", str(weights), "--out", str(tmp_path / "x")])
+    assert rc == 2
+    assert "land cover" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def satellite_setup(tmp_path_factory):
+    """A tile folder in the aerial set's layout and a tiny random satellite checkpoint with a referee."""
+    from inpaint_core.landcover import get_class_table
+    from inpaint_core.satellite import REFEREE_PREFIX, SatelliteConfig, SatelliteDiscriminator, SatelliteGenerator
+
+    table = get_class_table("dubai-aerial")
+    root = tmp_path_factory.mktemp("tiles")
+    for t in range(2):
+        (root / f"Tile {t}" / "images").mkdir(parents=True)
+        (root / f"Tile {t}" / "masks").mkdir()
+        lc = np.ones((72, 80), np.int64)  # water, with land and road blocks
+        lc[10:40, 5:45], lc[45:, 30:] = 2, 3
+        Image.fromarray(make_picture(72, 80, t)).save(root / f"Tile {t}" / "images" / "part_001.jpg")
+        Image.fromarray(table.colorize(lc)).save(root / f"Tile {t}" / "masks" / "part_001.png")
+    torch.manual_seed(0)
+    cfg = SatelliteConfig(num_classes=len(table), base=8, depth=2, lc_channels=4, disc_base=8, disc_depth=3)
+    tensors = dict(SatelliteGenerator(cfg).state_dict())
+    tensors.update({REFEREE_PREFIX + k: v for k, v in SatelliteDiscriminator(cfg).state_dict().items()})
+    ckpt = save_model(root / "sat.safetensors", tensors, "satellite", cfg.to_dict(),
+                      training={"val_images": [str(root / "Tile 1" / "images" / "part_001.jpg")]},
+                      classes=table.to_json())
+    return root, ckpt
+
+
+def test_satellite_reports_landcover_consistency(satellite_setup, tmp_path, vgg):
+    root, ckpt = satellite_setup
+    report = run(ckpt, root, tmp_path, vgg, masks="class-patches")
+    assert report["model_kind"] == "satellite" and report["count"] == 2
+    for means in report["methods"].values():
+        assert set(means) == PIXEL_KEYS | {"landcover_consistency"}
+        assert 0.0 <= means["landcover_consistency"] <= 1.0
+    assert 0.0 <= report["landcover_consistency_target"] <= 1.0
+    assert "land-cover consistency" in (tmp_path / "report.md").read_text()
+    grid = np.asarray(Image.open(tmp_path / "examples.png"))
+    assert grid.shape[1] >= 5 * SIZE  # the land-cover column is there
+    val = run(ckpt, root, tmp_path / "val", vgg, masks="class-patches", split="val")
+    assert [r["file"] for r in val["per_image"]] == ["Tile 1/images/part_001.jpg"]
