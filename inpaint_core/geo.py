@@ -1,0 +1,308 @@
+"""Raster I/O for satellite and aerial tiles: PNG/JPEG with Pillow, GeoTIFF with rasterio.
+
+* :func:`read_rgb` / :func:`write_geotiff` / :func:`write_png` - RGB tiles; GeoTIFFs keep
+  their georeferencing (CRS, affine transform, nodata) in a :class:`Georef`.
+* :func:`read_landcover` - a land-cover raster -> ``HxW int64`` class indices: colour
+  PNGs (RGB or palette), coded PNG/TIF (one band of class codes) or a GeoTIFF in any CRS,
+  reprojected (nearest neighbour, so no invented classes) onto an RGB scene's grid.
+* :func:`prepare_tiles` - the research's setting, done once: a GeoTIFF scene + land-cover
+  GeoTIFF cut into sliding windows, kept when :class:`ValidityRules` say they are usable,
+  written as PNG tiles (RGB + class codes) with a ``manifest.json`` of their georeferencing.
+
+rasterio is imported only inside the GeoTIFF paths, so PNG users and the training
+machines need not have it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from inpaint_core.landcover import ClassTable, get_class_table
+
+__all__ = [
+    "Georef", "read_rgb", "read_landcover", "write_geotiff", "write_png", "reproject_nearest",
+    "sliding_windows", "ValidityRules", "prepare_tiles", "is_geotiff",
+]  # fmt: skip
+
+GEOTIFF_SUFFIXES = (".tif", ".tiff")
+
+
+def is_geotiff(path) -> bool:
+    return Path(path).suffix.lower() in GEOTIFF_SUFFIXES
+
+
+@dataclass(frozen=True)
+class Georef:
+    """Where a raster lies: ``crs`` as WKT, ``transform`` as the 6 affine coefficients
+    ``(a, b, c, d, e, f)`` (pixel -> CRS coordinates, GDAL/rasterio order), ``nodata``."""
+
+    crs: str | None
+    transform: tuple[float, float, float, float, float, float]
+    nodata: float | None = None
+
+    def affine(self):
+        from rasterio.transform import Affine
+
+        return Affine(*self.transform)
+
+    def window(self, y: int, x: int) -> "Georef":
+        """The georeferencing of a sub-window whose top-left pixel is ``(y, x)``."""
+        a, b, c, d, e, f = self.transform
+        return Georef(self.crs, (a, b, c + a * x + b * y, d, e, f + d * x + e * y), self.nodata)
+
+
+def _georef_of(ds) -> Georef | None:
+    if ds.crs is None and ds.transform.is_identity:
+        return None  # a plain TIFF: no georeferencing to keep
+    return Georef(ds.crs.to_wkt() if ds.crs else None, tuple(ds.transform)[:6], ds.nodata)
+
+
+def _to_uint8(bands: np.ndarray, valid: np.ndarray, scale: float | None) -> np.ndarray:
+    """``3xHxW`` of any dtype -> ``HxWx3 uint8``. Non-uint8 data (e.g. 16-bit reflectances)
+    are divided by ``scale``, by default the 99th percentile of the valid pixels, so one
+    scene has one consistent stretch."""
+    if bands.dtype == np.uint8:
+        out = bands
+    else:
+        data = bands.astype(np.float64)
+        if scale is None:
+            scale = float(np.percentile(data[:, valid], 99)) if valid.any() else 1.0
+        out = np.clip(data / max(scale, 1e-12) * 255.0, 0, 255).round().astype(np.uint8)
+    out = np.moveaxis(out, 0, -1).copy()
+    out[~valid] = 0
+    return out
+
+
+def read_rgb(path, scale: float | None = None, with_valid: bool = False):
+    """Read an RGB tile: PNG/JPEG/WebP -> ``(HxWx3 uint8, None)``; GeoTIFF -> ``(HxWx3 uint8, Georef)``.
+
+    GeoTIFFs use their first three bands; nodata pixels come back black. With
+    ``with_valid=True`` a third item, the ``HxW bool`` map of valid (not nodata) pixels,
+    is returned too.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"image not found: {path}")
+    if is_geotiff(path):
+        import rasterio
+
+        with rasterio.open(path) as ds:
+            if ds.count < 3:
+                raise ValueError(f"{path} has {ds.count} band(s); an RGB GeoTIFF needs 3")
+            bands = ds.read([1, 2, 3])
+            valid = ds.dataset_mask() > 0
+            georef = _georef_of(ds)
+        rgb = _to_uint8(bands, valid, scale)
+    else:
+        try:
+            with Image.open(path) as im:
+                rgb = np.asarray(im.convert("RGB")).copy()
+        except OSError as err:
+            raise ValueError(f"{path} is not a readable image ({err})") from err
+        georef, valid = None, np.ones(rgb.shape[:2], bool)
+    return (rgb, georef, valid) if with_valid else (rgb, georef)
+
+
+def reproject_nearest(src: np.ndarray, src_ref: Georef, dst_ref: Georef, dst_shape: tuple[int, int],
+                      fill: int) -> np.ndarray:
+    """Reproject a 2-D integer raster onto another grid by nearest neighbour (codes stay codes).
+
+    Pixels of the destination the source does not cover get ``fill``.
+    """
+    from rasterio.crs import CRS
+    from rasterio.warp import Resampling, reproject
+
+    if src_ref.crs is None or dst_ref.crs is None:
+        raise ValueError("both rasters need a CRS to be reprojected onto each other")
+    work = src.astype(np.int32)
+    dst = np.full(dst_shape, fill, dtype=np.int32)
+    reproject(
+        work, dst, src_transform=src_ref.affine(), src_crs=CRS.from_wkt(src_ref.crs),
+        dst_transform=dst_ref.affine(), dst_crs=CRS.from_wkt(dst_ref.crs), resampling=Resampling.nearest,
+        src_nodata=fill, dst_nodata=fill,
+    )  # fmt: skip
+    return dst
+
+
+def _nodata_code(table: ClassTable) -> int | None:
+    idx = table.nodata_indices
+    return table[idx[0]].code if idx else None
+
+
+def read_landcover(path, table, target: tuple[Georef, tuple[int, int]] | None = None,
+                   unknown: int | None = None) -> np.ndarray:
+    """Read a land-cover raster as an ``HxW int64`` map of indices into ``table``.
+
+    * PNG/JPEG in RGB or palette mode: colours mapped through the table;
+    * single-band PNG (L, I, I;16) or TIFF: class codes mapped through the table;
+    * GeoTIFF with ``target=(georef, (h, w))``: reprojected by nearest neighbour onto
+      that grid (any CRS); pixels it does not cover become the table's nodata class.
+    Unknown colours/codes raise ``ValueError`` with their pixel counts (see ``unknown``).
+    """
+    table = get_class_table(table)
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"land-cover file not found: {path}")
+    if is_geotiff(path):
+        import rasterio
+
+        with rasterio.open(path) as ds:
+            data = ds.read()
+            src_ref = _georef_of(ds)
+        if data.shape[0] >= 3:  # a colour-coded GeoTIFF
+            if target is not None:
+                raise ValueError(f"{path}: reprojecting a colour-coded raster is not supported; use a coded one")
+            return table.index_from_colors(np.moveaxis(data[:3], 0, -1).astype(np.uint8), unknown)
+        codes = data[0]
+        if target is not None:
+            ref, shape = target
+            if src_ref is None:
+                raise ValueError(f"{path} has no georeferencing, so it cannot be placed on the scene's grid")
+            fill = _nodata_code(table)
+            sentinel = -(2**31) + 1 if fill is None else fill
+            codes = reproject_nearest(codes, src_ref, ref, shape, sentinel)
+            if fill is None and (codes == sentinel).any():
+                raise ValueError(f"{path} does not cover {(codes == sentinel).sum()} pixels of the scene and "
+                                 f"table {table.name!r} has no nodata class to give them")
+        return table.index_from_codes(codes.astype(np.int64), unknown)
+    try:
+        with Image.open(path) as im:
+            if im.mode in ("P", "RGB", "RGBA", "PA", "LA") or im.mode.startswith("RGB"):
+                rgb = np.asarray(im.convert("RGB"))  # palette masks: their colours, not their palette indices
+                return table.index_from_colors(rgb, unknown)
+            codes = np.asarray(im)
+    except OSError as err:
+        raise ValueError(f"{path} is not a readable land-cover image ({err})") from err
+    return table.index_from_codes(codes.astype(np.int64), unknown)
+
+
+def write_geotiff(path, rgb: np.ndarray, georef: Georef | None) -> Path:
+    """Write ``HxWx3 uint8`` as a 3-band GeoTIFF keeping ``georef``'s CRS, transform and nodata."""
+    import rasterio
+    from rasterio.crs import CRS
+
+    rgb = np.asarray(rgb)
+    if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
+        raise ValueError(f"write_geotiff wants HxWx3 uint8, got {rgb.dtype} {rgb.shape}")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    profile = {"driver": "GTiff", "height": rgb.shape[0], "width": rgb.shape[1], "count": 3, "dtype": "uint8"}
+    if georef is not None:
+        profile["transform"] = georef.affine()
+        if georef.crs:
+            profile["crs"] = CRS.from_wkt(georef.crs)
+        if georef.nodata is not None:
+            profile["nodata"] = georef.nodata
+    with rasterio.open(path, "w", **profile) as ds:
+        ds.write(np.moveaxis(rgb, -1, 0))
+    return path
+
+
+def write_png(path, array: np.ndarray) -> Path:
+    """Write ``HxWx3 uint8`` (RGB) or ``HxW`` uint8/uint16 (e.g. class codes) losslessly."""
+    array = np.asarray(array)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if array.ndim == 2 and array.dtype not in (np.uint8, np.uint16):
+        if array.min() < 0 or array.max() > 65535:
+            raise ValueError("a single-band PNG holds values 0..65535")
+        array = array.astype(np.uint8 if array.max() < 256 else np.uint16)
+    Image.fromarray(array).save(path)  # uint16 -> mode I;16, a 16-bit grey PNG
+    return path
+
+
+def sliding_windows(h: int, w: int, size: int, stride: int) -> list[tuple[int, int]]:
+    """Top-left corners ``(y, x)`` of ``size`` windows every ``stride`` px inside ``h x w``."""
+    if h < size or w < size:
+        return []
+    return [(y, x) for y in range(0, h - size + 1, stride) for x in range(0, w - size + 1, stride)]
+
+
+@dataclass
+class ValidityRules:
+    """When a window is usable: at most ``max_nodata`` of it nodata (the scene's nodata
+    pixels or the table's nodata classes) and at most ``max_class_fraction[name]`` of each
+    named class. Class names the table lacks are ignored (e.g. snow in a 9-class table)."""
+
+    max_nodata: float = 0.01
+    max_class_fraction: dict[str, float] = field(default_factory=lambda: {
+        "Clouds": 0.05, "Permanent snow covered surfaces": 0.01, "Water bodies": 0.4,
+    })  # fmt: skip
+
+    def reject_reason(self, landcover: np.ndarray, valid: np.ndarray, table: ClassTable) -> str | None:
+        """``None`` if the ``HxW`` window is usable, else the name of the rule it breaks."""
+        nodata = ~valid | np.isin(landcover, table.nodata_indices)
+        if nodata.mean() > self.max_nodata:
+            return "nodata"
+        names = table.names
+        for name, limit in self.max_class_fraction.items():
+            if name in names and (landcover == names.index(name)).mean() > limit:
+                return name
+        return None
+
+
+def prepare_tiles(scene, landcover, table, out_dir, size: int = 256, stride: int = 256,
+                  rules: ValidityRules | None = None, scale: float | None = None) -> dict:
+    """Cut a GeoTIFF scene + land-cover raster into valid tiles, once.
+
+    Writes ``out_dir/images/<stem>_<y>_<x>.png`` (RGB), ``out_dir/landcover/...png``
+    (class *codes*, so a finer table's tiles also read through a coarser one such as
+    s2glc9) and ``manifest.json`` (table, CRS, each tile's transform, rejection counts).
+    Returns the manifest. A second call with a manifest present does nothing.
+    """
+    table = get_class_table(table)
+    rules = rules or ValidityRules()
+    out_dir = Path(out_dir)
+    manifest_path = out_dir / "manifest.json"
+    if manifest_path.is_file():
+        return json.loads(manifest_path.read_text())
+    rgb, ref, valid = read_rgb(scene, scale=scale, with_valid=True)
+    h, w = rgb.shape[:2]
+    lc = read_landcover(landcover, table, target=(ref, (h, w)) if ref is not None and is_geotiff(landcover) else None)
+    if lc.shape != (h, w):
+        raise ValueError(f"land cover is {lc.shape[1]}x{lc.shape[0]} but the scene is {w}x{h}")
+    stem = Path(scene).stem
+    tiles, rejected = [], {}
+    for y, x in sliding_windows(h, w, size, stride):
+        win_lc, win_valid = lc[y : y + size, x : x + size], valid[y : y + size, x : x + size]
+        reason = rules.reject_reason(win_lc, win_valid, table)
+        if reason:
+            rejected[reason] = rejected.get(reason, 0) + 1
+            continue
+        name = f"{stem}_{y:06d}_{x:06d}.png"
+        write_png(out_dir / "images" / name, rgb[y : y + size, x : x + size])
+        write_png(out_dir / "landcover" / name, table.codes_from_index(win_lc))
+        tiles.append({"file": name, "y": y, "x": x,
+                      "transform": list(ref.window(y, x).transform) if ref else None})
+    manifest = {"scene": str(scene), "landcover": str(landcover), "classes": table.name, "table": table.to_json(),
+                "crs": ref.crs if ref else None, "size": size, "stride": stride, "rules": asdict(rules),
+                "tiles": tiles, "rejected": rejected, "label_format": "codes"}  # fmt: skip
+    out_dir.mkdir(parents=True, exist_ok=True)
+    manifest_path.write_text(json.dumps(manifest, indent=1))
+    return manifest
+
+
+if __name__ == "__main__":
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Cut a GeoTIFF scene + land-cover raster into training tiles.")
+    parser.add_argument("scene", help="RGB GeoTIFF")
+    parser.add_argument("landcover", help="land-cover raster of class codes (GeoTIFF in any CRS, or PNG on the scene grid)")
+    parser.add_argument("out", help="output folder (images/, landcover/, manifest.json)")
+    parser.add_argument("--classes", default="s2glc", help="class table: dubai-aerial, s2glc, s2glc9 or FILE.json")
+    parser.add_argument("--size", type=int, default=256, help="tile side in px")
+    parser.add_argument("--stride", type=int, default=256, help="step between tiles in px")
+    parser.add_argument("--max-nodata", type=float, default=0.01, help="largest nodata share of a kept tile")
+    parser.add_argument("--max-class", action="append", default=[], metavar="NAME=FRACTION",
+                        help="largest share of a class in a kept tile (repeatable; replaces the defaults)")
+    args = parser.parse_args()
+    rules = ValidityRules(max_nodata=args.max_nodata)
+    if args.max_class:
+        rules.max_class_fraction = {k: float(v) for k, v in (item.rsplit("=", 1) for item in args.max_class)}
+    m = prepare_tiles(args.scene, args.landcover, args.classes, args.out, args.size, args.stride, rules)
+    print(f"{len(m['tiles'])} tiles written to {args.out}; rejected: {m['rejected']}")

@@ -1,0 +1,180 @@
+"""Training data for the satellite model: RGB tiles paired with land-cover maps.
+
+:func:`find_tile_pairs` finds ``(image, label)`` pairs in any folder tree where a folder
+of images sits beside a folder of labels with the same file stems: the aerial set's
+``Tile N/images/*.jpg`` + ``Tile N/masks/*.png``, or the ``images/`` + ``landcover/``
+tiles that :func:`inpaint_core.geo.prepare_tiles` writes. Labels are read with
+:func:`inpaint_core.geo.read_landcover` (colour PNGs through the class table, single-band
+PNG/TIF as codes); an unknown colour or code stops loading with its pixel count.
+
+:class:`SatelliteTiles` serves random ``size x size`` windows (images of any size;
+smaller ones are scaled up), with random flips and 90-degree turns (overhead imagery
+has no "up"), and new holes on every read.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from inpaint_core.classical import prefill
+from inpaint_core.geo import read_landcover, read_rgb
+from inpaint_core.landcover import ClassTable, get_class_table
+from inpaint_core.masks import MaskSpec, class_patch_holes, free_form, research_holes
+
+__all__ = ["find_tile_pairs", "split_pairs", "SatelliteTiles", "draw_mask", "IMAGE_SUFFIXES", "LABEL_DIRS"]
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff")
+LABEL_DIRS = ("masks", "landcover", "labels", "label")  # folder names that hold the land-cover rasters
+
+
+def find_tile_pairs(root) -> list[tuple[Path, Path]]:
+    """All ``(image, label)`` pairs under ``root``: every ``images`` folder with a sibling
+    label folder (one of :data:`LABEL_DIRS`), matched by file stem. Sorted, so seeded
+    splits are stable. Raises ``ValueError`` when nothing is found or stems do not match."""
+    root = Path(root)
+    if not root.is_dir():
+        raise ValueError(f"data folder not found: {root}")
+    pairs, unmatched = [], []
+    for img_dir in sorted(p for p in [root, *root.rglob("*")] if p.is_dir() and p.name == "images"):
+        label_dir = next((img_dir.parent / n for n in LABEL_DIRS if (img_dir.parent / n).is_dir()), None)
+        if label_dir is None:
+            continue
+        labels = {p.stem: p for p in label_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES}
+        for img in sorted(p for p in img_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES):
+            if img.stem in labels:
+                pairs.append((img, labels[img.stem]))
+            else:
+                unmatched.append(str(img))
+    if not pairs:
+        raise ValueError(f"no image/label pairs under {root}: expected folders 'images/' beside one of "
+                         f"{', '.join(d + '/' for d in LABEL_DIRS)} with matching file names")
+    if unmatched:
+        print(f"warning: {len(unmatched)} images have no label file, e.g. {unmatched[0]}")
+    return pairs
+
+
+def split_pairs(pairs, val_fraction: float) -> tuple[list, list]:
+    """Split by a hash of each image's path (stable when files are added), never by window,
+    so validation windows come from images the model never trained on."""
+    train, val = [], []
+    for pair in pairs:
+        digest = int(hashlib.sha1(str(pair[0]).encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
+        (val if digest < val_fraction else train).append(pair)
+    return train, val
+
+
+def draw_mask(spec: MaskSpec, landcover: np.ndarray, rng: np.random.Generator, ignore: tuple[int, ...]) -> np.ndarray:
+    """One ``HxW bool`` hole mask from ``spec``'s mix; class-patch holes never remove the
+    ``ignore`` (nodata) classes, and an empty draw falls back to strokes."""
+    h, w = landcover.shape
+    kinds = list(spec.weights)
+    p = np.array([spec.weights[k] for k in kinds], float)
+    kind = kinds[int(rng.choice(len(kinds), p=p / p.sum()))]
+    scale = min(h, w) / 256.0
+    if kind == "class-patches":
+        mask = class_patch_holes(landcover, rng, spec.class_count, max(1, round(spec.class_size * scale)), ignore)
+    elif kind == "research":
+        mask = research_holes(h, w, rng, spec.research_count, max(1, round(spec.research_size * scale)))
+    else:
+        mask = free_form(h, w, rng)
+    if not mask.any():
+        mask = free_form(h, w, rng)
+    return mask
+
+
+class SatelliteTiles(Dataset):
+    """Random windows of image/land-cover pairs, each read once and kept in memory.
+
+    Item: ``{"input": 3xHxW float [0,1] (holes pre-filled), "target": 3xHxW float,
+    "mask": 1xHxW float {0,1}, "landcover": HxW int64 (class indices)}``.
+    ``length`` windows make an epoch; with ``train=False`` window ``i`` and its holes are
+    the same on every read (seeded by ``i``); with ``fixed_masks`` the same holds in training
+    (the overfit test).
+    """
+
+    def __init__(self, pairs, table, size: int = 256, mask_spec: MaskSpec | None = None, prefill_method: str = "telea",
+                 length: int | None = None, train: bool = True, seed: int = 0, fixed_masks: bool = False):
+        if not pairs:
+            raise ValueError("SatelliteTiles needs at least one image/label pair")
+        self.pairs = list(pairs)
+        self.table: ClassTable = get_class_table(table)
+        self.size = size
+        self.spec = mask_spec or MaskSpec({"class-patches": 0.5, "strokes": 0.3, "research": 0.2})
+        self.prefill = prefill_method
+        self.train, self.seed, self.fixed = train, seed, fixed_masks
+        self.epoch = 0
+        self._cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self._areas = None
+        self.length = length or len(self.pairs)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return self.length
+
+    def load(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+        """Pair ``i`` as ``(HxWx3 uint8, HxW uint8 class indices)``, scaled up if smaller than a window."""
+        if i not in self._cache:
+            img_path, lc_path = self.pairs[i]
+            rgb, _ = read_rgb(img_path)
+            try:
+                lc = read_landcover(lc_path, self.table)
+            except ValueError as err:
+                raise ValueError(f"{lc_path}: {err}") from err
+            if lc.shape != rgb.shape[:2]:
+                raise ValueError(f"{img_path} is {rgb.shape[1]}x{rgb.shape[0]} but its labels {lc_path} are "
+                                 f"{lc.shape[1]}x{lc.shape[0]}")
+            h, w = lc.shape
+            if min(h, w) < self.size:
+                f = self.size / min(h, w)
+                size = (max(self.size, round(w * f)), max(self.size, round(h * f)))
+                rgb = cv2.resize(rgb, size, interpolation=cv2.INTER_CUBIC)
+                lc = cv2.resize(lc.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST)
+            self._cache[i] = (rgb, lc.astype(np.uint8))  # uint8: tables hold at most 255 classes
+        return self._cache[i]
+
+    def _rng(self, index: int) -> np.random.Generator:
+        if not self.train or self.fixed:
+            return np.random.default_rng([self.seed, index])
+        return np.random.default_rng([self.seed, self.epoch, index, int(torch.randint(0, 2**31, ()).item())])
+
+    def _pick_image(self, rng) -> int:
+        if self._areas is None:  # pick images by area so every pixel is about equally likely
+            from PIL import Image
+
+            areas = []
+            for img, _ in self.pairs:
+                with Image.open(img) as im:
+                    areas.append(im.size[0] * im.size[1])
+            self._areas = np.array(areas, float) / sum(areas)
+        return int(rng.choice(len(self.pairs), p=self._areas))
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        rng = self._rng(index)
+        i = index % len(self.pairs) if (self.fixed or not self.train) and self.length <= len(self.pairs) else self._pick_image(rng)
+        rgb, lc = self.load(i)
+        h, w = lc.shape
+        s = self.size
+        y, x = int(rng.integers(0, h - s + 1)), int(rng.integers(0, w - s + 1))
+        rgb, lc = rgb[y : y + s, x : x + s], lc[y : y + s, x : x + s]
+        if self.train and not self.fixed:
+            k = int(rng.integers(0, 4))
+            rgb, lc = np.rot90(rgb, k), np.rot90(lc, k)
+            if rng.random() < 0.5:
+                rgb, lc = rgb[:, ::-1], lc[:, ::-1]
+            rgb, lc = np.ascontiguousarray(rgb), np.ascontiguousarray(lc)
+        mask = draw_mask(self.spec, lc, rng, self.table.nodata_indices)
+        filled = prefill(rgb, mask, self.prefill)
+        return {
+            "input": torch.from_numpy(filled).permute(2, 0, 1).float() / 255.0,
+            "target": torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1).float() / 255.0,
+            "mask": torch.from_numpy(mask)[None].float(),
+            "landcover": torch.from_numpy(lc.astype(np.int64)),
+        }

@@ -1,0 +1,120 @@
+"""GeoTIFF I/O: georeferencing survives a round trip; land cover in another CRS is
+reprojected by nearest neighbour onto the scene's grid; prepared tiles follow the rules."""
+
+import json
+
+import numpy as np
+import pytest
+
+rasterio = pytest.importorskip("rasterio")
+from rasterio.crs import CRS  # noqa: E402
+from rasterio.transform import from_origin  # noqa: E402
+from rasterio.warp import transform as warp_points  # noqa: E402
+
+from inpaint_core.geo import (  # noqa: E402
+    Georef, ValidityRules, prepare_tiles, read_landcover, read_rgb, sliding_windows, write_geotiff, write_png,
+)
+from inpaint_core.landcover import get_class_table  # noqa: E402
+from inpaint_core.satellite_data import SatelliteTiles, find_tile_pairs  # noqa: E402
+
+UTM32 = CRS.from_epsg(32632)  # Denmark, as in the research's Sentinel-2 tiles
+ORIGIN = (500_000.0, 6_200_000.0)  # UTM 32N metres
+PIXEL = 10.0
+
+
+def scene_ref() -> Georef:
+    return Georef(UTM32.to_wkt(), tuple(from_origin(*ORIGIN, PIXEL, PIXEL))[:6], 0.0)
+
+
+def write_rgb_scene(path, h=64, w=64, dtype="uint8", nodata=0):
+    rng = np.random.default_rng(0)
+    data = rng.integers(1, 200, (3, h, w)).astype(dtype)
+    data[:, :4, :4] = nodata  # a nodata corner
+    with rasterio.open(path, "w", driver="GTiff", height=h, width=w, count=3, dtype=dtype, crs=UTM32,
+                       transform=from_origin(*ORIGIN, PIXEL, PIXEL), nodata=nodata) as ds:
+        ds.write(data)
+    return data
+
+
+def class_at(x, y):
+    """The synthetic truth: S2GLC code by UTM position (west half water, east half crops)."""
+    return np.where(x < ORIGIN[0] + 320.0, 162, 73)
+
+
+def write_lc_in_wgs84(path, h=40, w=40):
+    """A land-cover raster of codes in EPSG:4326 covering the scene, laid out by class_at."""
+    lons, lats = warp_points(UTM32, "EPSG:4326", [ORIGIN[0] - 100, ORIGIN[0] + 740], [ORIGIN[1] + 100, ORIGIN[1] - 740])
+    west, east, north, south = lons[0], lons[1], lats[0], lats[1]
+    res_x, res_y = (east - west) / w, (north - south) / h
+    cols, rows = np.meshgrid(np.arange(w) + 0.5, np.arange(h) + 0.5)
+    xs, ys = warp_points("EPSG:4326", UTM32, (west + cols * res_x).ravel(), (north - rows * res_y).ravel())
+    codes = class_at(np.array(xs), np.array(ys)).reshape(h, w).astype(np.uint8)
+    with rasterio.open(path, "w", driver="GTiff", height=h, width=w, count=1, dtype="uint8", crs="EPSG:4326",
+                       transform=from_origin(west, north, res_x, res_y), nodata=255) as ds:
+        ds.write(codes[None])
+
+
+def test_geotiff_round_trip_keeps_crs_transform_and_nodata(tmp_path):
+    data = write_rgb_scene(tmp_path / "scene.tif")
+    rgb, ref = read_rgb(tmp_path / "scene.tif")
+    assert rgb.dtype == np.uint8 and rgb.shape == (64, 64, 3)
+    np.testing.assert_array_equal(rgb, np.moveaxis(data, 0, -1))
+    assert CRS.from_wkt(ref.crs) == UTM32 and ref.nodata == 0
+    write_geotiff(tmp_path / "out.tif", rgb, ref)
+    with rasterio.open(tmp_path / "out.tif") as ds:
+        assert ds.crs == UTM32 and ds.nodata == 0
+        assert tuple(ds.transform)[:6] == pytest.approx(ref.transform)
+        np.testing.assert_array_equal(np.moveaxis(ds.read(), 0, -1), rgb)
+    rgb2, ref2 = read_rgb(tmp_path / "out.tif")
+    assert ref2 == ref
+    np.testing.assert_array_equal(rgb2, rgb)
+
+
+def test_sixteen_bit_scene_is_stretched_to_uint8_with_nodata_black(tmp_path):
+    write_rgb_scene(tmp_path / "s2.tif", dtype="uint16")
+    rgb, ref, valid = read_rgb(tmp_path / "s2.tif", with_valid=True)
+    assert rgb.dtype == np.uint8 and not valid[:4, :4].any() and valid[10:, 10:].all()
+    assert (rgb[:4, :4] == 0).all() and rgb.max() == 255
+
+
+def test_landcover_in_another_crs_is_reprojected_nearest(tmp_path):
+    write_rgb_scene(tmp_path / "scene.tif")
+    write_lc_in_wgs84(tmp_path / "lc.tif")
+    _, ref = read_rgb(tmp_path / "scene.tif")
+    table = get_class_table("s2glc")
+    lc = read_landcover(tmp_path / "lc.tif", table, target=(ref, (64, 64)))
+    assert lc.shape == (64, 64) and lc.dtype == np.int64
+    codes = table.codes_from_index(lc)
+    assert set(np.unique(codes)) <= {162, 73}  # nearest: no invented in-between codes
+    cols = np.arange(64) + 0.5
+    expected = class_at(ORIGIN[0] + cols * PIXEL, 0)
+    agree = (codes == expected[None, :]).mean()
+    assert agree > 0.95  # only pixels at the class boundary may land one source pixel off
+
+
+def test_prepare_tiles_applies_rules_and_is_readable(tmp_path):
+    write_rgb_scene(tmp_path / "scene.tif")
+    write_lc_in_wgs84(tmp_path / "lc.tif")
+    rules = ValidityRules(max_nodata=0.01, max_class_fraction={"Water bodies": 0.4})
+    m = prepare_tiles(tmp_path / "scene.tif", tmp_path / "lc.tif", "s2glc", tmp_path / "tiles", 16, 16, rules)
+    assert len(sliding_windows(64, 64, 16, 16)) == 16
+    kept = {(t["y"], t["x"]) for t in m["tiles"]}
+    assert (0, 0) not in kept  # the nodata corner
+    assert all(x >= 32 for _, x in kept)  # the west half is all water
+    assert m["rejected"]["nodata"] == 1 and m["rejected"]["Water bodies"] >= 7
+    t = m["tiles"][0]
+    assert t["transform"][2] == ORIGIN[0] + t["x"] * PIXEL and t["transform"][5] == ORIGIN[1] - t["y"] * PIXEL
+    assert json.loads((tmp_path / "tiles" / "manifest.json").read_text())["tiles"] == m["tiles"]
+    # the tiles store codes, so the 9-class table reads them too ("Cultivated areas" is kept)
+    pairs = find_tile_pairs(tmp_path / "tiles")
+    assert len(pairs) == len(kept)
+    item = SatelliteTiles(pairs, "s2glc9", size=16, train=False)[0]
+    assert item["landcover"].shape == (16, 16) and (item["landcover"] == get_class_table("s2glc9").index("Cultivated areas")).all()
+
+
+def test_write_png_codes_and_rgb(tmp_path):
+    write_png(tmp_path / "a.png", np.zeros((3, 4, 3), np.uint8))
+    rgb, ref = read_rgb(tmp_path / "a.png")
+    assert ref is None and rgb.shape == (3, 4, 3)
+    with pytest.raises(ValueError):
+        read_rgb(tmp_path / "missing.png")

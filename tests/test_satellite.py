@@ -1,0 +1,171 @@
+"""The satellite model: shapes, the inpaint invariant, land-cover validation, checkpoint
+round trip, and a tiny training run (overfit smoke, export, resume) on generated tiles."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from inpaint_core import load_inpainter
+from inpaint_core.checkpoint import save_model
+from inpaint_core.consistency import landcover_accuracy, load_reader
+from inpaint_core.engine import InferenceOptions
+from inpaint_core.landcover import get_class_table
+from inpaint_core.losses import VGG16Features
+from inpaint_core.satellite import SatelliteConfig, SatelliteDiscriminator, SatelliteGenerator, SatelliteInpainter
+
+ROOT = Path(__file__).resolve().parent.parent
+TABLE = get_class_table("dubai-aerial")
+TINY = dict(num_classes=len(TABLE), base=8, depth=2, lc_channels=4, bottleneck_blocks=1, disc_base=8, disc_depth=3)
+
+
+def perturbed_generator(seed=0) -> SatelliteGenerator:
+    """A generator whose head is not zero, so outputs differ from the Telea pre-fill."""
+    torch.manual_seed(seed)
+    gen = SatelliteGenerator(SatelliteConfig(**TINY))
+    torch.nn.init.normal_(gen.head.weight, std=0.05)
+    return gen
+
+
+def sample(h=40, w=52, seed=0):
+    rng = np.random.default_rng(seed)
+    image = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+    mask = np.zeros((h, w), bool)
+    mask[8:20, 10:30] = True
+    return image, mask, rng.integers(0, len(TABLE), (h, w))
+
+
+def test_generator_and_discriminator_shapes():
+    cfg = SatelliteConfig(**TINY)
+    gen, disc = SatelliteGenerator(cfg), SatelliteDiscriminator(cfg)
+    x, m = torch.rand(2, 3, 32, 48), torch.zeros(2, 1, 32, 48)
+    lc = torch.randint(0, cfg.num_classes, (2, 32, 48))
+    out = gen(x, m, lc)
+    assert out.shape == x.shape and out.dtype == torch.float32
+    torch.testing.assert_close(out, x)  # zero-initialised head: starts exactly at the pre-fill
+    patch, logits = disc(x)
+    assert patch.shape == (2, 1, 4, 6) and logits.shape == (2, cfg.num_classes, 32, 48)
+    with pytest.raises(ValueError, match="multiple"):
+        gen(torch.rand(1, 3, 30, 32), torch.zeros(1, 1, 30, 32), torch.zeros(1, 30, 32, dtype=torch.long))
+
+
+def test_landcover_changes_the_fill():
+    gen = perturbed_generator()
+    x, m = torch.rand(1, 3, 32, 32), torch.ones(1, 1, 32, 32)
+    a = gen(x, m, torch.full((1, 32, 32), 1))
+    b = gen(x, m, torch.full((1, 32, 32), 4))
+    assert (a - b).abs().max() > 1e-4
+
+
+@pytest.mark.parametrize("strategy", ["full", "crop", "resize"])
+def test_inpaint_keeps_unmasked_pixels(strategy):
+    model = SatelliteInpainter(perturbed_generator(), TABLE, device="cpu", options=InferenceOptions(working_size=32))
+    image, mask, lc = sample()
+    out = model.inpaint(image, mask, landcover=lc, strategy=strategy)
+    assert out.shape == image.shape and out.dtype == np.uint8
+    np.testing.assert_array_equal(out[~mask], image[~mask])
+    assert (out[mask] != image[mask]).any()
+    np.testing.assert_array_equal(model.inpaint(image, np.zeros_like(mask), landcover=lc), image)
+
+
+def test_missing_or_mismatched_landcover_raises():
+    model = SatelliteInpainter(perturbed_generator(), TABLE, device="cpu")
+    image, mask, lc = sample()
+    with pytest.raises(ValueError, match="needs landcover"):
+        model.inpaint(image, mask)
+    with pytest.raises(ValueError, match="does not match"):
+        model.inpaint(image, mask, landcover=lc[:-1])
+    with pytest.raises(ValueError, match="0..5"):
+        model.inpaint(image, mask, landcover=lc + 6)
+    with pytest.raises(ValueError, match="index_from_colors"):
+        model.inpaint(image, mask, landcover=TABLE.colorize(lc))
+    with pytest.raises(ValueError, match="integer"):
+        model.inpaint(image, mask, landcover=lc.astype(np.float32))
+    with pytest.raises(ValueError, match="not"):
+        model.inpaint(image, mask, landcover=lc, land=lc)
+
+
+def test_checkpoint_round_trip(tmp_path):
+    gen = perturbed_generator()
+    disc = SatelliteDiscriminator(gen.config)
+    tensors = dict(gen.state_dict()) | {"referee." + k: v for k, v in disc.state_dict().items()}
+    path = save_model(tmp_path / "sat.safetensors", tensors, "satellite", gen.config.to_dict(),
+                      training={"classes_name": TABLE.name}, classes=TABLE.to_json())
+    model = load_inpainter(path, device="cpu")
+    assert model.kind == "satellite" and model.classes == TABLE
+    assert [(c.name, c.color) for c in model.classes][1] == ("Water", (0xE2, 0xA9, 0x29))
+    image, mask, lc = sample()
+    expected = SatelliteInpainter(gen, TABLE, device="cpu").inpaint(image, mask, landcover=lc)
+    np.testing.assert_array_equal(model.inpaint(image, mask, landcover=lc), expected)
+    reader = load_reader(path, device="cpu")
+    assert reader.segment(image).shape == mask.shape
+
+
+def test_landcover_accuracy():
+    req = np.array([[1, 1, 2, 0]])
+    pred = np.array([[1, 2, 2, 3]])
+    mask = np.array([[True, True, True, True]])
+    assert landcover_accuracy(pred, req, mask, ignore=(0,)) == pytest.approx(2 / 3)
+    assert np.isnan(landcover_accuracy(pred, req, np.zeros_like(mask)))
+
+
+@pytest.fixture()
+def tile_folder(tmp_path):
+    """Two generated 'aerial' pairs in the published layout: Tile 1/images + Tile 1/masks."""
+    rng = np.random.default_rng(0)
+    for i in range(2):
+        lc = np.zeros((48, 64), np.int64) + 2
+        lc[:, 32:] = 1  # water on the right
+        lc[10:30, 5:25] = 4
+        image = np.where(lc[..., None] == 1, (40, 90, 160), np.where(lc[..., None] == 4, (200, 200, 190), (180, 140, 90)))
+        image = np.clip(image + rng.normal(0, 8, image.shape), 0, 255).astype(np.uint8)
+        for sub, arr, ext in (("images", image, "jpg"), ("masks", TABLE.colorize(lc), "png")):
+            (tmp_path / "Tile 1" / sub).mkdir(parents=True, exist_ok=True)
+            Image.fromarray(arr).save(tmp_path / "Tile 1" / sub / f"image_part_00{i}.{ext}")
+    vgg = tmp_path / "vgg_random.pth"
+    torch.save(VGG16Features(("relu3_3",)).state_dict(), vgg)  # random weights: tests never download
+    return tmp_path, vgg
+
+
+def tiny_args(data, vgg, out):
+    return ["--data", str(data), "--classes", "dubai-aerial", "--vgg-weights", str(vgg), "--out", str(out),
+            "--export", str(out / "model.safetensors"), "--base", "8", "--depth", "2", "--lc-channels", "4",
+            "--bottleneck-blocks", "1", "--disc-base", "8", "--crop", "32", "--batch-size", "2", "--val-fraction", "0",
+            "--val-windows", "2", "--log-every", "1", "--no-amp", "--windows-per-epoch", "4"]
+
+
+def test_overfit_smoke_loss_falls(tile_folder):
+    from train.satellite import main
+
+    data, vgg = tile_folder
+    out = data / "run"
+    main(tiny_args(data, vgg, out) + ["--overfit-batch", "--lr", "1e-3", "--steps", "30", "--sample-every", "30", "--val-every", "30"])
+    log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    steps = [r for r in log if "l1" in r]
+    assert steps[-1]["l1"] < 0.7 * steps[0]["l1"]
+    assert {"d_real", "d_fake", "d_acc_real"} <= set(steps[-1])
+    assert (out / "samples" / "final.png").is_file() and (out / "state.pt").is_file()
+
+
+def test_run_exports_and_resumes(tile_folder):
+    from train.satellite import main
+
+    data, vgg = tile_folder
+    out = data / "run2"
+    args = tiny_args(data, vgg, out) + ["--val-every", "2", "--sample-every", "2", "--save-every", "2"]
+    main(args + ["--steps", "2"])
+    model = load_inpainter(out / "model.safetensors", device="cpu")
+    assert model.kind == "satellite" and len(model.classes) == len(TABLE)
+    result = main(args + ["--steps", "3", "--resume"])
+    assert result["step"] == 3
+
+
+def test_training_script_imports_without_rasterio_or_gradio():
+    code = ("import sys; sys.modules['rasterio'] = None; sys.modules['gradio'] = None; "
+            "sys.path.insert(0, '.'); import train.satellite")
+    subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True)

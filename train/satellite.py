@@ -1,0 +1,418 @@
+"""Train the land-cover-guided satellite inpainting GAN.
+
+    python train/satellite.py --data DIR --classes dubai-aerial --vgg-weights FILE              # default run
+    python train/satellite.py --data DIR --classes dubai-aerial --vgg-weights FILE --overfit-batch
+    python train/satellite.py --data DIR --classes dubai-aerial --vgg-weights FILE --resume     # continue
+    python train/satellite.py --data SCENE.tif --landcover LC.tif --classes s2glc --vgg-weights FILE
+    torchrun --nproc_per_node=2 train/satellite.py --data DIR ...                                # data-parallel
+
+DIR holds ``images/`` folders beside ``masks/`` (or ``landcover/``) folders, e.g. the aerial
+set's ``Tile N/images`` + ``Tile N/masks``. A GeoTIFF scene is cut into tiles once
+(OUT/tiles, see inpaint_core.geo.prepare_tiles). Each step runs ``d_step`` (patch LSGAN +
+land-cover cross-entropy on REAL images only) then ``g_step`` (L1 + MSE + VGG relu3_3 +
+LSGAN + cross-entropy of D's land-cover head on the fill against the requested classes).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import platform
+import sys
+import time
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as a script: make `train.common` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader, DistributedSampler
+from tqdm import tqdm
+
+from inpaint_core.checkpoint import save_model
+from inpaint_core.classical import telea
+from inpaint_core.landcover import get_class_table
+from inpaint_core.losses import PerceptualLoss, l1_loss, load_vgg16, lsgan_loss
+from inpaint_core.masks import MaskSpec
+from inpaint_core.satellite import DISC_PREFIX, REFEREE_PREFIX, SatelliteConfig, SatelliteDiscriminator, SatelliteGenerator
+from inpaint_core.satellite_data import SatelliteTiles, find_tile_pairs, split_pairs
+from train.common import (
+    JsonLog, Timer, autocast_for, field, images_to_uint8, load_state, parse_config, save_grid, save_state,
+    seed_everything, setup_distributed, unwrap,
+)  # fmt: skip
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    data: str = field(help="tile folder (images/ beside masks/ or landcover/, searched recursively) or an RGB GeoTIFF scene")
+    classes: str = field(help="class table: dubai-aerial, s2glc, s2glc9 or a FILE.json table")
+    landcover: str | None = field(None, help="land-cover GeoTIFF (any CRS) for a GeoTIFF --data scene")
+    vgg_weights: str | None = field(None, help="local VGG16 ImageNet state dict (torchvision layout); "
+                                    "default: $INPAINT_VGG16_WEIGHTS, else download via torch.hub")
+    out: str = field("runs/satellite", help="run folder: training state, log, sample grids, prepared tiles")
+    export: str = field("checkpoints/satellite.safetensors", help="where the trained model is exported")
+    resume: bool = field(False, help="continue from OUT/state.pt (models, optimisers, step, timer)")
+    overfit_batch: bool = field(False, help="sanity test: fit one batch of windows with fixed holes")
+    # model
+    base: int = field(32, help="generator RGB-branch channels at half resolution")
+    depth: int = field(3, help="generator downsamplings after the stem")
+    lc_channels: int = field(16, help="generator land-cover-branch channels at half resolution")
+    bottleneck_blocks: int = field(2, help="dilated residual blocks at the lowest resolution")
+    prefill: str = field("telea", help="hole pre-fill the generator corrects: telea or zeros (the research)")
+    residual: bool = field(True, help="predict a correction on top of the pre-filled input (zero-initialised head)")
+    disc_base: int = field(32, help="discriminator channels after its first stride-2 conv")
+    referee: bool = field(True, help="also train an independent land-cover segmenter (real images only) for the "
+                          "consistency measure; exported with the model")
+    # data
+    crop: int = field(128, help="training window side in px (large images give random windows); 128 is 4x cheaper than 256 on a CPU and the model is fully convolutional")
+    masks: str = field("class-patches:0.5,strokes:0.3,research:0.2", help="hole mix: class-patches, strokes, research")
+    class_count: int = field(3, help="class patches per window (most common class of each patch is removed)")
+    class_size: int = field(64, help="class patch side in px at 256")
+    windows_per_epoch: int = field(2000, help="random windows per epoch")
+    val_fraction: float = field(0.1, help="share of images held out for validation (by path hash)")
+    val_windows: int = field(32, help="fixed validation windows scored at each validation")
+    tile_stride: int = field(256, help="GeoTIFF scenes: step between prepared tiles")
+    max_nodata: float = field(0.01, help="GeoTIFF scenes: largest nodata share of a kept tile")
+    workers: int = field(0, help="data-loading worker processes (each keeps its own copy of the decoded images)")
+    # optimisation
+    batch_size: int = field(4, help="windows per step per process")
+    lr: float = field(2e-4, help="Adam learning rate of the generator (5e-4 in --overfit-batch)")
+    lr_d: float = field(2e-4, help="Adam learning rate of the discriminator and the referee")
+    steps: int = field(20000, help="total optimisation steps (--overfit-batch: 150 unless given)")
+    max_minutes: float = field(0.0, help="stop (saving state and model) after this many minutes of this run; 0 = no limit")
+    hole_weight: float = field(6.0, help="L1 weight of hole pixels relative to known pixels")
+    w_mse: float = field(1.0, help="weight of the MSE between output and target")
+    w_vgg: float = field(0.05, help="weight of the VGG16 relu3_3 feature loss")
+    w_adv: float = field(0.02, help="weight of the generator's LSGAN loss")
+    w_cls: float = field(0.02, help="weight of the generator's land-cover loss (D's head on the fill vs requested)")
+    w_d_cls: float = field(1.0, help="weight of the discriminator's land-cover loss on real images")
+    clip_grad: float = field(1.0, help="clip each network's gradient norm to this (0 = off); an unclipped overfit "
+                             "run diverged in one step after 270 good ones")
+    amp: bool = field(True, help="bf16 autocast on CPU / mixed precision on CUDA")
+    threads: int = field(0, help="torch CPU threads (0 = torch's default)")
+    device: str = field("auto", help="auto, cpu or cuda")
+    seed: int = field(0, help="seed for weights, windows and holes")
+    # bookkeeping
+    log_every: int = field(10, help="steps between log lines (tqdm postfix and OUT/log.jsonl)")
+    val_every: int = field(250, help="steps between validations (and exports when validation improves)")
+    save_every: int = field(100, help="steps between training-state saves")
+    sample_every: int = field(250, help="steps between sample grids")
+
+    def __post_init__(self):
+        if self.prefill not in ("telea", "zeros"):
+            raise SystemExit(f"--prefill must be telea or zeros, got {self.prefill!r}")
+
+
+def hole_psnr(pred: np.ndarray, target: np.ndarray, mask: np.ndarray) -> float:
+    """PSNR (dB) over the hole pixels of one ``HxWx3 uint8`` image."""
+    mse = float(((pred[mask].astype(np.float64) - target[mask].astype(np.float64)) ** 2).mean())
+    return 10 * np.log10(255.0**2 / max(mse, 1e-10))
+
+
+def model_config(cfg: TrainConfig, num_classes: int) -> SatelliteConfig:
+    return SatelliteConfig(num_classes=num_classes, base=cfg.base, depth=cfg.depth, lc_channels=cfg.lc_channels,
+                           bottleneck_blocks=cfg.bottleneck_blocks, prefill=cfg.prefill, residual=cfg.residual,
+                           disc_base=cfg.disc_base)
+
+
+def class_targets(landcover: torch.Tensor, ignore: tuple[int, ...], keep: torch.Tensor | None = None) -> torch.Tensor:
+    """``NxHxW`` class targets with nodata classes (and pixels outside ``keep``) set to -100 (ignored)."""
+    target = landcover.clone()
+    for i in ignore:
+        target[landcover == i] = -100
+    if keep is not None:
+        target[~keep] = -100
+    return target
+
+
+def hole_patches(mask: torch.Tensor, size) -> torch.Tensor:
+    """``Nx1xHxW`` hole mask -> ``Nx1xhxw``: the share of hole pixels in each patch of D's map.
+    A soft target: a patch with a few filled pixels is mostly real, so calling it wholly
+    fake would ask D for the impossible."""
+    return F.adaptive_avg_pool2d(mask, size)
+
+
+def clipped_step(opt, cfg) -> None:
+    """``opt.step()`` after clipping the gradient norm of its parameters to ``cfg.clip_grad``."""
+    if cfg.clip_grad > 0:
+        torch.nn.utils.clip_grad_norm_([p for g in opt.param_groups for p in g["params"]], cfg.clip_grad)
+    opt.step()
+
+
+def d_step(disc, opt_d, real, comp, mask, landcover, ignore, cfg, device) -> dict[str, float]:
+    """One discriminator update. Patch map: LSGAN, real -> 1, each patch of the composite
+    -> 1 - its share of filled pixels (untouched patches ARE real pixels, so they stay 1).
+    Land-cover head: cross-entropy on REAL images only, so it learns what classes look like."""
+    n = real.shape[0]
+    with autocast_for(device, cfg.amp):
+        patch, logits = disc(torch.cat([real, comp.detach()]))  # one forward: DDP-friendly
+    patch, logits = patch.float(), logits[:n].float()
+    holes = hole_patches(mask, patch.shape[-2:])
+    loss_real = lsgan_loss(patch[:n], real=True)
+    loss_fake = F.mse_loss(patch[n:], 1 - holes)
+    loss_cls = F.cross_entropy(logits, class_targets(landcover, ignore))
+    loss = 0.5 * (loss_real + loss_fake) + cfg.w_d_cls * loss_cls
+    opt_d.zero_grad(set_to_none=True)
+    loss.backward()
+    clipped_step(opt_d, cfg)
+    valid = class_targets(landcover, ignore) >= 0
+    acc = (logits.argmax(1) == landcover)[valid].float().mean().item() if valid.any() else float("nan")
+    fake_mean = (patch[n:] * holes).sum() / holes.sum().clamp(min=1e-6)
+    return {"d_loss": loss.item(), "d_cls": loss_cls.item(), "d_real": patch[:n].mean().item(),
+            "d_fake": fake_mean.item(), "d_acc_real": acc}
+
+
+def g_step(pred, target, mask, landcover, disc, opt_g, perceptual, ignore, cfg, device) -> tuple[float, dict[str, float]]:
+    """One generator update on ``pred`` (its forward pass was shared with ``d_step``).
+    D is only read here: its land-cover head must find the REQUESTED classes in the fill."""
+    comp = pred * mask + target * (1 - mask)
+    loss_l1 = l1_loss(pred, target, mask, cfg.hole_weight)
+    loss_mse = F.mse_loss(pred, target)
+    disc.requires_grad_(False)  # no D gradients needed here; d_step owns D's update
+    with autocast_for(device, cfg.amp):
+        loss_vgg = perceptual(comp, target) if cfg.w_vgg > 0 else pred.new_zeros(())
+        patch, logits = disc(comp)
+    disc.requires_grad_(True)
+    holes = hole_patches(mask, patch.shape[-2:])
+    loss_adv = ((patch.float() - 1) ** 2 * holes).sum() / holes.sum().clamp(min=1e-6)
+    loss_cls = F.cross_entropy(logits.float(), class_targets(landcover, ignore, keep=mask[:, 0] > 0))
+    loss_cls = torch.nan_to_num(loss_cls)  # a batch whose holes are all nodata has nothing to classify
+    total = loss_l1 + cfg.w_mse * loss_mse + cfg.w_vgg * loss_vgg + cfg.w_adv * loss_adv + cfg.w_cls * loss_cls
+    opt_g.zero_grad(set_to_none=True)
+    total.backward()
+    clipped_step(opt_g, cfg)
+    return total.item(), {"l1": loss_l1.item(), "mse": loss_mse.item(), "vgg": loss_vgg.item(),
+                          "adv": loss_adv.item(), "cls": loss_cls.item()}
+
+
+def referee_step(referee, opt_r, real, landcover, ignore, cfg, device) -> None:
+    """The independent land-cover segmenter: cross-entropy on real images, nothing else."""
+    with autocast_for(device, cfg.amp):
+        _, logits = referee(real)
+    loss = F.cross_entropy(logits.float(), class_targets(landcover, ignore))
+    opt_r.zero_grad(set_to_none=True)
+    loss.backward()
+    clipped_step(opt_r, cfg)
+
+
+@torch.no_grad()
+def validate(gen, disc, referee, loader, ignore, device) -> dict[str, float]:
+    """Hole PSNR of the model and Telea; the referee's land-cover accuracy on their fills
+    (vs the requested classes) and on the real windows; D's accuracy on the real windows."""
+    gen.eval()
+    psnr, psnr_t, cons, cons_t, d_acc, r_acc = [], [], [], [], [], []
+    for batch in loader:
+        real, mask, lc = batch["target"].to(device), batch["mask"].to(device), batch["landcover"].to(device)
+        pred = gen(batch["input"].to(device), mask, lc)
+        comp = pred * mask + real * (1 - mask)
+        tel = torch.stack([torch.from_numpy(telea(t, m)).permute(2, 0, 1).float() / 255 for t, m in
+                           zip(images_to_uint8(real), mask[:, 0].bool().cpu().numpy())]).to(device)
+        for p, t, m in zip(images_to_uint8(comp), images_to_uint8(real), mask[:, 0].bool().cpu().numpy()):
+            psnr.append(hole_psnr(p, t, m))
+        for f, tt, m in zip(images_to_uint8(tel), images_to_uint8(real), mask[:, 0].bool().cpu().numpy()):
+            psnr_t.append(hole_psnr(f, tt, m))
+        holes = class_targets(lc, ignore, keep=mask[:, 0] > 0) >= 0
+        valid = class_targets(lc, ignore) >= 0
+        d_acc.append((disc(real)[1].argmax(1) == lc)[valid].float().mean().item())
+        if referee is not None and holes.any():
+            cons.append((referee(comp)[1].argmax(1) == lc)[holes].float().mean().item())
+            cons_t.append((referee(tel)[1].argmax(1) == lc)[holes].float().mean().item())
+            r_acc.append((referee(real)[1].argmax(1) == lc)[valid].float().mean().item())
+    gen.train()
+    out = {"psnr_hole": float(np.mean(psnr)), "psnr_hole_telea": float(np.mean(psnr_t)), "val_d_acc_real": float(np.mean(d_acc))}
+    if cons:
+        out.update(consistency=float(np.mean(cons)), consistency_telea=float(np.mean(cons_t)),
+                   referee_acc_real=float(np.mean(r_acc)))
+    return out
+
+
+def sample_grid(gen, batch, table, device, path) -> Path:
+    """PNG grid, one row per window: masked (magenta holes) | output | target | land cover
+    (colourised, hole outlines in white)."""
+    with torch.no_grad():
+        was = gen.training
+        gen.eval()
+        pred = gen(batch["input"].to(device), batch["mask"].to(device), batch["landcover"].to(device)).cpu()
+        gen.train(was)
+    mask, target = batch["mask"], batch["target"]
+    masked = target * (1 - mask) + mask * torch.tensor([1.0, 0.0, 1.0]).view(1, 3, 1, 1)
+    comp = pred * mask + target * (1 - mask)
+    lc_rgb = []
+    for lc, m in zip(batch["landcover"].numpy(), mask[:, 0].numpy().astype(np.uint8)):
+        rgb = table.colorize(lc)
+        rgb[cv2.morphologyEx(m, cv2.MORPH_GRADIENT, np.ones((3, 3), np.uint8)) > 0] = 255
+        lc_rgb.append(rgb)
+    return save_grid(path, [images_to_uint8(masked), images_to_uint8(comp), images_to_uint8(target), np.stack(lc_rgb)])
+
+
+def load_pairs(cfg: TrainConfig, table, out: Path, is_main: bool):
+    """(image, label) pairs of a tile folder, or of the tiles prepared once from a GeoTIFF scene."""
+    data = Path(cfg.data)
+    if data.is_file():
+        if not cfg.landcover:
+            raise SystemExit("--data is a file (a GeoTIFF scene): pass its land cover with --landcover")
+        from inpaint_core.geo import ValidityRules, prepare_tiles  # rasterio only on this path
+
+        if is_main:
+            m = prepare_tiles(data, cfg.landcover, table, out / "tiles", cfg.crop, cfg.tile_stride,
+                              ValidityRules(max_nodata=cfg.max_nodata))
+            print(f"{len(m['tiles'])} tiles in {out / 'tiles'} (rejected: {m['rejected']})")
+        if torch.distributed.is_initialized():
+            torch.distributed.barrier()
+        data = out / "tiles"
+    return find_tile_pairs(data)
+
+
+def main(argv=None) -> dict:
+    cfg = parse_config(TrainConfig, __doc__.split("\n\n")[0], argv)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    ddp = setup_distributed(cfg.device)
+    device = ddp.device
+    seed_everything(cfg.seed + ddp.rank)
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    table = get_class_table(cfg.classes)
+    ignore = table.nodata_indices
+    mcfg = model_config(cfg, len(table))
+
+    pairs = load_pairs(cfg, table, out, ddp.is_main)
+    train_pairs, val_pairs = split_pairs(pairs, cfg.val_fraction)
+    if not train_pairs:
+        raise SystemExit(f"all {len(pairs)} images fell into the validation split; lower --val-fraction")
+    spec = MaskSpec.parse(cfg.masks, class_count=cfg.class_count, class_size=cfg.class_size)
+    steps_total = cfg.steps
+    if cfg.overfit_batch:
+        train_pairs = val_pairs = train_pairs[: cfg.batch_size]
+        steps_total = 150 if cfg.steps == 20000 else cfg.steps
+    lr = 5e-4 if cfg.overfit_batch and cfg.lr == 2e-4 else cfg.lr
+    train_set = SatelliteTiles(train_pairs, table, cfg.crop, spec, cfg.prefill, seed=cfg.seed, fixed_masks=cfg.overfit_batch,
+                               length=cfg.batch_size if cfg.overfit_batch else cfg.windows_per_epoch)
+    val_set = train_set if cfg.overfit_batch else SatelliteTiles(  # the overfit test scores the batch it fits
+        val_pairs or train_pairs, table, cfg.crop, spec, cfg.prefill, train=False, seed=cfg.seed + 1, length=cfg.val_windows)
+    sampler = DistributedSampler(train_set, shuffle=True, seed=cfg.seed) if ddp.enabled else None
+    loader = DataLoader(train_set, batch_size=cfg.batch_size, shuffle=sampler is None, sampler=sampler,
+                        num_workers=cfg.workers, drop_last=True)
+    val_loader = DataLoader(val_set, batch_size=cfg.batch_size, num_workers=0)
+
+    gen, disc = SatelliteGenerator(mcfg).to(device), SatelliteDiscriminator(mcfg).to(device)
+    referee = SatelliteDiscriminator(mcfg).to(device) if cfg.referee else None
+    if device.type == "cpu":  # measured faster for these convs on CPU
+        gen, disc = gen.to(memory_format=torch.channels_last), disc.to(memory_format=torch.channels_last)
+    n_params = sum(p.numel() for p in gen.parameters())
+    perceptual = PerceptualLoss(load_vgg16(cfg.vgg_weights, ("relu3_3",)).to(device))
+    # foreach: one vectorised update instead of a Python loop per tensor (measured ~0.3 s/step saved on CPU)
+    adam = dict(betas=(0.5, 0.999), foreach=True)
+    opt_g = torch.optim.Adam(gen.parameters(), lr=lr, **adam)
+    opt_d = torch.optim.Adam(disc.parameters(), lr=cfg.lr_d, **adam)
+    opt_r = torch.optim.Adam(referee.parameters(), lr=cfg.lr_d, **adam) if referee else None
+
+    step, epoch, best, offset = 0, 0, -float("inf"), 0.0
+    state_path = out / "state.pt"
+    if cfg.resume:
+        if not state_path.exists():
+            raise SystemExit(f"--resume: no training state at {state_path}")
+        state = load_state(state_path)
+        if state["model_config"] != mcfg.to_dict():
+            raise SystemExit(f"--resume: {state_path} has model config {state['model_config']}, not {mcfg.to_dict()}")
+        gen.load_state_dict(state["gen"])
+        disc.load_state_dict(state["disc"])
+        opt_g.load_state_dict(state["opt_g"])
+        opt_d.load_state_dict(state["opt_d"])
+        if referee is not None and "referee" in state:
+            referee.load_state_dict(state["referee"])
+            opt_r.load_state_dict(state["opt_r"])
+        step, epoch, best, offset = state["step"], state["epoch"], state["best"], state["elapsed"]
+        torch.set_rng_state(state["torch_rng"])
+        if ddp.is_main:
+            print(f"resumed from {state_path} at step {step} ({offset / 60:.1f} min trained so far)")
+    wrap = (lambda m: DistributedDataParallel(m)) if ddp.enabled else (lambda m: m)
+    gen_t, disc_t = wrap(gen), wrap(disc)
+    referee_t = wrap(referee) if referee is not None else None
+    log = JsonLog(out / "log.jsonl", enabled=ddp.is_main)
+    timer, run_start = Timer(offset), time.time()
+    sample_batch = next(iter(loader if cfg.overfit_batch else val_loader))
+
+    def save_training_state():
+        extra = {"referee": referee.state_dict(), "opt_r": opt_r.state_dict()} if referee is not None else {}
+        save_state(state_path, gen=gen.state_dict(), disc=disc.state_dict(), opt_g=opt_g.state_dict(),
+                   opt_d=opt_d.state_dict(), step=step, epoch=epoch, best=best, elapsed=timer.elapsed,
+                   torch_rng=torch.get_rng_state(), model_config=mcfg.to_dict(), train_config=dataclasses.asdict(cfg), **extra)
+
+    def export(val: dict) -> None:
+        tensors = dict(gen.state_dict())
+        tensors.update({DISC_PREFIX + k: v for k, v in disc.state_dict().items()})
+        if referee is not None:
+            tensors.update({REFEREE_PREFIX + k: v for k, v in referee.state_dict().items()})
+        summary = {"steps": step, "images_seen": step * cfg.batch_size * ddp.world_size,
+                   "wall_minutes": round(timer.elapsed / 60, 1), "parameters": n_params, "classes_name": table.name,
+                   "hardware": f"{platform.processor() or platform.machine()} x{ddp.world_size} ({device.type})",
+                   "train_images": len(train_pairs), "val_images": [str(p[0]) for p in val_pairs],
+                   "validation": val, "train_config": dataclasses.asdict(cfg)}  # fmt: skip
+        save_model(cfg.export, tensors, "satellite", mcfg.to_dict(), training=summary, classes=table.to_json())
+
+    bar = tqdm(total=steps_total, initial=step, desc="satellite", disable=not ddp.is_main, dynamic_ncols=True)
+    last_val, last_val_step, stop, seen, t0 = {}, -1, False, 0, time.time()
+    while step < steps_total and not stop:
+        train_set.set_epoch(epoch)
+        if sampler is not None:
+            sampler.set_epoch(epoch)
+        for batch in loader:
+            inputs, mask = batch["input"].to(device), batch["mask"].to(device)
+            real, lc = batch["target"].to(device), batch["landcover"].to(device)
+            if device.type == "cpu":
+                inputs, real = inputs.contiguous(memory_format=torch.channels_last), real.contiguous(memory_format=torch.channels_last)
+            with autocast_for(device, cfg.amp):
+                pred = gen_t(inputs, mask, lc).float()
+            comp = pred * mask + real * (1 - mask)
+            parts_d = d_step(disc_t, opt_d, real, comp, mask, lc, ignore, cfg, device)
+            loss, parts = g_step(pred, real, mask, lc, disc, opt_g, perceptual, ignore, cfg, device)
+            if referee_t is not None:
+                referee_step(referee_t, opt_r, real, lc, ignore, cfg, device)
+            step += 1
+            seen += real.shape[0] * ddp.world_size
+            bar.update(1)
+            if step % cfg.log_every == 0 or step == 1:
+                ips, seen, t0 = seen / max(1e-9, time.time() - t0), 0, time.time()
+                bar.set_postfix(loss=f"{loss:.3f}", l1=f"{parts['l1']:.3f}", vgg=f"{parts['vgg']:.2f}",
+                                adv=f"{parts['adv']:.2f}", cls=f"{parts['cls']:.2f}", D_real=f"{parts_d['d_real']:.2f}",
+                                D_fake=f"{parts_d['d_fake']:.2f}", D_acc=f"{parts_d['d_acc_real']:.2f}", ips=f"{ips:.2f}")
+                log.write(step=step, loss=loss, **parts, **parts_d, images_per_s=ips, minutes=timer.elapsed / 60)
+            if ddp.is_main and (step % cfg.sample_every == 0 or step == steps_total):
+                sample_grid(gen, sample_batch, table, device, out / "samples" / f"step{step:06d}.png")
+            if ddp.is_main and (step % cfg.val_every == 0 or step == steps_total):
+                last_val, last_val_step = validate(gen, disc, referee, val_loader, ignore, device), step
+                log.write(step=step, **last_val)
+                tqdm.write(f"step {step}: " + ", ".join(f"{k} {v:.3f}" for k, v in last_val.items()))
+                if last_val["psnr_hole"] > best and not cfg.overfit_batch:
+                    best = last_val["psnr_hole"]
+                    export(last_val)
+            if ddp.is_main and step % cfg.save_every == 0:
+                save_training_state()
+            stop = bool(cfg.max_minutes) and time.time() - run_start > cfg.max_minutes * 60
+            if step >= steps_total or stop:
+                break
+        epoch += 1
+    bar.close()
+    result = {"step": step, "loss": loss, **parts, **parts_d, "parameters": n_params}
+    if ddp.is_main:
+        save_training_state()
+        if last_val_step != step:
+            last_val = validate(gen, disc, referee, val_loader, ignore, device)
+            log.write(step=step, **last_val)
+        sample_grid(gen, sample_batch, table, device, out / "samples" / "final.png")
+        if not cfg.overfit_batch and last_val["psnr_hole"] > best:
+            export(last_val)
+        print(f"done: step {step}, {timer.elapsed / 60:.1f} min, loss {loss:.4f} (l1 {parts['l1']:.4f}); "
+              f"validation {last_val}; grid {out / 'samples' / 'final.png'}" + ("" if cfg.overfit_batch else f"; model {cfg.export}"))
+        result.update(last_val)
+    if ddp.enabled:
+        torch.distributed.destroy_process_group()
+    return result
+
+
+if __name__ == "__main__":
+    main()
