@@ -1,0 +1,300 @@
+"""The Gradio app: paint a hole into any picture and inpaint it; erase land cover from satellite tiles.
+
+    python app.py [--host 127.0.0.1] [--port 7860] [--share] [--device auto] [--checkpoints checkpoints]
+
+UI only: widget values go to :mod:`inpaint_core.editing` and the inpainters, results come
+back as pictures and files. Every event has an ``api_name`` so ``gradio_client`` can call it
+(see ``docs/app.md``). Models are loaded once at start; a missing checkpoint is replaced by
+OpenCV's Telea fill and the page says so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import tempfile
+from pathlib import Path
+
+import gradio as gr
+
+from inpaint_core import editing
+from inpaint_core.engine import STRATEGIES
+
+HERE = Path(__file__).resolve().parent
+EXAMPLES = HERE / "examples"
+# every event that runs a model shares this queue, so one model call runs at a time
+# (the CPU's cores or the GPU are used by that call; parallel calls would only thrash)
+MODEL_QUEUE = "model"
+MAX_FILE_SIZE = "100mb"  # uploads beyond this are refused by the server before any handler runs
+
+SLIDER_LABEL = f"Before / after (scaled to {editing.PREVIEW_SIDE} px for larger pictures)"
+RESULT_LABEL = "Result: full-size PNG"
+STRATEGY_HELP = (
+    "crop: fill a box around each painted region (fast on big photos); resize: the whole picture "
+    "scaled to the model's working size; full: the whole picture at full size (slow)"
+)
+
+
+def user_errors(fn):
+    """Show ``ValueError`` (bad input) in the UI as a message instead of a server error."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except ValueError as err:
+            raise gr.Error(str(err)) from err
+
+    return wrapper
+
+
+class Handlers:
+    """The event handlers as plain methods, so tests can call them without a server."""
+
+    def __init__(self, models: editing.AppModels, workdir: Path | None = None):
+        self.models = models
+        self.workdir = Path(workdir or Path(tempfile.gettempdir()) / "inpaint-app")
+
+    @user_errors
+    def inpaint(self, editor: dict | None, dilation: float, strategy: str):
+        """Inpaint tab: ``editor`` is the ImageEditor value. Returns result, (before, after), mask paths."""
+        image, mask = editing.editor_image_and_mask(editor)
+        if not mask.any():
+            raise ValueError("nothing painted: paint over what should disappear, then press Inpaint")
+        mask = editing.dilate_mask(mask, dilation)
+        result = self.models.album.inpaint(image, mask, strategy=strategy)
+        out = editing.output_dir(self.workdir)
+        after = editing.save_png(out / "result.png", result)
+        return after, self._comparison(out, image, result, after), editing.save_png(
+            out / "mask.png", editing.mask_image(mask))
+
+    @staticmethod
+    def _comparison(out: Path, before, after, after_path: str) -> tuple[str, str]:
+        """Files for the before/after slider: previews of big pictures, the result itself otherwise."""
+        if max(before.shape[:2]) <= editing.PREVIEW_SIDE:
+            return editing.save_png(out / "before.png", before), after_path
+        return (editing.save_png(out / "before_preview.png", editing.preview(before)),
+                editing.save_png(out / "after_preview.png", editing.preview(after)))
+
+    def _read_tile(self, tile_file, landcover_file):
+        from inpaint_core import geo
+
+        if not tile_file:
+            raise ValueError("no tile: upload an RGB tile (PNG, JPEG or GeoTIFF)")
+        if not landcover_file:
+            raise ValueError("no land cover: upload the tile's land cover (colour PNG, coded raster or GeoTIFF)")
+        try:
+            rgb, georef = geo.read_rgb(tile_file)
+        except ValueError:
+            raise
+        except Exception as err:  # rasterio/PIL raise their own types for files that are no image
+            raise ValueError(f"the tile {Path(tile_file).name} could not be read as an image ({err})") from err
+        rgb = editing.check_image(rgb, "tile")
+        # a georeferenced land cover is reprojected onto the tile's grid, whatever its CRS
+        target = (georef, rgb.shape[:2]) if georef is not None and geo.is_geotiff(landcover_file) else None
+        try:
+            landcover = geo.read_landcover(landcover_file, self.models.classes, target=target)
+        except ValueError:
+            raise
+        except Exception as err:
+            raise ValueError(f"the land cover {Path(landcover_file).name} could not be read ({err})") from err
+        if landcover.shape != rgb.shape[:2]:
+            raise ValueError(
+                f"the land cover is {landcover.shape[1]}x{landcover.shape[0]} pixels but the tile is "
+                f"{rgb.shape[1]}x{rgb.shape[0]}; they must match"
+            )
+        return rgb, georef, landcover
+
+    @user_errors
+    def satellite_load(self, tile_file, landcover_file):
+        """Satellite tab: show the overlay and prepare both painting canvases. Returns 3 images."""
+        if not tile_file or not landcover_file:
+            return None, None, None
+        rgb, _, landcover = self._read_tile(tile_file, landcover_file)
+        classes = self.models.classes
+        overlay = editing.overlay_landcover(rgb, landcover, classes)
+        colours = editing.colorize(landcover, classes)
+        return overlay, {"background": overlay, "layers": [], "composite": overlay}, {
+            "background": colours,
+            "layers": [],
+            "composite": colours,
+        }
+
+    @user_errors
+    def satellite_inpaint(self, tile_file, landcover_file, erase, region_editor, fill, fill_class,
+                          paint_editor, dilation, strategy):
+        """Satellite tab: erase classes / apply painted land cover, then inpaint.
+
+        Returns the result, (before, after), mask, edited land cover and the download files.
+        """
+        rgb, georef, landcover = self._read_tile(tile_file, landcover_file)
+        shape = rgb.shape[:2]
+        region_layers = editing.editor_layers(region_editor)
+        region = editing.layers_mask(region_layers, shape, "painted region") if region_layers else None
+        edit = editing.plan_satellite_edit(
+            landcover, self.models.classes, erase=erase or [], region=region, fill=fill,
+            fill_class=fill_class, paint_layers=editing.editor_layers(paint_editor), dilation=dilation,
+        )
+        model = self.models.satellite
+        extra = {"landcover": edit.landcover} if model.kind == "satellite" else {}
+        result = model.inpaint(rgb, edit.mask, strategy=strategy, **extra)
+
+        out = editing.output_dir(self.workdir)
+        stem = Path(tile_file).stem
+        after = editing.save_png(out / f"{stem}_inpainted.png", result)
+        mask = editing.save_png(out / f"{stem}_mask.png", editing.mask_image(edit.mask))
+        landcover_png = editing.save_png(
+            out / f"{stem}_landcover_edited.png", editing.colorize(edit.landcover, self.models.classes)
+        )
+        files = [after, landcover_png, mask]
+        if georef is not None:
+            from inpaint_core import geo
+
+            tif = out / f"{stem}_inpainted.tif"
+            geo.write_geotiff(tif, result, georef)
+            files.insert(0, str(tif))
+        return after, self._comparison(out, rgb, result, after), mask, landcover_png, files
+
+    def model_info(self) -> str:
+        return self.models.info_markdown
+
+
+def _editor(label: str, **kwargs) -> gr.ImageEditor:
+    # RGBA so that the brush layer's alpha is the mask; PNG so nothing is lossy on the way
+    return gr.ImageEditor(label=label, type="numpy", image_mode="RGBA", format="png", **kwargs)
+
+
+def _image(label: str, **kwargs) -> gr.Image:
+    # results are PNG files: gradio's default WebP is lossy
+    return gr.Image(label=label, format="png", type="filepath", interactive=False, **kwargs)
+
+
+def build_demo(models: editing.AppModels, workdir: Path | None = None) -> gr.Blocks:
+    """The whole UI around ``models``; ``workdir`` holds each request's download files."""
+    h = Handlers(models, workdir)
+    classes = models.classes
+    names = [c.name for c in classes]
+    colours = ["#%02x%02x%02x" % tuple(int(v) for v in c.color) for c in classes]
+    strategies = list(STRATEGIES)
+
+    with gr.Blocks(title="Inpainting studio") as demo:
+        gr.Markdown("# Inpainting studio")
+        with gr.Accordion("Models and device", open=True):
+            info = gr.Markdown(models.info_markdown)
+
+        with gr.Tab("Inpaint"):
+            with gr.Row():
+                with gr.Column():
+                    editor = _editor(
+                        "Picture: upload, then paint over what should disappear",
+                        brush=gr.Brush(colors=[("#ff00ff", 0.7)], color_mode="fixed", default_size="auto"),
+                        eraser=gr.Eraser(default_size="auto"),
+                        transforms=("crop",),
+                        height=560,
+                        elem_id="inpaint-editor",
+                    )
+                    photos = sorted((EXAMPLES / "photos").glob("*.jpg"))
+                    if photos:
+                        gr.Examples([[str(p)] for p in photos], inputs=[editor], label="Example pictures")
+                    with gr.Row():
+                        dilation = gr.Slider(0, 50, value=4, step=1, label="Mask dilation (pixels)",
+                                             info="grow the painted hole, to also remove the stroke's halo",
+                                             elem_id="inpaint-dilation")
+                        strategy = gr.Radio(strategies, value="crop", label="Large-image strategy", info=STRATEGY_HELP)
+                    run = gr.Button("Inpaint", variant="primary", elem_id="inpaint-run")
+                with gr.Column():
+                    compare = gr.ImageSlider(label=SLIDER_LABEL, format="png", type="filepath",
+                                             interactive=False, elem_id="inpaint-compare")
+                    # a file, not a picture: the page then loads only the previews, not a 12 Mpx PNG
+                    result = gr.File(label=RESULT_LABEL, interactive=False, elem_id="inpaint-result")
+                    mask = _image("Mask used (white = filled)", height=200)
+            run.click(h.inpaint, [editor, dilation, strategy], [result, compare, mask], api_name="inpaint",
+                      concurrency_id=MODEL_QUEUE, concurrency_limit=1)
+
+        with gr.Tab("Satellite"):
+            with gr.Row():
+                with gr.Column():
+                    with gr.Row():
+                        tile_file = gr.File(label="Tile (PNG, JPEG or GeoTIFF)",
+                                            file_types=[".png", ".jpg", ".jpeg", ".tif", ".tiff"])
+                        landcover_file = gr.File(label="Land cover (colour PNG, coded raster, GeoTIFF)",
+                                                 file_types=[".png", ".tif", ".tiff"])
+                    sat_example = EXAMPLES / "satellite"
+                    if (sat_example / "tile.tif").is_file():
+                        gr.Examples([[str(sat_example / "tile.tif"), str(sat_example / "landcover.png")]],
+                                    inputs=[tile_file, landcover_file], label="Example tile (synthetic)")
+                    gr.HTML(editing.legend_html(classes))
+                    with gr.Tabs():
+                        with gr.Tab("Land-cover overlay"):
+                            overlay = gr.Image(label="Land cover over the tile", format="png", interactive=False,
+                                               elem_id="satellite-overlay")
+                        with gr.Tab("Restrict to a region (optional)"):
+                            region_editor = _editor(
+                                "Paint the region to erase in (unpainted = whole tile)",
+                                brush=gr.Brush(colors=["#ff00ff"], color_mode="fixed", default_size=30),
+                                eraser=gr.Eraser(default_size=30), sources=(), transforms=(), layers=False, height=520,
+                                elem_id="satellite-region",
+                            )
+                        with gr.Tab("Paint land cover (optional)"):
+                            paint_editor = _editor(
+                                "Paint land cover in the class colours; painted pixels are inpainted as that class",
+                                brush=gr.Brush(colors=colours, default_color=colours[0], color_mode="fixed",
+                                               default_size=20),
+                                eraser=gr.Eraser(default_size=20), sources=(), transforms=(), layers=False, height=520,
+                                elem_id="satellite-paint",
+                            )
+                    erase = gr.CheckboxGroup(names, label="Classes to erase", elem_id="satellite-erase")
+                    with gr.Row():
+                        fill = gr.Radio([(label, key) for key, label in editing.FILL_MODES.items()],
+                                        value="surrounding", label="Fill with")
+                        fill_class = gr.Dropdown(names, value=names[0], label="Chosen class (for 'A chosen class')")
+                    with gr.Row():
+                        sat_dilation = gr.Slider(0, 20, value=0, step=1, label="Mask dilation (pixels)")
+                        sat_strategy = gr.Radio(strategies, value="crop", label="Large-image strategy",
+                                                info=STRATEGY_HELP)
+                    sat_run = gr.Button("Inpaint", variant="primary", elem_id="satellite-run")
+                with gr.Column():
+                    sat_compare = gr.ImageSlider(label=SLIDER_LABEL, format="png", type="filepath",
+                                                 interactive=False, elem_id="satellite-compare")
+                    with gr.Row():
+                        sat_mask = _image("Mask (white = filled)")
+                        sat_landcover = _image("Edited land cover")
+                    sat_result = gr.File(label=RESULT_LABEL, interactive=False, elem_id="satellite-result")
+                    sat_files = gr.File(label="Downloads (GeoTIFF when the tile was one)", file_count="multiple",
+                                        interactive=False)
+            gr.on([tile_file.change, landcover_file.change], h.satellite_load, [tile_file, landcover_file],
+                  [overlay, region_editor, paint_editor], api_name="satellite_load", concurrency_limit=4)
+            sat_run.click(
+                h.satellite_inpaint,
+                [tile_file, landcover_file, erase, region_editor, fill, fill_class, paint_editor, sat_dilation,
+                 sat_strategy],
+                [sat_result, sat_compare, sat_mask, sat_landcover, sat_files],
+                api_name="satellite_inpaint", concurrency_id=MODEL_QUEUE, concurrency_limit=1,
+            )
+        demo.load(h.model_info, None, info, api_name="model_info")
+    demo.queue(max_size=32)
+    return demo
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0 for all interfaces)")
+    parser.add_argument("--port", type=int, default=7860, help="port to listen on")
+    parser.add_argument("--share", action="store_true", help="also open a temporary public gradio.live link")
+    parser.add_argument("--device", default="auto", help="auto (CUDA if available), cpu or cuda")
+    parser.add_argument("--checkpoints", default=str(HERE / "checkpoints"),
+                        help="folder with album.safetensors and satellite*.safetensors")
+    args = parser.parse_args(argv)
+    try:
+        models = editing.load_app_models(args.checkpoints, args.device)
+    except ValueError as err:
+        parser.error(str(err))
+    for note in models.notes:
+        print(note.replace("**", "").replace("`", ""))
+    demo = build_demo(models)
+    demo.launch(server_name=args.host, server_port=args.port, share=args.share, max_file_size=MAX_FILE_SIZE)
+
+
+if __name__ == "__main__":
+    main()

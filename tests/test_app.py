@@ -1,0 +1,295 @@
+"""The app: its handlers as plain functions, and the running app called with gradio_client.
+
+The models are tiny randomly initialised checkpoints (``app_checkpoints`` in conftest.py);
+the satellite example tile comes from ``examples/``.
+"""
+
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+gr = pytest.importorskip("gradio")
+import app  # noqa: E402
+from inpaint_core import editing, geo  # noqa: E402
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+TILE = EXAMPLES / "satellite" / "tile.tif"
+LANDCOVER = EXAMPLES / "satellite" / "landcover.png"
+
+
+def read(path) -> np.ndarray:
+    return np.asarray(Image.open(path))
+
+
+def photo(h=96, w=128) -> np.ndarray:
+    """A smooth picture with some structure, so a fill is never trivially exact."""
+    yy, xx = np.mgrid[0:h, 0:w]
+    return np.dstack([xx * 2 % 256, yy * 2 % 256, (xx + yy) % 256]).astype(np.uint8)
+
+
+def stroke_mask(h=96, w=128) -> np.ndarray:
+    mask = np.zeros((h, w), bool)
+    mask[40:50, 30:90] = True
+    return mask
+
+
+def editor_value(image, mask) -> dict:
+    layer = np.zeros(mask.shape + (4,), np.uint8)
+    layer[mask] = (255, 0, 255, 255)
+    background = np.dstack([image, np.full(mask.shape, 255, np.uint8)])
+    return {"background": background, "layers": [layer], "composite": None}
+
+
+@pytest.fixture
+def handlers(app_models, tmp_path):
+    return app.Handlers(app_models, tmp_path)
+
+
+# --- handlers as plain functions -----------------------------------------------------------
+
+def test_models_loaded_from_checkpoints(app_models):
+    assert app_models.album.kind == "album"
+    assert app_models.satellite.kind == "satellite"
+    assert [c.name for c in app_models.classes][:2] == ["Unlabeled", "Water"]
+    assert "album.safetensors" in app_models.info_markdown and "cpu" in app_models.info_markdown
+
+
+def test_inpaint_handler(handlers):
+    image, mask = photo(), stroke_mask()
+    result, (before, after), mask_path = handlers.inpaint(editor_value(image, mask), 3, "crop")
+    out = read(result)
+    used = read(mask_path) > 127
+    assert out.shape == image.shape and after == result
+    np.testing.assert_array_equal(read(before), image)
+    np.testing.assert_array_equal(used, editing.dilate_mask(mask, 3))
+    np.testing.assert_array_equal(out[~used], image[~used])  # outside the hole: the input, exactly
+    assert (out[used] != image[used]).any()
+
+
+def test_inpaint_handler_big_picture_gets_comparison_previews(handlers):
+    h, w = 40, editing.PREVIEW_SIDE + 100
+    image = np.full((h, w, 3), 90, np.uint8)
+    mask = np.zeros((h, w), bool)
+    mask[10:20, 100:200] = True
+    result, (before, after), _ = handlers.inpaint(editor_value(image, mask), 0, "crop")
+    assert read(result).shape == (h, w, 3)  # the result itself stays full size
+    assert read(before).shape[1] == read(after).shape[1] == editing.PREVIEW_SIDE
+
+
+@pytest.mark.parametrize("strategy", ["resize", "full"])
+def test_inpaint_handler_strategies(handlers, strategy):
+    image, mask = photo(), stroke_mask()
+    out = read(handlers.inpaint(editor_value(image, mask), 0, strategy)[0])
+    np.testing.assert_array_equal(out[~mask], image[~mask])
+
+
+def test_inpaint_handler_errors_are_user_messages(handlers):
+    image = photo()
+    with pytest.raises(gr.Error, match="nothing painted"):
+        handlers.inpaint(editor_value(image, np.zeros(image.shape[:2], bool)), 0, "crop")
+    with pytest.raises(gr.Error, match="upload"):
+        handlers.inpaint(None, 0, "crop")
+    with pytest.raises(gr.Error, match="strategy"):
+        handlers.inpaint(editor_value(image, stroke_mask()), 0, "tiles")
+    big = np.broadcast_to(np.zeros((1, 1, 3), np.uint8), (10, editing.MAX_SIDE + 1, 3))
+    with pytest.raises(gr.Error, match="limit"):
+        handlers.inpaint({"background": big, "layers": [], "composite": None}, 0, "crop")
+
+
+def test_satellite_load_handler(handlers, app_models):
+    overlay, region, paint = handlers.satellite_load(str(TILE), str(LANDCOVER))
+    tile, _ = geo.read_rgb(TILE)
+    lc = geo.read_landcover(LANDCOVER, app_models.classes)
+    np.testing.assert_array_equal(overlay, editing.overlay_landcover(tile, lc, app_models.classes))
+    np.testing.assert_array_equal(paint["background"], editing.colorize(lc, app_models.classes))
+    assert region["layers"] == [] and paint["layers"] == []
+    assert handlers.satellite_load(str(TILE), None) == (None, None, None)
+
+
+def test_satellite_handler_erases_buildings_and_keeps_georeferencing(handlers, app_models, tmp_path):
+    classes = app_models.classes
+    tile, georef = geo.read_rgb(TILE)
+    lc = geo.read_landcover(LANDCOVER, classes)
+    building = classes.names.index("Building")
+    result, (before, after), mask_path, lc_path, files = handlers.satellite_inpaint(
+        str(TILE), str(LANDCOVER), ["Building"], None, "surrounding", None, None, 0, "crop")
+    out, mask = read(result), read(mask_path) > 127
+    np.testing.assert_array_equal(mask, lc == building)
+    np.testing.assert_array_equal(out[~mask], tile[~mask])
+    edited = classes.index_from_colors(read(lc_path))
+    assert not (edited == building).any()
+    np.testing.assert_array_equal(edited[~mask], lc[~mask])
+    tifs = [f for f in files if f.endswith(".tif")]
+    assert len(tifs) == 1
+    tif_rgb, tif_ref = geo.read_rgb(tifs[0])
+    np.testing.assert_array_equal(tif_rgb, out)
+    assert tif_ref.transform == georef.transform and tif_ref.crs == georef.crs
+
+
+def test_satellite_handler_region_paint_and_chosen_class(handlers, app_models):
+    classes = app_models.classes
+    lc = geo.read_landcover(LANDCOVER, classes)
+    h, w = lc.shape
+    region = np.zeros((h, w, 4), np.uint8)
+    region[: h // 2, : w // 2, 3] = 255
+    paint_here = np.zeros((h, w), bool)
+    paint_here[450:470, 20:200] = True
+    paint = np.zeros((h, w, 4), np.uint8)
+    water = classes.names.index("Water")
+    paint[paint_here] = (*classes[water].color, 255)
+    _, _, mask_path, lc_path, files = handlers.satellite_inpaint(
+        str(TILE), str(LANDCOVER), ["Building", "Road"], {"background": None, "layers": [region], "composite": None},
+        "class", "Vegetation", {"background": None, "layers": [paint], "composite": None}, 0, "crop")
+    mask = read(mask_path) > 127
+    erased = np.isin(lc, [classes.names.index("Building"), classes.names.index("Road")])
+    erased[h // 2:] = False
+    erased[:, w // 2:] = False
+    np.testing.assert_array_equal(mask, erased | paint_here)
+    edited = classes.index_from_colors(read(lc_path))
+    assert (edited[erased & ~paint_here] == classes.names.index("Vegetation")).all()
+    assert (edited[paint_here] == water).all()
+
+
+def test_satellite_png_tile_gives_no_geotiff(handlers, tmp_path):
+    png = tmp_path / "tile.png"
+    Image.fromarray(geo.read_rgb(TILE)[0]).save(png)
+    files = handlers.satellite_inpaint(str(png), str(LANDCOVER), ["Road"], None, "keep", None, None, 1, "crop")[-1]
+    assert not any(f.endswith(".tif") for f in files) and len(files) == 3
+
+
+def test_satellite_handler_errors(handlers, tmp_path):
+    small = tmp_path / "small.png"
+    Image.fromarray(read(LANDCOVER)[:100, :100]).save(small)
+    with pytest.raises(gr.Error, match="must match"):
+        handlers.satellite_inpaint(str(TILE), str(small), ["Road"], None, "surrounding", None, None, 0, "crop")
+    with pytest.raises(gr.Error, match="nothing selected"):
+        handlers.satellite_inpaint(str(TILE), str(LANDCOVER), [], None, "surrounding", None, None, 0, "crop")
+    with pytest.raises(gr.Error, match="no land cover"):
+        handlers.satellite_inpaint(str(TILE), None, ["Road"], None, "surrounding", None, None, 0, "crop")
+    text = tmp_path / "notes.png"
+    text.write_text("not a picture")
+    with pytest.raises(gr.Error, match="not a readable image|could not be read"):
+        handlers.satellite_inpaint(str(text), str(LANDCOVER), ["Road"], None, "surrounding", None, None, 0, "crop")
+    odd = tmp_path / "odd.png"
+    colours = read(LANDCOVER).copy()
+    colours[:5, :5] = (1, 2, 3)
+    Image.fromarray(colours).save(odd)
+    with pytest.raises(gr.Error, match="25 pixels"):
+        handlers.satellite_inpaint(str(TILE), str(odd), ["Road"], None, "surrounding", None, None, 0, "crop")
+
+
+def test_missing_checkpoints_fall_back_to_telea(tmp_path):
+    (tmp_path / "satellite-broken.safetensors").write_bytes(b"not a checkpoint")
+    models = editing.load_app_models(tmp_path, device="cpu")
+    assert models.album.kind == "telea" and models.satellite.kind == "telea"
+    info = models.info_markdown
+    assert "album model missing" in info and "python train/album.py" in info
+    assert "could not load" in info and "python train/satellite.py" in info
+    handlers = app.Handlers(models, tmp_path / "out")
+    image, mask = photo(), stroke_mask()
+    out = read(handlers.inpaint(editor_value(image, mask), 0, "crop")[0])
+    np.testing.assert_array_equal(out[~mask], image[~mask])
+    files = handlers.satellite_inpaint(str(TILE), str(LANDCOVER), ["Building"], None, "surrounding", None, None, 0,
+                                       "crop")[-1]
+    assert any(f.endswith(".tif") for f in files)
+    assert isinstance(app.build_demo(models, tmp_path / "out"), gr.Blocks)
+
+
+def test_bad_device_is_refused():
+    with pytest.raises(ValueError, match="device"):
+        editing.load_app_models("checkpoints", device="tpu")
+
+
+# --- the running app, called with gradio_client -----------------------------------------------
+
+@pytest.fixture(scope="module")
+def client(app_url):
+    from gradio_client import Client
+
+    return Client(app_url, verbose=False)
+
+
+@pytest.fixture(scope="module")
+def upload_files(tmp_path_factory):
+    """A picture and an RGBA brush layer (alpha = hole), as files for handle_file."""
+    folder = tmp_path_factory.mktemp("uploads")
+    image, mask = photo(), stroke_mask()
+    layer = np.zeros(mask.shape + (4,), np.uint8)
+    layer[mask] = (255, 255, 255, 255)
+    Image.fromarray(image).save(folder / "picture.png")
+    Image.fromarray(layer).save(folder / "mask_rgba.png")
+    Image.fromarray(np.zeros((10, 10, 4), np.uint8)).save(folder / "wrong_size.png")
+    return folder, image, mask
+
+
+def inpaint_call(client, folder, layer="mask_rgba.png", dilation=0):
+    from gradio_client import handle_file
+
+    editor = {"background": handle_file(str(folder / "picture.png")), "layers": [handle_file(str(folder / layer))],
+              "composite": None}
+    return client.predict(editor, dilation, "crop", api_name="/inpaint")
+
+
+def test_client_inpaint(client, upload_files):
+    folder, image, mask = upload_files
+    result, (before, after), mask_path = inpaint_call(client, folder)
+    out = read(result)
+    np.testing.assert_array_equal(read(mask_path) > 127, mask)
+    np.testing.assert_array_equal(out[~mask], image[~mask])
+    np.testing.assert_array_equal(read(before), image)
+    np.testing.assert_array_equal(read(after), out)
+
+
+def test_client_satellite(client, app_models):
+    from gradio_client import handle_file
+
+    overlay, region, paint = client.predict(handle_file(str(TILE)), handle_file(str(LANDCOVER)),
+                                            api_name="/satellite_load")
+    assert read(overlay).shape == (512, 512, 3) and region["background"] and paint["background"]
+    result, _, mask_path, lc_path, files = client.predict(
+        handle_file(str(TILE)), handle_file(str(LANDCOVER)), ["Building"], None, "surrounding", None, None, 0, "crop",
+        api_name="/satellite_inpaint")
+    tile, _ = geo.read_rgb(TILE)
+    mask = read(mask_path) > 127
+    assert mask.any()
+    np.testing.assert_array_equal(read(result)[~mask], tile[~mask])
+    assert sorted(Path(f).suffix for f in files) == [".png", ".png", ".png", ".tif"]
+
+
+def test_client_model_info(client):
+    info = client.predict(api_name="/model_info")
+    assert "album.safetensors" in info and "satellite" in info
+
+
+def test_client_concurrent_calls(app_url, upload_files):
+    from gradio_client import Client
+
+    folder, image, mask = upload_files
+
+    def call(dilation):
+        return read(inpaint_call(Client(app_url, verbose=False), folder, dilation=dilation)[0])
+
+    dilations = [0, 1, 2, 3]
+    with ThreadPoolExecutor(len(dilations)) as pool:
+        outs = list(pool.map(call, dilations))
+    for d, out in zip(dilations, outs):
+        keep = ~editing.dilate_mask(mask, d)
+        np.testing.assert_array_equal(out[keep], image[keep])
+
+
+def test_client_bad_input_errors_and_server_keeps_serving(client, upload_files):
+    from gradio_client.exceptions import AppError
+
+    folder, image, mask = upload_files
+    with pytest.raises(AppError, match="must match"):
+        inpaint_call(client, folder, layer="wrong_size.png")
+    with pytest.raises(AppError, match="nothing selected"):
+        from gradio_client import handle_file
+
+        client.predict(handle_file(str(TILE)), handle_file(str(LANDCOVER)), [], None, "surrounding", None, None, 0,
+                       "crop", api_name="/satellite_inpaint")
+    out = read(inpaint_call(client, folder)[0])  # the next call works
+    np.testing.assert_array_equal(out[~mask], image[~mask])
