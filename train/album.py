@@ -46,7 +46,7 @@ class TrainConfig:
     data: str = field(help="folder of training images (searched recursively; jpg/png/webp; any size)")
     vgg_weights: str | None = field(None, help="local VGG16 ImageNet state dict (torchvision layout); "
                                     "default: $INPAINT_VGG16_WEIGHTS, else download via torch.hub")
-    out: str = field("runs/album", help="run folder: training state, log, sample grids")
+    out: str | None = field(None, help="run folder: training state, log, sample grids (default: runs/album, or runs/album-overfit with --overfit-batch, so the sanity test never overwrites a real run)")
     export: str = field("checkpoints/album.safetensors", help="where the trained model is exported")
     resume: bool = field(False, help="continue from OUT/state.pt (model, optimiser, step, timer)")
     init: str | None = field(None, help="start a NEW run from the weights of an exported model (e.g. the "
@@ -87,6 +87,8 @@ class TrainConfig:
     sample_every: int = field(500, help="steps between sample grids")
 
     def __post_init__(self):
+        if self.out is None:
+            self.out = "runs/album-overfit" if self.overfit_batch else "runs/album"
         if self.prefill not in ("telea", "zeros"):
             raise SystemExit(f"--prefill must be telea or zeros, got {self.prefill!r}")
         if self.overfit_batch and self.lr_find:

@@ -52,7 +52,7 @@ class TrainConfig:
     landcover: str | None = field(None, help="land-cover GeoTIFF (any CRS) for a GeoTIFF --data scene")
     vgg_weights: str | None = field(None, help="local VGG16 ImageNet state dict (torchvision layout); "
                                     "default: $INPAINT_VGG16_WEIGHTS, else download via torch.hub")
-    out: str = field("runs/satellite", help="run folder: training state, log, sample grids, prepared tiles")
+    out: str | None = field(None, help="run folder: training state, log, sample grids, prepared tiles (default: runs/satellite, or runs/satellite-overfit with --overfit-batch, so the sanity test never overwrites a real run)")
     export: str = field("checkpoints/satellite.safetensors", help="where the trained model is exported")
     resume: bool = field(False, help="continue from OUT/state.pt (models, optimisers, step, timer)")
     overfit_batch: bool = field(False, help="sanity test: fit one batch of windows with fixed holes")
@@ -102,6 +102,8 @@ class TrainConfig:
     sample_every: int = field(250, help="steps between sample grids")
 
     def __post_init__(self):
+        if self.out is None:
+            self.out = "runs/satellite-overfit" if self.overfit_batch else "runs/satellite"
         if self.prefill not in ("telea", "zeros"):
             raise SystemExit(f"--prefill must be telea or zeros, got {self.prefill!r}")
 
