@@ -183,8 +183,7 @@ def training_throughput(config, device: torch.device, batch: int, crop: int, ste
     """
     from inpaint_core.losses import VGG_ENV, PerceptualLoss, VGG16Features, load_vgg16
     from inpaint_core.models import AlbumUNet
-    from train.album import TrainConfig, compute_losses
-    from train.common import autocast_for
+    from train.album import TrainConfig, train_step
 
     cfg = TrainConfig(data="-")
     layers = tuple(cfg.vgg_layers.split(","))
@@ -207,12 +206,7 @@ def training_throughput(config, device: torch.device, batch: int, crop: int, ste
         inputs = inputs.contiguous(memory_format=torch.channels_last)
 
     def step():
-        with autocast_for(device, cfg.amp):
-            pred = model(inputs, mask)
-            loss, _ = compute_losses(pred.float(), target, mask, perceptual, cfg)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        train_step(model, opt, inputs, mask, target, perceptual, cfg, device)
 
     with PeakMemory(device) as mem:
         ms = _median_ms(step, steps, warmup, device)

@@ -14,7 +14,6 @@ holes, target elsewhere). Holes are new on every read (see inpaint_core.data).
 from __future__ import annotations
 
 import dataclasses
-import math
 import platform
 import sys
 import time
@@ -36,8 +35,8 @@ from inpaint_core.losses import PerceptualLoss, l1_loss, load_vgg16, tv_loss
 from inpaint_core.masks import MaskSpec
 from inpaint_core.models import AlbumConfig, AlbumUNet
 from train.common import (
-    JsonLog, Timer, autocast_for, field, images_to_uint8, load_state, parse_config, save_grid,
-    save_state, seed_everything, setup_distributed, unwrap,
+    JsonLog, Timer, autocast_for, field, hole_psnr, images_to_uint8, load_state, parse_config, save_grid,
+    save_state, seed_everything, setup_distributed,
 )  # fmt: skip
 
 
@@ -110,11 +109,15 @@ def compute_losses(pred, target, mask, perceptual, cfg) -> tuple[torch.Tensor, d
     return total, {"l1": loss_l1.item(), "vgg": loss_vgg.item(), "tv": loss_tv.item()}
 
 
-def hole_psnr(pred: np.ndarray, target: np.ndarray, mask: np.ndarray) -> float:
-    """PSNR (dB) over the hole pixels of one uint8 image."""
-    diff = pred[mask].astype(np.float64) - target[mask].astype(np.float64)
-    mse = max(float((diff**2).mean()), 1e-10)
-    return 10 * math.log10(255.0**2 / mse)
+def train_step(model, opt, inputs, mask, target, perceptual, cfg, device) -> tuple[torch.Tensor, dict[str, float]]:
+    """One optimisation step on a batch; returns the loss and its logged parts."""
+    with autocast_for(device, cfg.amp):
+        pred = model(inputs, mask)
+        loss, parts = compute_losses(pred.float(), target, mask, perceptual, cfg)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    return loss, parts
 
 
 @torch.no_grad()
@@ -159,12 +162,8 @@ def lr_find(model, loader, perceptual, cfg, device, out: Path, steps: int = 120,
         except StopIteration:
             it = iter(loader)
             batch = next(it)
-        with autocast_for(device, cfg.amp):
-            pred = model(batch["input"].to(device), batch["mask"].to(device))
-            loss, _ = compute_losses(pred.float(), batch["target"].to(device), batch["mask"].to(device), perceptual, cfg)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        loss, _ = train_step(model, opt, batch["input"].to(device), batch["mask"].to(device),
+                             batch["target"].to(device), perceptual, cfg, device)
         smooth = loss.item() if smooth is None else 0.9 * smooth + 0.1 * loss.item()
         lrs.append(lr)
         losses.append(smooth)
@@ -302,12 +301,7 @@ def main(argv=None) -> dict:
                 inputs = inputs.contiguous(memory_format=torch.channels_last)
             for g in opt.param_groups:
                 g["lr"] = lr * min(1.0, (step + 1) / max(1, warmup))
-            with autocast_for(device, cfg.amp):
-                pred = train_model(inputs, mask)
-                loss, parts = compute_losses(pred.float(), target, mask, perceptual, cfg)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
+            loss, parts = train_step(train_model, opt, inputs, mask, target, perceptual, cfg, device)
             step += 1
             n_images += inputs.shape[0] * ddp.world_size
             t_images += inputs.shape[0] * ddp.world_size

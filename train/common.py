@@ -39,7 +39,7 @@ if str(ROOT) not in sys.path:  # `python train/album.py` from anywhere finds inp
 
 __all__ = [
     "ROOT", "field", "build_parser", "parse_config", "Dist", "setup_distributed", "autocast_for",
-    "seed_everything", "save_state", "cpu_has_fast_bf16", "load_state", "save_grid", "JsonLog", "unwrap", "Timer", "images_to_uint8",
+    "seed_everything", "save_state", "cpu_has_fast_bf16", "load_state", "save_grid", "JsonLog", "unwrap", "Timer", "images_to_uint8", "hole_psnr",
 ]  # fmt: skip
 
 
@@ -157,6 +157,17 @@ def save_state(path, **state) -> None:
 def load_state(path) -> dict:
     # weights_only: the state holds only tensors and plain values, so no code runs on load
     return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def hole_psnr(pred: np.ndarray, target: np.ndarray, mask: np.ndarray) -> float:
+    """PSNR (dB) over the hole pixels of one ``HxWx3 uint8`` image (the validation figure).
+
+    ``inpaint_core.metrics.psnr`` is the evaluation's version; this one needs no
+    scikit-image, which the training machines may lack.
+    """
+    diff = pred[mask].astype(np.float64) - target[mask].astype(np.float64)
+    mse = max(float((diff**2).mean()), 1e-10)
+    return 10 * float(np.log10(255.0**2 / mse))
 
 
 def images_to_uint8(t: torch.Tensor) -> np.ndarray:

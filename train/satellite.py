@@ -40,8 +40,8 @@ from inpaint_core.masks import MaskSpec
 from inpaint_core.satellite import DISC_PREFIX, REFEREE_PREFIX, SatelliteConfig, SatelliteDiscriminator, SatelliteGenerator
 from inpaint_core.satellite_data import SatelliteTiles, find_tile_pairs, split_pairs
 from train.common import (
-    JsonLog, Timer, autocast_for, field, images_to_uint8, load_state, parse_config, save_grid, save_state,
-    seed_everything, setup_distributed, unwrap,
+    JsonLog, Timer, autocast_for, field, hole_psnr, images_to_uint8, load_state, parse_config, save_grid, save_state,
+    seed_everything, setup_distributed,
 )  # fmt: skip
 
 
@@ -91,7 +91,7 @@ class TrainConfig:
     w_d_cls: float = field(1.0, help="weight of the discriminator's land-cover loss on real images")
     clip_grad: float = field(1.0, help="clip each network's gradient norm to this (0 = off); an unclipped overfit "
                              "run diverged in one step after 270 good ones")
-    amp: bool = field(True, help="bf16 autocast on CPU / mixed precision on CUDA")
+    amp: bool = field(True, help="mixed precision on CUDA, bf16 on CPUs with native bf16 (float32 on others, where bf16 is slower)")
     threads: int = field(0, help="torch CPU threads (0 = torch's default)")
     device: str = field("auto", help="auto, cpu or cuda")
     seed: int = field(0, help="seed for weights, windows and holes")
@@ -106,12 +106,6 @@ class TrainConfig:
             self.out = "runs/satellite-overfit" if self.overfit_batch else "runs/satellite"
         if self.prefill not in ("telea", "zeros"):
             raise SystemExit(f"--prefill must be telea or zeros, got {self.prefill!r}")
-
-
-def hole_psnr(pred: np.ndarray, target: np.ndarray, mask: np.ndarray) -> float:
-    """PSNR (dB) over the hole pixels of one ``HxWx3 uint8`` image."""
-    mse = float(((pred[mask].astype(np.float64) - target[mask].astype(np.float64)) ** 2).mean())
-    return 10 * np.log10(255.0**2 / max(mse, 1e-10))
 
 
 def model_config(cfg: TrainConfig, num_classes: int) -> SatelliteConfig:
