@@ -2,8 +2,9 @@
 
 Every image is brought to ``size x size`` (album: short side resized to ``size`` and
 centre-cropped, as in training; satellite: a centre window at native resolution, as
-the satellite training samples them), gets the hole mask seeded by ``(seed, i)``
-(``i`` = its place in the evaluation order), and is filled by the model, by Telea and
+the satellite training samples them, or with ``--windows N`` up to N windows of a grid of
+non-overlapping ones, so a few large held-out tiles still give a usable sample), gets the
+hole mask seeded by ``(seed, i)`` (``i`` = its place in the evaluation order), and is filled by the model, by Telea and
 by Navier-Stokes. Every method sees the same image with its holes blacked out, so
 no method can read the original hole pixels. Outside the hole each output is the
 input (the pipeline pastes only hole pixels; baselines are composited the same way).
@@ -32,7 +33,7 @@ from inpaint_core.classical import CLASSICAL_METHODS
 from inpaint_core.masks import MASK_KINDS, MaskSpec, make_mask
 from inpaint_core.metrics import METRICS, PERCEPTUAL_LAYERS, PerceptualDistance, image_metrics
 
-__all__ = ["evaluate", "held_out", "fit_square", "centre_window", "write_markdown", "add_arguments", "main"]
+__all__ = ["evaluate", "held_out", "fit_square", "centre_window", "tile_windows", "write_markdown", "add_arguments", "main"]
 
 BASELINE_ONLY = "telea"  # --checkpoint telea: score only the classical fills
 HOLE_COLOUR = (255, 0, 255)  # magenta: a colour covers rarely contain in bulk, so holes stand out in the grid
@@ -65,6 +66,26 @@ def centre_window(image: np.ndarray, landcover: np.ndarray, size: int) -> tuple[
     y, x = (h - size) // 2, (w - size) // 2
     return (np.ascontiguousarray(image[y : y + size, x : x + size]),
             np.ascontiguousarray(landcover[y : y + size, x : x + size]).astype(np.int64))
+
+
+def tile_windows(image: np.ndarray, landcover: np.ndarray, size: int, limit: int = 1):
+    """Up to ``limit`` (0 = all) ``size x size`` windows of a tile, ``[((row, col), rgb, lc), ...]``.
+
+    ``limit == 1`` is the centre window (:func:`centre_window`). Otherwise the tile is cut
+    into the largest grid of non-overlapping windows that fits, centred, read row by row.
+    """
+    if limit == 1 or min(landcover.shape) < size:
+        return [((0, 0), *centre_window(image, landcover, size))]
+    h, w = landcover.shape
+    rows, cols = h // size, w // size
+    y0, x0 = (h - rows * size) // 2, (w - cols * size) // 2
+    out = []
+    for r in range(rows):
+        for c in range(cols):
+            y, x = y0 + r * size, x0 + c * size
+            out.append(((r, c), np.ascontiguousarray(image[y : y + size, x : x + size]),
+                        np.ascontiguousarray(landcover[y : y + size, x : x + size]).astype(np.int64)))
+    return out[:limit] if limit else out
 
 
 def held_out(files: list[Path], meta: dict) -> list[Path]:
@@ -107,11 +128,12 @@ def _sources(images: Path, landcover: Path | None, satellite: bool) -> list[tupl
     return match_by_stem(_list(images, SAT_SUFFIXES), _list(landcover, SAT_SUFFIXES), "land-cover")
 
 
-def _load(image_path: Path, lc_path: Path | None, table, size: int):
+def _load(image_path: Path, lc_path: Path | None, table, size: int, windows: int = 1):
+    """``[(window name suffix, rgb, land cover or None), ...]`` for one source image."""
     if lc_path is None:
         from inpaint_core.data import load_rgb
 
-        return fit_square(load_rgb(image_path), size), None
+        return [("", fit_square(load_rgb(image_path), size), None)]
     from inpaint_core.geo import is_geotiff, read_landcover, read_rgb
 
     rgb, georef = read_rgb(image_path)
@@ -119,7 +141,23 @@ def _load(image_path: Path, lc_path: Path | None, table, size: int):
     lc = read_landcover(lc_path, table, target=target)
     if lc.shape != rgb.shape[:2]:
         raise ValueError(f"{image_path.name} is {rgb.shape[1]}x{rgb.shape[0]} but its land cover is {lc.shape[1]}x{lc.shape[0]}")
-    return centre_window(rgb, lc, size)
+    found = tile_windows(rgb, lc, size, windows)
+    return [(f"#{r},{c}" if len(found) > 1 else "", im, l) for (r, c), im, l in found]
+
+
+def _samples(sources, images: Path, table, size: int, windows: int, skipped: list, progress: bool):
+    """Yield ``(name, rgb, land cover or None)`` per evaluated window, loading each source
+    image once (with a progress bar over them); unreadable ones are named in ``skipped``."""
+    for image_path, lc_path in tqdm(sources, desc="evaluate", unit="img", disable=not progress):
+        name = image_path.relative_to(images).as_posix() if image_path.is_relative_to(images) else image_path.name
+        try:
+            found = _load(image_path, lc_path, table, size, windows)
+        except ValueError as err:
+            tqdm.write(f"skipped {name}: {err}")
+            skipped.append(name)
+            continue
+        for suffix, target, lc in found:
+            yield name + suffix, target, lc
 
 
 def _mask(kind: str, size: int, seed: int, i: int, landcover, table) -> np.ndarray:
@@ -186,18 +224,21 @@ def _score(filled, target, mask, perceptual, feats_t, reader, landcover) -> dict
 def evaluate(checkpoint, images, out, masks: str = "research", seed: int = 0, size: int = 256,
              limit: int | None = None, split: str = "all", landcover=None, classes=None, vgg=None,
              vgg_weights=None, device: str = "auto", strategy: str = "full", examples: int = 6,
-             progress: bool = True) -> dict:
+             windows: int = 1, progress: bool = True) -> dict:
     """Run the evaluation and write ``report.json``, ``report.md`` and ``examples.png`` to ``out``.
 
     ``checkpoint``: a model file, or ``"telea"`` to score only the baselines. ``vgg``: a
     :class:`~inpaint_core.losses.VGG16Features` to use instead of loading ImageNet weights
-    (tests inject a random one). Returns the report dict. Raises ``ValueError`` for bad
+    (tests inject a random one). ``windows``: satellite tiles give up to this many
+    non-overlapping windows each (0 = all; 1 = the centre one). Returns the report dict. Raises ``ValueError`` for bad
     arguments or data.
     """
     from inpaint_core.engine import InferenceOptions, load_inpainter, resolve_device
 
     if masks not in MASK_KINDS:
         raise ValueError(f"unknown mask kind {masks!r}; valid: {', '.join(MASK_KINDS)}")
+    if windows < 0:
+        raise ValueError(f"--windows must be 0 (all) or a positive count, got {windows}")
     if split not in ("all", "val"):
         raise ValueError(f"--split must be all or val, got {split!r}")
     images, out = Path(images), Path(out)
@@ -228,14 +269,8 @@ def evaluate(checkpoint, images, out, masks: str = "research", seed: int = 0, si
     if model is not None:
         methods = {"model": None, **methods}
     per_image, grid_rows, skipped = [], [], []
-    for i, (image_path, lc_path) in enumerate(tqdm(sources, desc="evaluate", unit="img", disable=not progress)):
-        name = image_path.relative_to(images).as_posix() if image_path.is_relative_to(images) else image_path.name
-        try:
-            target, lc = _load(image_path, lc_path, table, size)
-        except ValueError as err:
-            tqdm.write(f"skipped {name}: {err}")
-            skipped.append(name)
-            continue
+    samples = _samples(sources, images, table, size, windows, skipped, progress)
+    for i, (name, target, lc) in enumerate(samples):
         mask = _mask(masks, size, seed, i, lc, table)
         masked = target.copy()
         masked[mask] = 0  # no method may see the original hole pixels
@@ -260,7 +295,8 @@ def evaluate(checkpoint, images, out, masks: str = "research", seed: int = 0, si
     report = _summarise(per_image, list(methods))
     report.update({
         "checkpoint": str(checkpoint), "model_kind": model.kind if model else None, "images": str(images),
-        "split": split, "masks": masks, "seed": seed, "size": size, "strategy": strategy, "count": len(per_image),
+        "split": split, "masks": masks, "seed": seed, "size": size, "windows": windows if satellite else 1,
+        "strategy": strategy, "count": len(per_image), "sources": len(sources),
         "skipped": skipped, "perceptual": {"layers": list(perceptual.layers), "weights": vgg_source},
         "metrics": {k: v[0] for k, v in METRICS.items() if k in report["methods"][next(iter(methods))]},
         "training": {k: meta.get("training", {}).get(k) for k in ("steps", "wall_minutes", "images_seen")},
@@ -324,8 +360,9 @@ def write_markdown(report: dict, path) -> Path:
     lines = [
         f"# Evaluation: {report['checkpoint']}",
         "",
-        f"{report['count']} images from `{report['images']}` (split: {report['split']}), {report['size']}x"
-        f"{report['size']}, `{report['masks']}` holes, seed {report['seed']} (the same holes for every method).",
+        f"{report['count']} images from `{report['images']}` (split: {report['split']}"
+        + (f"; {report['count']} windows of {report['sources']} tiles" if report.get("windows", 1) != 1 else "")
+        + f"), {report['size']}x{report['size']}, `{report['masks']}` holes, seed {report['seed']} (the same holes for every method).",
         "",
         "| method | " + " | ".join(METRICS[k][0] + arrows[k] for k in keys) + " |",
         "| --- | " + " | ".join("---:" for _ in keys) + " |",
@@ -398,6 +435,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="val: only the files the checkpoint's training held out (training.val_files)")
     parser.add_argument("--limit", type=int, help="evaluate at most this many images (the first ones, in sorted order)")
     parser.add_argument("--size", type=int, default=256, help="side of the square each image is brought to")
+    parser.add_argument("--windows", type=int, default=1, help="satellite: windows per tile, from a grid of "
+                        "non-overlapping size x size ones (0 = all; default 1 = the centre window)")
     parser.add_argument("--strategy", choices=STRATEGIES, default="full",
                         help="engine size strategy; full: the network sees the whole SIZE image, as in training")
     parser.add_argument("--vgg-weights", help="VGG16 ImageNet state dict for the perceptual distance "
@@ -418,7 +457,7 @@ def main(args: argparse.Namespace) -> int:
         report = evaluate(args.checkpoint, args.images, args.out, masks=args.masks, seed=args.seed, size=args.size,
                           limit=args.limit, split=args.split, landcover=args.landcover, classes=args.classes,
                           vgg_weights=args.vgg_weights, device=args.device, strategy=args.strategy,
-                          examples=args.examples)
+                          examples=args.examples, windows=args.windows)
     except (ValueError, RuntimeError, FileNotFoundError) as err:  # CheckpointError is a ValueError
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -9,7 +9,7 @@ from PIL import Image
 
 from inpaint_core.__main__ import main as cli
 from inpaint_core.checkpoint import save_model
-from inpaint_core.evaluate import evaluate, fit_square, held_out
+from inpaint_core.evaluate import evaluate, fit_square, held_out, tile_windows
 from inpaint_core.losses import VGG16Features
 from inpaint_core.metrics import METRICS, PERCEPTUAL_LAYERS
 from tests.conftest import make_picture
@@ -151,3 +151,28 @@ def test_satellite_reports_landcover_consistency(satellite_setup, tmp_path, vgg)
     assert grid.shape[1] >= 5 * SIZE  # the land-cover column is there
     val = run(ckpt, root, tmp_path / "val", vgg, masks="class-patches", split="val")
     assert [r["file"] for r in val["per_image"]] == ["Tile 1/images/part_001.jpg"]
+
+
+def test_tile_windows_cover_a_centred_grid():
+    image = np.arange(100 * 130 * 3, dtype=np.uint32).reshape(100, 130, 3).astype(np.uint8)
+    lc = np.arange(100 * 130).reshape(100, 130) % 5
+    found = tile_windows(image, lc, 32)  # default: the centre window only
+    assert [rc for rc, _, _ in found] == [(0, 0)] and np.array_equal(found[0][2], lc[34:66, 49:81])
+    found = tile_windows(image, lc, 32, limit=0)  # all: 3 rows x 4 columns, centred (2 px top, 1 px left)
+    assert [rc for rc, _, _ in found] == [(r, c) for r in range(3) for c in range(4)]
+    (_, rgb, first), (_, _, last) = found[0], found[-1]
+    assert np.array_equal(first, lc[2:34, 1:33]) and np.array_equal(last, lc[66:98, 97:129])
+    assert np.array_equal(rgb, image[2:34, 1:33]) and first.dtype == np.int64
+    assert len(tile_windows(image, lc, 32, limit=5)) == 5
+
+
+def test_satellite_windows_score_every_window(satellite_setup, tmp_path, vgg):
+    root, ckpt = satellite_setup
+    report = run(ckpt, root, tmp_path, vgg, masks="class-patches", windows=0, size=32)
+    per_tile = (72 // 32) * (80 // 32)
+    assert report["count"] == 2 * per_tile and report["sources"] == 2
+    assert report["per_image"][1]["file"] == "Tile 0/images/part_001.jpg#0,1"
+    assert len({tuple(r["mask_seed"]) for r in report["per_image"]}) == report["count"]  # a new hole per window
+    assert f"{report['count']} windows of 2 tiles" in (tmp_path / "report.md").read_text()
+    with pytest.raises(ValueError, match="--windows"):
+        run(ckpt, root, tmp_path, vgg, windows=-1)

@@ -169,3 +169,17 @@ def test_training_script_imports_without_rasterio_or_gradio():
     code = ("import sys; sys.modules['rasterio'] = None; sys.modules['gradio'] = None; "
             "sys.path.insert(0, '.'); import train.satellite")
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True)
+
+
+def test_discriminator_fake_loss_weighs_filled_pixels():
+    """A D that scores every patch 0.9 must be punished: only 0 on the filled pixels and 1 on
+    the untouched ones is a perfect answer, however small the hole."""
+    from train.satellite import fake_patch_loss
+
+    holes = torch.zeros(2, 1, 8, 8)
+    holes[:, :, 2, 3] = 1.0  # one filled patch in 64
+    holes[:, :, 5, 5] = 0.25  # and one a quarter filled
+    perfect = 1 - (holes > 0.5).float()
+    assert fake_patch_loss(perfect, holes) < fake_patch_loss(torch.full_like(holes, 0.9), holes)
+    assert fake_patch_loss(torch.full_like(holes, 0.9), holes) > 0.3  # 0.5 * 0.81 on the holes
+    assert fake_patch_loss(torch.ones_like(holes), torch.zeros_like(holes)) == 0  # no holes: all real is right

@@ -125,10 +125,23 @@ def class_targets(landcover: torch.Tensor, ignore: tuple[int, ...], keep: torch.
 
 
 def hole_patches(mask: torch.Tensor, size) -> torch.Tensor:
-    """``Nx1xHxW`` hole mask -> ``Nx1xhxw``: the share of hole pixels in each patch of D's map.
-    A soft target: a patch with a few filled pixels is mostly real, so calling it wholly
-    fake would ask D for the impossible."""
+    """``Nx1xHxW`` hole mask -> ``Nx1xhxw``: the share of hole pixels in each patch of D's map."""
     return F.adaptive_avg_pool2d(mask, size)
+
+
+def fake_patch_loss(patch: torch.Tensor, holes: torch.Tensor) -> torch.Tensor:
+    """D's LSGAN loss on composites, balanced between their two kinds of pixels.
+
+    A patch's filled share ``h`` says how much of it the generator made: that share is
+    pulled to 0 ("fake") and the untouched rest to 1 (it IS real), each kind averaged over
+    its own pixels. Without the balance (one MSE to the soft target ``1 - h`` over all
+    patches), the few hole patches of a batch barely weigh against the many untouched ones
+    and D settles on "everything is about 0.9": its real and fake outputs never separate.
+    """
+    on_holes = (holes * patch**2).sum() / holes.sum().clamp(min=1e-6)
+    known = 1 - holes
+    on_known = (known * (patch - 1) ** 2).sum() / known.sum().clamp(min=1e-6)
+    return 0.5 * (on_holes + on_known)
 
 
 def clipped_step(opt, cfg) -> None:
@@ -139,16 +152,18 @@ def clipped_step(opt, cfg) -> None:
 
 
 def d_step(disc, opt_d, real, comp, mask, landcover, ignore, cfg, device) -> dict[str, float]:
-    """One discriminator update. Patch map: LSGAN, real -> 1, each patch of the composite
-    -> 1 - its share of filled pixels (untouched patches ARE real pixels, so they stay 1).
-    Land-cover head: cross-entropy on REAL images only, so it learns what classes look like."""
+    """One discriminator update. Patch map: LSGAN, real -> 1; on the composite, filled
+    pixels -> 0 and untouched ones -> 1 (:func:`fake_patch_loss`). Land-cover head:
+    cross-entropy on REAL images only, so it learns what classes look like.
+    Logged: ``d_real`` (mean patch output on real images), ``d_fake`` (mean on the filled
+    pixels of composites) and ``d_acc_real`` (land-cover pixel accuracy on real images)."""
     n = real.shape[0]
     with autocast_for(device, cfg.amp):
         patch, logits = disc(torch.cat([real, comp.detach()]))  # one forward: DDP-friendly
     patch, logits = patch.float(), logits[:n].float()
     holes = hole_patches(mask, patch.shape[-2:])
     loss_real = lsgan_loss(patch[:n], real=True)
-    loss_fake = F.mse_loss(patch[n:], 1 - holes)
+    loss_fake = fake_patch_loss(patch[n:], holes)
     loss_cls = F.cross_entropy(logits, class_targets(landcover, ignore))
     loss = 0.5 * (loss_real + loss_fake) + cfg.w_d_cls * loss_cls
     opt_d.zero_grad(set_to_none=True)
@@ -197,9 +212,11 @@ def referee_step(referee, opt_r, real, landcover, ignore, cfg, device) -> None:
 @torch.no_grad()
 def validate(gen, disc, referee, loader, ignore, device) -> dict[str, float]:
     """Hole PSNR of the model and Telea; the referee's land-cover accuracy on their fills
-    (vs the requested classes) and on the real windows; D's accuracy on the real windows."""
+    (vs the requested classes) and on the real windows; D's land-cover accuracy on the real
+    windows and its mean patch output on them (``val_d_real``) and on the filled pixels of
+    the model's composites (``val_d_fake``): the held-out view of whether D separates them."""
     gen.eval()
-    psnr, psnr_t, cons, cons_t, d_acc, r_acc = [], [], [], [], [], []
+    psnr, psnr_t, cons, cons_t, d_acc, r_acc, d_real, d_fake = [], [], [], [], [], [], [], []
     for batch in loader:
         real, mask, lc = batch["target"].to(device), batch["mask"].to(device), batch["landcover"].to(device)
         pred = gen(batch["input"].to(device), mask, lc)
@@ -212,13 +229,19 @@ def validate(gen, disc, referee, loader, ignore, device) -> dict[str, float]:
             psnr_t.append(hole_psnr(f, tt, m))
         holes = class_targets(lc, ignore, keep=mask[:, 0] > 0) >= 0
         valid = class_targets(lc, ignore) >= 0
-        d_acc.append((disc(real)[1].argmax(1) == lc)[valid].float().mean().item())
+        patch_real, logits_real = disc(real)
+        d_acc.append((logits_real.argmax(1) == lc)[valid].float().mean().item())
+        d_real.append(patch_real.mean().item())
+        filled = hole_patches(mask, patch_real.shape[-2:])
+        if filled.sum() > 0:
+            d_fake.append(((disc(comp)[0] * filled).sum() / filled.sum()).item())
         if referee is not None and holes.any():
             cons.append((referee(comp)[1].argmax(1) == lc)[holes].float().mean().item())
             cons_t.append((referee(tel)[1].argmax(1) == lc)[holes].float().mean().item())
             r_acc.append((referee(real)[1].argmax(1) == lc)[valid].float().mean().item())
     gen.train()
-    out = {"psnr_hole": float(np.mean(psnr)), "psnr_hole_telea": float(np.mean(psnr_t)), "val_d_acc_real": float(np.mean(d_acc))}
+    out = {"psnr_hole": float(np.mean(psnr)), "psnr_hole_telea": float(np.mean(psnr_t)), "val_d_acc_real": float(np.mean(d_acc)),
+           "val_d_real": float(np.mean(d_real)), "val_d_fake": float(np.mean(d_fake)) if d_fake else float("nan")}
     if cons:
         out.update(consistency=float(np.mean(cons)), consistency_telea=float(np.mean(cons_t)),
                    referee_acc_real=float(np.mean(r_acc)))
