@@ -163,6 +163,12 @@ def test_run_exports_and_resumes(tile_folder):
     assert model.kind == "satellite" and len(model.classes) == len(TABLE)
     result = main(args + ["--steps", "3", "--resume"])
     assert result["step"] == 3
+    assert "tv" in result and "val_d_real" in json.loads((out / "log.jsonl").read_text().splitlines()[-1])
+    # --select last exports whatever the latest validation says; the export's step shows it
+    main(args + ["--steps", "4", "--resume", "--select", "last"])
+    assert load_inpainter(out / "model.safetensors", device="cpu").meta["training"]["steps"] == 4
+    with pytest.raises(SystemExit, match="--select"):
+        main(args + ["--select", "sharpness"])
 
 
 def test_training_script_imports_without_rasterio_or_gradio():

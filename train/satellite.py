@@ -10,7 +10,7 @@ DIR holds ``images/`` folders beside ``masks/`` (or ``landcover/``) folders, e.g
 set's ``Tile N/images`` + ``Tile N/masks``. A GeoTIFF scene is cut into tiles once
 (OUT/tiles, see inpaint_core.geo.prepare_tiles). Each step runs ``d_step`` (patch LSGAN +
 land-cover cross-entropy on REAL images only) then ``g_step`` (L1 + MSE + VGG relu3_3 +
-LSGAN + cross-entropy of D's land-cover head on the fill against the requested classes).
+TV + LSGAN + cross-entropy of D's land-cover head on the fill against the requested classes).
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from tqdm import tqdm
 from inpaint_core.checkpoint import save_model
 from inpaint_core.classical import telea
 from inpaint_core.landcover import get_class_table
-from inpaint_core.losses import PerceptualLoss, l1_loss, load_vgg16, lsgan_loss
+from inpaint_core.losses import PerceptualLoss, l1_loss, load_vgg16, lsgan_loss, tv_loss
 from inpaint_core.masks import MaskSpec
 from inpaint_core.satellite import DISC_PREFIX, REFEREE_PREFIX, SatelliteConfig, SatelliteDiscriminator, SatelliteGenerator
 from inpaint_core.satellite_data import SatelliteTiles, find_tile_pairs, split_pairs
@@ -86,6 +86,8 @@ class TrainConfig:
     hole_weight: float = field(6.0, help="L1 weight of hole pixels relative to known pixels")
     w_mse: float = field(1.0, help="weight of the MSE between output and target")
     w_vgg: float = field(0.05, help="weight of the VGG16 relu3_3 feature loss")
+    w_tv: float = field(0.1, help="weight of the total-variation loss on the composite (as in the album model): "
+                        "without it the adversarial reward grows a dotted 2-px pattern in the fills")
     w_adv: float = field(0.02, help="weight of the generator's LSGAN loss")
     w_cls: float = field(0.02, help="weight of the generator's land-cover loss (D's head on the fill vs requested)")
     w_d_cls: float = field(1.0, help="weight of the discriminator's land-cover loss on real images")
@@ -97,6 +99,8 @@ class TrainConfig:
     seed: int = field(0, help="seed for weights, windows and holes")
     # bookkeeping
     log_every: int = field(10, help="steps between log lines (tqdm postfix and OUT/log.jsonl)")
+    select: str = field("psnr_hole", help="validation figure that picks the exported model: psnr_hole, "
+                        "consistency (the referee's land-cover accuracy on the fills) or last (the latest)")
     val_every: int = field(250, help="steps between validations (and exports when validation improves)")
     save_every: int = field(100, help="steps between training-state saves")
     sample_every: int = field(250, help="steps between sample grids")
@@ -106,6 +110,10 @@ class TrainConfig:
             self.out = "runs/satellite-overfit" if self.overfit_batch else "runs/satellite"
         if self.prefill not in ("telea", "zeros"):
             raise SystemExit(f"--prefill must be telea or zeros, got {self.prefill!r}")
+        if self.select not in ("psnr_hole", "consistency", "last"):
+            raise SystemExit(f"--select must be psnr_hole, consistency or last, got {self.select!r}")
+        if self.select == "consistency" and not self.referee:
+            raise SystemExit("--select consistency needs the referee (drop --no-referee)")
 
 
 def model_config(cfg: TrainConfig, num_classes: int) -> SatelliteConfig:
@@ -191,11 +199,13 @@ def g_step(pred, target, mask, landcover, disc, opt_g, perceptual, ignore, cfg, 
     loss_adv = ((patch.float() - 1) ** 2 * holes).sum() / holes.sum().clamp(min=1e-6)
     loss_cls = F.cross_entropy(logits.float(), class_targets(landcover, ignore, keep=mask[:, 0] > 0))
     loss_cls = torch.nan_to_num(loss_cls)  # a batch whose holes are all nodata has nothing to classify
-    total = loss_l1 + cfg.w_mse * loss_mse + cfg.w_vgg * loss_vgg + cfg.w_adv * loss_adv + cfg.w_cls * loss_cls
+    loss_tv = tv_loss(comp)
+    total = (loss_l1 + cfg.w_mse * loss_mse + cfg.w_vgg * loss_vgg + cfg.w_tv * loss_tv + cfg.w_adv * loss_adv
+             + cfg.w_cls * loss_cls)
     opt_g.zero_grad(set_to_none=True)
     total.backward()
     clipped_step(opt_g, cfg)
-    return total.item(), {"l1": loss_l1.item(), "mse": loss_mse.item(), "vgg": loss_vgg.item(),
+    return total.item(), {"l1": loss_l1.item(), "mse": loss_mse.item(), "vgg": loss_vgg.item(), "tv": loss_tv.item(),
                           "adv": loss_adv.item(), "cls": loss_cls.item()}
 
 
@@ -345,6 +355,8 @@ def main(argv=None) -> dict:
             referee.load_state_dict(state["referee"])
             opt_r.load_state_dict(state["opt_r"])
         step, epoch, best, offset = state["step"], state["epoch"], state["best"], state["elapsed"]
+        if state.get("select", "psnr_hole") != cfg.select:  # a best PSNR says nothing about consistency
+            best = -float("inf")
         torch.set_rng_state(state["torch_rng"])
         if ddp.is_main:
             print(f"resumed from {state_path} at step {step} ({offset / 60:.1f} min trained so far)")
@@ -358,7 +370,7 @@ def main(argv=None) -> dict:
     def save_training_state():
         extra = {"referee": referee.state_dict(), "opt_r": opt_r.state_dict()} if referee is not None else {}
         save_state(state_path, gen=gen.state_dict(), disc=disc.state_dict(), opt_g=opt_g.state_dict(),
-                   opt_d=opt_d.state_dict(), step=step, epoch=epoch, best=best, elapsed=timer.elapsed,
+                   opt_d=opt_d.state_dict(), step=step, epoch=epoch, best=best, select=cfg.select, elapsed=timer.elapsed,
                    torch_rng=torch.get_rng_state(), model_config=mcfg.to_dict(), train_config=dataclasses.asdict(cfg), **extra)
 
     def export(val: dict) -> None:
@@ -372,6 +384,10 @@ def main(argv=None) -> dict:
                    "train_images": len(train_pairs), "val_images": [str(p[0]) for p in val_pairs],
                    "validation": val, "train_config": dataclasses.asdict(cfg)}  # fmt: skip
         save_model(cfg.export, tensors, "satellite", mcfg.to_dict(), training=summary, classes=table.to_json())
+
+    def score(val: dict) -> float:
+        """The figure that decides whether this validation's model is exported."""
+        return float(step) if cfg.select == "last" else val.get(cfg.select, -float("inf"))
 
     bar = tqdm(total=steps_total, initial=step, desc="satellite", disable=not ddp.is_main, dynamic_ncols=True)
     last_val, last_val_step, stop, seen, t0 = {}, -1, False, 0, time.time()
@@ -406,8 +422,8 @@ def main(argv=None) -> dict:
                 last_val, last_val_step = validate(gen, disc, referee, val_loader, ignore, device), step
                 log.write(step=step, **last_val)
                 tqdm.write(f"step {step}: " + ", ".join(f"{k} {v:.3f}" for k, v in last_val.items()))
-                if last_val["psnr_hole"] > best and not cfg.overfit_batch:
-                    best = last_val["psnr_hole"]
+                if score(last_val) > best and not cfg.overfit_batch:
+                    best = score(last_val)
                     export(last_val)
             if ddp.is_main and step % cfg.save_every == 0:
                 save_training_state()
@@ -423,7 +439,7 @@ def main(argv=None) -> dict:
             last_val = validate(gen, disc, referee, val_loader, ignore, device)
             log.write(step=step, **last_val)
         sample_grid(gen, sample_batch, table, device, out / "samples" / "final.png")
-        if not cfg.overfit_batch and last_val["psnr_hole"] > best:
+        if not cfg.overfit_batch and score(last_val) > best:
             export(last_val)
         print(f"done: step {step}, {timer.elapsed / 60:.1f} min, loss {loss:.4f} (l1 {parts['l1']:.4f}); "
               f"validation {last_val}; grid {out / 'samples' / 'final.png'}" + ("" if cfg.overfit_batch else f"; model {cfg.export}"))
