@@ -194,12 +194,21 @@ def _class_table(model, classes):
     return table
 
 
-def _referee(model, checkpoint, device):
-    """The satellite checkpoint's land-cover reader for the consistency measure, or None."""
+def _referee(model, checkpoint, device, referee=None):
+    """The land-cover reader for the consistency measure, or None: the one stored in
+    ``referee`` (another satellite checkpoint, so several models face one judge) or else
+    the evaluated checkpoint's own."""
     if model is None or model.kind != "satellite":
         return None
     from inpaint_core.checkpoint import CheckpointError
     from inpaint_core.consistency import load_reader
+
+    if referee is not None:
+        reader = load_reader(referee, device=device)  # asked for by name: its errors are the user's to see
+        if reader.classes.to_json() != model.classes.to_json():
+            raise ValueError(f"--referee {referee} reads the {reader.classes.name} classes, the model paints "
+                             f"{model.classes.name}")
+        return reader
 
     try:
         return load_reader(checkpoint, device=device)
@@ -224,13 +233,15 @@ def _score(filled, target, mask, perceptual, feats_t, reader, landcover) -> dict
 def evaluate(checkpoint, images, out, masks: str = "research", seed: int = 0, size: int = 256,
              limit: int | None = None, split: str = "all", landcover=None, classes=None, vgg=None,
              vgg_weights=None, device: str = "auto", strategy: str = "full", examples: int = 6,
-             windows: int = 1, progress: bool = True) -> dict:
+             windows: int = 1, referee=None, progress: bool = True) -> dict:
     """Run the evaluation and write ``report.json``, ``report.md`` and ``examples.png`` to ``out``.
 
     ``checkpoint``: a model file, or ``"telea"`` to score only the baselines. ``vgg``: a
     :class:`~inpaint_core.losses.VGG16Features` to use instead of loading ImageNet weights
     (tests inject a random one). ``windows``: satellite tiles give up to this many
-    non-overlapping windows each (0 = all; 1 = the centre one). Returns the report dict. Raises ``ValueError`` for bad
+    non-overlapping windows each (0 = all; 1 = the centre one). ``referee``: a satellite
+    checkpoint whose land-cover referee scores consistency (default: the model's own).
+    Returns the report dict. Raises ``ValueError`` for bad
     arguments or data.
     """
     from inpaint_core.engine import InferenceOptions, load_inpainter, resolve_device
@@ -261,7 +272,7 @@ def evaluate(checkpoint, images, out, masks: str = "research", seed: int = 0, si
     if limit:
         sources = sources[:limit]
 
-    reader = _referee(model, checkpoint, device)
+    reader = _referee(model, checkpoint, device, referee)
     vgg, vgg_source = _load_vgg(vgg, vgg_weights)
     perceptual = PerceptualDistance(vgg, resolve_device(device))
 
@@ -297,6 +308,7 @@ def evaluate(checkpoint, images, out, masks: str = "research", seed: int = 0, si
         "checkpoint": str(checkpoint), "model_kind": model.kind if model else None, "images": str(images),
         "split": split, "masks": masks, "seed": seed, "size": size, "windows": windows if satellite else 1,
         "strategy": strategy, "count": len(per_image), "sources": len(sources),
+        "referee": str(referee or checkpoint) if reader is not None else None,
         "skipped": skipped, "perceptual": {"layers": list(perceptual.layers), "weights": vgg_source},
         "metrics": {k: v[0] for k, v in METRICS.items() if k in report["methods"][next(iter(methods))]},
         "training": {k: meta.get("training", {}).get(k) for k in ("steps", "wall_minutes", "images_seen")},
@@ -382,7 +394,9 @@ def write_markdown(report: dict, path) -> Path:
     ]
     if report.get("landcover_consistency_target") is not None:
         lines.append(f"Land-cover consistency = the referee segmenter's pixel accuracy on the hole against the "
-                     f"requested land cover; on the original images it reads {report['landcover_consistency_target']:.3f}.")
+                     f"requested land cover; on the original images it reads {report['landcover_consistency_target']:.3f}."
+                     + (f" Referee: the one stored in `{report['referee']}`." if report.get("referee") not in
+                        (None, report["checkpoint"]) else ""))
     if report["skipped"]:
         lines.append(f"Skipped {len(report['skipped'])} unreadable file(s): {', '.join(report['skipped'][:5])}.")
     lines += ["", f"![examples]({report['grid']})", ""]
@@ -437,6 +451,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--size", type=int, default=256, help="side of the square each image is brought to")
     parser.add_argument("--windows", type=int, default=1, help="satellite: windows per tile, from a grid of "
                         "non-overlapping size x size ones (0 = all; default 1 = the centre window)")
+    parser.add_argument("--referee", help="satellite: score land-cover consistency with the referee stored in "
+                        "this checkpoint instead of the model's own (to compare several models with one judge)")
     parser.add_argument("--strategy", choices=STRATEGIES, default="full",
                         help="engine size strategy; full: the network sees the whole SIZE image, as in training")
     parser.add_argument("--vgg-weights", help="VGG16 ImageNet state dict for the perceptual distance "
@@ -457,7 +473,7 @@ def main(args: argparse.Namespace) -> int:
         report = evaluate(args.checkpoint, args.images, args.out, masks=args.masks, seed=args.seed, size=args.size,
                           limit=args.limit, split=args.split, landcover=args.landcover, classes=args.classes,
                           vgg_weights=args.vgg_weights, device=args.device, strategy=args.strategy,
-                          examples=args.examples, windows=args.windows)
+                          examples=args.examples, windows=args.windows, referee=args.referee)
     except (ValueError, RuntimeError, FileNotFoundError) as err:  # CheckpointError is a ValueError
         print(f"error: {err}", file=sys.stderr)
         return 2

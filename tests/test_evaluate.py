@@ -8,10 +8,12 @@ import torch
 from PIL import Image
 
 from inpaint_core.__main__ import main as cli
-from inpaint_core.checkpoint import save_model
+from inpaint_core.checkpoint import load_model_file, read_meta, save_model
 from inpaint_core.evaluate import evaluate, fit_square, held_out, tile_windows
+from inpaint_core.landcover import get_class_table
 from inpaint_core.losses import VGG16Features
 from inpaint_core.metrics import METRICS, PERCEPTUAL_LAYERS
+from inpaint_core.satellite import REFEREE_PREFIX
 from tests.conftest import make_picture
 
 SIZE = 64
@@ -176,3 +178,30 @@ def test_satellite_windows_score_every_window(satellite_setup, tmp_path, vgg):
     assert f"{report['count']} windows of 2 tiles" in (tmp_path / "report.md").read_text()
     with pytest.raises(ValueError, match="--windows"):
         run(ckpt, root, tmp_path, vgg, windows=-1)
+
+
+def test_satellite_referee_from_another_checkpoint(satellite_setup, tmp_path, vgg):
+    """A judge that reads every pixel as class k scores each fill by the share of its hole
+    requested as k: over k = 1, 2, 3 (the fixture's classes) those shares sum to 1."""
+    root, ckpt = satellite_setup
+    state, meta = load_model_file(ckpt)
+    own = run(ckpt, root, tmp_path / "own", vgg, masks="class-patches")
+    total = 0.0
+    for k in (1, 2, 3):
+        judge_state = {n: (torch.zeros_like(v) if n.startswith(REFEREE_PREFIX) and v.is_floating_point() else v)
+                       for n, v in state.items()}
+        judge_state[REFEREE_PREFIX + "lc_coarse.bias"] = torch.nn.functional.one_hot(torch.tensor(k), 6).float() * 10
+        judge = save_model(tmp_path / f"judge{k}.safetensors", judge_state, "satellite", meta["config"],
+                           classes=meta["classes"])
+        judged = run(ckpt, root, tmp_path / f"judged{k}", vgg, masks="class-patches", referee=judge)
+        assert judged["referee"] == str(judge) and own["referee"] == str(ckpt)
+        assert judged["methods"]["model"]["psnr_hole"] == own["methods"]["model"]["psnr_hole"]
+        scores = {m["landcover_consistency"] for m in judged["methods"].values()}
+        assert scores == {judged["landcover_consistency_target"]}  # a constant judge cannot tell fills apart
+        total += judged["landcover_consistency_target"]
+    assert total == pytest.approx(1.0)
+    assert "Referee: the one stored in" in (tmp_path / "judged3" / "report.md").read_text()
+    s2 = save_model(tmp_path / "s2.safetensors", state, "satellite", meta["config"],
+                    classes=get_class_table("s2glc9").to_json())
+    with pytest.raises(ValueError, match="--referee"):
+        run(ckpt, root, tmp_path / "bad", vgg, masks="class-patches", referee=s2)
