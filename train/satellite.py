@@ -16,6 +16,7 @@ TV + LSGAN + cross-entropy of D's land-cover head on the fill against the reques
 from __future__ import annotations
 
 import dataclasses
+import math
 import platform
 import sys
 import time
@@ -55,7 +56,8 @@ class TrainConfig:
     out: str | None = field(None, help="run folder: training state, log, sample grids, prepared tiles (default: runs/satellite, or runs/satellite-overfit with --overfit-batch, so the sanity test never overwrites a real run)")
     export: str = field("checkpoints/satellite.safetensors", help="where the trained model is exported")
     resume: bool = field(False, help="continue from OUT/state.pt (models, optimisers, step, timer)")
-    overfit_batch: bool = field(False, help="sanity test: fit one batch of windows with fixed holes")
+    overfit_batch: bool = field(False, help="sanity test: fit one batch of windows with fixed holes (learning rates "
+                                "decay to zero on a cosine: at a constant rate, Adam blew the fitted G up after ~500 steps)")
     # model
     base: int = field(32, help="generator RGB-branch channels at half resolution")
     depth: int = field(3, help="generator downsamplings after the stem")
@@ -81,7 +83,7 @@ class TrainConfig:
     batch_size: int = field(4, help="windows per step per process")
     lr: float = field(2e-4, help="Adam learning rate of the generator (5e-4 in --overfit-batch)")
     lr_d: float = field(2e-4, help="Adam learning rate of the discriminator and the referee")
-    steps: int = field(20000, help="total optimisation steps (--overfit-batch: 150 unless given)")
+    steps: int = field(20000, help="total optimisation steps (--overfit-batch: 600 unless given)")
     max_minutes: float = field(0.0, help="stop (saving state and model) after this many minutes of this run; 0 = no limit")
     hole_weight: float = field(6.0, help="L1 weight of hole pixels relative to known pixels")
     w_mse: float = field(1.0, help="weight of the MSE between output and target")
@@ -316,7 +318,7 @@ def main(argv=None) -> dict:
     steps_total = cfg.steps
     if cfg.overfit_batch:
         train_pairs = val_pairs = train_pairs[: cfg.batch_size]
-        steps_total = 150 if cfg.steps == 20000 else cfg.steps
+        steps_total = 600 if cfg.steps == 20000 else cfg.steps
     lr = 5e-4 if cfg.overfit_batch and cfg.lr == 2e-4 else cfg.lr
     train_set = SatelliteTiles(train_pairs, table, cfg.crop, spec, cfg.prefill, seed=cfg.seed, fixed_masks=cfg.overfit_batch,
                                length=cfg.batch_size if cfg.overfit_batch else cfg.windows_per_epoch)
@@ -396,6 +398,11 @@ def main(argv=None) -> dict:
         if sampler is not None:
             sampler.set_epoch(epoch)
         for batch in loader:
+            if cfg.overfit_batch:  # cosine decay: near the fit, tiny gradients make Adam's steps erratic
+                decay = 0.5 * (1 + math.cos(math.pi * step / steps_total))
+                for opt, base in ((opt_g, lr), (opt_d, cfg.lr_d), (opt_r, cfg.lr_d)):
+                    for group in opt.param_groups if opt is not None else ():
+                        group["lr"] = base * decay
             inputs, mask = batch["input"].to(device), batch["mask"].to(device)
             real, lc = batch["target"].to(device), batch["landcover"].to(device)
             if device.type == "cpu":
