@@ -150,6 +150,7 @@ def test_overfit_smoke_loss_falls(tile_folder):
     assert steps[-1]["l1"] < 0.7 * steps[0]["l1"]
     assert {"d_real", "d_fake", "d_acc_real"} <= set(steps[-1])
     assert (out / "samples" / "final.png").is_file() and (out / "state.pt").is_file()
+    assert Image.open(out / "curves.png").size[0] > 800  # four panels: G loss, D outputs, land cover, PSNR
 
 
 def test_run_exports_and_resumes(tile_folder):

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from inpaint_core import load_inpainter
 from inpaint_core.checkpoint import read_meta
@@ -35,6 +36,7 @@ def test_overfit_batch_loss_falls(image_folder, random_vgg_file, tmp_path):
     # from scratch on black holes, 40 steps take a toy net's loss down by about 40%
     assert sum(losses[-5:]) / 5 < 0.75 * sum(losses[:5]) / 5
     assert (out / "samples" / "final.png").is_file()
+    assert Image.open(out / "curves.png").size[0] > 400  # the loss curves, drawn from log.jsonl
     assert result["step"] == 40
 
 
@@ -91,3 +93,15 @@ def test_torchrun_two_processes(image_folder, random_vgg_file, tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert (out / "album.safetensors").is_file()
     assert read_meta(out / "album.safetensors")["training"]["images_seen"] == 3 * 4 * 2
+
+
+def test_curves_are_skipped_without_matplotlib(tmp_path, monkeypatch, capsys):
+    """The GPU machines have no matplotlib: training must go on, saying where the log is."""
+    from train.common import plot_curves
+
+    log = tmp_path / "log.jsonl"
+    log.write_text("\n".join(json.dumps({"step": s, "loss": 1 / s}) for s in range(1, 50)) + "\n")
+    assert plot_curves(log, tmp_path / "curves.png", {"loss": ["loss"]}).is_file()
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    assert plot_curves(log, tmp_path / "none.png", {"loss": ["loss"]}) is None
+    assert not (tmp_path / "none.png").exists() and "matplotlib is not installed" in capsys.readouterr().out

@@ -35,9 +35,12 @@ from inpaint_core.losses import PerceptualLoss, l1_loss, load_vgg16, tv_loss
 from inpaint_core.masks import MaskSpec
 from inpaint_core.models import AlbumConfig, AlbumUNet
 from train.common import (
-    JsonLog, Timer, autocast_for, field, hole_psnr, images_to_uint8, load_state, parse_config, save_grid,
+    JsonLog, Timer, autocast_for, field, hole_psnr, images_to_uint8, load_state, parse_config, plot_curves, save_grid,
     save_state, seed_everything, setup_distributed,
 )  # fmt: skip
+
+
+CURVES = {"training loss": ["loss", "l1", "vgg", "tv"], "validation hole PSNR (dB)": ["psnr_hole", "psnr_hole_telea"]}
 
 
 @dataclasses.dataclass
@@ -318,6 +321,7 @@ def main(argv=None) -> dict:
                 last_val, last_val_step = validate(model, val_loader, device), step
                 log.write(step=step, **last_val)
                 tqdm.write(f"step {step}: hole PSNR {last_val['psnr_hole']:.2f} dB (Telea {last_val['psnr_hole_telea']:.2f})")
+                plot_curves(log.path, out / "curves.png", CURVES, log_scale=("training loss",))
                 if last_val["psnr_hole"] > best and not cfg.overfit_batch:
                     best = last_val["psnr_hole"]
                     export(last_val)
@@ -336,6 +340,7 @@ def main(argv=None) -> dict:
             last_val = validate(model, val_loader, device)
             log.write(step=step, **last_val)
         sample_grid(model, sample_batch, device, out / "samples" / "final.png")
+        plot_curves(log.path, out / "curves.png", CURVES, log_scale=("training loss",))
         if cfg.overfit_batch:
             print(f"overfit test: final loss {loss.item():.4f} (l1 {parts['l1']:.4f}); grid {out / 'samples' / 'final.png'}")
         elif last_val["psnr_hole"] > best:

@@ -9,7 +9,7 @@
   there training stays in float32;
 * a resumable training state next to the run (model, optimiser, step, config), saved
   atomically; exported models go through :mod:`inpaint_core.checkpoint` instead;
-* PNG sample grids and a JSON-lines log.
+* PNG sample grids, a JSON-lines log and PNG training curves drawn from it.
 
 Importable without gradio or rasterio (the GPU machines have neither).
 """
@@ -40,6 +40,7 @@ if str(ROOT) not in sys.path:  # `python train/album.py` from anywhere finds inp
 __all__ = [
     "ROOT", "field", "build_parser", "parse_config", "Dist", "setup_distributed", "autocast_for",
     "seed_everything", "save_state", "cpu_has_fast_bf16", "load_state", "save_grid", "JsonLog", "unwrap", "Timer", "images_to_uint8", "hole_psnr",
+    "plot_curves",
 ]  # fmt: skip
 
 
@@ -214,3 +215,45 @@ class Timer:
     @property
     def elapsed(self) -> float:
         return self.offset + time.time() - self.start
+
+
+def plot_curves(log_path, out_path, panels: dict[str, list[str]], log_scale: tuple[str, ...] = ()) -> Path | None:
+    """Training curves from a JSON-lines log as one PNG, a panel per ``{title: [keys]}``.
+
+    Each key is drawn against ``step`` from the records that have it (training lines and
+    validation lines alike), so a resumed run's log gives one continuous curve. Returns
+    None (with a note) where matplotlib is missing, e.g. on a bare GPU machine: the log
+    itself is the record.
+    """
+    try:
+        import matplotlib
+    except ImportError:
+        print(f"note: matplotlib is not installed; no curves at {out_path} (the log is {log_path})")
+        return None
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    records = [json.loads(line) for line in Path(log_path).read_text().splitlines() if line.strip()]
+    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.6), squeeze=False)
+    for ax, (title, keys) in zip(axes[0], panels.items()):
+        for key in keys:
+            points = [(r["step"], r[key]) for r in records if isinstance(r.get(key), (int, float)) and "step" in r]
+            if len(points) >= 30:  # per-batch figures are noisy: faint raw line, moving average on top
+                steps, values = map(np.asarray, zip(*points))
+                k = max(3, len(points) // 10)
+                line, = ax.plot(steps, values, alpha=0.25, linewidth=0.8)
+                ax.plot(steps[k - 1 :], np.convolve(values, np.ones(k) / k, mode="valid"), color=line.get_color(),
+                        label=f"{key} (mean of {k})")
+            elif points:
+                steps, values = zip(*points)
+                ax.plot(steps, values, label=key, marker="o", markersize=3)
+        ax.set(title=title, xlabel="step", yscale="log" if title in log_scale else "linear")
+        ax.grid(alpha=0.3)
+        if ax.lines:
+            ax.legend(fontsize=8)
+    fig.tight_layout()
+    out_path = Path(out_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out_path, dpi=100)
+    plt.close(fig)
+    return out_path

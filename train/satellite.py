@@ -41,9 +41,17 @@ from inpaint_core.masks import MaskSpec
 from inpaint_core.satellite import DISC_PREFIX, REFEREE_PREFIX, SatelliteConfig, SatelliteDiscriminator, SatelliteGenerator
 from inpaint_core.satellite_data import SatelliteTiles, find_tile_pairs, split_pairs
 from train.common import (
-    JsonLog, Timer, autocast_for, field, hole_psnr, images_to_uint8, load_state, parse_config, save_grid, save_state,
+    JsonLog, Timer, autocast_for, field, hole_psnr, images_to_uint8, load_state, parse_config, plot_curves, save_grid, save_state,
     seed_everything, setup_distributed,
 )  # fmt: skip
+
+
+CURVES = {  # panels of OUT/curves.png
+    "generator loss": ["loss", "l1", "vgg", "adv", "cls"],
+    "discriminator patch output": ["d_real", "d_fake", "val_d_real", "val_d_fake"],
+    "land-cover accuracy": ["d_acc_real", "val_d_acc_real", "consistency", "consistency_telea"],
+    "validation hole PSNR (dB)": ["psnr_hole", "psnr_hole_telea"],
+}
 
 
 @dataclasses.dataclass
@@ -429,6 +437,7 @@ def main(argv=None) -> dict:
                 last_val, last_val_step = validate(gen, disc, referee, val_loader, ignore, device), step
                 log.write(step=step, **last_val)
                 tqdm.write(f"step {step}: " + ", ".join(f"{k} {v:.3f}" for k, v in last_val.items()))
+                plot_curves(log.path, out / "curves.png", CURVES, log_scale=("generator loss",))
                 if score(last_val) > best and not cfg.overfit_batch:
                     best = score(last_val)
                     export(last_val)
@@ -446,6 +455,7 @@ def main(argv=None) -> dict:
             last_val = validate(gen, disc, referee, val_loader, ignore, device)
             log.write(step=step, **last_val)
         sample_grid(gen, sample_batch, table, device, out / "samples" / "final.png")
+        plot_curves(log.path, out / "curves.png", CURVES, log_scale=("generator loss",))
         if not cfg.overfit_batch and score(last_val) > best:
             export(last_val)
         print(f"done: step {step}, {timer.elapsed / 60:.1f} min, loss {loss:.4f} (l1 {parts['l1']:.4f}); "
