@@ -270,6 +270,8 @@ def main(argv=None) -> dict:
             print(f"initialised from {cfg.init} ({meta.get('training', {}).get('steps', '?')} steps trained)")
     train_model = DistributedDataParallel(model) if ddp.enabled else model
     log = JsonLog(out / "log.jsonl", enabled=ddp.is_main)
+    if cfg.resume:
+        log.rewind(step)  # steps after the saved state are redone: their old records would be drawn twice
     timer = Timer(timer_offset)
     run_start = time.time()
     # the overfit test shows the very images and holes it fits; a real run shows held-out ones

@@ -199,6 +199,19 @@ class JsonLog:
         if enabled:
             self.path.parent.mkdir(parents=True, exist_ok=True)
 
+    def rewind(self, step: int) -> int:
+        """Drop the records of steps after ``step`` (a resumed run redoes them from its last
+        saved state, so keeping them would draw every such step twice). Returns how many."""
+        if not self.enabled or not self.path.exists():
+            return 0
+        lines = [line for line in self.path.read_text().splitlines() if line.strip()]
+        kept = [line for line in lines if json.loads(line).get("step", 0) <= step]
+        if len(kept) < len(lines):
+            tmp = self.path.with_suffix(".tmp")
+            tmp.write_text("".join(line + "\n" for line in kept))
+            os.replace(tmp, self.path)
+        return len(lines) - len(kept)
+
     def write(self, **record) -> None:
         if self.enabled:
             record.setdefault("time", time.time())

@@ -374,6 +374,8 @@ def main(argv=None) -> dict:
     gen_t, disc_t = wrap(gen), wrap(disc)
     referee_t = wrap(referee) if referee is not None else None
     log = JsonLog(out / "log.jsonl", enabled=ddp.is_main)
+    if cfg.resume:
+        log.rewind(step)  # steps after the saved state are redone: their old records would be drawn twice
     timer, run_start = Timer(offset), time.time()
     sample_batch = next(iter(loader if cfg.overfit_batch else val_loader))
 
