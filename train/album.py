@@ -14,7 +14,6 @@ holes, target elsewhere). Holes are new on every read (see inpaint_core.data).
 from __future__ import annotations
 
 import dataclasses
-import math
 import platform
 import sys
 import time
@@ -55,8 +54,7 @@ class TrainConfig:
     init: str | None = field(None, help="start a NEW run from the weights of an exported model (e.g. the "
                              "shipped checkpoints/album.safetensors) instead of from the Telea fill")
     overfit_batch: bool = field(False, help="the research's sanity test: fit 8 images with fixed holes (1000 steps "
-                                "unless --steps; LR 1e-3 unless --lr, decaying to zero on a cosine; validation "
-                                "scores the fitted batch)")
+                                "unless --steps; LR 1e-3 unless --lr; validation scores the fitted batch)")
     lr_find: bool = field(False, help="LR range test: write OUT/lr_find.png and suggest a learning rate")
     # model
     base: int = field(24, help="U-Net channels at the first level")
@@ -309,11 +307,8 @@ def main(argv=None) -> dict:
             target = batch["target"].to(device, non_blocking=True)
             if device.type == "cpu":
                 inputs = inputs.contiguous(memory_format=torch.channels_last)
-            scale = min(1.0, (step + 1) / max(1, warmup))
-            if cfg.overfit_batch:  # cosine decay to zero: the fit settles instead of hovering at Adam's noise floor
-                scale *= 0.5 * (1 + math.cos(math.pi * step / steps_total))
             for g in opt.param_groups:
-                g["lr"] = lr * scale
+                g["lr"] = lr * min(1.0, (step + 1) / max(1, warmup))
             loss, parts = train_step(train_model, opt, inputs, mask, target, perceptual, cfg, device)
             step += 1
             n_images += inputs.shape[0] * ddp.world_size
