@@ -8,7 +8,7 @@ import torch
 from PIL import Image
 
 from inpaint_core.__main__ import main as cli
-from inpaint_core.checkpoint import load_model_file, read_meta, save_model
+from inpaint_core.checkpoint import load_model_file, save_model
 from inpaint_core.evaluate import evaluate, fit_square, held_out, tile_windows
 from inpaint_core.landcover import get_class_table
 from inpaint_core.losses import VGG16Features

@@ -147,6 +147,11 @@ def hole_patches(mask: torch.Tensor, size) -> torch.Tensor:
     return F.adaptive_avg_pool2d(mask, size)
 
 
+def weighted_mean(values: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """Mean of ``values`` weighted per patch by ``weights`` (e.g. each patch's filled share)."""
+    return (values * weights).sum() / weights.sum().clamp(min=1e-6)
+
+
 def fake_patch_loss(patch: torch.Tensor, holes: torch.Tensor) -> torch.Tensor:
     """D's LSGAN loss on composites, balanced between their two kinds of pixels.
 
@@ -156,10 +161,7 @@ def fake_patch_loss(patch: torch.Tensor, holes: torch.Tensor) -> torch.Tensor:
     patches), the few hole patches of a batch barely weigh against the many untouched ones
     and D settles on "everything is about 0.9": its real and fake outputs never separate.
     """
-    on_holes = (holes * patch**2).sum() / holes.sum().clamp(min=1e-6)
-    known = 1 - holes
-    on_known = (known * (patch - 1) ** 2).sum() / known.sum().clamp(min=1e-6)
-    return 0.5 * (on_holes + on_known)
+    return 0.5 * (weighted_mean(patch**2, holes) + weighted_mean((patch - 1) ** 2, 1 - holes))
 
 
 def clipped_step(opt, cfg) -> None:
@@ -189,7 +191,7 @@ def d_step(disc, opt_d, real, comp, mask, landcover, ignore, cfg, device) -> dic
     clipped_step(opt_d, cfg)
     valid = class_targets(landcover, ignore) >= 0
     acc = (logits.argmax(1) == landcover)[valid].float().mean().item() if valid.any() else float("nan")
-    fake_mean = (patch[n:] * holes).sum() / holes.sum().clamp(min=1e-6)
+    fake_mean = weighted_mean(patch[n:], holes)
     return {"d_loss": loss.item(), "d_cls": loss_cls.item(), "d_real": patch[:n].mean().item(),
             "d_fake": fake_mean.item(), "d_acc_real": acc}
 
@@ -206,7 +208,7 @@ def g_step(pred, target, mask, landcover, disc, opt_g, perceptual, ignore, cfg, 
         patch, logits = disc(comp)
     disc.requires_grad_(True)
     holes = hole_patches(mask, patch.shape[-2:])
-    loss_adv = ((patch.float() - 1) ** 2 * holes).sum() / holes.sum().clamp(min=1e-6)
+    loss_adv = weighted_mean((patch.float() - 1) ** 2, holes)
     loss_cls = F.cross_entropy(logits.float(), class_targets(landcover, ignore, keep=mask[:, 0] > 0))
     loss_cls = torch.nan_to_num(loss_cls)  # a batch whose holes are all nodata has nothing to classify
     loss_tv = tv_loss(comp)
@@ -254,7 +256,7 @@ def validate(gen, disc, referee, loader, ignore, device) -> dict[str, float]:
         d_real.append(patch_real.mean().item())
         filled = hole_patches(mask, patch_real.shape[-2:])
         if filled.sum() > 0:
-            d_fake.append(((disc(comp)[0] * filled).sum() / filled.sum()).item())
+            d_fake.append(weighted_mean(disc(comp)[0], filled).item())
         if referee is not None and holes.any():
             cons.append((referee(comp)[1].argmax(1) == lc)[holes].float().mean().item())
             cons_t.append((referee(tel)[1].argmax(1) == lc)[holes].float().mean().item())
