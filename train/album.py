@@ -46,6 +46,9 @@ CURVES = {"training loss": ["loss", "l1", "vgg", "tv"], "validation hole PSNR (d
 @dataclasses.dataclass
 class TrainConfig:
     data: str = field(help="folder of training images (searched recursively; jpg/png/webp; any size)")
+    extra_data: str | None = field(None, help="more image folders, comma-separated, added to the training side "
+                                   "only: the validation split of --data stays unchanged, so old and new "
+                                   "models are scored on the same images")
     vgg_weights: str | None = field(None, help="local VGG16 ImageNet state dict (torchvision layout); "
                                     "default: $INPAINT_VGG16_WEIGHTS, else download via torch.hub")
     out: str | None = field(None, help="run folder: training state, log, sample grids (default: runs/album, or runs/album-overfit with --overfit-batch, so the sanity test never overwrites a real run)")
@@ -203,6 +206,9 @@ def main(argv=None) -> dict:
 
     files = list_images(cfg.data)
     train_files, val_files = split_files(files, cfg.val_fraction)
+    for folder in (cfg.extra_data or "").split(","):
+        if folder.strip():
+            train_files += list_images(folder.strip())
     if not train_files:
         raise SystemExit(f"all {len(files)} images fell into the validation split; lower --val-fraction")
     mask_spec = MaskSpec.parse(cfg.masks)
