@@ -1,16 +1,27 @@
-"""Classical fills from OpenCV: the baselines, the networks' pre-fill and the app's fallback.
+"""Classical fills: the baselines, the networks' pre-fill and the app's fallback.
+
+* OpenCV's Telea and Navier-Stokes fills: smooth, instant, no texture;
+* PatchMatch (PyPatchMatch, MIT): copies real patches from the known part of the image,
+  the free "content-aware fill" that keeps foliage, sand, print and lettering textured.
+  Its randomised search is seeded before every call, so equal inputs give equal fills.
 
 All functions take and return RGB ``HxWx3 uint8`` and an ``HxW`` bool mask (True = hole).
 """
 
 from __future__ import annotations
 
+import threading
+
 import cv2
 import numpy as np
 
-__all__ = ["telea", "navier_stokes", "prefill", "CLASSICAL_METHODS", "DEFAULT_RADIUS"]
+__all__ = ["telea", "navier_stokes", "patchmatch", "prefill", "CLASSICAL_METHODS", "DEFAULT_RADIUS",
+           "PATCH_SIZE"]
 
 DEFAULT_RADIUS = 5  # OpenCV's inpaintRadius: the neighbourhood each filled pixel averages
+PATCH_SIZE = 3  # PatchMatch patch radius (7x7 patches): PyPatchMatch's examples and the tools shipping it use 3
+# the native library keeps its seed in one global: a call must set it and run without another in between
+_PATCHMATCH_LOCK = threading.Lock()
 
 
 def _cv_inpaint(image: np.ndarray, mask: np.ndarray, flag: int, radius: int) -> np.ndarray:
@@ -30,7 +41,29 @@ def navier_stokes(image: np.ndarray, mask: np.ndarray, radius: int = DEFAULT_RAD
     return _cv_inpaint(image, mask, cv2.INPAINT_NS, radius)
 
 
-CLASSICAL_METHODS = {"telea": telea, "navier-stokes": navier_stokes}
+def patchmatch(image: np.ndarray, mask: np.ndarray, patch_size: int = PATCH_SIZE, seed: int = 0,
+               source: np.ndarray | None = None) -> np.ndarray:
+    """PatchMatch fill: every hole pixel is rebuilt from patches of the known pixels.
+
+    ``source``: optional ``HxW`` bool map of the pixels allowed as patch sources (default:
+    every pixel outside the hole). Pixels that are neither hole nor source keep their values
+    and are never copied. Deterministic for a given ``seed``.
+    """
+    if not mask.any():
+        return image.copy()
+    import patchmatch as pm  # imported on first use: the training path never needs it
+
+    image = np.ascontiguousarray(image)
+    hole = mask.astype(np.uint8)
+    hidden = None
+    if source is not None:
+        hidden = (~(source.astype(bool) | mask.astype(bool))).astype(np.uint8)
+    with _PATCHMATCH_LOCK:
+        pm.set_random_seed(seed)
+        return pm.inpaint(image, hole, global_mask=hidden, patch_size=patch_size)
+
+
+CLASSICAL_METHODS = {"telea": telea, "navier-stokes": navier_stokes, "patchmatch": patchmatch}
 
 
 def prefill(image: np.ndarray, mask: np.ndarray, method: str) -> np.ndarray:

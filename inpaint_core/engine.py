@@ -19,7 +19,7 @@ import torch
 import torch.nn as nn
 
 from inpaint_core.checkpoint import CheckpointError, load_model_file
-from inpaint_core.classical import prefill, telea
+from inpaint_core.classical import CLASSICAL_METHODS, prefill
 from inpaint_core.masks import as_bool_mask
 from inpaint_core.models import AlbumConfig, AlbumUNet
 
@@ -29,7 +29,12 @@ __all__ = [
     "Inpainter",
     "AlbumInpainter",
     "ClassicalInpainter",
+    "LandcoverFillInpainter",
+    "CLASSICAL_FILLS",
+    "LANDCOVER_FILLS",
     "load_inpainter",
+    "make_inpainter",
+    "FILL_METHODS",
     "inpainter_classes",
     "resolve_device",
     "to_rgb_array",
@@ -142,6 +147,7 @@ class Inpainter:
 
     kind = "base"
     multiple = 1  # network input sides must be divisible by this
+    extra_inputs: tuple[str, ...] = ()  # per-pixel inputs inpaint() takes besides image and mask (e.g. "landcover")
 
     def __init__(self, device: str | torch.device = "cpu", options: InferenceOptions | None = None, meta: dict | None = None):
         self.device = resolve_device(device)
@@ -219,12 +225,59 @@ class Inpainter:
 
 
 class ClassicalInpainter(Inpainter):
-    """OpenCV's Telea fill behind the same API: the app's fallback when no model is installed."""
+    """A classical fill behind the same API: ``"patchmatch"``, ``"telea"`` or ``"navier-stokes"``.
 
-    kind = "telea"
+    PatchMatch copies real texture from the picture (the best free fill, and the default
+    when no model is installed); Telea and Navier-Stokes are instant smooth fills.
+    """
+
+    def __init__(self, method: str = "telea", device="cpu", options=None, meta=None):
+        if method not in CLASSICAL_METHODS:
+            raise ValueError(f"unknown classical fill {method!r}; valid: {', '.join(CLASSICAL_METHODS)}")
+        super().__init__("cpu", options, meta)  # OpenCV and PatchMatch run on the CPU whatever the device
+        self.kind = method
+        self._method = CLASSICAL_METHODS[method]
 
     def _fill(self, image, mask, aux):
-        return telea(image, mask)
+        return self._method(image, mask)
+
+
+class LandcoverFillInpainter(Inpainter):
+    """Classical fills that follow a land-cover map: ``inpaint(image, mask, landcover=lc)``.
+
+    ``"landcover-patchmatch"``: PatchMatch whose sources are known pixels of each hole
+    pixel's asked class, with ``bank``'s exemplars where the picture has too few;
+    ``"landcover-nearest"``: the nearest known pixel of the asked class (no texture).
+    """
+
+    extra_inputs = ("landcover",)
+
+    def __init__(self, classes, method: str = "landcover-patchmatch", bank=None, options=None, meta=None):
+        from inpaint_core import landcover_fill
+
+        fills = {"landcover-patchmatch": lambda im, m, lc: landcover_fill.landcover_patchmatch(im, m, lc, self.bank),
+                 "landcover-nearest": landcover_fill.landcover_nearest}
+        if method not in fills:
+            raise ValueError(f"unknown land-cover fill {method!r}; valid: {', '.join(fills)}")
+        if bank is not None and len(bank) != len(classes):
+            raise ValueError(f"exemplar bank has {len(bank)} classes, the class table {len(classes)}")
+        super().__init__("cpu", options, meta)
+        self.kind = method
+        self.classes = classes
+        self.bank = bank
+        self._method = fills[method]
+
+    def _aux_maps(self, shape, landcover=None, **extra):
+        if extra:
+            raise ValueError(f"{self.kind} takes landcover=..., not {', '.join(extra)}")
+        return {"landcover": self.classes.check_index_map(landcover, shape)}
+
+    def _fill(self, image, mask, aux):
+        return self._method(image, mask, aux["landcover"])
+
+
+CLASSICAL_FILLS = tuple(CLASSICAL_METHODS)  # names ClassicalInpainter takes
+LANDCOVER_FILLS = ("landcover-patchmatch", "landcover-nearest")  # names LandcoverFillInpainter takes
 
 
 class NetworkInpainter(Inpainter):
@@ -303,3 +356,43 @@ def load_inpainter(path, device: str = "auto", options: InferenceOptions | None 
         return registry[kind].from_state(state, meta, device=device, options=options)
     except (TypeError, RuntimeError, KeyError) as err:  # config fields or tensor shapes that do not fit
         raise CheckpointError(f"{path}: the weights do not fit a {kind} model ({err})") from err
+
+
+FILL_METHODS = ("model",) + CLASSICAL_FILLS + LANDCOVER_FILLS  # what make_inpainter (and --method) take
+
+
+def make_inpainter(method: str = "model", checkpoint=None, classes=None, device: str = "auto",
+                   options: InferenceOptions | None = None) -> Inpainter:
+    """The fill called ``method``, ready to ``inpaint``.
+
+    * ``"model"``: the network in ``checkpoint`` (as :func:`load_inpainter`);
+    * ``"patchmatch"``, ``"telea"``, ``"navier-stokes"``: classical fills, no checkpoint;
+    * ``"landcover-patchmatch"``, ``"landcover-nearest"``: land-cover fills, whose class
+      table (and exemplar bank) come from ``checkpoint`` (a satellite checkpoint) or, without
+      one, from ``classes`` (a table name or JSON file; no bank then).
+    """
+    if method not in FILL_METHODS:
+        raise ValueError(f"unknown fill method {method!r}; valid: {', '.join(FILL_METHODS)}")
+    if method == "model":
+        if checkpoint is None:
+            raise ValueError("the model fill needs a checkpoint file")
+        return load_inpainter(checkpoint, device=device, options=options)
+    if method in CLASSICAL_FILLS:
+        return ClassicalInpainter(method, options=options)
+    from inpaint_core.landcover import ClassTable, get_class_table
+    from inpaint_core.landcover_fill import ExemplarBank
+
+    bank = None
+    if checkpoint is not None:
+        state, meta = load_model_file(Path(checkpoint))
+        if "classes" not in meta:
+            raise CheckpointError(f"{checkpoint} holds a {meta['kind']} model without a land-cover class table")
+        table = ClassTable.from_json(meta["classes"], name=meta.get("training", {}).get("classes_name", "custom"))
+        if classes is not None and get_class_table(classes).to_json() != table.to_json():
+            raise ValueError(f"--classes {classes} differs from the class table of {checkpoint}")
+        bank = ExemplarBank.from_tensors(state)
+    elif classes is not None:
+        table = get_class_table(classes)
+    else:
+        raise ValueError(f"{method} needs a class table: a satellite checkpoint or a class table name/JSON file")
+    return LandcoverFillInpainter(table, method, bank=bank, options=options)

@@ -119,6 +119,28 @@ class ClassTable(Sequence):
                 return i
         raise ValueError(f"no class {name!r} in table {self.name!r}; classes: {', '.join(self.names)}")
 
+    def check_index_map(self, landcover, shape: tuple[int, int]) -> np.ndarray:
+        """Validate an ``HxW`` map of class indices for an image of ``shape``; returns it as int32.
+
+        Raises ``ValueError`` saying what is wrong (a colour map, a float map, another size,
+        indices outside the table) and how to fix it.
+        """
+        if landcover is None:
+            raise ValueError(f"this fill needs landcover=HxW map of class indices "
+                             f"(0..{len(self) - 1}: {', '.join(self.names)})")
+        lc = np.asarray(landcover)
+        if lc.ndim == 3:
+            raise ValueError(f"landcover must be an HxW index map, got shape {lc.shape}; convert a colour map "
+                             "with classes.index_from_colors(rgb)")
+        if lc.ndim != 2 or not (np.issubdtype(lc.dtype, np.integer) or lc.dtype == bool):
+            raise ValueError(f"landcover must be an HxW integer index map, got {lc.dtype} with shape {lc.shape}")
+        if lc.shape != tuple(shape):
+            raise ValueError(f"landcover size {lc.shape[1]}x{lc.shape[0]} does not match image size {shape[1]}x{shape[0]}")
+        if lc.size and (lc.min() < 0 or lc.max() >= len(self)):
+            raise ValueError(f"landcover holds values {lc.min()}..{lc.max()}; the classes of {self.name!r} are "
+                             f"0..{len(self) - 1}")
+        return lc.astype(np.int32)
+
     # --- conversions -------------------------------------------------------------------
     def colorize(self, index_map: np.ndarray) -> np.ndarray:
         """``HxW`` integer index map -> ``HxWx3 uint8`` RGB using each class's colour."""

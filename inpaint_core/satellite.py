@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from inpaint_core.classical import prefill
 from inpaint_core.engine import NetworkInpainter
 from inpaint_core.landcover import ClassTable
+from inpaint_core.landcover_fill import BANK_PREFIX, ExemplarBank
 from inpaint_core.models import ResBlock, conv_act
 
 __all__ = ["SatelliteConfig", "SatelliteGenerator", "SatelliteDiscriminator", "SatelliteInpainter",
@@ -166,10 +167,13 @@ class SatelliteDiscriminator(nn.Module):
 
 
 def split_state(state: dict[str, torch.Tensor]) -> dict[str, dict[str, torch.Tensor]]:
-    """Split an exported checkpoint's tensors into ``{"gen", "disc", "referee"}`` state dicts."""
-    parts = {"gen": {}, "disc": {}, "referee": {}}
+    """Split an exported checkpoint's tensors into ``{"gen", "disc", "referee", "bank"}`` dicts
+    (``bank`` keeps its ``bank.`` keys, as :meth:`ExemplarBank.from_tensors` reads them)."""
+    parts = {"gen": {}, "disc": {}, "referee": {}, "bank": {}}
     for key, value in state.items():
-        if key.startswith(DISC_PREFIX):
+        if key.startswith(BANK_PREFIX):
+            parts["bank"][key] = value
+        elif key.startswith(DISC_PREFIX):
             parts["disc"][key[len(DISC_PREFIX):]] = value
         elif key.startswith(REFEREE_PREFIX):
             parts["referee"][key[len(REFEREE_PREFIX):]] = value
@@ -187,12 +191,15 @@ class SatelliteInpainter(NetworkInpainter):
     """
 
     kind = "satellite"
+    extra_inputs = ("landcover",)
 
-    def __init__(self, model: SatelliteGenerator, classes: ClassTable, device="auto", options=None, meta=None):
+    def __init__(self, model: SatelliteGenerator, classes: ClassTable, device="auto", options=None, meta=None,
+                 bank=None):
         if len(classes) != model.config.num_classes:
             raise ValueError(f"class table has {len(classes)} classes but the model was built for {model.config.num_classes}")
         super().__init__(model, device, options, meta)
         self.classes = classes
+        self.bank = bank  # the checkpoint's ExemplarBank (for land-cover PatchMatch), or None
 
     @classmethod
     def from_state(cls, state: dict, meta: dict, device="auto", options=None) -> "SatelliteInpainter":
@@ -202,7 +209,7 @@ class SatelliteInpainter(NetworkInpainter):
         model = SatelliteGenerator(config)
         model.load_state_dict(split_state(state)["gen"])
         table = ClassTable.from_json(meta["classes"], name=meta.get("training", {}).get("classes_name", "custom"))
-        return cls(model, table, device, options, meta)
+        return cls(model, table, device, options, meta, bank=ExemplarBank.from_tensors(state))
 
     @property
     def multiple(self) -> int:
@@ -211,20 +218,7 @@ class SatelliteInpainter(NetworkInpainter):
     def _aux_maps(self, shape, landcover=None, **extra) -> dict[str, np.ndarray]:
         if extra:
             raise ValueError(f"satellite model takes landcover=..., not {', '.join(extra)}")
-        if landcover is None:
-            raise ValueError("the satellite model needs landcover=HxW map of class indices "
-                             f"(0..{len(self.classes) - 1}: {', '.join(self.classes.names)})")
-        lc = np.asarray(landcover)
-        if lc.ndim == 3:
-            raise ValueError(f"landcover must be an HxW index map, got shape {lc.shape}; convert a colour map "
-                             "with model.classes.index_from_colors(rgb)")
-        if lc.ndim != 2 or not (np.issubdtype(lc.dtype, np.integer) or lc.dtype == bool):
-            raise ValueError(f"landcover must be an HxW integer index map, got {lc.dtype} with shape {lc.shape}")
-        if lc.shape != tuple(shape):
-            raise ValueError(f"landcover size {lc.shape[1]}x{lc.shape[0]} does not match image size {shape[1]}x{shape[0]}")
-        if lc.size and (lc.min() < 0 or lc.max() >= len(self.classes)):
-            raise ValueError(f"landcover holds values {lc.min()}..{lc.max()}; this model's classes are 0..{len(self.classes) - 1}")
-        return {"landcover": lc.astype(np.int32)}
+        return {"landcover": self.classes.check_index_map(landcover, shape)}
 
     def _fill(self, image, mask, aux):
         filled = prefill(image, mask, self.model.config.prefill)

@@ -162,6 +162,9 @@ def test_run_exports_and_resumes(tile_folder):
     main(args + ["--steps", "2"])
     model = load_inpainter(out / "model.safetensors", device="cpu")
     assert model.kind == "satellite" and len(model.classes) == len(TABLE)
+    # the export carries an exemplar bank cut from the training tiles, one strip per class seen
+    assert model.bank is not None and len(model.bank) == len(TABLE)
+    assert model.bank.valid.any() and not model.bank.valid[list(TABLE.nodata_indices)].any()
     result = main(args + ["--steps", "3", "--resume"])
     assert result["step"] == 3
     assert "tv" in result and "val_d_real" in json.loads((out / "log.jsonl").read_text().splitlines()[-1])
@@ -190,3 +193,27 @@ def test_discriminator_fake_loss_weighs_filled_pixels():
     assert fake_patch_loss(perfect, holes) < fake_patch_loss(torch.full_like(holes, 0.9), holes)
     assert fake_patch_loss(torch.full_like(holes, 0.9), holes) > 0.3  # 0.5 * 0.81 on the holes
     assert fake_patch_loss(torch.ones_like(holes), torch.zeros_like(holes)) == 0  # no holes: all real is right
+
+
+def test_bank_command_adds_a_bank_and_keeps_the_weights(tile_folder, tmp_path):
+    """``python -m inpaint_core bank`` on a checkpoint without one: same weights, a bank from training tiles."""
+    from inpaint_core.__main__ import main as cli
+    from inpaint_core.checkpoint import load_model_file
+
+    data, _ = tile_folder
+    gen = perturbed_generator()
+    held = sorted(data.rglob("images/*"))[0]
+    ckpt = save_model(tmp_path / "sat.safetensors", gen.state_dict(), "satellite", gen.config.to_dict(),
+                      training={"val_images": [str(held)]}, classes=TABLE.to_json())
+    assert load_inpainter(ckpt, device="cpu").bank is None
+    assert cli(["bank", "--checkpoint", str(ckpt), "--data", str(data), "--out", str(tmp_path / "b.safetensors")]) == 0
+    before, _ = load_model_file(ckpt)
+    after, meta = load_model_file(tmp_path / "b.safetensors")
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    assert meta["training"]["bank"]["held_out_skipped"] == 1
+    model = load_inpainter(tmp_path / "b.safetensors", device="cpu")
+    assert model.bank is not None and model.bank.valid.any()
+    image, mask, lc = sample()
+    np.testing.assert_array_equal(model.inpaint(image, mask, landcover=lc),
+                                  load_inpainter(ckpt, device="cpu").inpaint(image, mask, landcover=lc))
+    assert cli(["bank", "--checkpoint", str(tmp_path / "missing.safetensors"), "--data", str(data)]) == 2

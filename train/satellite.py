@@ -387,8 +387,15 @@ def main(argv=None) -> dict:
                    opt_d=opt_d.state_dict(), step=step, epoch=epoch, best=best, select=cfg.select, elapsed=timer.elapsed,
                    torch_rng=torch.get_rng_state(), model_config=mcfg.to_dict(), train_config=dataclasses.asdict(cfg), **extra)
 
+    bank_tensors: dict = {}  # the exemplar bank of the training tiles, cut once at the first export
+
     def export(val: dict) -> None:
+        if not bank_tensors:
+            from inpaint_core.bank import bank_from_pairs
+
+            bank_tensors.update(bank_from_pairs(train_pairs, table, seed=cfg.seed).to_tensors())
         tensors = dict(gen.state_dict())
+        tensors.update(bank_tensors)
         tensors.update({DISC_PREFIX + k: v for k, v in disc.state_dict().items()})
         if referee is not None:
             tensors.update({REFEREE_PREFIX + k: v for k, v in referee.state_dict().items()})

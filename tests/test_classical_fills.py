@@ -1,0 +1,208 @@
+"""PatchMatch, land-cover PatchMatch, the land-cover nearest fill and the exemplar bank.
+
+Synthetic pictures whose classes have colours in disjoint ranges, so a fill that copied
+from the wrong class is seen in its colours (PatchMatch blends overlapping patches, so a
+filled colour is an average of source colours: it stays in its class's range only if every
+source was of that class).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import make_picture
+from inpaint_core.classical import patchmatch
+from inpaint_core.engine import (
+    FILL_METHODS, ClassicalInpainter, InferenceOptions, LandcoverFillInpainter, make_inpainter,
+)  # fmt: skip
+from inpaint_core.landcover import get_class_table
+from inpaint_core.landcover_fill import ExemplarBank, landcover_nearest, landcover_patchmatch
+
+TABLE = get_class_table("dubai-aerial")  # 0 Unlabeled, 1 Water, 2 Land, 3 Road, 4 Building, 5 Vegetation
+WATER, LAND, ROAD, VEG = 1, 2, 3, 5
+
+
+def textured(h, w, lo, hi, seed):
+    """Noise with every channel c in [lo[c], hi[c]]: a texture confined to a colour box."""
+    rng = np.random.default_rng(seed)
+    lo, hi = np.array(lo), np.array(hi)
+    return (lo + rng.random((h, w, 3)) * (hi - lo)).astype(np.uint8)
+
+
+RED = ((180, 0, 0), (255, 60, 60))
+BLUE = ((0, 0, 180), (60, 60, 255))
+GREEN = ((0, 180, 0), (60, 255, 60))
+
+
+def in_box(pixels, box, slack=12):
+    # a few units of slack: PatchMatch's pyramid blends a little at hole borders; a copy from the
+    # other class moves a channel by ~100 or more
+    lo, hi = np.array(box[0]) - slack, np.array(box[1]) + slack
+    return bool(((pixels >= lo) & (pixels <= hi)).all())
+
+
+def two_class_tile(h=96, w=128):
+    """Left half Land (red texture), right half Road (blue texture); a hole across the border."""
+    lc = np.full((h, w), LAND, np.int64)
+    lc[:, w // 2:] = ROAD
+    image = np.where((lc == LAND)[..., None], textured(h, w, *RED, 1), textured(h, w, *BLUE, 2))
+    mask = np.zeros((h, w), bool)
+    mask[30:60, w // 2 - 20: w // 2 + 20] = True
+    return image, lc, mask
+
+
+def test_patchmatch_is_exact_outside_the_hole_and_deterministic():
+    image = make_picture(80, 96, 3)
+    mask = np.zeros((80, 96), bool)
+    mask[20:40, 30:60] = True
+    a, b = patchmatch(image, mask, seed=0), patchmatch(image, mask, seed=0)
+    np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(a[~mask], image[~mask])
+    assert (a[mask] != 0).any()  # the hole is really filled (it was not blacked out here, but check it moved)
+    empty = np.zeros_like(mask)
+    np.testing.assert_array_equal(patchmatch(image, empty), image)
+
+
+def test_patchmatch_copies_texture_where_telea_smears():
+    """A hole in a fine random texture: PatchMatch keeps its contrast, Telea flattens it."""
+    from inpaint_core.classical import telea
+
+    image = textured(96, 96, (0, 0, 0), (255, 255, 255), 5)
+    mask = np.zeros((96, 96), bool)
+    mask[32:64, 32:64] = True
+    pm, te = patchmatch(image, mask), telea(image, mask)
+    assert pm[mask].astype(float).std() > 2 * te[mask].astype(float).std()
+
+
+def test_patchmatch_through_the_crop_pipeline_on_a_big_photo():
+    h, w = 1200, 1600
+    image = make_picture(h, w, 4)
+    mask = np.zeros((h, w), bool)
+    mask[100:130, 200:400] = True
+    mask[900:960, 1300:1340] = True
+    fill = ClassicalInpainter("patchmatch", options=InferenceOptions(strategy="crop", margin=32))
+    out = fill.inpaint(image, mask)
+    np.testing.assert_array_equal(out[~mask], image[~mask])
+    np.testing.assert_array_equal(out, fill.inpaint(image, mask))
+    assert fill.kind == "patchmatch" and fill.extra_inputs == ()
+
+
+def test_landcover_patchmatch_copies_only_the_asked_class():
+    image, lc, mask = two_class_tile()
+    masked = image.copy()
+    masked[mask] = 0
+    out = landcover_patchmatch(masked, mask, lc)
+    np.testing.assert_array_equal(out[~mask], image[~mask])
+    assert in_box(out[mask & (lc == LAND)], RED)
+    assert in_box(out[mask & (lc == ROAD)], BLUE)
+
+
+def test_landcover_patchmatch_follows_the_asked_class_not_the_surroundings():
+    """A hole inside the Road half that asks for Land: its sources are the Land half only."""
+    image, lc, _ = two_class_tile()
+    mask = np.zeros_like(lc, bool)
+    mask[30:60, 80:110] = True
+    asked = lc.copy()
+    asked[mask] = LAND
+    out = landcover_patchmatch(image, mask, asked)
+    assert in_box(out[mask], RED)
+    assert in_box(patchmatch(image, mask)[mask], BLUE)  # plain PatchMatch copies the surroundings
+
+
+def test_landcover_patchmatch_is_deterministic():
+    image, lc, mask = two_class_tile()
+    np.testing.assert_array_equal(landcover_patchmatch(image, mask, lc), landcover_patchmatch(image, mask, lc))
+
+
+def make_bank(num_classes=len(TABLE)):
+    """A bank cut from a synthetic tile: Water blue, Vegetation green (others absent)."""
+    h, w = 192, 256
+    lc = np.full((h, w), WATER, np.int64)
+    lc[:, w // 2:] = VEG
+    image = np.where((lc == WATER)[..., None], textured(h, w, *BLUE, 7), textured(h, w, *GREEN, 8))
+    return ExemplarBank.build([(image, lc)], num_classes, TABLE.nodata_indices)
+
+
+def test_bank_is_cut_from_pure_windows_of_each_class():
+    bank = make_bank()
+    assert bank.valid.tolist() == [False, True, False, False, False, True]
+    assert bank.purity[WATER] >= 0.9 and bank.purity[VEG] >= 0.9
+    assert in_box(bank.strips[WATER], BLUE) and in_box(bank.strips[VEG], GREEN)
+    assert bank.strip(WATER, 300).shape == (300, 128, 3) and bank.strip(WATER, 100).shape == (100, 128, 3)
+    again = ExemplarBank.from_tensors(bank.to_tensors())
+    np.testing.assert_array_equal(again.strips, bank.strips)
+    np.testing.assert_array_equal(again.valid, bank.valid)
+    assert ExemplarBank.from_tensors({"x": torch.zeros(1)}) is None
+
+
+def test_what_if_uses_the_bank_when_the_window_lacks_the_class():
+    """Ask for Water in a tile of Land and Road: only the bank has water texture."""
+    image, lc, mask = two_class_tile()
+    asked = lc.copy()
+    asked[mask] = WATER
+    out = landcover_patchmatch(image, mask, asked, bank=make_bank())
+    np.testing.assert_array_equal(out[~mask], image[~mask])
+    assert in_box(out[mask], BLUE)
+    asked[mask] = VEG
+    assert in_box(landcover_patchmatch(image, mask, asked, bank=make_bank())[mask], GREEN)
+
+
+def test_without_bank_a_missing_class_gets_plain_patchmatch():
+    image, lc, mask = two_class_tile()
+    asked = lc.copy()
+    asked[mask] = WATER
+    out = landcover_patchmatch(image, mask, asked)
+    np.testing.assert_array_equal(out[~mask], image[~mask])
+    np.testing.assert_array_equal(out[mask], patchmatch(image, mask)[mask])
+
+
+def test_landcover_nearest_takes_the_asked_class_colour():
+    h, w = 64, 64
+    lc = np.full((h, w), LAND, np.int64)
+    lc[:, 40:] = ROAD
+    image = np.zeros((h, w, 3), np.uint8)
+    image[lc == LAND] = (200, 10, 10)
+    image[lc == ROAD] = (10, 10, 200)
+    mask = np.zeros((h, w), bool)
+    mask[10:50, 20:60] = True
+    out = landcover_nearest(image, mask, lc)
+    assert (out[mask & (lc == LAND)] == (200, 10, 10)).all()
+    assert (out[mask & (lc == ROAD)] == (10, 10, 200)).all()
+    asked = lc.copy()
+    asked[mask] = WATER  # no water anywhere: Telea's fill, still exact outside
+    out = landcover_nearest(image, mask, asked)
+    np.testing.assert_array_equal(out[~mask], image[~mask])
+
+
+def test_landcover_fill_inpainter_validates_and_declares_its_input():
+    image, lc, mask = two_class_tile()
+    fill = LandcoverFillInpainter(TABLE, "landcover-patchmatch")
+    assert fill.extra_inputs == ("landcover",)
+    with pytest.raises(ValueError, match="landcover"):
+        fill.inpaint(image, mask)
+    with pytest.raises(ValueError, match="does not match"):
+        fill.inpaint(image, mask, landcover=lc[:10])
+    with pytest.raises(ValueError, match="0..5"):
+        fill.inpaint(image, mask, landcover=lc + 10)
+    out = fill.inpaint(image, mask, landcover=lc)
+    np.testing.assert_array_equal(out[~mask], image[~mask])
+    with pytest.raises(ValueError, match="exemplar bank has 3 classes"):
+        LandcoverFillInpainter(TABLE, bank=make_bank(3))
+
+
+def test_make_inpainter_knows_every_method(tiny_album_checkpoint):
+    assert set(FILL_METHODS) == {"model", "patchmatch", "telea", "navier-stokes", "landcover-patchmatch",
+                                 "landcover-nearest"}
+    assert make_inpainter("patchmatch").kind == "patchmatch"
+    assert make_inpainter("model", tiny_album_checkpoint).kind == "album"
+    assert make_inpainter("landcover-nearest", classes="dubai-aerial").classes.names == TABLE.names
+    with pytest.raises(ValueError, match="valid: model, telea"):
+        make_inpainter("magic")
+    with pytest.raises(ValueError, match="checkpoint"):
+        make_inpainter("model")
+    with pytest.raises(ValueError, match="class table"):
+        make_inpainter("landcover-patchmatch")
+    with pytest.raises(ValueError, match="without a land-cover class table"):
+        make_inpainter("landcover-patchmatch", tiny_album_checkpoint)
