@@ -5,7 +5,7 @@
 UI only: widget values go to :mod:`inpaint_core.editing` and the inpainters, results come
 back as pictures and files. Every event has an ``api_name`` so ``gradio_client`` can call it
 (see ``docs/app.md``). Models are loaded once at start; a missing checkpoint is replaced by
-OpenCV's Telea fill and the page says so.
+a classical fill (PatchMatch, land-cover PatchMatch, Telea) and the page says so.
 """
 
 from __future__ import annotations
@@ -29,6 +29,14 @@ MAX_FILE_SIZE = "100mb"  # uploads beyond this are refused by the server before 
 
 SLIDER_LABEL = f"Before / after (scaled to {editing.PREVIEW_SIDE} px for larger pictures)"
 RESULT_LABEL = "Result: full-size PNG"
+FILL_HELP = (
+    "PatchMatch copies real texture from the picture (about a second per painted region); the model is "
+    "faster and smoother; Telea is instant and smooth"
+)
+SAT_FILL_HELP = (
+    "Land-cover PatchMatch copies texture of the class asked for at each pixel (from the tile, or from the "
+    "model's exemplars of that class); the model follows land cover and is faster; Telea ignores land cover"
+)
 STRATEGY_HELP = (
     "crop: fill a box around each painted region (fast on big photos); resize: the whole picture "
     "scaled to the model's working size; full: the whole picture at full size (slow)"
@@ -56,13 +64,15 @@ class Handlers:
         self.workdir = Path(workdir or Path(tempfile.gettempdir()) / "inpaint-app")
 
     @user_errors
-    def inpaint(self, editor: dict | None, dilation: float, strategy: str):
-        """Inpaint tab: ``editor`` is the ImageEditor value. Returns result, (before, after), mask paths."""
+    def inpaint(self, editor: dict | None, dilation: float, strategy: str, method: str | None = None):
+        """Inpaint tab: ``editor`` is the ImageEditor value, ``method`` a fill label (None: the default).
+        Returns result, (before, after), mask paths."""
+        fill = self.models.pick(self.models.album_fills, method)
         image, mask = editing.editor_image_and_mask(editor)
         if not mask.any():
             raise ValueError("nothing painted: paint over what should disappear, then press Inpaint")
         mask = editing.dilate_mask(mask, dilation)
-        result = self.models.album.inpaint(image, mask, strategy=strategy)
+        result = fill.inpaint(image, mask, strategy=strategy)
         out = editing.output_dir(self.workdir)
         after = editing.save_png(out / "result.png", result)
         return after, self._comparison(out, image, result, after), editing.save_png(
@@ -122,11 +132,13 @@ class Handlers:
 
     @user_errors
     def satellite_inpaint(self, tile_file, landcover_file, erase, region_editor, fill, fill_class,
-                          paint_editor, dilation, strategy):
-        """Satellite tab: erase classes / apply painted land cover, then inpaint.
+                          paint_editor, dilation, strategy, method: str | None = None):
+        """Satellite tab: erase classes / apply painted land cover, then inpaint with the fill
+        labelled ``method`` (None: the default).
 
         Returns the result, (before, after), mask, edited land cover and the download files.
         """
+        model = self.models.pick(self.models.satellite_fills, method)
         rgb, georef, landcover = self._read_tile(tile_file, landcover_file)
         shape = rgb.shape[:2]
         region_layers = editing.editor_layers(region_editor)
@@ -135,8 +147,7 @@ class Handlers:
             landcover, self.models.classes, erase=erase or [], region=region, fill=fill,
             fill_class=fill_class, paint_layers=editing.editor_layers(paint_editor), dilation=dilation,
         )
-        model = self.models.satellite
-        extra = {"landcover": edit.landcover} if model.kind == "satellite" else {}
+        extra = {"landcover": edit.landcover} if "landcover" in model.extra_inputs else {}
         result = model.inpaint(rgb, edit.mask, strategy=strategy, **extra)
 
         out = editing.output_dir(self.workdir)
@@ -201,6 +212,8 @@ def build_demo(models: editing.AppModels, workdir: Path | None = None) -> gr.Blo
                                              info="grow the painted hole, to also remove the stroke's halo",
                                              elem_id="inpaint-dilation")
                         strategy = gr.Radio(strategies, value="crop", label="Large-image strategy", info=STRATEGY_HELP)
+                    album_method = gr.Radio(list(models.album_fills), value=next(iter(models.album_fills)),
+                                            label="Fill method", info=FILL_HELP, elem_id="inpaint-method")
                     run = gr.Button("Inpaint", variant="primary", elem_id="inpaint-run")
                 with gr.Column():
                     compare = gr.ImageSlider(label=SLIDER_LABEL, format="png", type="filepath",
@@ -208,7 +221,7 @@ def build_demo(models: editing.AppModels, workdir: Path | None = None) -> gr.Blo
                     # a file, not a picture: the page then loads only the previews, not a 12 Mpx PNG
                     result = gr.File(label=RESULT_LABEL, interactive=False, elem_id="inpaint-result")
                     mask = _image("Mask used (white = filled)", height=200)
-            run.click(h.inpaint, [editor, dilation, strategy], [result, compare, mask], api_name="inpaint",
+            run.click(h.inpaint, [editor, dilation, strategy, album_method], [result, compare, mask], api_name="inpaint",
                       concurrency_id=MODEL_QUEUE, concurrency_limit=1)
 
         with gr.Tab("Satellite"):
@@ -252,6 +265,8 @@ def build_demo(models: editing.AppModels, workdir: Path | None = None) -> gr.Blo
                         sat_dilation = gr.Slider(0, 20, value=0, step=1, label="Mask dilation (pixels)")
                         sat_strategy = gr.Radio(strategies, value="crop", label="Large-image strategy",
                                                 info=STRATEGY_HELP)
+                    sat_method = gr.Radio(list(models.satellite_fills), value=next(iter(models.satellite_fills)),
+                                          label="Fill method", info=SAT_FILL_HELP, elem_id="satellite-method")
                     sat_run = gr.Button("Inpaint", variant="primary", elem_id="satellite-run")
                 with gr.Column():
                     sat_compare = gr.ImageSlider(label=SLIDER_LABEL, format="png", type="filepath",
@@ -267,7 +282,7 @@ def build_demo(models: editing.AppModels, workdir: Path | None = None) -> gr.Blo
             sat_run.click(
                 h.satellite_inpaint,
                 [tile_file, landcover_file, erase, region_editor, fill, fill_class, paint_editor, sat_dilation,
-                 sat_strategy],
+                 sat_strategy, sat_method],
                 [sat_result, sat_compare, sat_mask, sat_landcover, sat_files],
                 api_name="satellite_inpaint", concurrency_id=MODEL_QUEUE, concurrency_limit=1,
             )

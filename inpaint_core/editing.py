@@ -10,7 +10,8 @@ return, so every rule here is reachable from plain tests:
   painted region), the three "Fill with" rules, and land cover painted with a brush in the
   class colours;
 * the land-cover overlay, legend and colour images;
-* loading the app's models once at start, with OpenCV's Telea fill as the fallback.
+* loading the app's fills once at start: PatchMatch and land-cover PatchMatch, the models
+  when their checkpoints load, and OpenCV's Telea.
 
 Conventions (as in :mod:`inpaint_core`): images are ``HxWx3 uint8`` RGB; masks are ``HxW``
 bool with True = hole; land cover is an ``HxW int64`` map of indices into a class table.
@@ -405,18 +406,39 @@ def plan_satellite_edit(
 
 # --- models and files --------------------------------------------------------------------
 
+# labels of the app's fill choices (the first of each tab's list that is available is its default)
+PATCHMATCH = "PatchMatch (copies texture from the picture)"
+ALBUM_MODEL = "Album model (U-Net)"
+TELEA = "Telea (smooth, instant)"
+LANDCOVER_PATCHMATCH = "Land-cover PatchMatch (texture of the asked class)"
+SATELLITE_MODEL = "Satellite model (GAN)"
+
+
 @dataclass
 class AppModels:
-    """The app's models, loaded once at start, and what to tell the user about them."""
+    """The app's fills, loaded once at start, and what to tell the user about them.
 
-    album: object  # an inpainter (.kind, .inpaint): the album model, or Telea when it is missing
-    satellite: object  # the satellite inpainter, or Telea when it is missing
+    ``album_fills`` and ``satellite_fills`` map a label to an inpainter (``.kind``,
+    ``.inpaint``, ``.extra_inputs``); the first entry of each is the tab's default.
+    """
+
+    album_fills: dict  # Inpaint tab: PatchMatch, the album model (when it loaded), Telea
+    satellite_fills: dict  # Satellite tab: land-cover PatchMatch, the satellite model (when it loaded), Telea
     classes: object  # the land-cover class table the satellite tab edits
     notes: list[str] = field(default_factory=list)  # Markdown lines: what is loaded, what is missing
 
     @property
     def info_markdown(self) -> str:
         return "\n".join(f"- {line}" for line in self.notes)
+
+    @staticmethod
+    def pick(fills: dict, label: str | None):
+        """The inpainter called ``label`` (None or empty: the default); ``ValueError`` naming the choices."""
+        if not label:
+            return next(iter(fills.values()))
+        if label not in fills:
+            raise ValueError(f"unknown fill {label!r}; choose one of: {', '.join(fills)}")
+        return fills[label]
 
 
 def _describe(model, path: Path) -> str:
@@ -429,13 +451,15 @@ def _describe(model, path: Path) -> str:
 def load_app_models(checkpoint_dir, device: str = "auto", fallback_classes: str = "dubai-aerial") -> AppModels:
     """Load ``album.safetensors`` and the first ``satellite*.safetensors`` in ``checkpoint_dir``.
 
-    A missing or unreadable checkpoint is not fatal: its place is taken by OpenCV's Telea
-    fill (which ignores land cover), and ``notes`` says what is missing and how to train it.
-    A bad ``device`` raises ``ValueError``. The satellite tab edits the class table of the
-    satellite checkpoint, else the built-in ``fallback_classes`` table.
+    Each tab offers its strongest classical fill first (PatchMatch; land-cover PatchMatch
+    with the satellite checkpoint's exemplar bank), then its model, then OpenCV's Telea. A
+    missing or unreadable checkpoint is not fatal: its model is left out of the choice and
+    ``notes`` says what is missing and how to train it. A bad ``device`` raises
+    ``ValueError``. The satellite tab edits the class table of the satellite checkpoint,
+    else the built-in ``fallback_classes`` table.
     """
     from inpaint_core.checkpoint import CheckpointError
-    from inpaint_core.engine import ClassicalInpainter, load_inpainter, resolve_device
+    from inpaint_core.engine import ClassicalInpainter, LandcoverFillInpainter, load_inpainter, resolve_device
     from inpaint_core.landcover import get_class_table
 
     resolved = resolve_device(device)
@@ -453,11 +477,14 @@ def load_app_models(checkpoint_dir, device: str = "auto", fallback_classes: str 
     else:
         notes.append(f"Inpaint tab: **album model missing** (`{path}`)")
     if album is None:
-        album = ClassicalInpainter()
         notes.append(
-            "Inpaint tab falls back to OpenCV's Telea fill. Train the model with "
+            "Inpaint tab offers PatchMatch and Telea only. Train the model with "
             f"`python train/album.py --data DIR --export {path}` (see the README)."
         )
+    album_fills = {PATCHMATCH: ClassicalInpainter("patchmatch")}
+    if album is not None:
+        album_fills[ALBUM_MODEL] = album
+    album_fills[TELEA] = ClassicalInpainter("telea")
 
     satellite = None
     candidates = [p for pattern in SATELLITE_CHECKPOINTS for p in sorted(folder.glob(pattern))]
@@ -471,16 +498,24 @@ def load_app_models(checkpoint_dir, device: str = "auto", fallback_classes: str 
     if satellite is None:
         if not candidates:
             notes.append(f"Satellite tab: **satellite model missing** (no `satellite*.safetensors` in `{folder}`)")
-        satellite = ClassicalInpainter()
         classes = get_class_table(fallback_classes)
         notes.append(
-            f"Satellite tab falls back to OpenCV's Telea fill, which ignores land cover; classes: `{fallback_classes}`. "
-            "Train the model with `python train/satellite.py --data DIR --classes dubai-aerial` (see the README)."
+            f"Satellite tab offers land-cover PatchMatch (without an exemplar bank) and Telea only; classes: "
+            f"`{fallback_classes}`. Train the model with `python train/satellite.py --data DIR --classes "
+            "dubai-aerial` (see the README)."
         )
     else:
         classes = satellite.classes
-    notes.append(f"Device: **{resolved}**")
-    return AppModels(album=album, satellite=satellite, classes=classes, notes=notes)
+    bank = getattr(satellite, "bank", None)
+    if satellite is not None and bank is None:
+        notes.append("Satellite tab: the checkpoint has no exemplar bank, so land-cover PatchMatch cannot paint a "
+                     "class the tile lacks; add one with `python -m inpaint_core bank` (see the README).")
+    satellite_fills = {LANDCOVER_PATCHMATCH: LandcoverFillInpainter(classes, "landcover-patchmatch", bank=bank)}
+    if satellite is not None:
+        satellite_fills[SATELLITE_MODEL] = satellite
+    satellite_fills[TELEA] = ClassicalInpainter("telea")
+    notes.append(f"Device: **{resolved}** (PatchMatch and Telea run on the CPU)")
+    return AppModels(album_fills=album_fills, satellite_fills=satellite_fills, classes=classes, notes=notes)
 
 
 def output_dir(root, max_age_s: float = 3600.0) -> Path:

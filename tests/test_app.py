@@ -51,8 +51,9 @@ def handlers(app_models, tmp_path):
 # --- handlers as plain functions -----------------------------------------------------------
 
 def test_models_loaded_from_checkpoints(app_models):
-    assert app_models.album.kind == "album"
-    assert app_models.satellite.kind == "satellite"
+    # each tab: the strongest classical fill first (the default), then its model, then Telea
+    assert [f.kind for f in app_models.album_fills.values()] == ["patchmatch", "album", "telea"]
+    assert [f.kind for f in app_models.satellite_fills.values()] == ["landcover-patchmatch", "satellite", "telea"]
     assert [c.name for c in app_models.classes][:2] == ["Unlabeled", "Water"]
     assert "album.safetensors" in app_models.info_markdown and "cpu" in app_models.info_markdown
 
@@ -67,6 +68,28 @@ def test_inpaint_handler(handlers):
     np.testing.assert_array_equal(used, editing.dilate_mask(mask, 3))
     np.testing.assert_array_equal(out[~used], image[~used])  # outside the hole: the input, exactly
     assert (out[used] != image[used]).any()
+
+
+@pytest.mark.parametrize("method", [editing.PATCHMATCH, editing.ALBUM_MODEL, editing.TELEA])
+def test_inpaint_handler_fills_with_the_chosen_method(handlers, method):
+    image, mask = photo(), stroke_mask()
+    result = read(handlers.inpaint(editor_value(image, mask), 0, "crop", method)[0])
+    expected = handlers.models.album_fills[method].inpaint(image, mask, strategy="crop")
+    np.testing.assert_array_equal(result, expected)
+
+
+def test_unknown_fill_method_is_a_user_error(handlers):
+    with pytest.raises(gr.Error, match="choose one of"):
+        handlers.inpaint(editor_value(photo(), stroke_mask()), 0, "crop", "Magic")
+
+
+def test_satellite_handler_fills_with_the_chosen_method(handlers):
+    outs = {}
+    for method in handlers.models.satellite_fills:
+        result = handlers.satellite_inpaint(str(TILE), str(LANDCOVER), ["Building"], None, "surrounding", None, None,
+                                            0, "crop", method)[0]
+        outs[method] = read(result)
+    assert len({o.tobytes() for o in outs.values()}) == len(outs)  # three fills, three different results
 
 
 def test_inpaint_handler_big_picture_gets_comparison_previews(handlers):
@@ -184,7 +207,8 @@ def test_satellite_handler_errors(handlers, tmp_path):
 def test_missing_checkpoints_fall_back_to_telea(tmp_path):
     (tmp_path / "satellite-broken.safetensors").write_bytes(b"not a checkpoint")
     models = editing.load_app_models(tmp_path, device="cpu")
-    assert models.album.kind == "telea" and models.satellite.kind == "telea"
+    assert [f.kind for f in models.album_fills.values()] == ["patchmatch", "telea"]
+    assert [f.kind for f in models.satellite_fills.values()] == ["landcover-patchmatch", "telea"]
     info = models.info_markdown
     assert "album model missing" in info and "python train/album.py" in info
     assert "could not load" in info and "python train/satellite.py" in info
