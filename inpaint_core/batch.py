@@ -1,9 +1,10 @@
-"""``python -m inpaint_core run``: fill many images with one model.
+"""``python -m inpaint_core run``: fill many images with one model or classical fill.
 
 Masks are matched to images by file stem (``cat.jpg`` <- ``cat.png``); white (>127)
 is hole. Results are written as PNG (lossless) under the output folder with the
-image's stem. A satellite model also needs ``--landcover`` (a file or folder matched
-by stem, the same way).
+image's stem. Fills that follow land cover (a satellite model, ``--method
+landcover-patchmatch`` or ``landcover-nearest``) also need ``--landcover`` (a file or
+folder matched by stem, the same way).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from inpaint_core.data import IMAGE_EXTS, load_rgb
-from inpaint_core.engine import STRATEGIES, InferenceOptions, load_inpainter
+from inpaint_core.engine import FILL_METHODS, STRATEGIES, InferenceOptions, make_inpainter
 
 __all__ = ["add_arguments", "main", "match_by_stem"]
 
@@ -50,7 +51,13 @@ def match_by_stem(images: list[Path], others: list[Path], what: str) -> list[tup
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--checkpoint", required=True, help="model file (.safetensors)")
+    parser.add_argument("--checkpoint", help="model file (.safetensors); with a land-cover --method, the satellite "
+                        "checkpoint whose class table and exemplar bank it uses")
+    parser.add_argument("--method", default="model", choices=FILL_METHODS,
+                        help="model: the checkpoint's network; patchmatch, telea, navier-stokes: classical fills "
+                        "(no checkpoint); landcover-patchmatch, landcover-nearest: fills that follow --landcover")
+    parser.add_argument("--classes", help="land-cover class table (name or JSON file) for a land-cover --method "
+                        "without --checkpoint")
     parser.add_argument("--image", required=True, type=Path, help="an image file or a folder of images")
     parser.add_argument("--mask", required=True, type=Path, help="a mask file or a folder of masks (white = hole)")
     parser.add_argument("--landcover", type=Path, help="satellite model: land-cover file or folder (matched by stem)")
@@ -62,14 +69,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     try:
-        model = load_inpainter(args.checkpoint, device=args.device,
+        if args.method == "model" and not args.checkpoint:
+            raise ValueError("--checkpoint FILE is needed (or a classical --method such as patchmatch)")
+        model = make_inpainter(args.method, args.checkpoint, classes=args.classes, device=args.device,
                                options=InferenceOptions(strategy=args.strategy, working_size=args.working_size))
         images = _collect(args.image, "image")
         pairs = match_by_stem(images, _collect(args.mask, "mask"), "mask")
         landcovers = None
-        if model.kind == "satellite":
+        if "landcover" in model.extra_inputs:
             if args.landcover is None:
-                raise ValueError("this is a satellite model: pass --landcover FILE|DIR")
+                raise ValueError(f"the {model.kind} fill follows land cover: pass --landcover FILE|DIR")
             landcovers = dict(match_by_stem(images, _collect(args.landcover, "land-cover"), "land-cover"))
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)

@@ -5,7 +5,9 @@ pre-fill, padding, network, paste-back), because that is what a user waits for:
 square images at each size with the ``full`` strategy (the network sees every pixel),
 and a large photo with a few strokes with the ``crop`` strategy. Latency is the median
 of ``repeats`` runs after ``warmup`` runs; OpenCV's Telea fill on the same input is
-timed for reference. Training throughput is a few album training steps (forward,
+timed for reference, and so is the strongest classical fill, through the same pipeline and
+strategy: PatchMatch, or land-cover PatchMatch with the checkpoint's exemplar bank for a
+land-cover model (the model's time target is a fraction of it; ``--no-reference`` skips it). Training throughput is a few album training steps (forward,
 album losses, backward, AdamW step; data loading excluded) on synthetic batches.
 
 Peak memory: on CUDA ``torch.cuda.max_memory_allocated`` above what was allocated
@@ -44,6 +46,7 @@ class Case:
     strategy: str
     model_ms: float  # median latency of model.inpaint
     telea_ms: float  # median latency of OpenCV's Telea on the same input
+    reference_ms: float | None  # median latency of the strongest classical fill (PatchMatch), same pipeline
     peak_mb: float | None  # peak memory of the model runs above the level before them
     hole_fraction: float
 
@@ -165,8 +168,17 @@ def _load_model(checkpoint, device: str):
     return model, f"randomly initialised album model ({origin}; no --checkpoint: latency only, outputs meaningless)"
 
 
+def _reference(model):
+    """The classical fill a model must beat: land-cover PatchMatch for land-cover models, else PatchMatch."""
+    from inpaint_core.engine import ClassicalInpainter, LandcoverFillInpainter
+
+    if "landcover" in model.extra_inputs:
+        return LandcoverFillInpainter(model.classes, "landcover-patchmatch", bank=getattr(model, "bank", None))
+    return ClassicalInpainter("patchmatch")
+
+
 def _extra_inputs(model, h: int, w: int) -> dict:
-    if model.kind != "satellite":
+    if "landcover" not in model.extra_inputs:
         return {}
     # blocky land cover: classes in 64-px cells, so every class is asked for somewhere
     yy, xx = np.indices((h, w))
@@ -216,7 +228,7 @@ def training_throughput(config, device: torch.device, batch: int, crop: int, ste
 
 def benchmark(checkpoint=None, device: str = "auto", repeats: int = 5, warmup: int = 1, sizes=SIZES, big=BIG,
               train_batch: int = 8, train_crop: int = 128, train_steps: int = 3, vgg_weights=None,
-              progress=print) -> dict:
+              progress=print, with_reference: bool = True) -> dict:
     """Measure; returns ``{"model", "device", "cases": [Case as dict], "training": {...}, ...}``.
 
     ``sizes``: square sides for the ``full``-strategy cases; ``big``: ``(h, w)`` of the
@@ -231,6 +243,7 @@ def benchmark(checkpoint=None, device: str = "auto", repeats: int = 5, warmup: i
     if big:
         cases.append((f"{big[1]}x{big[0]}, few strokes", big[0], big[1], "crop"))
     results, method = [], ""
+    reference = _reference(model) if with_reference else None
     for i, (name, h, w, strategy) in enumerate(cases):
         progress(f"  timing {name} ...")
         image = synthetic_image(h, w, seed=i)
@@ -240,7 +253,11 @@ def benchmark(checkpoint=None, device: str = "auto", repeats: int = 5, warmup: i
         with PeakMemory(dev) as mem:
             model_ms = _median_ms(lambda: model.inpaint(image, mask, strategy=strategy, **extra), repeats, warmup, dev)
         telea_ms = _median_ms(lambda: telea(image, mask), repeats, warmup, torch.device("cpu"))
-        results.append(Case(name, strategy, model_ms, telea_ms, mem.mb, float(mask.mean())))
+        reference_ms = None
+        if reference is not None:  # slow (seconds): fewer runs, no warm-up (it has no lazy set-up to warm)
+            reference_ms = _median_ms(lambda: reference.inpaint(image, mask, strategy=strategy, **extra),
+                                      min(repeats, 3), 0, torch.device("cpu"))
+        results.append(Case(name, strategy, model_ms, telea_ms, reference_ms, mem.mb, float(mask.mean())))
         method = mem.method
     training = None
     if train_steps > 0 and not _trainer_importable():
@@ -261,6 +278,7 @@ def benchmark(checkpoint=None, device: str = "auto", repeats: int = 5, warmup: i
         "repeats": repeats,
         "memory_method": method,
         "cases": [asdict(c) for c in results],
+        "reference": None if reference is None else reference.kind,
         "training": training,
     }
 
@@ -275,12 +293,15 @@ def format_table(result: dict) -> str:
         f"device: {result['device']}" + (f"; load average {result['load_average']:.1f} on {result['cpu_count']} CPUs "
                                          "(other processes slow these figures)" if result["load_average"] else ""),
         "",
-        f"| case | strategy | hole % | model ms (median of {result['repeats']}) | Telea ms | model peak MB |",
-        "| --- | --- | ---: | ---: | ---: | ---: |",
+        f"| case | strategy | hole % | model ms (median of {result['repeats']}) | Telea ms | "
+        f"{result.get('reference') or 'reference'} ms | model / it | model peak MB |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for c in result["cases"]:
+        ref = c.get("reference_ms")
+        ratio = f"{c['model_ms'] / ref:.2f}" if ref else "n/a"
         lines.append(f"| {c['name']} | {c['strategy']} | {100 * c['hole_fraction']:.1f} | {c['model_ms']:.1f} | "
-                     f"{c['telea_ms']:.1f} | {mb(c['peak_mb'])} |")
+                     f"{c['telea_ms']:.1f} | {'n/a' if ref is None else f'{ref:.1f}'} | {ratio} | {mb(c['peak_mb'])} |")
     lines.append(f"\npeak memory: {result['memory_method']} above the level before each case")
     t = result["training"]
     if t:
@@ -314,6 +335,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--vgg-weights", help="VGG16 weights for the training step's perceptual loss "
                         "(default: $INPAINT_VGG16_WEIGHTS, else random weights: the cost is the same)")
     parser.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice)")
+    parser.add_argument("--reference", action=argparse.BooleanOptionalAction, default=True,
+                        help="also time the strongest classical fill (PatchMatch, or land-cover PatchMatch)")
 
 
 def main(args: argparse.Namespace) -> int:
@@ -322,7 +345,7 @@ def main(args: argparse.Namespace) -> int:
     try:
         result = benchmark(args.checkpoint, args.device, args.repeats, args.warmup, args.sizes, args.big,
                            args.train_batch, args.train_crop, args.train_steps, args.vgg_weights,
-                           progress=lambda line: print(line, file=sys.stderr))
+                           progress=lambda line: print(line, file=sys.stderr), with_reference=args.reference)
     except (ValueError, RuntimeError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

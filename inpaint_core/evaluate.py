@@ -4,14 +4,17 @@ Every image is brought to ``size x size`` (album: short side resized to ``size``
 centre-cropped, as in training; satellite: a centre window at native resolution, as
 the satellite training samples them, or with ``--windows N`` up to N windows of a grid of
 non-overlapping ones, so a few large held-out tiles still give a usable sample), gets the
-hole mask seeded by ``(seed, i)`` (``i`` = its place in the evaluation order), and is filled by the model, by Telea and
-by Navier-Stokes. Every method sees the same image with its holes blacked out, so
+hole mask seeded by ``(seed, i)`` (``i`` = its place in the evaluation order), and is filled by the model and
+by the classical fills: Telea, Navier-Stokes and PatchMatch, and on satellite data also
+land-cover PatchMatch (with the checkpoint's exemplar bank) and the land-cover nearest fill.
+Every method sees the same image with its holes blacked out, so
 no method can read the original hole pixels. Outside the hole each output is the
 input (the pipeline pastes only hole pixels; baselines are composited the same way).
 
-Writes into ``--out``: ``report.json`` (means, deltas vs Telea, per-image scores),
-``report.md`` (the table) and ``examples.png`` (masked | Telea | model | target, and for
-satellite data the requested land cover). Metric definitions: :mod:`inpaint_core.metrics`.
+Writes into ``--out``: ``report.json`` (means, paired deltas vs Telea and vs the strongest
+classical fill, PatchMatch or land-cover PatchMatch, per-image scores and seconds per
+image), ``report.md`` (the table) and ``examples.png`` (masked | every method | target, and
+for satellite data the requested land cover). Metric definitions: :mod:`inpaint_core.metrics`.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from inpaint_core.metrics import METRICS, PERCEPTUAL_LAYERS, PerceptualDistance,
 __all__ = ["evaluate", "held_out", "fit_square", "centre_window", "tile_windows", "write_markdown", "add_arguments", "main"]
 
 BASELINE_ONLY = "telea"  # --checkpoint telea: score only the classical fills
+LANDCOVER_BASELINES = ("landcover-patchmatch", "landcover-nearest")  # classical fills that read the land cover
 HOLE_COLOUR = (255, 0, 255)  # magenta: a colour covers rarely contain in bulk, so holes stand out in the grid
 SAT_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff")
 
@@ -183,7 +187,7 @@ def _class_table(model, classes):
     """The land-cover table: the satellite checkpoint's, or ``--classes`` (which must agree with it)."""
     from inpaint_core.landcover import get_class_table
 
-    table = model.classes if model is not None and model.kind == "satellite" else None
+    table = model.classes if model is not None and "landcover" in model.extra_inputs else None
     if classes is not None:
         asked = get_class_table(classes)
         if table is not None and asked.to_json() != table.to_json():
@@ -198,7 +202,7 @@ def _referee(model, checkpoint, device, referee=None):
     """The land-cover reader for the consistency measure, or None: the one stored in
     ``referee`` (another satellite checkpoint, so several models face one judge) or else
     the evaluated checkpoint's own."""
-    if model is None or model.kind != "satellite":
+    if model is None or "landcover" not in model.extra_inputs:
         return None
     from inpaint_core.checkpoint import CheckpointError
     from inpaint_core.consistency import load_reader
@@ -223,6 +227,33 @@ def _consistency(reader, filled, landcover, mask) -> float:
     return consistency(reader, filled, landcover, mask)["accuracy"]
 
 
+def _baselines(names, satellite: bool, table, model) -> dict:
+    """The classical fills to score, as ``name -> fill(image, mask, landcover)``.
+
+    Land-cover fills take the class table, and land-cover PatchMatch the exemplar bank of
+    the evaluated checkpoint when it has one (so a model is judged against the classical
+    fill it ships with).
+    """
+    valid = list(CLASSICAL_METHODS) + (list(LANDCOVER_BASELINES) if satellite else [])
+    names = valid if names is None else list(names)
+    unknown = [n for n in names if n not in valid]
+    if unknown:
+        raise ValueError(f"unknown baseline(s) {', '.join(unknown)}; valid here: {', '.join(valid)}")
+    if "telea" not in names:
+        names.insert(0, "telea")  # every report's deltas are against Telea
+    fills = {}
+    for name in names:
+        if name in CLASSICAL_METHODS:
+            fills[name] = lambda im, m, lc, f=CLASSICAL_METHODS[name]: f(im, m)
+        else:
+            from inpaint_core.engine import LandcoverFillInpainter
+
+            bank = getattr(model, "bank", None) if name == "landcover-patchmatch" else None
+            inpainter = LandcoverFillInpainter(table, name, bank=bank)
+            fills[name] = lambda im, m, lc, f=inpainter: f._fill(im, m, {"landcover": lc.astype(np.int32)})
+    return fills
+
+
 def _score(filled, target, mask, perceptual, feats_t, reader, landcover) -> dict[str, float]:
     scores = {**image_metrics(filled, target, mask), "perceptual": perceptual(filled, feats_t)}
     if reader is not None:
@@ -233,7 +264,7 @@ def _score(filled, target, mask, perceptual, feats_t, reader, landcover) -> dict
 def evaluate(checkpoint, images, out, masks: str = "research", seed: int = 0, size: int = 256,
              limit: int | None = None, split: str = "all", landcover=None, classes=None, vgg=None,
              vgg_weights=None, device: str = "auto", strategy: str = "full", examples: int = 6,
-             windows: int = 1, referee=None, progress: bool = True) -> dict:
+             windows: int = 1, referee=None, progress: bool = True, baselines=None) -> dict:
     """Run the evaluation and write ``report.json``, ``report.md`` and ``examples.png`` to ``out``.
 
     ``checkpoint``: a model file, or ``"telea"`` to score only the baselines. ``vgg``: a
@@ -241,6 +272,7 @@ def evaluate(checkpoint, images, out, masks: str = "research", seed: int = 0, si
     (tests inject a random one). ``windows``: satellite tiles give up to this many
     non-overlapping windows each (0 = all; 1 = the centre one). ``referee``: a satellite
     checkpoint whose land-cover referee scores consistency (default: the model's own).
+    ``baselines``: the classical fills to score (default: all that apply to the data).
     Returns the report dict. Raises ``ValueError`` for bad
     arguments or data.
     """
@@ -260,7 +292,7 @@ def evaluate(checkpoint, images, out, masks: str = "research", seed: int = 0, si
         meta = model.meta
     elif split == "val":
         raise ValueError("--split val needs a checkpoint (its training summary lists the held-out files)")
-    satellite = (model is not None and model.kind == "satellite") or landcover is not None or classes is not None
+    satellite = (model is not None and "landcover" in model.extra_inputs) or landcover is not None or classes is not None
     table = _class_table(model, classes) if satellite else None
     if masks == "class-patches" and not satellite:
         raise ValueError("--masks class-patches needs land cover: a satellite checkpoint or --landcover/--classes")
@@ -276,9 +308,12 @@ def evaluate(checkpoint, images, out, masks: str = "research", seed: int = 0, si
     vgg, vgg_source = _load_vgg(vgg, vgg_weights)
     perceptual = PerceptualDistance(vgg, resolve_device(device))
 
-    methods = dict(CLASSICAL_METHODS)  # name -> fill(image, mask)
+    methods = _baselines(baselines, satellite, table, model)  # name -> fill(image, mask, landcover)
     if model is not None:
         methods = {"model": None, **methods}
+    reference = "landcover-patchmatch" if "landcover-patchmatch" in methods else (
+        "patchmatch" if "patchmatch" in methods else None)
+    seconds = {m: 0.0 for m in methods}
     per_image, grid_rows, skipped = [], [], []
     samples = _samples(sources, images, table, size, windows, skipped, progress)
     for i, (name, target, lc) in enumerate(samples):
@@ -288,11 +323,13 @@ def evaluate(checkpoint, images, out, masks: str = "research", seed: int = 0, si
         scores, fills = {}, {}
         feats_t = perceptual.features(target)  # once per image, shared by every method
         for method, fill in methods.items():
+            t_fill = time.perf_counter()
             if fill is None:
-                fills[method] = model.inpaint(masked, mask, **({"landcover": lc} if model.kind == "satellite" else {}))
+                fills[method] = model.inpaint(masked, mask, **({"landcover": lc} if "landcover" in model.extra_inputs else {}))
             else:
                 fills[method] = target.copy()
-                fills[method][mask] = fill(masked, mask)[mask]
+                fills[method][mask] = fill(masked, mask, lc)[mask]
+            seconds[method] += time.perf_counter() - t_fill
             scores[method] = _score(fills[method], target, mask, perceptual, feats_t, reader, lc)
         record = {"file": name, "mask_seed": [seed, i], "hole_fraction": float(mask.mean()), "scores": scores}
         if reader is not None:  # the referee on the untouched image: the ceiling a fill can reach
@@ -303,7 +340,8 @@ def evaluate(checkpoint, images, out, masks: str = "research", seed: int = 0, si
     if not per_image:
         raise ValueError(f"no image could be evaluated in {images}")
 
-    report = _summarise(per_image, list(methods))
+    report = _summarise(per_image, list(methods), reference)
+    report["seconds_per_image"] = {m: round(t / len(per_image), 4) for m, t in seconds.items()}
     report.update({
         "checkpoint": str(checkpoint), "model_kind": model.kind if model else None, "images": str(images),
         "split": split, "masks": masks, "seed": seed, "size": size, "windows": windows if satellite else 1,
@@ -341,21 +379,30 @@ def _nanmean(values) -> float | None:
     return float(np.nanmean(arr)) if np.isfinite(arr).any() else None
 
 
-def _summarise(per_image: list[dict], methods: list[str]) -> dict:
-    """Per-method means, and each method's paired difference to Telea (mean and standard error)."""
-    keys = list(per_image[0]["scores"][methods[0]])
-    means = {m: {k: _nanmean([r["scores"][m][k] for r in per_image]) for k in keys} for m in methods}
+def _paired(per_image: list[dict], methods: list[str], keys, base: str) -> tuple[dict, dict]:
     deltas, sems = {}, {}
     for m in methods:
-        if m == "telea":
+        if m == base:
             continue
         deltas[m], sems[m] = {}, {}
         for k in keys:
-            d = np.array([r["scores"][m][k] - r["scores"]["telea"][k] for r in per_image], dtype=float)
+            d = np.array([r["scores"][m][k] - r["scores"][base][k] for r in per_image], dtype=float)
             d = d[np.isfinite(d)]
             deltas[m][k] = float(d.mean()) if d.size else None
             sems[m][k] = float(d.std(ddof=1) / np.sqrt(d.size)) if d.size > 1 else None
-    return {"methods": means, "delta_vs_telea": deltas, "delta_sem_vs_telea": sems}
+    return deltas, sems
+
+
+def _summarise(per_image: list[dict], methods: list[str], reference: str | None = None) -> dict:
+    """Per-method means, and each method's paired difference to Telea and to ``reference``
+    (the strongest classical fill), as mean and standard error."""
+    keys = list(per_image[0]["scores"][methods[0]])
+    means = {m: {k: _nanmean([r["scores"][m][k] for r in per_image]) for k in keys} for m in methods}
+    deltas, sems = _paired(per_image, methods, keys, "telea")
+    report = {"methods": means, "delta_vs_telea": deltas, "delta_sem_vs_telea": sems, "reference": reference}
+    if reference is not None:
+        report["delta_vs_reference"], report["delta_sem_vs_reference"] = _paired(per_image, methods, keys, reference)
+    return report
 
 
 def _fmt(value, key: str, signed: bool = False) -> str:
@@ -381,10 +428,24 @@ def write_markdown(report: dict, path) -> Path:
     ]
     for method, means in report["methods"].items():
         lines.append(f"| {method} | " + " | ".join(_fmt(means[k], k) for k in keys) + " |")
-    for method, deltas in report["delta_vs_telea"].items():
-        sems = report["delta_sem_vs_telea"][method]
-        cells = [_fmt(deltas[k], k, signed=True) + (f" ± {_fmt(sems[k], k)}" if sems[k] is not None else "") for k in keys]
-        lines.append(f"| {method} − telea | " + " | ".join(cells) + " |")
+    comparisons = [("telea", "delta_vs_telea", "delta_sem_vs_telea")]
+    if report.get("reference"):
+        comparisons.append((report["reference"], "delta_vs_reference", "delta_sem_vs_reference"))
+    for base, key, sem_key in comparisons:
+        for method, deltas in report[key].items():
+            if base != "telea" and method not in ("model",):
+                continue  # against the strongest classical fill, only the model's margin matters
+            sems = report[sem_key][method]
+            cells = [_fmt(deltas[k], k, signed=True) + (f" ± {_fmt(sems[k], k)}" if sems[k] is not None else "")
+                     for k in keys]
+            rel = deltas.get("perceptual")
+            ref_mean = report["methods"][base].get("perceptual")
+            if rel is not None and ref_mean:
+                cells[keys.index("perceptual")] += f" ({100 * rel / ref_mean:+.1f} %)"
+            lines.append(f"| {method} − {base} | " + " | ".join(cells) + " |")
+    if report.get("seconds_per_image"):
+        lines += ["", "Seconds per image (mean, this machine): " + ", ".join(
+            f"{m} {t:.3f}" for m, t in report["seconds_per_image"].items()) + "."]
     lines += [
         "",
         "Means over images; deltas are paired per-image differences ± their standard error.",
@@ -405,11 +466,15 @@ def write_markdown(report: dict, path) -> Path:
     return path
 
 
+def _grid_methods(methods) -> list[str]:
+    """Columns of examples.png: the model and every classical fill but Navier-Stokes (Telea's twin)."""
+    return [m for m in methods if m != "navier-stokes"] or list(methods)
+
+
 def _grid_row(target, mask, fills, lc, table) -> list[np.ndarray]:
     masked = target.copy()
     masked[mask] = HOLE_COLOUR
-    order = ["telea", "model"] if "model" in fills else ["telea", "navier-stokes"]
-    row = [masked] + [fills[m] for m in order] + [target]
+    row = [masked] + [fills[m] for m in _grid_methods(fills)] + [target]
     if lc is not None:
         colours = table.colorize(lc)
         edge = cv2.morphologyEx(mask.astype(np.uint8), cv2.MORPH_GRADIENT, np.ones((3, 3), np.uint8)) > 0
@@ -419,7 +484,7 @@ def _grid_row(target, mask, fills, lc, table) -> list[np.ndarray]:
 
 
 def _save_grid(path: Path, rows: list[list[np.ndarray]], methods: list[str], lc_column: bool, gap: int = 4) -> None:
-    labels = ["masked", "telea", "model" if "model" in methods else "navier-stokes", "target"]
+    labels = ["masked"] + _grid_methods(methods) + ["target"]
     labels += ["land cover"] if lc_column else []
     h, w = rows[0][0].shape[:2]
     head = 22
@@ -458,6 +523,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--vgg-weights", help="VGG16 ImageNet state dict for the perceptual distance "
                         "(default: $INPAINT_VGG16_WEIGHTS, else torch hub)")
     parser.add_argument("--examples", type=int, default=6, help="rows in examples.png")
+    parser.add_argument("--baselines", help="comma-separated classical fills to score (default: all that apply: "
+                        f"{', '.join(CLASSICAL_METHODS)}, and on satellite data {', '.join(LANDCOVER_BASELINES)}); "
+                        "telea is always scored")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
     parser.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice; on a busy "
                         "machine 1 can be much faster)")
@@ -473,7 +541,8 @@ def main(args: argparse.Namespace) -> int:
         report = evaluate(args.checkpoint, args.images, args.out, masks=args.masks, seed=args.seed, size=args.size,
                           limit=args.limit, split=args.split, landcover=args.landcover, classes=args.classes,
                           vgg_weights=args.vgg_weights, device=args.device, strategy=args.strategy,
-                          examples=args.examples, windows=args.windows, referee=args.referee)
+                          examples=args.examples, windows=args.windows, referee=args.referee,
+                          baselines=args.baselines.split(",") if args.baselines else None)
     except (ValueError, RuntimeError, FileNotFoundError) as err:  # CheckpointError is a ValueError
         print(f"error: {err}", file=sys.stderr)
         return 2

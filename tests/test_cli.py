@@ -56,3 +56,51 @@ def test_bad_checkpoint_is_reported(tmp_path):
     bad.write_bytes(b"junk")
     proc = _run("run", "--checkpoint", bad, "--image", tmp_path, "--mask", tmp_path, "--output", tmp_path / "o")
     assert proc.returncode == 2 and "bad.safetensors" in proc.stderr
+
+
+def _one_tile(tmp_path):
+    """A 64x80 tile, its colour-coded land cover (Land left, Road right) and a hole across both."""
+    from inpaint_core.landcover import get_class_table
+
+    table = get_class_table("dubai-aerial")
+    lc = np.full((64, 80), 2, np.int64)
+    lc[:, 40:] = 3
+    folders = {name: tmp_path / name for name in ("images", "masks", "landcover")}
+    for folder in folders.values():
+        folder.mkdir()
+    image = make_picture(64, 80, 5)
+    Image.fromarray(image).save(folders["images"] / "t.png")
+    mask = np.zeros((64, 80), np.uint8)
+    mask[20:40, 30:50] = 255
+    Image.fromarray(mask).save(folders["masks"] / "t.png")
+    Image.fromarray(table.colorize(lc)).save(folders["landcover"] / "t.png")
+    return folders, image, mask > 127, lc
+
+
+def test_batch_run_with_a_classical_method_needs_no_checkpoint(tmp_path):
+    folders, image, hole, _ = _one_tile(tmp_path)
+    proc = _run("run", "--method", "patchmatch", "--image", folders["images"], "--mask", folders["masks"],
+                "--output", tmp_path / "out")
+    assert proc.returncode == 0, proc.stderr
+    from inpaint_core.engine import ClassicalInpainter
+
+    result = np.asarray(Image.open(tmp_path / "out" / "t.png"))
+    np.testing.assert_array_equal(result, ClassicalInpainter("patchmatch").inpaint(image, hole))
+    proc = _run("run", "--image", folders["images"], "--mask", folders["masks"], "--output", tmp_path / "o2")
+    assert proc.returncode == 2 and "--checkpoint FILE is needed" in proc.stderr
+
+
+def test_batch_run_with_landcover_patchmatch(tmp_path):
+    folders, image, hole, lc = _one_tile(tmp_path)
+    args = ["run", "--method", "landcover-patchmatch", "--image", folders["images"], "--mask", folders["masks"],
+            "--output", tmp_path / "out"]
+    proc = _run(*args)
+    assert proc.returncode == 2 and "class table" in proc.stderr
+    proc = _run(*args, "--classes", "dubai-aerial")
+    assert proc.returncode == 2 and "pass --landcover" in proc.stderr
+    proc = _run(*args, "--classes", "dubai-aerial", "--landcover", folders["landcover"])
+    assert proc.returncode == 0, proc.stderr
+    from inpaint_core.engine import make_inpainter
+
+    expected = make_inpainter("landcover-patchmatch", classes="dubai-aerial").inpaint(image, hole, landcover=lc)
+    np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "out" / "t.png")), expected)

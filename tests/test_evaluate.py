@@ -43,10 +43,16 @@ def test_reports_have_the_expected_keys(tiny_album_checkpoint, covers, tmp_path,
     report = run(tiny_album_checkpoint, covers, tmp_path, vgg)
     assert report["count"] == 4
     on_disk = json.loads((tmp_path / "report.json").read_text())
-    assert set(on_disk["methods"]) == {"model", "telea", "navier-stokes"}
+    assert set(on_disk["methods"]) == {"model", "telea", "navier-stokes", "patchmatch"}
     for means in on_disk["methods"].values():
         assert set(means) == PIXEL_KEYS
-    assert set(on_disk["delta_vs_telea"]) == {"model", "navier-stokes"}
+    assert set(on_disk["delta_vs_telea"]) == {"model", "navier-stokes", "patchmatch"}
+    # the model is also measured against the strongest classical fill, paired per image
+    assert on_disk["reference"] == "patchmatch"
+    per = on_disk["per_image"]
+    expected = np.mean([r["scores"]["model"]["psnr_hole"] - r["scores"]["patchmatch"]["psnr_hole"] for r in per])
+    assert on_disk["delta_vs_reference"]["model"]["psnr_hole"] == pytest.approx(expected)
+    assert set(on_disk["seconds_per_image"]) == set(on_disk["methods"])
     assert on_disk["perceptual"]["layers"] == list(PERCEPTUAL_LAYERS)
     assert len(on_disk["per_image"]) == 4 and on_disk["per_image"][0]["mask_seed"] == [0, 0]
     for record in on_disk["per_image"]:
@@ -56,20 +62,28 @@ def test_reports_have_the_expected_keys(tiny_album_checkpoint, covers, tmp_path,
             assert scores["ssim_whole"] >= scores["ssim_hole"]
     md = (tmp_path / "report.md").read_text()
     assert "| model |" in md and "| telea |" in md and "| navier-stokes |" in md and "model − telea" in md
+    assert "model − patchmatch" in md and "Seconds per image" in md
     for key in PIXEL_KEYS:
         assert METRICS[key][0] in md
     grid = np.asarray(Image.open(tmp_path / "examples.png"))
-    assert grid.shape[0] > 4 * SIZE and grid.shape[1] >= 4 * SIZE  # 4 rows, 4 columns + labels
+    assert grid.shape[0] > 4 * SIZE and grid.shape[1] >= 5 * SIZE  # 4 rows; masked, model, telea, patchmatch, target
 
 
 def test_baselines_repeat_exactly_with_the_same_seed(covers, tmp_path, vgg):
     a = run("telea", covers, tmp_path / "a", vgg)
     b = run("telea", covers, tmp_path / "b", vgg)
     c = run("telea", covers, tmp_path / "c", vgg, seed=1)
-    assert set(a["methods"]) == {"telea", "navier-stokes"}
+    assert set(a["methods"]) == {"telea", "navier-stokes", "patchmatch"}
     assert a["methods"] == b["methods"]
     assert [r["scores"] for r in a["per_image"]] == [r["scores"] for r in b["per_image"]]
     assert a["methods"]["telea"]["psnr_hole"] != c["methods"]["telea"]["psnr_hole"]  # other seed, other holes
+
+
+def test_baselines_can_be_chosen(covers, tmp_path, vgg):
+    report = run("telea", covers, tmp_path, vgg, baselines=["patchmatch"])
+    assert list(report["methods"]) == ["telea", "patchmatch"]  # telea always: the deltas are against it
+    with pytest.raises(ValueError, match="landcover-patchmatch"):  # only on satellite data
+        run("telea", covers, tmp_path, vgg, baselines=["landcover-patchmatch"])
 
 
 def test_model_and_baseline_only_runs_share_the_holes(tiny_album_checkpoint, covers, tmp_path, vgg):
@@ -144,6 +158,9 @@ def test_satellite_reports_landcover_consistency(satellite_setup, tmp_path, vgg)
     root, ckpt = satellite_setup
     report = run(ckpt, root, tmp_path, vgg, masks="class-patches")
     assert report["model_kind"] == "satellite" and report["count"] == 2
+    assert list(report["methods"]) == ["model", "telea", "navier-stokes", "patchmatch", "landcover-patchmatch",
+                                       "landcover-nearest"]
+    assert report["reference"] == "landcover-patchmatch"
     for means in report["methods"].values():
         assert set(means) == PIXEL_KEYS | {"landcover_consistency"}
         assert 0.0 <= means["landcover_consistency"] <= 1.0
