@@ -249,12 +249,21 @@ def upload_files(tmp_path_factory):
     return folder, image, mask
 
 
-def inpaint_call(client, folder, layer="mask_rgba.png", dilation=0):
+def inpaint_call(client, folder, layer="mask_rgba.png", dilation=0, *method):
     from gradio_client import handle_file
 
     editor = {"background": handle_file(str(folder / "picture.png")), "layers": [handle_file(str(folder / layer))],
               "composite": None}
-    return client.predict(editor, dilation, "crop", api_name="/inpaint")
+    return client.predict(editor, dilation, "crop", *method, api_name="/inpaint")
+
+
+def test_client_chooses_the_fill_method(client, upload_files, app_models):
+    """Left out, the method is the tab's default (PatchMatch); named, it is that fill."""
+    folder, image, mask = upload_files
+    default = read(inpaint_call(client, folder)[0])
+    np.testing.assert_array_equal(default, app_models.album_fills[editing.PATCHMATCH].inpaint(image, mask))
+    telea = read(inpaint_call(client, folder, "mask_rgba.png", 0, editing.TELEA)[0])
+    np.testing.assert_array_equal(telea, app_models.album_fills[editing.TELEA].inpaint(image, mask))
 
 
 def test_client_inpaint(client, upload_files):
