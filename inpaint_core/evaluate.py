@@ -264,7 +264,7 @@ def _score(filled, target, mask, perceptual, feats_t, reader, landcover) -> dict
 def evaluate(checkpoint, images, out, masks: str = "research", seed: int = 0, size: int = 256,
              limit: int | None = None, split: str = "all", landcover=None, classes=None, vgg=None,
              vgg_weights=None, device: str = "auto", strategy: str = "full", examples: int = 6,
-             windows: int = 1, referee=None, progress: bool = True, baselines=None) -> dict:
+             windows: int = 1, referee=None, progress: bool = True, baselines=None, what_if: bool = False) -> dict:
     """Run the evaluation and write ``report.json``, ``report.md`` and ``examples.png`` to ``out``.
 
     ``checkpoint``: a model file, or ``"telea"`` to score only the baselines. ``vgg``: a
@@ -273,6 +273,8 @@ def evaluate(checkpoint, images, out, masks: str = "research", seed: int = 0, si
     non-overlapping windows each (0 = all; 1 = the centre one). ``referee``: a satellite
     checkpoint whose land-cover referee scores consistency (default: the model's own).
     ``baselines``: the classical fills to score (default: all that apply to the data).
+    ``what_if``: satellite data only; score what-if fills instead (:mod:`inpaint_core.whatif`:
+    ``whatif.json``, ``whatif.md``, ``whatif.png``).
     Returns the report dict. Raises ``ValueError`` for bad
     arguments or data.
     """
@@ -305,6 +307,17 @@ def evaluate(checkpoint, images, out, masks: str = "research", seed: int = 0, si
         sources = sources[:limit]
 
     reader = _referee(model, checkpoint, device, referee)
+    if what_if:
+        from inpaint_core.whatif import what_if as run_what_if
+
+        if not satellite:
+            raise ValueError("--what-if needs land cover: a satellite checkpoint or --landcover/--classes")
+        skipped: list = []
+        found = [(n, rgb, lc) for n, rgb, lc in _samples(sources, images, table, size, windows, skipped, progress)]
+        if not found:
+            raise ValueError(f"no tile could be evaluated in {images}")
+        return run_what_if(model, table, found, out, seed=seed, reader=reader, examples=examples,
+                           checkpoint=str(checkpoint), progress=progress)
     vgg, vgg_source = _load_vgg(vgg, vgg_weights)
     perceptual = PerceptualDistance(vgg, resolve_device(device))
 
@@ -523,6 +536,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--vgg-weights", help="VGG16 ImageNet state dict for the perceptual distance "
                         "(default: $INPAINT_VGG16_WEIGHTS, else torch hub)")
     parser.add_argument("--examples", type=int, default=6, help="rows in examples.png")
+    parser.add_argument("--what-if", action="store_true", help="satellite: ask each class-patch hole to become "
+                        "the class farthest in colour from the erased one, and score how far each fill follows "
+                        "(mean colour, and the referee's reading): whatif.json, whatif.md, whatif.png")
     parser.add_argument("--baselines", help="comma-separated classical fills to score (default: all that apply: "
                         f"{', '.join(CLASSICAL_METHODS)}, and on satellite data {', '.join(LANDCOVER_BASELINES)}); "
                         "telea is always scored")
@@ -542,10 +558,15 @@ def main(args: argparse.Namespace) -> int:
                           limit=args.limit, split=args.split, landcover=args.landcover, classes=args.classes,
                           vgg_weights=args.vgg_weights, device=args.device, strategy=args.strategy,
                           examples=args.examples, windows=args.windows, referee=args.referee,
-                          baselines=args.baselines.split(",") if args.baselines else None)
+                          baselines=args.baselines.split(",") if args.baselines else None, what_if=args.what_if)
     except (ValueError, RuntimeError, FileNotFoundError) as err:  # CheckpointError is a ValueError
         print(f"error: {err}", file=sys.stderr)
         return 2
+    if args.what_if:
+        print((args.out / "whatif.md").read_text().split("\n\n![")[0])
+        print(f"\nwrote {args.out / 'whatif.json'}, {args.out / 'whatif.md'}, {args.out / 'whatif.png'} "
+              f"({report['count']} windows, {report['seconds']} s)")
+        return 0
     print((args.out / "report.md").read_text().split("\n\n![")[0])
     print(f"\nwrote {args.out / 'report.json'}, {args.out / 'report.md'}, {args.out / 'examples.png'} "
           f"({report['count']} images, {report['seconds']} s)")

@@ -222,3 +222,32 @@ def test_satellite_referee_from_another_checkpoint(satellite_setup, tmp_path, vg
                     classes=get_class_table("s2glc9").to_json())
     with pytest.raises(ValueError, match="--referee"):
         run(ckpt, root, tmp_path / "bad", vgg, masks="class-patches", referee=s2)
+
+
+def test_what_if_asks_the_farthest_colour_class_and_scores_every_fill(satellite_setup, tmp_path, vgg):
+    root, ckpt = satellite_setup
+    report = run(ckpt, root, tmp_path, vgg, what_if=True, windows=0)
+    assert {p.name for p in tmp_path.iterdir()} == {"whatif.json", "whatif.md", "whatif.png"}
+    assert list(report["methods"]) == ["model", "landcover-patchmatch", "landcover-nearest", "telea"]
+    for scores in report["methods"].values():
+        assert 0 <= scores["follows"] <= 1 and 0 <= scores["referee_asked"] <= 1
+    for record in report["per_window"]:
+        assert record["asked"] != record["erased"] and record["asked"] != "Unlabeled"
+    assert "follows (mean colour)" in (tmp_path / "whatif.md").read_text()
+    with pytest.raises(ValueError, match="--what-if needs land cover"):
+        run("telea", root, tmp_path / "x", vgg, what_if=True)
+
+
+def test_asked_class_is_the_farthest_in_colour():
+    from inpaint_core.whatif import asked_class, class_means
+
+    rgb = np.zeros((4, 4, 3), np.uint8)
+    lc = np.array([[0, 1, 2, 3]] * 4)
+    rgb[lc == 1] = (0, 0, 200)  # water: blue
+    rgb[lc == 2] = (190, 180, 150)  # land: sand
+    rgb[lc == 3] = (170, 160, 150)  # road: grey
+    means = class_means([(rgb, lc)], 6)
+    assert np.isnan(means[4]).all()  # absent classes have no mean
+    assert asked_class(2, means, ignore=(0,)) == 1  # sand is farthest from blue water ...
+    assert asked_class(1, means, ignore=(0,)) == 2  # ... and back
+    assert asked_class(4, means, ignore=(0,)) is None  # a class never seen cannot be re-asked
