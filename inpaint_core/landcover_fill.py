@@ -167,8 +167,9 @@ def landcover_patchmatch(image: np.ndarray, mask: np.ndarray, landcover: np.ndar
     """PatchMatch whose sources for each hole pixel are known pixels of its asked class.
 
     Per asked class ``c``: with at least ``min_known`` known pixels of ``c`` in the image,
-    only they are sources; otherwise ``bank``'s strip of ``c`` (put to the right of the
-    image) is; with neither, plain PatchMatch from every known pixel fills those pixels.
+    and at least as many as hole pixels asking for ``c``, only they are sources; with fewer,
+    ``bank``'s strip of ``c`` (put to the right of the image) joins them; with neither,
+    plain PatchMatch from every known pixel fills those pixels.
     Pixels outside ``mask`` are returned unchanged. Deterministic for a given ``seed``.
     """
     h, w = mask.shape
@@ -178,9 +179,12 @@ def landcover_patchmatch(image: np.ndarray, mask: np.ndarray, landcover: np.ndar
         want = mask & (landcover == c)
         known = ~mask & (landcover == c)
         filled = None
-        if known.sum() >= min_known:
-            filled = _restricted(image, want, known, patch_size, seed)
-        if filled is None and bank is not None and bank.has(c):
+        # the picture's own pixels of c suffice when there are as many as pixels to fill; fewer,
+        # and the bank's strip of c joins them as a source (thin or scarce sources copy badly)
+        if known.sum() >= max(min_known, want.sum()) or bank is None or not bank.has(c):
+            if known.sum() >= min_known:
+                filled = _restricted(image, want, known, patch_size, seed)
+        if filled is None and bank is not None and bank.has(c):  # with the strip beside the picture
             strip = bank.strip(c, h)
             canvas = np.concatenate([image, strip], axis=1)
             pad = np.zeros((h, strip.shape[1]), bool)
