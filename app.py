@@ -93,8 +93,13 @@ class Handlers:
             raise ValueError("no tile: upload an RGB tile (PNG, JPEG or GeoTIFF)")
         if not landcover_file:
             raise ValueError("no land cover: upload the tile's land cover (colour PNG, coded raster or GeoTIFF)")
+        raster = None
         try:
-            rgb, georef = geo.read_rgb(tile_file)
+            if geo.is_geotiff(tile_file):  # kept whole (dtype, bands, nodata) for a faithful GeoTIFF back
+                raster = geo.read_raster(tile_file)
+                rgb, georef = raster.rgb(), raster.georef
+            else:
+                rgb, georef = geo.read_rgb(tile_file)
         except ValueError:
             raise
         except Exception as err:  # rasterio/PIL raise their own types for files that are no image
@@ -113,14 +118,14 @@ class Handlers:
                 f"the land cover is {landcover.shape[1]}x{landcover.shape[0]} pixels but the tile is "
                 f"{rgb.shape[1]}x{rgb.shape[0]}; they must match"
             )
-        return rgb, georef, landcover
+        return rgb, georef, landcover, raster
 
     @user_errors
     def satellite_load(self, tile_file, landcover_file):
         """Satellite tab: show the overlay and prepare both painting canvases. Returns 3 images."""
         if not tile_file or not landcover_file:
             return None, None, None
-        rgb, _, landcover = self._read_tile(tile_file, landcover_file)
+        rgb, _, landcover, _ = self._read_tile(tile_file, landcover_file)
         classes = self.models.classes
         overlay = editing.overlay_landcover(rgb, landcover, classes)
         colours = editing.colorize(landcover, classes)
@@ -139,7 +144,7 @@ class Handlers:
         Returns the result, (before, after), mask, edited land cover and the download files.
         """
         model = self.models.pick(self.models.satellite_fills, method)
-        rgb, georef, landcover = self._read_tile(tile_file, landcover_file)
+        rgb, georef, landcover, raster = self._read_tile(tile_file, landcover_file)
         shape = rgb.shape[:2]
         region_layers = editing.editor_layers(region_editor)
         region = editing.layers_mask(region_layers, shape, "painted region") if region_layers else None
@@ -148,21 +153,23 @@ class Handlers:
             fill_class=fill_class, paint_layers=editing.editor_layers(paint_editor), dilation=dilation,
         )
         extra = {"landcover": edit.landcover} if "landcover" in model.extra_inputs else {}
-        result = model.inpaint(rgb, edit.mask, strategy=strategy, **extra)
+        hole = edit.mask if raster is None else edit.mask & raster.valid  # nodata is never filled
+        result = model.inpaint(rgb, hole, strategy=strategy, **extra)
 
         out = editing.output_dir(self.workdir)
         stem = Path(tile_file).stem
         after = editing.save_png(out / f"{stem}_inpainted.png", result)
-        mask = editing.save_png(out / f"{stem}_mask.png", editing.mask_image(edit.mask))
+        mask = editing.save_png(out / f"{stem}_mask.png", editing.mask_image(hole))
         landcover_png = editing.save_png(
             out / f"{stem}_landcover_edited.png", editing.colorize(edit.landcover, self.models.classes)
         )
         files = [after, landcover_png, mask]
-        if georef is not None:
+        if raster is not None:
             from inpaint_core import geo
 
+            # the file's own dtype, bands, CRS, transform and nodata; untouched pixels bit-identical
             tif = out / f"{stem}_inpainted.tif"
-            geo.write_geotiff(tif, result, georef)
+            geo.write_filled(tif, raster, result, hole)
             files.insert(0, str(tif))
         return after, self._comparison(out, rgb, result, after), mask, landcover_png, files
 

@@ -2,7 +2,9 @@
 
 Masks are matched to images by file stem (``cat.jpg`` <- ``cat.png``); white (>127)
 is hole. Results are written as PNG (lossless) under the output folder with the
-image's stem. Fills that follow land cover (a satellite model, ``--method
+image's stem; GeoTIFF inputs come back as GeoTIFF of the same kind (dtype, bands, CRS,
+transform, nodata; see :func:`inpaint_core.geo.write_filled`), their nodata never filled.
+Fills that follow land cover (a satellite model, ``--method
 landcover-patchmatch`` or ``landcover-nearest``) also need ``--landcover`` (a file or
 folder matched by stem, the same way).
 """
@@ -19,6 +21,7 @@ from tqdm import tqdm
 
 from inpaint_core.data import IMAGE_EXTS, load_rgb
 from inpaint_core.engine import FILL_METHODS, STRATEGIES, InferenceOptions, make_inpainter
+from inpaint_core.masks import as_bool_mask
 
 __all__ = ["add_arguments", "main", "match_by_stem"]
 
@@ -50,6 +53,18 @@ def match_by_stem(images: list[Path], others: list[Path], what: str) -> list[tup
     return [(p, by_stem[p.stem]) for p in images]
 
 
+def _bands(text: str | None) -> tuple[int, int, int] | None:
+    if not text:
+        return None
+    try:
+        bands = tuple(int(b) for b in text.split(","))
+    except ValueError:
+        raise ValueError(f"--rgb-bands takes three band numbers like 4,3,2, got {text!r}") from None
+    if len(bands) != 3:
+        raise ValueError(f"--rgb-bands takes three band numbers like 4,3,2, got {text!r}")
+    return bands
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint", help="model file (.safetensors); with a land-cover --method, the satellite "
                         "checkpoint whose class table and exemplar bank it uses")
@@ -65,6 +80,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
     parser.add_argument("--strategy", default="crop", choices=STRATEGIES, help="large-image strategy")
     parser.add_argument("--working-size", type=int, default=512, help="longest side the network sees")
+    parser.add_argument("--rgb-bands", help="GeoTIFF inputs: the 1-based bands shown to the fill as red,green,blue "
+                        "(default: colour interpretation, Sentinel-2 band names, 4,3,2 for a 12+ band Sentinel-2 "
+                        "stack, else 1,2,3); the other bands get Telea's fill")
 
 
 def main(args: argparse.Namespace) -> int:
@@ -73,6 +91,7 @@ def main(args: argparse.Namespace) -> int:
             raise ValueError("--checkpoint FILE is needed (or a classical --method such as patchmatch)")
         model = make_inpainter(args.method, args.checkpoint, classes=args.classes, device=args.device,
                                options=InferenceOptions(strategy=args.strategy, working_size=args.working_size))
+        bands = _bands(args.rgb_bands)
         images = _collect(args.image, "image")
         pairs = match_by_stem(images, _collect(args.mask, "mask"), "mask")
         landcovers = None
@@ -87,18 +106,33 @@ def main(args: argparse.Namespace) -> int:
     failures = 0
     for image_path, mask_path in tqdm(pairs, desc="inpaint", unit="img"):
         try:
-            image = load_rgb(image_path)
-            mask = np.asarray(Image.open(mask_path).convert("L"))
+            raster = None
+            if image_path.suffix.lower() in (".tif", ".tiff"):
+                from inpaint_core.geo import read_raster
+
+                raster = read_raster(image_path, bands=bands)
+                image = raster.rgb()
+            else:
+                image = load_rgb(image_path)
+            with Image.open(mask_path) as im:
+                mask = as_bool_mask(np.asarray(im.convert("L")), image.shape[:2])
+            if raster is not None:
+                mask &= raster.valid  # nodata is never filled
             extra = {}
             if landcovers is not None:
                 from inpaint_core.geo import read_landcover
 
                 extra["landcover"] = read_landcover(landcovers[image_path], model.classes)
             out = model.inpaint(image, mask, **extra)
-        except ValueError as err:  # one bad file must not stop the batch
+            if raster is not None:
+                from inpaint_core.geo import write_filled
+
+                write_filled(args.output / f"{image_path.stem}.tif", raster, out, mask)
+            else:
+                Image.fromarray(out).save(args.output / f"{image_path.stem}.png")
+        except (ValueError, OSError) as err:  # one bad file must not stop the batch
             tqdm.write(f"skipped {image_path.name}: {err}")
             failures += 1
             continue
-        Image.fromarray(out).save(args.output / f"{image_path.stem}.png")
     print(f"wrote {len(pairs) - failures} image(s) to {args.output}" + (f"; {failures} failed" if failures else ""))
     return 1 if failures else 0

@@ -2,6 +2,11 @@
 
 * :func:`read_rgb` / :func:`write_geotiff` / :func:`write_png` - RGB tiles; GeoTIFFs keep
   their georeferencing (CRS, affine transform, nodata) in a :class:`Georef`.
+* :func:`read_raster` / :func:`write_filled` - a GeoTIFF as it is (any dtype, any band
+  count, nodata) and the way back: the models see three bands stretched to 8 bits; the
+  filled pixels go back through the inverse stretch into the file's own dtype, the other
+  bands' holes get OpenCV's Telea fill, every pixel outside the hole stays bit-identical,
+  and nodata is neither filled nor created.
 * :func:`read_landcover` - a land-cover raster -> ``HxW int64`` class indices: colour
   PNGs (RGB or palette), coded PNG/TIF (one band of class codes) or a GeoTIFF in any CRS,
   reprojected (nearest neighbour, so no invented classes) onto an RGB scene's grid.
@@ -25,8 +30,9 @@ from PIL import Image
 from inpaint_core.landcover import ClassTable, get_class_table
 
 __all__ = [
-    "Georef", "read_rgb", "read_landcover", "write_geotiff", "write_png", "reproject_nearest",
-    "sliding_windows", "ValidityRules", "prepare_tiles", "is_geotiff",
+    "Georef", "Raster", "read_rgb", "read_raster", "write_filled", "rgb_band_choice", "read_landcover",
+    "write_geotiff", "write_png", "reproject_nearest", "sliding_windows", "ValidityRules", "prepare_tiles",
+    "is_geotiff",
 ]  # fmt: skip
 
 GEOTIFF_SUFFIXES = (".tif", ".tiff")
@@ -78,26 +84,169 @@ def _to_uint8(bands: np.ndarray, valid: np.ndarray, scale: float | None) -> np.n
     return out
 
 
-def read_rgb(path, scale: float | None = None, with_valid: bool = False):
+def rgb_band_choice(count: int, colorinterp=(), descriptions=()) -> tuple[int, int, int]:
+    """The 0-based bands shown as red, green, blue, when the user names none.
+
+    1. bands whose colour interpretation says red, green, blue;
+    2. bands described as Sentinel-2's B4, B3, B2 (``"B4"``, ``"B04"``, ``"red"``, ...);
+    3. 12 or more bands: a full Sentinel-2 stack in band order (B1, B2, B3, B4, ...), so 3, 2, 1;
+    4. otherwise the first three (RGB, or RGB + near infrared as in most aerial 4-band files).
+    """
+    interp = [str(getattr(c, "name", c)).lower() for c in colorinterp]
+    if all(name in interp for name in ("red", "green", "blue")):
+        return interp.index("red"), interp.index("green"), interp.index("blue")
+    names = [str(d or "").strip().lower() for d in descriptions]
+    aliases = {"red": ("b4", "b04", "red"), "green": ("b3", "b03", "green"), "blue": ("b2", "b02", "blue")}
+    found = [next((i for i, n in enumerate(names) if n in aliases[c]), None) for c in ("red", "green", "blue")]
+    if None not in found:
+        return tuple(found)
+    if count >= 12:
+        return 3, 2, 1
+    return 0, 1, 2
+
+
+@dataclass
+class Raster:
+    """A GeoTIFF as read, every band in its own dtype, and what a model sees of it.
+
+    ``data``: ``BxHxW`` in the file's dtype; ``valid``: ``HxW`` bool (False on nodata);
+    ``rgb_bands``: the 0-based bands shown as RGB; ``scale``: the display stretch of
+    non-8-bit data (``value / scale * 255``, clipped), None for uint8; ``profile``: what
+    rasterio needs to write the same kind of file back.
+    """
+
+    data: np.ndarray
+    georef: Georef | None
+    valid: np.ndarray
+    rgb_bands: tuple[int, int, int]
+    scale: float | None
+    profile: dict
+
+    def rgb(self) -> np.ndarray:
+        """``HxWx3 uint8``: the RGB bands through the display stretch; nodata black."""
+        return _to_uint8(self.data[list(self.rgb_bands)], self.valid, self.scale)
+
+
+def read_raster(path, bands: tuple[int, int, int] | None = None, scale: float | None = None) -> Raster:
+    """Read a GeoTIFF whole. ``bands``: 1-based band numbers shown as RGB (default:
+    :func:`rgb_band_choice`); ``scale``: the stretch of non-8-bit data (default: the 99th
+    percentile of the valid pixels of the RGB bands)."""
+    import rasterio
+
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"image not found: {path}")
+    try:
+        ds = rasterio.open(path)
+    except rasterio.errors.RasterioIOError as err:
+        raise ValueError(f"{path.name} is not a readable GeoTIFF ({err})") from err
+    with ds:
+        if bands is not None:
+            if len(bands) != 3 or not all(1 <= b <= ds.count for b in bands):
+                raise ValueError(f"--rgb-bands must name 3 bands between 1 and {ds.count}, got {bands}")
+            rgb_bands = tuple(b - 1 for b in bands)
+        elif ds.count < 3:
+            raise ValueError(f"{path} has {ds.count} band(s); an RGB GeoTIFF needs 3")
+        else:
+            rgb_bands = rgb_band_choice(ds.count, ds.colorinterp, ds.descriptions)
+        data = ds.read()
+        valid = ds.dataset_mask() > 0
+        georef = _georef_of(ds)
+        profile = dict(ds.profile)
+        profile["descriptions"] = ds.descriptions
+    if data.dtype != np.uint8 and scale is None:
+        picked = data[list(rgb_bands)].astype(np.float64)
+        scale = float(np.percentile(picked[:, valid], 99)) if valid.any() else 1.0
+        scale = max(scale, 1e-12)
+    return Raster(data, georef, valid, rgb_bands, None if data.dtype == np.uint8 else scale, profile)
+
+
+def _nudge_off_nodata(values: np.ndarray, nodata, dtype) -> np.ndarray:
+    """Values equal to ``nodata`` moved by one step, so a filled pixel never reads as nodata."""
+    if nodata is None or (isinstance(nodata, float) and np.isnan(nodata)):
+        return values
+    hit = values == nodata
+    if hit.any():
+        info = np.iinfo(dtype) if np.issubdtype(dtype, np.integer) else None
+        step = 1 if info is None or nodata < info.max else -1
+        values = values.copy()
+        values[hit] = values[hit] + step
+    return values
+
+
+def write_filled(path, raster: Raster, filled_rgb: np.ndarray, mask: np.ndarray) -> Path:
+    """Write ``raster`` with its hole ``mask`` filled, as a GeoTIFF of the same kind.
+
+    ``filled_rgb``: the fill as the model returned it (``HxWx3 uint8``, in the display
+    stretch). Hole pixels of the RGB bands get the inverse stretch of it, in the file's
+    dtype; hole pixels of the other bands get Telea's fill of that band. Nodata pixels are
+    never filled, filled pixels never take the nodata value, and everything else is the
+    input, bit for bit. Type, band count, CRS, transform, nodata and band descriptions are
+    kept.
+    """
+    import cv2
+    import rasterio
+
+    data = raster.data
+    mask = np.asarray(mask, bool) & raster.valid
+    if filled_rgb.shape != data.shape[1:] + (3,) or filled_rgb.dtype != np.uint8:
+        raise ValueError(f"the fill must be {data.shape[2]}x{data.shape[1]}x3 uint8, got {filled_rgb.dtype} "
+                         f"{filled_rgb.shape}")
+    out = data.copy()
+    dtype = data.dtype
+    nodata = raster.profile.get("nodata")
+    limits = np.iinfo(dtype) if np.issubdtype(dtype, np.integer) else None
+    for channel, band in enumerate(raster.rgb_bands):
+        values = filled_rgb[..., channel][mask].astype(np.float64)
+        if raster.scale is not None:
+            values = values / 255.0 * raster.scale
+        if limits is not None:
+            values = np.clip(np.round(values), limits.min, limits.max)
+        out[band][mask] = _nudge_off_nodata(values.astype(dtype), nodata, dtype)
+    others = [b for b in range(data.shape[0]) if b not in raster.rgb_bands]
+    if others and mask.any():
+        hole = mask.astype(np.uint8) * 255
+        sources = raster.valid & ~mask
+        nearest = None
+        if not sources.all() and sources.any():  # Telea must not average nodata in: give it valid values
+            from scipy.ndimage import distance_transform_edt
+
+            nearest = distance_transform_edt(~sources, return_indices=True)[1]
+        for band in others:
+            work = data[band].astype(np.float32)
+            if nearest is not None:
+                work = work[nearest[0], nearest[1]]
+            filled = cv2.inpaint(work, hole, 5, cv2.INPAINT_TELEA)
+            values = filled[mask].astype(np.float64)
+            if limits is not None:
+                values = np.clip(np.round(values), limits.min, limits.max)
+            out[band][mask] = _nudge_off_nodata(values.astype(dtype), nodata, dtype)
+    profile = {k: v for k, v in raster.profile.items() if k != "descriptions"}
+    profile.update(driver="GTiff", count=data.shape[0], dtype=str(dtype), height=data.shape[1], width=data.shape[2])
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with rasterio.open(path, "w", **profile) as ds:
+        ds.write(out)
+        for i, text in enumerate(raster.profile.get("descriptions") or ()):
+            if text:
+                ds.set_band_description(i + 1, text)
+    return path
+
+
+def read_rgb(path, scale: float | None = None, with_valid: bool = False, bands: tuple[int, int, int] | None = None):
     """Read an RGB tile: PNG/JPEG/WebP -> ``(HxWx3 uint8, None)``; GeoTIFF -> ``(HxWx3 uint8, Georef)``.
 
-    GeoTIFFs use their first three bands; nodata pixels come back black. With
+    GeoTIFFs show the bands :func:`rgb_band_choice` picks (or ``bands``, 1-based), stretched
+    to 8 bits as :class:`Raster` says; nodata pixels come back black. With
     ``with_valid=True`` a third item, the ``HxW bool`` map of valid (not nodata) pixels,
-    is returned too.
+    is returned too. :func:`read_raster` keeps the whole file for a faithful write-back.
     """
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"image not found: {path}")
     if is_geotiff(path):
-        import rasterio
-
-        with rasterio.open(path) as ds:
-            if ds.count < 3:
-                raise ValueError(f"{path} has {ds.count} band(s); an RGB GeoTIFF needs 3")
-            bands = ds.read([1, 2, 3])
-            valid = ds.dataset_mask() > 0
-            georef = _georef_of(ds)
-        rgb = _to_uint8(bands, valid, scale)
+        raster = read_raster(path, bands=bands, scale=scale)
+        rgb, georef, valid = raster.rgb(), raster.georef, raster.valid
     else:
         try:
             with Image.open(path) as im:

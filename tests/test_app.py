@@ -92,6 +92,33 @@ def test_satellite_handler_fills_with_the_chosen_method(handlers):
     assert len({o.tobytes() for o in outs.values()}) == len(outs)  # three fills, three different results
 
 
+def test_satellite_geotiff_comes_back_as_it_went_in(handlers, tmp_path):
+    """A uint16 4-band tile with nodata: the GeoTIFF download has its dtype, bands, CRS and nodata,
+    and every pixel outside the filled hole (nodata included) is bit-identical."""
+    lc_colours = read(LANDCOVER)
+    h, w = lc_colours.shape[:2]
+    rasterio = pytest.importorskip("rasterio")
+    with rasterio.open(TILE) as src:
+        crs, transform = src.crs, src.transform
+    rng = np.random.default_rng(0)
+    data = rng.integers(200, 3000, (4, h, w)).astype(np.uint16)
+    data[:, :8, :8] = 0
+    tile = tmp_path / "s2.tif"
+    with rasterio.open(tile, "w", driver="GTiff", height=h, width=w, count=4, dtype="uint16", crs=crs,
+                       transform=transform, nodata=0) as ds:
+        ds.write(data)
+    files = handlers.satellite_inpaint(str(tile), str(LANDCOVER), ["Building"], None, "surrounding", None, None, 0,
+                                       "crop", editing.TELEA)[-1]
+    tif = next(f for f in files if f.endswith(".tif"))
+    with rasterio.open(tif) as ds:
+        assert (ds.count, ds.dtypes[0], ds.crs, ds.nodata) == (4, "uint16", crs, 0)
+        out = ds.read()
+    hole = read(next(f for f in files if f.endswith("_mask.png"))) > 127
+    assert not hole[:8, :8].any()  # nodata is never part of the hole
+    np.testing.assert_array_equal(out[:, ~hole], data[:, ~hole])
+    assert hole.any() and (out[:, hole] > 0).all()
+
+
 def test_inpaint_handler_big_picture_gets_comparison_previews(handlers):
     h, w = 40, editing.PREVIEW_SIDE + 100
     image = np.full((h, w, 3), 90, np.uint8)

@@ -104,3 +104,34 @@ def test_batch_run_with_landcover_patchmatch(tmp_path):
 
     expected = make_inpainter("landcover-patchmatch", classes="dubai-aerial").inpaint(image, hole, landcover=lc)
     np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "out" / "t.png")), expected)
+
+
+def test_batch_run_writes_geotiff_for_geotiff_input(tmp_path):
+    """A uint16 4-band GeoTIFF with nodata comes back as one: same kind, untouched pixels identical."""
+    rasterio = __import__("pytest").importorskip("rasterio")
+    from rasterio.transform import from_origin
+
+    images, masks = tmp_path / "images", tmp_path / "masks"
+    images.mkdir(), masks.mkdir()
+    rng = np.random.default_rng(0)
+    data = rng.integers(500, 3000, (4, 40, 48)).astype(np.uint16)
+    data[:, :5, :5] = 0
+    with rasterio.open(images / "s2.tif", "w", driver="GTiff", height=40, width=48, count=4, dtype="uint16",
+                       crs="EPSG:32632", transform=from_origin(500000, 6200000, 10, 10), nodata=0) as ds:
+        ds.write(data)
+    hole = np.zeros((40, 48), np.uint8)
+    hole[:20, :20] = 255
+    Image.fromarray(hole).save(masks / "s2.png")
+    proc = _run("run", "--method", "telea", "--image", images, "--mask", masks, "--output", tmp_path / "out",
+                "--rgb-bands", "3,2,1")
+    assert proc.returncode == 0, proc.stderr
+    with rasterio.open(tmp_path / "out" / "s2.tif") as ds:
+        assert (ds.count, ds.dtypes[0], ds.crs.to_epsg(), ds.nodata) == (4, "uint16", 32632, 0)
+        out = ds.read()
+    filled = hole > 0
+    filled[:5, :5] = False  # nodata stays nodata
+    np.testing.assert_array_equal(out[:, ~filled], data[:, ~filled])
+    assert (out[:, filled] > 0).all() and (out[:, filled] != data[:, filled]).any()
+    proc = _run("run", "--method", "telea", "--image", images, "--mask", masks, "--output", tmp_path / "o2",
+                "--rgb-bands", "9,2,1")
+    assert proc.returncode == 1 and "between 1 and 4" in proc.stdout + proc.stderr

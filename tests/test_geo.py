@@ -118,3 +118,60 @@ def test_write_png_codes_and_rgb(tmp_path):
     assert ref is None and rgb.shape == (3, 4, 3)
     with pytest.raises(ValueError):
         read_rgb(tmp_path / "missing.png")
+
+
+# --- faithful write-back of filled GeoTIFFs ----------------------------------------------------
+
+def write_s2_like(path, h=48, w=64, count=4, nodata=0, descriptions=None):
+    """A uint16 multi-band scene (12-bit reflectance-like values) in a projected CRS, with
+    a nodata corner and band 4 (near infrared) unlike the others."""
+    rng = np.random.default_rng(1)
+    data = rng.integers(300, 4000, (count, h, w)).astype(np.uint16)
+    data[:, :6, :6] = nodata
+    with rasterio.open(path, "w", driver="GTiff", height=h, width=w, count=count, dtype="uint16", crs=UTM32,
+                       transform=from_origin(*ORIGIN, PIXEL, PIXEL), nodata=nodata) as ds:
+        ds.write(data)
+        for i, text in enumerate(descriptions or ()):
+            ds.set_band_description(i + 1, text)
+    return data
+
+
+def test_filled_geotiff_keeps_type_bands_georeferencing_and_untouched_pixels(tmp_path):
+    from inpaint_core.geo import read_raster, write_filled
+
+    data = write_s2_like(tmp_path / "s2.tif")
+    raster = read_raster(tmp_path / "s2.tif")
+    assert raster.rgb_bands == (0, 1, 2) and raster.scale > 255 and raster.data.dtype == np.uint16
+    mask = np.zeros((48, 64), bool)
+    mask[:20, :20] = True  # covers the nodata corner too: it must stay nodata
+    fill = raster.rgb()
+    fill[mask] = (0, 128, 255)  # a truly black red band: must not become nodata
+    write_filled(tmp_path / "out.tif", raster, fill, mask)
+    with rasterio.open(tmp_path / "s2.tif") as a, rasterio.open(tmp_path / "out.tif") as b:
+        assert (b.dtypes, b.count, b.crs, b.transform, b.nodata) == (a.dtypes, a.count, a.crs, a.transform, a.nodata)
+        out = b.read()
+    filled = mask.copy()
+    filled[:6, :6] = False
+    np.testing.assert_array_equal(out[:, ~filled], data[:, ~filled])  # outside the hole and on nodata: bit-identical
+    assert (out[:, :6, :6] == 0).all()
+    assert (out[:, filled] != 0).all()  # no filled pixel reads as nodata
+    assert (out[1, filled] == round(128 / 255 * raster.scale)).all()  # the inverse of the display stretch
+    assert (out[2, filled] == min(round(raster.scale), 65535)).all()
+    # the near-infrared band the model never sees: filled from its own surroundings (Telea)
+    assert 300 <= out[3, filled].min() and out[3, filled].max() <= 4000
+    again = read_raster(tmp_path / "out.tif", scale=raster.scale).rgb()
+    assert np.abs(again[filled].astype(int) - fill[filled].astype(int)).max() <= 1
+
+
+def test_rgb_bands_default_to_sentinel2_order_and_can_be_chosen(tmp_path):
+    from inpaint_core.geo import read_raster, rgb_band_choice
+
+    write_s2_like(tmp_path / "full.tif", count=12)
+    assert read_raster(tmp_path / "full.tif").rgb_bands == (3, 2, 1)  # B4, B3, B2 of B1..B12
+    write_s2_like(tmp_path / "ten.tif", count=4, descriptions=["B2", "B3", "B4", "B8"])
+    assert read_raster(tmp_path / "ten.tif").rgb_bands == (2, 1, 0)
+    assert read_raster(tmp_path / "ten.tif", bands=(3, 2, 1)).rgb_bands == (2, 1, 0)
+    with pytest.raises(ValueError, match="between 1 and 4"):
+        read_raster(tmp_path / "ten.tif", bands=(5, 2, 1))
+    assert rgb_band_choice(4, colorinterp=["blue", "green", "red", "undefined"]) == (2, 1, 0)
+    assert rgb_band_choice(3) == (0, 1, 2)
