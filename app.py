@@ -93,6 +93,8 @@ class Handlers:
             raise ValueError("no tile: upload an RGB tile (PNG, JPEG or GeoTIFF)")
         if not landcover_file:
             raise ValueError("no land cover: upload the tile's land cover (colour PNG, coded raster or GeoTIFF)")
+        for path, what in ((tile_file, "tile"), (landcover_file, "land cover")):
+            editing.check_upload(path, what)  # header only: junk, damaged and oversized files are named
         raster = None
         try:
             if geo.is_geotiff(tile_file):  # kept whole (dtype, bands, nodata) for a faithful GeoTIFF back
@@ -177,9 +179,23 @@ class Handlers:
         return self.models.info_markdown
 
 
+class CheckedImageEditor(gr.ImageEditor):
+    """An ImageEditor that says what is wrong with a bad upload (not an image, damaged, too
+    large) instead of Gradio's generic error: each file is checked before it is decoded."""
+
+    def convert_and_format_image(self, file, flatten_on_white: bool = False):
+        path = getattr(file, "path", None)
+        if path is not None:
+            try:
+                editing.check_upload(path, "picture")
+            except ValueError as err:
+                raise gr.Error(str(err)) from err
+        return super().convert_and_format_image(file, flatten_on_white=flatten_on_white)
+
+
 def _editor(label: str, **kwargs) -> gr.ImageEditor:
     # RGBA so that the brush layer's alpha is the mask; PNG so nothing is lossy on the way
-    return gr.ImageEditor(label=label, type="numpy", image_mode="RGBA", format="png", **kwargs)
+    return CheckedImageEditor(label=label, type="numpy", image_mode="RGBA", format="png", **kwargs)
 
 
 def _image(label: str, **kwargs) -> gr.Image:

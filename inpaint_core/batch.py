@@ -7,6 +7,10 @@ transform, nodata; see :func:`inpaint_core.geo.write_filled`), their nodata neve
 Fills that follow land cover (a satellite model, ``--method
 landcover-patchmatch`` or ``landcover-nearest``) also need ``--landcover`` (a file or
 folder matched by stem, the same way).
+
+A file that cannot be used (not an image, damaged, too large, a mask of another size) is
+named and skipped; every other result is still written, each as soon as it is done. The
+exit status is 0 when all were filled, 1 when some were skipped, 2 for bad arguments.
 """
 
 from __future__ import annotations

@@ -38,6 +38,7 @@ __all__ = [
     "ALBUM_CHECKPOINT",
     "SATELLITE_CHECKPOINTS",
     "check_image",
+    "check_upload",
     "to_rgb",
     "layers_mask",
     "editor_image_and_mask",
@@ -108,6 +109,53 @@ def check_image(image: np.ndarray, what: str = "image") -> np.ndarray:
             f"{MAX_PIXELS / 1e6:.0f} megapixels in all: scale it down first"
         )
     return image
+
+
+def check_upload(path, what: str = "picture") -> None:
+    """Refuse an uploaded file before it is decoded, with a message a person can act on.
+
+    Reads only the header: a file that is no image, one too large for the app's limit
+    (a decompression bomb, 0.4 MB on disk and 400 Mpx decoded, is refused before it costs
+    any memory) and one whose data is cut short each raise ``ValueError`` saying so.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    name = Path(path).name
+    if Path(path).suffix.lower() in (".tif", ".tiff"):
+        _check_geotiff_header(path, name, what)
+        return
+    try:
+        with Image.open(path) as im:
+            w, h = im.size
+            if max(h, w) > MAX_SIDE or h * w > MAX_PIXELS:
+                raise ValueError(
+                    f"the {what} {name} is {w}x{h} pixels; the limit is {MAX_SIDE} pixels per side and "
+                    f"{MAX_PIXELS / 1e6:.0f} megapixels in all: scale it down first"
+                )
+            im.load()  # decodes: a truncated or corrupt file fails here, within the size limit
+    except (UnidentifiedImageError, Image.DecompressionBombError) as err:
+        if isinstance(err, Image.DecompressionBombError):
+            raise ValueError(f"the {what} {name} is far larger than the limit of {MAX_PIXELS / 1e6:.0f} megapixels: "
+                             "scale it down first") from err
+        raise ValueError(f"the {what} {name} is not an image (PNG, JPEG, WebP, ...): upload a picture file") from err
+    except (OSError, SyntaxError) as err:
+        raise ValueError(f"the {what} {name} is damaged (its data is cut short or corrupt: {err}); "
+                         "save it again and re-upload") from err
+
+
+def _check_geotiff_header(path, name: str, what: str) -> None:
+    try:
+        import rasterio
+    except ImportError:  # PIL reads plain TIFFs; the geo reader says what is missing when it matters
+        return
+    try:
+        with rasterio.open(path) as ds:
+            w, h = ds.width, ds.height
+    except rasterio.errors.RasterioIOError as err:
+        raise ValueError(f"the {what} {name} is not a readable TIFF/GeoTIFF ({err}): upload a raster file") from err
+    if max(h, w) > MAX_SIDE or h * w > MAX_PIXELS:
+        raise ValueError(f"the {what} {name} is {w}x{h} pixels; the limit is {MAX_SIDE} pixels per side and "
+                         f"{MAX_PIXELS / 1e6:.0f} megapixels in all: cut it into tiles first")
 
 
 def to_rgb(array, what: str = "image") -> np.ndarray:

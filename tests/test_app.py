@@ -353,3 +353,52 @@ def test_client_bad_input_errors_and_server_keeps_serving(client, upload_files):
                        "crop", api_name="/satellite_inpaint")
     out = read(inpaint_call(client, folder)[0])  # the next call works
     np.testing.assert_array_equal(out[~mask], image[~mask])
+
+
+@pytest.fixture(scope="module")
+def bad_uploads(tmp_path_factory):
+    """The three uploads users sent that once got Gradio's generic error."""
+    folder = tmp_path_factory.mktemp("bad")
+    (folder / "notes.png").write_text("this is a text file, not a picture\n")
+    buffer = __import__("io").BytesIO()
+    Image.fromarray(photo(200, 200)).save(buffer, format="PNG")
+    (folder / "truncated.png").write_bytes(buffer.getvalue()[: len(buffer.getvalue()) // 2])
+    Image.new("L", (20000, 20000)).save(folder / "bomb.png", optimize=True)  # ~0.4 MB, 400 Mpx decoded
+    (folder / "notes.tif").write_text("not a raster either\n")
+    return folder
+
+
+BAD = [("notes.png", "is not an image"), ("truncated.png", "is damaged"), ("bomb.png", "megapixels"),
+       ("notes.tif", "not a readable TIFF")]
+
+
+@pytest.mark.parametrize("name, message", BAD)
+def test_bad_uploads_are_named_with_what_is_wrong(bad_uploads, name, message):
+    with pytest.raises(ValueError, match=message):
+        editing.check_upload(bad_uploads / name)
+
+
+@pytest.mark.parametrize("name, message", BAD)
+def test_bad_tile_uploads_get_a_specific_message(handlers, bad_uploads, name, message):
+    with pytest.raises(gr.Error, match=message):
+        handlers.satellite_load(str(bad_uploads / name), str(LANDCOVER))
+    with pytest.raises(gr.Error, match=message):
+        handlers.satellite_inpaint(str(TILE), str(bad_uploads / name), ["Road"], None, "surrounding", None, None, 0,
+                                   "crop")
+
+
+@pytest.mark.parametrize("name, message", BAD[:3])
+def test_client_bad_picture_uploads_get_a_specific_message(client, upload_files, bad_uploads, name, message):
+    from gradio_client import handle_file
+    from gradio_client.exceptions import AppError
+
+    folder, image, mask = upload_files
+    editor = {"background": handle_file(str(bad_uploads / name)), "layers": [handle_file(str(folder / "mask_rgba.png"))],
+              "composite": None}
+    with pytest.raises(AppError, match=message):
+        client.predict(editor, 0, "crop", api_name="/inpaint")
+    with pytest.raises(AppError, match=message):
+        client.predict(handle_file(str(bad_uploads / name)), handle_file(str(LANDCOVER)), ["Road"], None, "surrounding",
+                       None, None, 0, "crop", api_name="/satellite_inpaint")
+    out = read(inpaint_call(client, folder)[0])  # and the server keeps serving
+    np.testing.assert_array_equal(out[~mask], image[~mask])

@@ -135,3 +135,22 @@ def test_batch_run_writes_geotiff_for_geotiff_input(tmp_path):
     proc = _run("run", "--method", "telea", "--image", images, "--mask", masks, "--output", tmp_path / "o2",
                 "--rgb-bands", "9,2,1")
     assert proc.returncode == 1 and "between 1 and 4" in proc.stdout + proc.stderr
+
+
+def test_batch_run_names_and_skips_bad_files_and_keeps_the_rest(tmp_path):
+    images, masks, out = tmp_path / "images", tmp_path / "masks", tmp_path / "out"
+    images.mkdir(), masks.mkdir()
+    Image.fromarray(make_picture(40, 40, 0)).save(images / "good.png")
+    (images / "notes.png").write_text("not a picture")
+    import io
+
+    buffer = io.BytesIO()
+    Image.fromarray(make_picture(60, 60, 1)).save(buffer, format="PNG")
+    (images / "cut.png").write_bytes(buffer.getvalue()[:200])
+    for name in ("good", "notes", "cut"):
+        Image.fromarray(np.full((40, 40), 255, np.uint8)).save(masks / f"{name}.png")
+    proc = _run("run", "--method", "telea", "--image", images, "--mask", masks, "--output", out)
+    assert proc.returncode == 1  # documented: 1 when some files failed
+    assert "skipped notes.png" in proc.stdout + proc.stderr and "skipped cut.png" in proc.stdout + proc.stderr
+    assert "wrote 1 image(s)" in proc.stdout and "2 failed" in proc.stdout
+    assert [p.name for p in out.iterdir()] == ["good.png"]
