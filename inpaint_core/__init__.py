@@ -17,7 +17,8 @@ Public API::
     out = model.inpaint(image, mask)   # HxWx3 uint8; unmasked pixels identical to input
 """
 
-from inpaint_core.engine import Inpainter, load_inpainter
+from inpaint_core.engine import Inpainter
+from inpaint_core.inpainters import load_inpainter, make_inpainter
 
-__all__ = ["Inpainter", "load_inpainter"]
+__all__ = ["Inpainter", "load_inpainter", "make_inpainter"]
 __version__ = "0.1.0"

@@ -24,7 +24,8 @@ from PIL import Image
 from tqdm import tqdm
 
 from inpaint_core.data import IMAGE_EXTS, load_rgb
-from inpaint_core.engine import FILL_METHODS, STRATEGIES, InferenceOptions, make_inpainter
+from inpaint_core.engine import STRATEGIES, InferenceOptions
+from inpaint_core.inpainters import FILL_METHODS, make_inpainter
 from inpaint_core.masks import as_bool_mask
 
 __all__ = ["add_arguments", "main", "match_by_stem"]

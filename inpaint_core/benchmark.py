@@ -33,6 +33,7 @@ import torch
 
 from inpaint_core.classical import telea
 from inpaint_core.masks import free_form, research_holes
+from inpaint_core.models import AlbumUNet
 
 __all__ = ["benchmark", "format_table", "PeakMemory", "synthetic_image", "few_strokes", "add_arguments", "main"]
 
@@ -156,8 +157,7 @@ def _default_album():
 
 
 def _load_model(checkpoint, device: str):
-    from inpaint_core.engine import AlbumInpainter, load_inpainter
-    from inpaint_core.models import AlbumUNet
+    from inpaint_core.inpainters import AlbumInpainter, load_inpainter
 
     if checkpoint:
         model = load_inpainter(checkpoint, device=device)
@@ -170,7 +170,7 @@ def _load_model(checkpoint, device: str):
 
 def _reference(model):
     """The classical fill a model must beat: land-cover PatchMatch for land-cover models, else PatchMatch."""
-    from inpaint_core.engine import ClassicalInpainter, LandcoverFillInpainter
+    from inpaint_core.inpainters import ClassicalInpainter, LandcoverFillInpainter
 
     if "landcover" in model.extra_inputs:
         return LandcoverFillInpainter(model.classes, "landcover-patchmatch", bank=getattr(model, "bank", None))
@@ -194,7 +194,6 @@ def training_throughput(config, device: torch.device, batch: int, crop: int, ste
     ``$INPAINT_VGG16_WEIGHTS`` is given and random ones otherwise: the cost is the same.
     """
     from inpaint_core.losses import VGG_ENV, PerceptualLoss, VGG16Features, load_vgg16
-    from inpaint_core.models import AlbumUNet
     from train.album import TrainConfig, train_step
 
     cfg = TrainConfig(data="-")
@@ -264,9 +263,10 @@ def benchmark(checkpoint=None, device: str = "auto", repeats: int = 5, warmup: i
         progress("  skipping training throughput: train/album.py is not beside this inpaint_core (not a source checkout)")
     elif train_steps > 0:
         progress(f"  timing {train_steps} training steps ...")
-        config = model.model.config if model.kind == "album" else _default_album()[0]
+        is_album = isinstance(model.model, AlbumUNet)
+        config = model.model.config if is_album else _default_album()[0]
         training = training_throughput(config, dev, train_batch, train_crop, train_steps, vgg_weights=vgg_weights)
-        training["model"] = ("this checkpoint's album config" if checkpoint and model.kind == "album"
+        training["model"] = ("this checkpoint's album config" if checkpoint and is_album
                              else "default album config")
     return {
         "model": description,

@@ -507,7 +507,8 @@ def load_app_models(checkpoint_dir, device: str = "auto", fallback_classes: str 
     else the built-in ``fallback_classes`` table.
     """
     from inpaint_core.checkpoint import CheckpointError
-    from inpaint_core.engine import ClassicalInpainter, LandcoverFillInpainter, load_inpainter, resolve_device
+    from inpaint_core.engine import resolve_device
+    from inpaint_core.inpainters import ClassicalInpainter, LandcoverFillInpainter, load_inpainter
     from inpaint_core.landcover import get_class_table
 
     resolved = resolve_device(device)

@@ -1,11 +1,12 @@
-"""The inference pipeline shared by every model.
+"""The inference pipeline shared by every fill; it knows no model kind.
 
-validate -> size strategy (crop around masked regions / resize / full) -> pre-fill ->
-pad -> forward -> unpad -> resize back -> paste only masked pixels into the input.
+validate -> size strategy (crop around masked regions / resize / full) -> the fill of
+each working-size region -> resize back -> paste only masked pixels into the input.
 
-A model kind plugs in by subclassing :class:`Inpainter` (``_build``, ``_forward`` and,
-if it takes extra per-pixel inputs such as land cover, ``_aux_maps``) and appearing in
-:func:`inpainter_classes`, the explicit registry that :func:`load_inpainter` reads.
+A fill plugs in by subclassing :class:`Inpainter`: ``_fill`` and, if it takes extra
+per-pixel inputs such as land cover, ``extra_inputs`` and ``_aux_maps``. The adapters
+(classical fills, the album and satellite networks) and the registry that loads them
+live in :mod:`inpaint_core.inpainters`.
 """
 
 from __future__ import annotations
@@ -16,30 +17,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
-import torch.nn as nn
 
-from inpaint_core.checkpoint import CheckpointError, load_model_file
-from inpaint_core.classical import CLASSICAL_METHODS, prefill
 from inpaint_core.masks import as_bool_mask
-from inpaint_core.models import AlbumConfig, AlbumUNet
 
-__all__ = [
-    "STRATEGIES",
-    "InferenceOptions",
-    "Inpainter",
-    "AlbumInpainter",
-    "ClassicalInpainter",
-    "LandcoverFillInpainter",
-    "CLASSICAL_FILLS",
-    "LANDCOVER_FILLS",
-    "load_inpainter",
-    "make_inpainter",
-    "FILL_METHODS",
-    "inpainter_classes",
-    "resolve_device",
-    "to_rgb_array",
-    "region_boxes",
-]
+__all__ = ["STRATEGIES", "MAX_PIXELS", "InferenceOptions", "Inpainter", "resolve_device", "to_rgb_array",
+           "region_boxes"]
 
 STRATEGIES = ("crop", "resize", "full")
 MAX_PIXELS = 50_000_000  # refuse images beyond ~50 Mpx: they would not fit a browser or this box's memory
@@ -222,177 +204,3 @@ class Inpainter:
 
     def __repr__(self):
         return f"{type(self).__name__}(kind={self.kind!r}, device={self.device})"
-
-
-class ClassicalInpainter(Inpainter):
-    """A classical fill behind the same API: ``"patchmatch"``, ``"telea"`` or ``"navier-stokes"``.
-
-    PatchMatch copies real texture from the picture (the best free fill, and the default
-    when no model is installed); Telea and Navier-Stokes are instant smooth fills.
-    """
-
-    def __init__(self, method: str = "telea", device="cpu", options=None, meta=None):
-        if method not in CLASSICAL_METHODS:
-            raise ValueError(f"unknown classical fill {method!r}; valid: {', '.join(CLASSICAL_METHODS)}")
-        super().__init__("cpu", options, meta)  # OpenCV and PatchMatch run on the CPU whatever the device
-        self.kind = method
-        self._method = CLASSICAL_METHODS[method]
-
-    def _fill(self, image, mask, aux):
-        return self._method(image, mask)
-
-
-class LandcoverFillInpainter(Inpainter):
-    """Classical fills that follow a land-cover map: ``inpaint(image, mask, landcover=lc)``.
-
-    ``"landcover-patchmatch"``: PatchMatch whose sources are known pixels of each hole
-    pixel's asked class, with ``bank``'s exemplars where the picture has too few;
-    ``"landcover-nearest"``: the nearest known pixel of the asked class (no texture).
-    """
-
-    extra_inputs = ("landcover",)
-
-    def __init__(self, classes, method: str = "landcover-patchmatch", bank=None, options=None, meta=None):
-        from inpaint_core import landcover_fill
-
-        fills = {"landcover-patchmatch": lambda im, m, lc: landcover_fill.landcover_patchmatch(im, m, lc, self.bank),
-                 "landcover-nearest": landcover_fill.landcover_nearest}
-        if method not in fills:
-            raise ValueError(f"unknown land-cover fill {method!r}; valid: {', '.join(fills)}")
-        if bank is not None and len(bank) != len(classes):
-            raise ValueError(f"exemplar bank has {len(bank)} classes, the class table {len(classes)}")
-        super().__init__("cpu", options, meta)
-        self.kind = method
-        self.classes = classes
-        self.bank = bank
-        self._method = fills[method]
-
-    def _aux_maps(self, shape, landcover=None, **extra):
-        if extra:
-            raise ValueError(f"{self.kind} takes landcover=..., not {', '.join(extra)}")
-        return {"landcover": self.classes.check_index_map(landcover, shape)}
-
-    def _fill(self, image, mask, aux):
-        return self._method(image, mask, aux["landcover"])
-
-
-CLASSICAL_FILLS = tuple(CLASSICAL_METHODS)  # names ClassicalInpainter takes
-LANDCOVER_FILLS = ("landcover-patchmatch", "landcover-nearest")  # names LandcoverFillInpainter takes
-
-
-class NetworkInpainter(Inpainter):
-    """Shared parts of the neural inpainters: device placement and tensor conversion."""
-
-    def __init__(self, model: nn.Module, device="auto", options=None, meta=None):
-        super().__init__(device, options, meta)
-        self.model = model.eval().to(self.device)
-        if self.device.type == "cpu":
-            # measured: channels_last is faster for these convs on CPU; bf16 is slower on CPUs
-            # without native bf16 units, so CPU inference stays float32
-            self.model = self.model.to(memory_format=torch.channels_last)
-        self.model.requires_grad_(False)
-
-    def _to_tensor(self, array: np.ndarray) -> torch.Tensor:
-        t = torch.from_numpy(np.ascontiguousarray(array)).to(self.device)
-        t = t.permute(2, 0, 1)[None].float() / 255.0 if t.ndim == 3 else t[None, None].float()
-        return t.contiguous(memory_format=torch.channels_last) if self.device.type == "cpu" else t
-
-    @staticmethod
-    def _to_array(tensor: torch.Tensor, h: int, w: int) -> np.ndarray:
-        out = tensor[0, :, :h, :w].float().clamp(0, 1).mul(255).round().byte()
-        return out.permute(1, 2, 0).cpu().numpy()
-
-    def _autocast(self):
-        if self.device.type == "cuda":
-            return torch.autocast("cuda", dtype=torch.float16)
-        return torch.autocast("cpu", enabled=False)
-
-
-class AlbumInpainter(NetworkInpainter):
-    """The album-cover U-Net (:class:`~inpaint_core.models.AlbumUNet`)."""
-
-    kind = "album"
-
-    @classmethod
-    def from_state(cls, state: dict, meta: dict, device="auto", options=None) -> "AlbumInpainter":
-        config = AlbumConfig(**meta["config"])
-        model = AlbumUNet(config)
-        model.load_state_dict(state)
-        return cls(model, device, options, meta)
-
-    @property
-    def multiple(self) -> int:
-        return self.model.config.multiple
-
-    def _fill(self, image, mask, aux):
-        filled = prefill(image, mask, self.model.config.prefill)
-        padded, (h, w) = self._pad(filled)
-        padded_mask, _ = self._pad(mask.astype(np.uint8))
-        with torch.inference_mode(), self._autocast():
-            pred = self.model(self._to_tensor(padded), self._to_tensor(padded_mask))
-        return self._to_array(pred, h, w)
-
-
-def inpainter_classes() -> dict[str, type]:
-    """The registry: checkpoint ``kind`` -> inpainter class (with a ``from_state`` constructor)."""
-    registry = {"album": AlbumInpainter}
-    try:
-        from inpaint_core.satellite import SatelliteInpainter
-    except ImportError:  # the satellite model is optional until its module exists
-        pass
-    else:
-        registry["satellite"] = SatelliteInpainter
-    return registry
-
-
-def load_inpainter(path, device: str = "auto", options: InferenceOptions | None = None) -> Inpainter:
-    """Load a checkpoint file and return a ready :class:`Inpainter` (``.kind``, ``.inpaint``)."""
-    state, meta = load_model_file(Path(path))
-    registry = inpainter_classes()
-    kind = meta["kind"]
-    if kind not in registry:
-        raise CheckpointError(f"{path}: unknown model kind {kind!r}; this version knows {', '.join(registry)}")
-    try:
-        return registry[kind].from_state(state, meta, device=device, options=options)
-    except (TypeError, RuntimeError, KeyError) as err:  # config fields or tensor shapes that do not fit
-        raise CheckpointError(f"{path}: the weights do not fit a {kind} model ({err})") from err
-
-
-FILL_METHODS = ("model",) + CLASSICAL_FILLS + LANDCOVER_FILLS  # what make_inpainter (and --method) take
-
-
-def make_inpainter(method: str = "model", checkpoint=None, classes=None, device: str = "auto",
-                   options: InferenceOptions | None = None) -> Inpainter:
-    """The fill called ``method``, ready to ``inpaint``.
-
-    * ``"model"``: the network in ``checkpoint`` (as :func:`load_inpainter`);
-    * ``"patchmatch"``, ``"telea"``, ``"navier-stokes"``: classical fills, no checkpoint;
-    * ``"landcover-patchmatch"``, ``"landcover-nearest"``: land-cover fills, whose class
-      table (and exemplar bank) come from ``checkpoint`` (a satellite checkpoint) or, without
-      one, from ``classes`` (a table name or JSON file; no bank then).
-    """
-    if method not in FILL_METHODS:
-        raise ValueError(f"unknown fill method {method!r}; valid: {', '.join(FILL_METHODS)}")
-    if method == "model":
-        if checkpoint is None:
-            raise ValueError("the model fill needs a checkpoint file")
-        return load_inpainter(checkpoint, device=device, options=options)
-    if method in CLASSICAL_FILLS:
-        return ClassicalInpainter(method, options=options)
-    from inpaint_core.landcover import ClassTable, get_class_table
-    from inpaint_core.landcover_fill import ExemplarBank
-
-    bank = None
-    if checkpoint is not None:
-        state, meta = load_model_file(Path(checkpoint))
-        if "classes" not in meta:
-            raise CheckpointError(f"{checkpoint} holds a {meta['kind']} model without a land-cover class table")
-        table = ClassTable.from_json(meta["classes"], name=meta.get("training", {}).get("classes_name", "custom"))
-        if classes is not None and get_class_table(classes).to_json() != table.to_json():
-            raise ValueError(f"--classes {classes} differs from the class table of {checkpoint}")
-        bank = ExemplarBank.from_tensors(state)
-    elif classes is not None:
-        table = get_class_table(classes)
-    else:
-        raise ValueError(f"{method} needs a class table: a satellite checkpoint or a class table name/JSON file")
-    return LandcoverFillInpainter(table, method, bank=bank, options=options)

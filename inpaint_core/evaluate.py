@@ -246,7 +246,7 @@ def _baselines(names, satellite: bool, table, model) -> dict:
         if name in CLASSICAL_METHODS:
             fills[name] = lambda im, m, lc, f=CLASSICAL_METHODS[name]: f(im, m)
         else:
-            from inpaint_core.engine import LandcoverFillInpainter
+            from inpaint_core.inpainters import LandcoverFillInpainter
 
             bank = getattr(model, "bank", None) if name == "landcover-patchmatch" else None
             inpainter = LandcoverFillInpainter(table, name, bank=bank)
@@ -278,7 +278,8 @@ def evaluate(checkpoint, images, out, masks: str = "research", seed: int = 0, si
     Returns the report dict. Raises ``ValueError`` for bad
     arguments or data.
     """
-    from inpaint_core.engine import InferenceOptions, load_inpainter, resolve_device
+    from inpaint_core.engine import InferenceOptions, resolve_device
+    from inpaint_core.inpainters import load_inpainter
 
     if masks not in MASK_KINDS:
         raise ValueError(f"unknown mask kind {masks!r}; valid: {', '.join(MASK_KINDS)}")

@@ -10,28 +10,22 @@
   patch map (1/16 resolution, 16x16 at 256 px) and a per-pixel land-cover classifier.
   The land-cover head learns on real images only; the generator is rewarded when that
   head reads the requested classes in its fill (the research's ACGAN idea, done right).
-* :class:`SatelliteInpainter` - the engine's ``kind == "satellite"``:
-  ``inpaint(image, mask, landcover=lc)`` with ``lc`` an ``HxW`` map of indices into
-  ``.classes``.
+Its inference adapter, ``SatelliteInpainter``, lives in :mod:`inpaint_core.inpainters`.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from inpaint_core.classical import prefill
-from inpaint_core.engine import NetworkInpainter
-from inpaint_core.landcover import ClassTable
-from inpaint_core.landcover_fill import BANK_PREFIX, ExemplarBank
+from inpaint_core.landcover_fill import BANK_PREFIX
 from inpaint_core.models import ResBlock, conv_act
 
-__all__ = ["SatelliteConfig", "SatelliteGenerator", "SatelliteDiscriminator", "SatelliteInpainter",
-           "split_state", "DISC_PREFIX", "REFEREE_PREFIX"]
+__all__ = ["SatelliteConfig", "SatelliteGenerator", "SatelliteDiscriminator", "split_state", "DISC_PREFIX",
+           "REFEREE_PREFIX"]
 
 DISC_PREFIX = "disc."  # discriminator tensors in an exported checkpoint
 REFEREE_PREFIX = "referee."  # the independent land-cover segmenter (see inpaint_core.consistency)
@@ -180,52 +174,3 @@ def split_state(state: dict[str, torch.Tensor]) -> dict[str, dict[str, torch.Ten
         else:
             parts["gen"][key] = value
     return parts
-
-
-class SatelliteInpainter(NetworkInpainter):
-    """Land-cover-guided fills: ``inpaint(image, mask, landcover=lc)``.
-
-    ``classes`` is the model's :class:`~inpaint_core.landcover.ClassTable` (each entry has
-    ``name``, ``code`` and ``color``); ``lc`` must be an ``HxW`` integer map of indices
-    into it, the size of the image. Inside the mask it says what to paint.
-    """
-
-    kind = "satellite"
-    extra_inputs = ("landcover",)
-
-    def __init__(self, model: SatelliteGenerator, classes: ClassTable, device="auto", options=None, meta=None,
-                 bank=None):
-        if len(classes) != model.config.num_classes:
-            raise ValueError(f"class table has {len(classes)} classes but the model was built for {model.config.num_classes}")
-        super().__init__(model, device, options, meta)
-        self.classes = classes
-        self.bank = bank  # the checkpoint's ExemplarBank (for land-cover PatchMatch), or None
-
-    @classmethod
-    def from_state(cls, state: dict, meta: dict, device="auto", options=None) -> "SatelliteInpainter":
-        if "classes" not in meta:
-            raise KeyError("satellite checkpoint has no class table ('classes' metadata)")
-        config = SatelliteConfig(**meta["config"])
-        model = SatelliteGenerator(config)
-        model.load_state_dict(split_state(state)["gen"])
-        table = ClassTable.from_json(meta["classes"], name=meta.get("training", {}).get("classes_name", "custom"))
-        return cls(model, table, device, options, meta, bank=ExemplarBank.from_tensors(state))
-
-    @property
-    def multiple(self) -> int:
-        return self.model.config.multiple
-
-    def _aux_maps(self, shape, landcover=None, **extra) -> dict[str, np.ndarray]:
-        if extra:
-            raise ValueError(f"satellite model takes landcover=..., not {', '.join(extra)}")
-        return {"landcover": self.classes.check_index_map(landcover, shape)}
-
-    def _fill(self, image, mask, aux):
-        filled = prefill(image, mask, self.model.config.prefill)
-        padded, (h, w) = self._pad(filled)
-        padded_mask, _ = self._pad(mask.astype(np.uint8))
-        padded_lc, _ = self._pad(aux["landcover"])
-        lc = torch.from_numpy(padded_lc.astype(np.int64))[None].to(self.device)
-        with torch.inference_mode(), self._autocast():
-            pred = self.model(self._to_tensor(padded), self._to_tensor(padded_mask), lc)
-        return self._to_array(pred, h, w)

@@ -82,7 +82,7 @@ def what_if(model, table, windows, out: Path, seed: int = 0, reader=None, exampl
     from tqdm import tqdm
 
     from inpaint_core.classical import telea
-    from inpaint_core.engine import LandcoverFillInpainter
+    from inpaint_core.inpainters import LandcoverFillInpainter
     from inpaint_core.evaluate import HOLE_COLOUR, _mask
 
     t0 = time.time()

@@ -14,9 +14,8 @@ import torch
 
 from conftest import make_picture
 from inpaint_core.classical import patchmatch
-from inpaint_core.engine import (
-    FILL_METHODS, ClassicalInpainter, InferenceOptions, LandcoverFillInpainter, make_inpainter,
-)  # fmt: skip
+from inpaint_core.engine import InferenceOptions
+from inpaint_core.inpainters import FILL_METHODS, ClassicalInpainter, LandcoverFillInpainter, make_inpainter
 from inpaint_core.landcover import get_class_table
 from inpaint_core.landcover_fill import ExemplarBank, landcover_nearest, landcover_patchmatch
 

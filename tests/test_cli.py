@@ -82,7 +82,7 @@ def test_batch_run_with_a_classical_method_needs_no_checkpoint(tmp_path):
     proc = _run("run", "--method", "patchmatch", "--image", folders["images"], "--mask", folders["masks"],
                 "--output", tmp_path / "out")
     assert proc.returncode == 0, proc.stderr
-    from inpaint_core.engine import ClassicalInpainter
+    from inpaint_core.inpainters import ClassicalInpainter
 
     result = np.asarray(Image.open(tmp_path / "out" / "t.png"))
     np.testing.assert_array_equal(result, ClassicalInpainter("patchmatch").inpaint(image, hole))
@@ -100,7 +100,7 @@ def test_batch_run_with_landcover_patchmatch(tmp_path):
     assert proc.returncode == 2 and "pass --landcover" in proc.stderr
     proc = _run(*args, "--classes", "dubai-aerial", "--landcover", folders["landcover"])
     assert proc.returncode == 0, proc.stderr
-    from inpaint_core.engine import make_inpainter
+    from inpaint_core.inpainters import make_inpainter
 
     expected = make_inpainter("landcover-patchmatch", classes="dubai-aerial").inpaint(image, hole, landcover=lc)
     np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "out" / "t.png")), expected)

@@ -6,7 +6,8 @@ from PIL import Image
 
 from conftest import make_picture
 from inpaint_core import load_inpainter
-from inpaint_core.engine import ClassicalInpainter, InferenceOptions, region_boxes, resolve_device
+from inpaint_core.engine import InferenceOptions, region_boxes, resolve_device
+from inpaint_core.inpainters import ClassicalInpainter
 from inpaint_core.masks import free_form
 
 

@@ -17,7 +17,8 @@ from inpaint_core.consistency import landcover_accuracy, load_reader
 from inpaint_core.engine import InferenceOptions
 from inpaint_core.landcover import get_class_table
 from inpaint_core.losses import VGG16Features
-from inpaint_core.satellite import SatelliteConfig, SatelliteDiscriminator, SatelliteGenerator, SatelliteInpainter
+from inpaint_core.inpainters import SatelliteInpainter
+from inpaint_core.satellite import SatelliteConfig, SatelliteDiscriminator, SatelliteGenerator
 
 ROOT = Path(__file__).resolve().parent.parent
 TABLE = get_class_table("dubai-aerial")
