@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pin_shipped import PINS, ROOT, SHIPPED, fill, sha256
+from pin_shipped import PINS, ROOT, SHIPPED, fill, pinned_inputs, sha256
 
 INDEX = json.loads((PINS / "pins.json").read_text())
 
@@ -24,3 +24,14 @@ def test_shipped_checkpoint_fills_bit_identically(name):
     expected = np.asarray(Image.open(PINS / f"{Path(name).stem}.png"))
     assert hashlib.sha256(out.tobytes()).hexdigest() == INDEX[name]["fill_sha256"]
     np.testing.assert_array_equal(out, expected)
+
+
+def test_torch_hub_loads_the_shipped_models_offline():
+    import torch
+
+    album = torch.hub.load(str(ROOT), "album", source="local", device="cpu", trust_repo=True)
+    satellite = torch.hub.load(str(ROOT), "satellite", source="local", device="cpu", trust_repo=True)
+    assert (album.kind, satellite.kind, satellite.extra_inputs) == ("album", "satellite", ("landcover",))
+    image, mask, _ = pinned_inputs()
+    np.testing.assert_array_equal(album.inpaint(image, mask, strategy="full"), np.asarray(Image.open(PINS / "album.png")))
+    assert torch.hub.load(str(ROOT), "patchmatch", source="local", trust_repo=True).kind == "patchmatch"
