@@ -13,7 +13,6 @@ Deterministic: the same seed gives the same files.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import cv2
@@ -21,7 +20,6 @@ import numpy as np
 from PIL import Image
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))  # run from anywhere without installing the package
 
 PHOTOS = ("astronaut", "coffee", "chelsea", "rocket")
 TILE_SIZE = 512

@@ -133,14 +133,10 @@ def _median_ms(fn, repeats: int, warmup: int, device: torch.device) -> float:
 
 
 def _trainer_importable() -> bool:
-    """Make ``train.album`` importable: it lives beside the package in a source checkout,
-    not inside it, so put the checkout's root on ``sys.path`` when the package runs from one."""
-    root = Path(__file__).resolve().parent.parent
-    if (root / "train" / "album.py").is_file():
-        if str(root) not in sys.path:
-            sys.path.insert(0, str(root))
-        return True
-    return False
+    """Whether the training scripts (the ``train`` package beside this one) are installed."""
+    import importlib.util
+
+    return importlib.util.find_spec("train.album") is not None
 
 
 def _default_album():
@@ -148,7 +144,6 @@ def _default_album():
     model dataclass's defaults when the training scripts are not importable."""
     from inpaint_core.models import AlbumConfig
 
-    _trainer_importable()
     try:
         from train.album import TrainConfig, model_config
     except ImportError:

@@ -6,7 +6,6 @@ Nothing here reads real weights or data, or touches the network.
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -15,8 +14,6 @@ import torch
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 
 # Toy-sized tensors gain nothing from threads, and spinning OpenMP threads starve each
 # other when the machine is busy (seen: 2 s per toy training step on a loaded 2-core box).

@@ -47,7 +47,6 @@ def sha256(path: Path) -> str:
 
 
 def main() -> int:
-    sys.path.insert(0, str(ROOT))
     PINS.mkdir(exist_ok=True)
     index = {}
     for name in SHIPPED:

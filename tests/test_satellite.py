@@ -178,7 +178,7 @@ def test_run_exports_and_resumes(tile_folder):
 
 def test_training_script_imports_without_rasterio_or_gradio():
     code = ("import sys; sys.modules['rasterio'] = None; sys.modules['gradio'] = None; "
-            "sys.path.insert(0, '.'); import train.satellite")
+            "import train.satellite")
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True)
 
 

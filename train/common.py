@@ -21,7 +21,6 @@ import dataclasses
 import json
 import os
 import random
-import sys
 import time
 import types
 import typing
@@ -34,8 +33,6 @@ import torch.distributed as dist
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:  # `python train/album.py` from anywhere finds inpaint_core
-    sys.path.insert(0, str(ROOT))
 
 __all__ = [
     "ROOT", "field", "build_parser", "parse_config", "Dist", "setup_distributed", "autocast_for",

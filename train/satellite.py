@@ -18,12 +18,8 @@ from __future__ import annotations
 import dataclasses
 import math
 import platform
-import sys
 import time
 from pathlib import Path
-
-if __package__ in (None, ""):  # run as a script: make `train.common` importable
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import cv2
 import numpy as np
