@@ -182,7 +182,7 @@ class SatelliteInpainter(NetworkInpainter):
         return {"landcover": self.classes.check_index_map(landcover, shape)}
 
     def _fill(self, image, mask, aux):
-        filled = prefill(image, mask, self.model.config.prefill)
+        filled = prefill(image, mask, self.model.config.prefill, landcover=aux["landcover"])
         padded, (h, w) = self._pad(filled)
         padded_mask, _ = self._pad(mask.astype(np.uint8))
         padded_lc, _ = self._pad(aux["landcover"])

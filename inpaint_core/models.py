@@ -22,6 +22,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from inpaint_core.classical import check_prefill
+
 __all__ = ["AlbumConfig", "AlbumUNet", "ResBlock", "conv_act"]
 
 
@@ -31,12 +33,11 @@ class AlbumConfig:
     depth: int = 3  # downsamplings after the stem; the input is padded to a multiple of 2**(depth+1)
     max_channels: int = 256  # cap on the channel count at deep levels
     bottleneck_blocks: int = 2  # dilated residual blocks at the lowest resolution
-    prefill: str = "telea"  # how holes are filled before the network sees them: "telea" or "zeros"
+    prefill: str = "telea"  # how holes are filled before the network sees them: one of classical.PREFILLS
     residual: bool = True  # predict a correction on top of the pre-filled image (zero-initialised head)
 
     def __post_init__(self):
-        if self.prefill not in ("telea", "zeros"):
-            raise ValueError(f"prefill must be 'telea' or 'zeros', got {self.prefill!r}")
+        check_prefill(self.prefill)
         if self.depth < 1 or self.base < 4:
             raise ValueError("depth must be >= 1 and base >= 4")
 

@@ -21,6 +21,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from inpaint_core.classical import check_prefill
 from inpaint_core.landcover_fill import BANK_PREFIX
 from inpaint_core.models import ResBlock, conv_act
 
@@ -39,14 +40,13 @@ class SatelliteConfig:
     max_channels: int = 192  # cap on RGB-branch channels
     bottleneck_blocks: int = 2  # dilated residual blocks at the lowest resolution
     lc_channels: int = 16  # land-cover-branch channels at half resolution; doubled per level, capped at 64
-    prefill: str = "telea"  # hole pre-fill the network corrects: "telea" or "zeros"
+    prefill: str = "telea"  # hole pre-fill the network corrects: one of classical.LANDCOVER_PREFILLS
     residual: bool = True  # predict a correction on top of the pre-filled image (zero-initialised head)
     disc_base: int = 32  # discriminator channels after its first stride-2 conv
     disc_depth: int = 4  # stride-2 convs in the discriminator trunk: patch map at 1/2**disc_depth
 
     def __post_init__(self):
-        if self.prefill not in ("telea", "zeros"):
-            raise ValueError(f"prefill must be 'telea' or 'zeros', got {self.prefill!r}")
+        check_prefill(self.prefill, landcover=True)
         if self.num_classes < 2 or self.depth < 1 or self.base < 4 or self.disc_depth < 2:
             raise ValueError("need num_classes >= 2, depth >= 1, base >= 4 and disc_depth >= 2")
 

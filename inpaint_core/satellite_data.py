@@ -171,7 +171,7 @@ class SatelliteTiles(Dataset):
                 rgb, lc = rgb[:, ::-1], lc[:, ::-1]
             rgb, lc = np.ascontiguousarray(rgb), np.ascontiguousarray(lc)
         mask = draw_mask(self.spec, lc, rng, self.table.nodata_indices)
-        filled = prefill(rgb, mask, self.prefill)
+        filled = prefill(rgb, mask, self.prefill, landcover=lc)
         return {
             "input": torch.from_numpy(filled).permute(2, 0, 1).float() / 255.0,
             "target": torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1).float() / 255.0,

@@ -205,3 +205,45 @@ def test_make_inpainter_knows_every_method(tiny_album_checkpoint):
         make_inpainter("landcover-patchmatch")
     with pytest.raises(ValueError, match="without a land-cover class table"):
         make_inpainter("landcover-patchmatch", tiny_album_checkpoint)
+
+
+# --- pre-fills: what an untrained residual network returns ------------------------------------
+
+def test_prefills_are_exact_outside_the_hole_and_named_once():
+    from inpaint_core.classical import PREFILLS, check_prefill, patchmatch_guide, prefill
+
+    image, lc, mask = two_class_tile()
+    for method in PREFILLS:
+        out = prefill(image, mask, method)
+        np.testing.assert_array_equal(out[~mask], image[~mask])
+    guide = patchmatch_guide(image, mask)
+    np.testing.assert_array_equal(prefill(image, mask, "patchmatch-half"), guide)
+    assert guide[mask].astype(float).std() > 10  # texture, not a flat smear
+    out = prefill(image, mask, "landcover-nearest", landcover=lc)
+    np.testing.assert_array_equal(out, landcover_nearest(image, mask, lc))
+    with pytest.raises(ValueError, match="needs the land-cover map"):
+        prefill(image, mask, "landcover-nearest")
+    with pytest.raises(ValueError, match="valid: telea, zeros, patchmatch, patchmatch-half$"):
+        check_prefill("landcover-nearest")  # not for the album model: it has no land cover
+    with pytest.raises(ValueError, match="unknown prefill"):
+        prefill(image, mask, "magic")
+
+
+def test_untrained_residual_networks_are_their_prefill():
+    """The heads start at zero: a new album model with the PatchMatch guide fills exactly like the
+    guide, a new satellite model with the land-cover nearest pre-fill exactly like that fill."""
+    from inpaint_core.classical import patchmatch_guide
+    from inpaint_core.inpainters import AlbumInpainter, SatelliteInpainter
+    from inpaint_core.models import AlbumConfig, AlbumUNet
+    from inpaint_core.satellite import SatelliteConfig, SatelliteGenerator
+
+    image, lc, mask = two_class_tile()
+    album = AlbumInpainter(AlbumUNet(AlbumConfig(base=8, depth=2, bottleneck_blocks=1, prefill="patchmatch-half")),
+                           device="cpu")
+    out = album.inpaint(image, mask, strategy="full")
+    assert np.abs(out.astype(int) - patchmatch_guide(image, mask).astype(int)).max() <= 1  # float round trip
+    gen = SatelliteGenerator(SatelliteConfig(num_classes=len(TABLE), base=8, depth=2, lc_channels=4,
+                                             bottleneck_blocks=1, prefill="landcover-nearest"))
+    sat = SatelliteInpainter(gen, TABLE, device="cpu")
+    out = sat.inpaint(image, mask, landcover=lc, strategy="full")
+    assert np.abs(out.astype(int) - landcover_nearest(image, mask, lc).astype(int)).max() <= 1

@@ -218,3 +218,13 @@ def test_bank_command_adds_a_bank_and_keeps_the_weights(tile_folder, tmp_path):
     np.testing.assert_array_equal(model.inpaint(image, mask, landcover=lc),
                                   load_inpainter(ckpt, device="cpu").inpaint(image, mask, landcover=lc))
     assert cli(["bank", "--checkpoint", str(tmp_path / "missing.safetensors"), "--data", str(data)]) == 2
+
+
+def test_landcover_nearest_prefill_trains_and_exports(tile_folder):
+    from train.satellite import main
+
+    data, vgg = tile_folder
+    out = data / "run-nearest"
+    main(tiny_args(data, vgg, out) + ["--steps", "2", "--val-every", "2", "--prefill", "landcover-nearest"])
+    model = load_inpainter(out / "model.safetensors", device="cpu")
+    assert model.model.config.prefill == "landcover-nearest"

@@ -108,3 +108,14 @@ def test_curves_are_skipped_without_matplotlib(tmp_path, monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     assert plot_curves(log, tmp_path / "none.png", {"loss": ["loss"]}) is None
     assert not (tmp_path / "none.png").exists() and "matplotlib is not installed" in capsys.readouterr().out
+
+
+def test_patchmatch_guide_prefill_trains_and_exports(image_folder, random_vgg_file, tmp_path):
+    """--prefill patchmatch-half: the data pipeline and the exported model use the guide."""
+    out = tmp_path / "guide"
+    album.main(_args(image_folder, random_vgg_file, out, "--steps", "2", "--val-every", "2", "--prefill",
+                     "patchmatch-half"))
+    model = load_inpainter(out / "album.safetensors", device="cpu")
+    assert model.model.config.prefill == "patchmatch-half"
+    with pytest.raises(SystemExit, match="--prefill: unknown prefill 'landcover-nearest'"):
+        album.main(_args(image_folder, random_vgg_file, out, "--prefill", "landcover-nearest"))

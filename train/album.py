@@ -25,7 +25,7 @@ from torch.utils.data import DataLoader, DistributedSampler
 from tqdm import tqdm
 
 from inpaint_core.checkpoint import save_model
-from inpaint_core.classical import telea
+from inpaint_core.classical import check_prefill, telea
 from inpaint_core.data import InpaintDataset, list_images, split_files
 from inpaint_core.losses import PerceptualLoss, l1_loss, load_vgg16, tv_loss
 from inpaint_core.masks import MaskSpec
@@ -59,7 +59,8 @@ class TrainConfig:
     base: int = field(24, help="U-Net channels at the first level")
     depth: int = field(3, help="U-Net downsamplings after the stem")
     bottleneck_blocks: int = field(2, help="dilated residual blocks at the lowest resolution")
-    prefill: str = field("telea", help="hole pre-fill the network corrects: telea or zeros (the research)")
+    prefill: str = field("telea", help="hole pre-fill the network corrects: telea, zeros (the research), "
+                         "patchmatch or patchmatch-half (a texture guide at half resolution)")
     residual: bool = field(True, help="predict a correction on top of the pre-filled input")
     # data
     resize: int = field(256, help="images are resized so their short side is this (the research's 256)")
@@ -91,8 +92,10 @@ class TrainConfig:
     def __post_init__(self):
         if self.out is None:
             self.out = "runs/album-overfit" if self.overfit_batch else "runs/album"
-        if self.prefill not in ("telea", "zeros"):
-            raise SystemExit(f"--prefill must be telea or zeros, got {self.prefill!r}")
+        try:
+            check_prefill(self.prefill)
+        except ValueError as err:
+            raise SystemExit(f"--prefill: {err}") from None
         if self.overfit_batch and self.lr_find:
             raise SystemExit("--overfit-batch and --lr-find are separate modes; pick one")
 

@@ -30,7 +30,7 @@ from torch.utils.data import DataLoader, DistributedSampler
 from tqdm import tqdm
 
 from inpaint_core.checkpoint import save_model
-from inpaint_core.classical import telea
+from inpaint_core.classical import check_prefill, telea
 from inpaint_core.landcover import get_class_table
 from inpaint_core.losses import PerceptualLoss, l1_loss, load_vgg16, lsgan_loss, tv_loss
 from inpaint_core.masks import MaskSpec
@@ -67,7 +67,9 @@ class TrainConfig:
     depth: int = field(3, help="generator downsamplings after the stem")
     lc_channels: int = field(16, help="generator land-cover-branch channels at half resolution")
     bottleneck_blocks: int = field(2, help="dilated residual blocks at the lowest resolution")
-    prefill: str = field("telea", help="hole pre-fill the generator corrects: telea or zeros (the research)")
+    prefill: str = field("telea", help="hole pre-fill the generator corrects: telea, zeros (the research), "
+                         "landcover-nearest (each hole pixel the nearest known pixel of its class), patchmatch, "
+                         "patchmatch-half")
     residual: bool = field(True, help="predict a correction on top of the pre-filled input (zero-initialised head)")
     disc_base: int = field(32, help="discriminator channels after its first stride-2 conv")
     referee: bool = field(True, help="also train an independent land-cover segmenter (real images only) for the "
@@ -114,8 +116,10 @@ class TrainConfig:
     def __post_init__(self):
         if self.out is None:
             self.out = "runs/satellite-overfit" if self.overfit_batch else "runs/satellite"
-        if self.prefill not in ("telea", "zeros"):
-            raise SystemExit(f"--prefill must be telea or zeros, got {self.prefill!r}")
+        try:
+            check_prefill(self.prefill, landcover=True)
+        except ValueError as err:
+            raise SystemExit(f"--prefill: {err}") from None
         if self.select not in ("psnr_hole", "consistency", "last"):
             raise SystemExit(f"--select must be psnr_hole, consistency or last, got {self.select!r}")
         if self.select == "consistency" and not self.referee:
