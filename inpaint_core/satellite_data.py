@@ -92,14 +92,25 @@ class SatelliteTiles(Dataset):
     """Random windows of image/land-cover pairs, each read once and kept in memory.
 
     Item: ``{"input": 3xHxW float [0,1] (holes pre-filled), "target": 3xHxW float,
-    "mask": 1xHxW float {0,1}, "landcover": HxW int64 (class indices)}``.
-    ``length`` windows make an epoch; with ``train=False`` window ``i`` and its holes are
-    the same on every read (seeded by ``i``); with ``fixed_masks`` the same holds in training
-    (the overfit test).
+    "mask": 1xHxW float {0,1}, "landcover": HxW int64 (the classes asked for: what the
+    generator is conditioned on), "landcover_true": HxW int64 (the real classes), "whatif":
+    float 0/1}``.
+
+    In training, a ``what_if`` share of the windows asks their hole to become one other
+    class (never nodata, never the class erased there): there is no pixel target in such a
+    hole, only the discriminator's land-cover reading (the research pasted land cover from
+    another sample for the same purpose). An ``identity`` share has no hole at all: the
+    generator must give the window back. ``length`` windows make an epoch; with
+    ``train=False`` window ``i``, its holes and its asked class are the same on every read
+    (seeded by ``i``; a what-if validation set passes ``what_if=1``); with ``fixed_masks``
+    the same holds in training, never what-if (the overfit test).
     """
 
     def __init__(self, pairs, table, size: int = 256, mask_spec: MaskSpec | None = None, prefill_method: str = "telea",
-                 length: int | None = None, train: bool = True, seed: int = 0, fixed_masks: bool = False):
+                 length: int | None = None, train: bool = True, seed: int = 0, fixed_masks: bool = False,
+                 what_if: float = 0.0, identity: float = 0.0):
+        if not (0 <= what_if <= 1 and 0 <= identity <= 1 and what_if + identity <= 1):
+            raise ValueError(f"what_if ({what_if}) and identity ({identity}) must be shares that sum to at most 1")
         if not pairs:
             raise ValueError("SatelliteTiles needs at least one image/label pair")
         self.pairs = list(pairs)
@@ -108,6 +119,7 @@ class SatelliteTiles(Dataset):
         self.spec = mask_spec or MaskSpec({"class-patches": 0.5, "strokes": 0.3, "research": 0.2})
         self.prefill = prefill_method
         self.train, self.seed, self.fixed = train, seed, fixed_masks
+        self.what_if, self.identity = (0.0, 0.0) if fixed_masks else (what_if, identity)
         self.epoch = 0
         self._cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         self._areas = None
@@ -171,10 +183,30 @@ class SatelliteTiles(Dataset):
                 rgb, lc = rgb[:, ::-1], lc[:, ::-1]
             rgb, lc = np.ascontiguousarray(rgb), np.ascontiguousarray(lc)
         mask = draw_mask(self.spec, lc, rng, self.table.nodata_indices)
-        filled = prefill(rgb, mask, self.prefill, landcover=lc)
+        asked, whatif = lc, False
+        if self.what_if or self.identity:
+            u = rng.random()
+            if u < self.identity:
+                mask = np.zeros_like(mask)
+            elif u < self.identity + self.what_if:
+                asked, whatif = self._ask_other_class(lc, mask, rng)
+        filled = prefill(rgb, mask, self.prefill, landcover=asked)
         return {
             "input": torch.from_numpy(filled).permute(2, 0, 1).float() / 255.0,
             "target": torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1).float() / 255.0,
             "mask": torch.from_numpy(mask)[None].float(),
-            "landcover": torch.from_numpy(lc.astype(np.int64)),
+            "landcover": torch.from_numpy(asked.astype(np.int64)),
+            "landcover_true": torch.from_numpy(lc.astype(np.int64)),
+            "whatif": torch.tensor(float(whatif)),
         }
+
+    def _ask_other_class(self, lc: np.ndarray, mask: np.ndarray, rng) -> tuple[np.ndarray, bool]:
+        """``lc`` with the hole asking for one class other than the one most erased there."""
+        classes, counts = np.unique(lc[mask], return_counts=True)
+        erased = int(classes[np.argmax(counts)]) if classes.size else -1
+        choices = [c for c in range(len(self.table)) if c not in self.table.nodata_indices and c != erased]
+        if not choices or not mask.any():
+            return lc, False
+        asked = lc.copy()
+        asked[mask] = int(rng.choice(choices))
+        return asked, True

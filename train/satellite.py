@@ -45,7 +45,7 @@ from train.common import (
 CURVES = {  # panels of OUT/curves.png
     "generator loss": ["loss", "l1", "vgg", "adv", "cls"],
     "discriminator patch output": ["d_real", "d_fake", "val_d_real", "val_d_fake"],
-    "land-cover accuracy": ["d_acc_real", "val_d_acc_real", "consistency", "consistency_telea"],
+    "land-cover accuracy": ["d_acc_real", "val_d_acc_real", "consistency", "consistency_telea", "whatif_consistency"],
     "validation hole PSNR (dB)": ["psnr_hole", "psnr_hole_telea"],
 }
 
@@ -67,7 +67,7 @@ class TrainConfig:
     depth: int = field(3, help="generator downsamplings after the stem")
     lc_channels: int = field(16, help="generator land-cover-branch channels at half resolution")
     bottleneck_blocks: int = field(2, help="dilated residual blocks at the lowest resolution")
-    prefill: str = field("telea", help="hole pre-fill the generator corrects: telea, zeros (the research), "
+    prefill: str = field("landcover-nearest", help="hole pre-fill the generator corrects: telea, zeros (the research), "
                          "landcover-nearest (each hole pixel the nearest known pixel of its class), patchmatch, "
                          "patchmatch-half")
     residual: bool = field(True, help="predict a correction on top of the pre-filled input (zero-initialised head)")
@@ -77,6 +77,9 @@ class TrainConfig:
     # data
     crop: int = field(128, help="training window side in px (large images give random windows); 128 is 4x cheaper than 256 on a CPU and the model is fully convolutional")
     masks: str = field("class-patches:0.5,strokes:0.3,research:0.2", help="hole mix: class-patches, strokes, research")
+    what_if: float = field(0.25, help="share of training windows whose hole asks for another class (no pixel "
+                           "target there: D's land-cover head, the adversarial and TV terms teach it)")
+    identity: float = field(0.05, help="share of training windows with no hole: the generator gives them back")
     class_count: int = field(3, help="class patches per window (most common class of each patch is removed)")
     class_size: int = field(64, help="class patch side in px at 256")
     windows_per_epoch: int = field(2000, help="random windows per epoch")
@@ -196,15 +199,30 @@ def d_step(disc, opt_d, real, comp, mask, landcover, ignore, cfg, device) -> dic
             "d_fake": fake_mean.item(), "d_acc_real": acc}
 
 
-def g_step(pred, target, mask, landcover, disc, opt_g, perceptual, ignore, cfg, device) -> tuple[float, dict[str, float]]:
+def g_step(pred, target, mask, landcover, disc, opt_g, perceptual, ignore, cfg, device,
+           whatif: torch.Tensor | None = None) -> tuple[float, dict[str, float]]:
     """One generator update on ``pred`` (its forward pass was shared with ``d_step``).
-    D is only read here: its land-cover head must find the REQUESTED classes in the fill."""
+    D is only read here: its land-cover head must find the REQUESTED classes (``landcover``)
+    in the fill. ``whatif`` (``N``, 1 = the hole asks for another class) drops the pixel
+    terms inside those holes, where the target shows the erased class, not the asked one."""
     comp = pred * mask + target * (1 - mask)
-    loss_l1 = l1_loss(pred, target, mask, cfg.hole_weight)
-    loss_mse = F.mse_loss(pred, target)
+    if whatif is not None and whatif.any():
+        seen = 1 - mask * whatif.view(-1, 1, 1, 1)  # pixels with a target: all but what-if holes
+        plain = whatif == 0
+        loss_l1 = l1_loss(pred * seen, target * seen, mask * seen, cfg.hole_weight)
+        loss_mse = F.mse_loss(pred * seen, target * seen)
+    else:
+        seen, plain = None, None
+        loss_l1 = l1_loss(pred, target, mask, cfg.hole_weight)
+        loss_mse = F.mse_loss(pred, target)
     disc.requires_grad_(False)  # no D gradients needed here; d_step owns D's update
     with autocast_for(device, cfg.amp):
-        loss_vgg = perceptual(comp, target) if cfg.w_vgg > 0 else pred.new_zeros(())
+        if cfg.w_vgg <= 0 or (plain is not None and not plain.any()):
+            loss_vgg = pred.new_zeros(())
+        elif plain is not None:  # the VGG term compares whole images: only windows with a target
+            loss_vgg = perceptual(comp[plain], target[plain])
+        else:
+            loss_vgg = perceptual(comp, target)
         patch, logits = disc(comp)
     disc.requires_grad_(True)
     holes = hole_patches(mask, patch.shape[-2:])
@@ -232,12 +250,24 @@ def referee_step(referee, opt_r, real, landcover, ignore, cfg, device) -> None:
 
 
 @torch.no_grad()
-def validate(gen, disc, referee, loader, ignore, device) -> dict[str, float]:
+def validate(gen, disc, referee, loader, ignore, device, whatif_loader=None) -> dict[str, float]:
     """Hole PSNR of the model and Telea; the referee's land-cover accuracy on their fills
     (vs the requested classes) and on the real windows; D's land-cover accuracy on the real
     windows and its mean patch output on them (``val_d_real``) and on the filled pixels of
-    the model's composites (``val_d_fake``): the held-out view of whether D separates them."""
+    the model's composites (``val_d_fake``): the held-out view of whether D separates them.
+    With ``whatif_loader`` (the same windows, holes asking for another class), also
+    ``whatif_consistency``: the referee's reading of the asked class in those fills."""
     gen.eval()
+    whatif = []
+    if referee is not None and whatif_loader is not None:
+        for batch in whatif_loader:
+            mask, asked = batch["mask"].to(device), batch["landcover"].to(device)
+            real = batch["target"].to(device)
+            pred = gen(batch["input"].to(device), mask, asked)
+            comp = pred * mask + real * (1 - mask)
+            holes = class_targets(asked, ignore, keep=mask[:, 0] > 0) >= 0
+            if holes.any():
+                whatif.append((referee(comp)[1].argmax(1) == asked)[holes].float().mean().item())
     psnr, psnr_t, cons, cons_t, d_acc, r_acc, d_real, d_fake = [], [], [], [], [], [], [], []
     for batch in loader:
         real, mask, lc = batch["target"].to(device), batch["mask"].to(device), batch["landcover"].to(device)
@@ -267,6 +297,8 @@ def validate(gen, disc, referee, loader, ignore, device) -> dict[str, float]:
     if cons:
         out.update(consistency=float(np.mean(cons)), consistency_telea=float(np.mean(cons_t)),
                    referee_acc_real=float(np.mean(r_acc)))
+    if whatif:
+        out["whatif_consistency"] = float(np.mean(whatif))
     return out
 
 
@@ -331,13 +363,19 @@ def main(argv=None) -> dict:
         steps_total = 600 if cfg.steps == 20000 else cfg.steps
     lr = 5e-4 if cfg.overfit_batch and cfg.lr == 2e-4 else cfg.lr
     train_set = SatelliteTiles(train_pairs, table, cfg.crop, spec, cfg.prefill, seed=cfg.seed, fixed_masks=cfg.overfit_batch,
-                               length=cfg.batch_size if cfg.overfit_batch else cfg.windows_per_epoch)
+                               length=cfg.batch_size if cfg.overfit_batch else cfg.windows_per_epoch,
+                               what_if=cfg.what_if, identity=cfg.identity)
     val_set = train_set if cfg.overfit_batch else SatelliteTiles(  # the overfit test scores the batch it fits
         val_pairs or train_pairs, table, cfg.crop, spec, cfg.prefill, train=False, seed=cfg.seed + 1, length=cfg.val_windows)
+    # the same held-out windows, each hole asked to become another class: does the fill follow?
+    whatif_set = None if cfg.overfit_batch or not cfg.what_if else SatelliteTiles(
+        val_pairs or train_pairs, table, cfg.crop, spec, cfg.prefill, train=False, seed=cfg.seed + 1,
+        length=cfg.val_windows, what_if=1.0)
     sampler = DistributedSampler(train_set, shuffle=True, seed=cfg.seed) if ddp.enabled else None
     loader = DataLoader(train_set, batch_size=cfg.batch_size, shuffle=sampler is None, sampler=sampler,
                         num_workers=cfg.workers, drop_last=True)
     val_loader = DataLoader(val_set, batch_size=cfg.batch_size, num_workers=0)
+    whatif_loader = DataLoader(whatif_set, batch_size=cfg.batch_size, num_workers=0) if whatif_set else None
 
     gen, disc = SatelliteGenerator(mcfg).to(device), SatelliteDiscriminator(mcfg).to(device)
     referee = SatelliteDiscriminator(mcfg).to(device) if cfg.referee else None
@@ -423,16 +461,17 @@ def main(argv=None) -> dict:
                     for group in opt.param_groups if opt is not None else ():
                         group["lr"] = base * decay
             inputs, mask = batch["input"].to(device), batch["mask"].to(device)
-            real, lc = batch["target"].to(device), batch["landcover"].to(device)
+            real, lc = batch["target"].to(device), batch["landcover"].to(device)  # lc: the classes asked for
+            lc_true, whatif = batch["landcover_true"].to(device), batch["whatif"].to(device)
             if device.type == "cpu":
                 inputs, real = inputs.contiguous(memory_format=torch.channels_last), real.contiguous(memory_format=torch.channels_last)
             with autocast_for(device, cfg.amp):
                 pred = gen_t(inputs, mask, lc).float()
             comp = pred * mask + real * (1 - mask)
-            parts_d = d_step(disc_t, opt_d, real, comp, mask, lc, ignore, cfg, device)
-            loss, parts = g_step(pred, real, mask, lc, disc, opt_g, perceptual, ignore, cfg, device)
+            parts_d = d_step(disc_t, opt_d, real, comp, mask, lc_true, ignore, cfg, device)
+            loss, parts = g_step(pred, real, mask, lc, disc, opt_g, perceptual, ignore, cfg, device, whatif)
             if referee_t is not None:
-                referee_step(referee_t, opt_r, real, lc, ignore, cfg, device)
+                referee_step(referee_t, opt_r, real, lc_true, ignore, cfg, device)
             step += 1
             seen += real.shape[0] * ddp.world_size
             bar.update(1)
@@ -445,7 +484,7 @@ def main(argv=None) -> dict:
             if ddp.is_main and (step % cfg.sample_every == 0 or step == steps_total):
                 sample_grid(gen, sample_batch, table, device, out / "samples" / f"step{step:06d}.png")
             if ddp.is_main and (step % cfg.val_every == 0 or step == steps_total):
-                last_val, last_val_step = validate(gen, disc, referee, val_loader, ignore, device), step
+                last_val, last_val_step = validate(gen, disc, referee, val_loader, ignore, device, whatif_loader), step
                 log.write(step=step, **last_val)
                 tqdm.write(f"step {step}: " + ", ".join(f"{k} {v:.3f}" for k, v in last_val.items()))
                 plot_curves(log.path, out / "curves.png", CURVES, log_scale=("generator loss",))
@@ -463,7 +502,7 @@ def main(argv=None) -> dict:
     if ddp.is_main:
         save_training_state()
         if last_val_step != step:
-            last_val = validate(gen, disc, referee, val_loader, ignore, device)
+            last_val = validate(gen, disc, referee, val_loader, ignore, device, whatif_loader)
             log.write(step=step, **last_val)
         sample_grid(gen, sample_batch, table, device, out / "samples" / "final.png")
         plot_curves(log.path, out / "curves.png", CURVES, log_scale=("generator loss",))
