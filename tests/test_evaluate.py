@@ -251,3 +251,28 @@ def test_asked_class_is_the_farthest_in_colour():
     assert asked_class(2, means, ignore=(0,)) == 1  # sand is farthest from blue water ...
     assert asked_class(1, means, ignore=(0,)) == 2  # ... and back
     assert asked_class(4, means, ignore=(0,)) is None  # a class never seen cannot be re-asked
+
+
+def test_progress_curve_from_evaluate_reports(covers, tmp_path, vgg, capsys):
+    """train/progress.py draws the model's gain over PatchMatch against images seen, per hole kind."""
+    from inpaint_core.models import AlbumConfig, AlbumUNet
+    from train import progress
+
+    reports = []
+    for seen in (800, 4000):
+        torch.manual_seed(seen)
+        model = AlbumUNet(AlbumConfig(base=8, depth=2, bottleneck_blocks=1))
+        ckpt = save_model(tmp_path / f"m{seen}.safetensors", model.state_dict(), "album", model.config.to_dict(),
+                          training={"images_seen": seen})
+        for kind in ("research", "strokes"):
+            run(ckpt, covers, tmp_path / f"{kind}{seen}", vgg, masks=kind, baselines=["patchmatch"], limit=2)
+            reports.append(tmp_path / f"{kind}{seen}" / "report.json")
+    groups = progress.load_points(reports)
+    assert set(groups) == {"research", "strokes"}
+    assert [p["images_seen"] for p in groups["strokes"]] == [800, 4000]
+    report = json.loads(reports[0].read_text())
+    expected = report["delta_vs_reference"]["model"]["perceptual"] / report["methods"]["patchmatch"]["perceptual"]
+    assert groups["research"][0]["perceptual"] == pytest.approx(expected)
+    assert progress.main([*map(str, reports), "--out", str(tmp_path / "curve.png")]) == 0
+    assert Image.open(tmp_path / "curve.png").size[0] > 800
+    assert "research:       800 images" in capsys.readouterr().out
