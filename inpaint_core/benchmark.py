@@ -140,15 +140,10 @@ def _trainer_importable() -> bool:
 
 
 def _default_album():
-    """The album trainer's default model config (what ``train/album.py`` would train), or the
-    model dataclass's defaults when the training scripts are not importable."""
+    """The album model a new training run builds: AlbumConfig's defaults, the one place they live."""
     from inpaint_core.models import AlbumConfig
 
-    try:
-        from train.album import TrainConfig, model_config
-    except ImportError:
-        return AlbumConfig(), "AlbumConfig defaults"
-    return model_config(TrainConfig(data="-")), "train/album.py defaults"
+    return AlbumConfig(), "AlbumConfig defaults, as train/album.py builds"
 
 
 def _load_model(checkpoint, device: str):

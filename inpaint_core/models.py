@@ -16,7 +16,7 @@ and the head returns to full resolution with a pixel shuffle.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import torch
 import torch.nn as nn
@@ -24,17 +24,26 @@ import torch.nn.functional as F
 
 from inpaint_core.classical import check_prefill
 
-__all__ = ["AlbumConfig", "AlbumUNet", "ResBlock", "conv_act"]
+__all__ = ["AlbumConfig", "AlbumUNet", "ResBlock", "conv_act", "doc"]
+
+
+def doc(default, help: str):  # noqa: A002 - the training scripts turn it into the flag's -h line
+    """A model-config field with its explanation (``train/`` makes a flag of each field)."""
+    return field(default=default, metadata={"help": help})
 
 
 @dataclass
 class AlbumConfig:
-    base: int = 32  # channels at the first level (half resolution); doubled at each level down
-    depth: int = 3  # downsamplings after the stem; the input is padded to a multiple of 2**(depth+1)
-    max_channels: int = 256  # cap on the channel count at deep levels
-    bottleneck_blocks: int = 2  # dilated residual blocks at the lowest resolution
-    prefill: str = "telea"  # how holes are filled before the network sees them: one of classical.PREFILLS
-    residual: bool = True  # predict a correction on top of the pre-filled image (zero-initialised head)
+    """The album U-Net's shape; the one home of its defaults (``train/album.py`` flags come from here)."""
+
+    base: int = doc(24, "channels at the first level (half resolution); doubled at each level down")
+    depth: int = doc(3, "downsamplings after the stem; the input is padded to a multiple of 2**(depth+1)")
+    max_channels: int = doc(256, "cap on the channel count at deep levels")
+    bottleneck_blocks: int = doc(2, "dilated residual blocks at the lowest resolution")
+    prefill: str = doc("telea", "hole pre-fill the network corrects: telea, zeros (the research), patchmatch, "
+                       "patchmatch-half (PatchMatch at half resolution, a texture guide)")
+    residual: bool = doc(True, "predict a correction on top of the pre-filled image (zero-initialised head, so "
+                         "an untrained network is its pre-fill)")
 
     def __post_init__(self):
         check_prefill(self.prefill)

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 
 from inpaint_core.classical import check_prefill
 from inpaint_core.landcover_fill import BANK_PREFIX
-from inpaint_core.models import ResBlock, conv_act
+from inpaint_core.models import ResBlock, conv_act, doc
 
 __all__ = ["SatelliteConfig", "SatelliteGenerator", "SatelliteDiscriminator", "split_state", "DISC_PREFIX",
            "REFEREE_PREFIX"]
@@ -34,16 +34,21 @@ REFEREE_PREFIX = "referee."  # the independent land-cover segmenter (see inpaint
 
 @dataclass
 class SatelliteConfig:
-    num_classes: int = 6  # land-cover classes (length of the class table)
-    base: int = 32  # RGB-branch channels at half resolution; doubled per level down
-    depth: int = 3  # downsamplings after the stem; inputs are padded to a multiple of 2**(depth+1)
-    max_channels: int = 192  # cap on RGB-branch channels
-    bottleneck_blocks: int = 2  # dilated residual blocks at the lowest resolution
-    lc_channels: int = 16  # land-cover-branch channels at half resolution; doubled per level, capped at 64
-    prefill: str = "telea"  # hole pre-fill the network corrects: one of classical.LANDCOVER_PREFILLS
-    residual: bool = True  # predict a correction on top of the pre-filled image (zero-initialised head)
-    disc_base: int = 32  # discriminator channels after its first stride-2 conv
-    disc_depth: int = 4  # stride-2 convs in the discriminator trunk: patch map at 1/2**disc_depth
+    """The generator's and discriminator's shapes; the one home of their defaults
+    (``train/satellite.py`` flags come from here; ``num_classes`` from the class table)."""
+
+    num_classes: int = doc(6, "land-cover classes (length of the class table)")
+    base: int = doc(32, "generator RGB-branch channels at half resolution; doubled per level down")
+    depth: int = doc(3, "generator downsamplings after the stem; inputs are padded to a multiple of 2**(depth+1)")
+    max_channels: int = doc(192, "cap on RGB-branch channels")
+    bottleneck_blocks: int = doc(2, "dilated residual blocks at the lowest resolution")
+    lc_channels: int = doc(16, "land-cover-branch channels at half resolution; doubled per level, capped at 64")
+    prefill: str = doc("landcover-nearest", "hole pre-fill the generator corrects: landcover-nearest (each hole "
+                       "pixel the nearest known pixel of its asked class), telea, zeros (the research), "
+                       "patchmatch, patchmatch-half")
+    residual: bool = doc(True, "predict a correction on top of the pre-filled image (zero-initialised head)")
+    disc_base: int = doc(32, "discriminator channels after its first stride-2 conv")
+    disc_depth: int = doc(4, "stride-2 convs in the discriminator trunk: patch map at 1/2**disc_depth")
 
     def __post_init__(self):
         check_prefill(self.prefill, landcover=True)

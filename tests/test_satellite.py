@@ -295,3 +295,24 @@ def test_what_if_training_logs_the_referee_reading(tile_folder):
                                       "--val-fraction", "0"])
     records = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
     assert any("whatif_consistency" in r for r in records)
+
+
+def test_init_starts_a_new_run_from_an_exported_model(tile_folder):
+    """--init rebuilds the exported networks as they were built, with no model flags; the
+    export counts the steps of the run it came from; a contradicting flag stops the run."""
+    from train.common import load_state
+    from train.satellite import main
+
+    data, vgg = tile_folder
+    first, second = data / "first", data / "second"
+    main(tiny_args(data, vgg, first) + ["--steps", "2", "--val-every", "2"])
+    from inpaint_core.checkpoint import read_meta
+
+    args = ["--data", str(data), "--classes", "dubai-aerial", "--vgg-weights", str(vgg), "--out", str(second),
+            "--export", str(second / "model.safetensors"), "--crop", "32", "--batch-size", "2", "--val-fraction", "0",
+            "--val-windows", "2", "--log-every", "1", "--no-amp", "--windows-per-epoch", "4"]  # no model flags
+    main(args + ["--steps", "2", "--val-every", "2", "--init", str(first / "model.safetensors")])
+    assert load_state(second / "state.pt")["model_config"] == read_meta(first / "model.safetensors")["config"]
+    assert load_inpainter(second / "model.safetensors", device="cpu").meta["training"]["steps"] == 4
+    with pytest.raises(SystemExit, match="--base 16"):
+        main(args + ["--steps", "1", "--init", str(first / "model.safetensors"), "--base", "16"])

@@ -117,5 +117,35 @@ def test_patchmatch_guide_prefill_trains_and_exports(image_folder, random_vgg_fi
                      "patchmatch-half"))
     model = load_inpainter(out / "album.safetensors", device="cpu")
     assert model.model.config.prefill == "patchmatch-half"
-    with pytest.raises(SystemExit, match="--prefill: unknown prefill 'landcover-nearest'"):
+    with pytest.raises(SystemExit, match="unknown prefill 'landcover-nearest'"):
         album.main(_args(image_folder, random_vgg_file, out, "--prefill", "landcover-nearest"))
+
+
+def test_init_and_resume_rebuild_the_stored_model(image_folder, random_vgg_file, tmp_path):
+    """The model config lives in the model: --init and --resume rebuild it without its flags,
+    and a flag that contradicts it stops the run instead of being ignored."""
+    first, second = tmp_path / "first", tmp_path / "second"
+    album.main(_args(image_folder, random_vgg_file, first, "--steps", "2", "--val-every", "2"))
+    pairs = list(zip(TOY[::2], TOY[1::2]))
+    no_model_flags = [x for flag, value in pairs if flag not in ("--base", "--depth", "--bottleneck-blocks")
+                      for x in (flag, value)]
+    assert len(no_model_flags) == len(TOY) - 6
+    args = ["--data", str(image_folder), "--vgg-weights", str(random_vgg_file), "--out", str(second),
+            "--export", str(second / "album.safetensors"), *no_model_flags]
+    album.main(args + ["--steps", "3", "--val-every", "3", "--init", str(first / "album.safetensors")])
+    from train.common import load_state
+
+    # (the export happens only when validation beats the --init model's: the state always says)
+    assert load_state(second / "state.pt")["model_config"] == read_meta(first / "album.safetensors")["config"]
+    result = album.main(args + ["--steps", "4", "--resume"])
+    assert result["step"] == 4
+    with pytest.raises(SystemExit, match="--base 16 \\(it has 8\\)"):
+        album.main(args + ["--steps", "5", "--resume", "--base", "16"])
+    with pytest.raises(SystemExit, match="holds a satellite model"):
+        sat = tmp_path / "sat.safetensors"
+        from inpaint_core.checkpoint import save_model
+        from inpaint_core.satellite import SatelliteConfig, SatelliteGenerator
+
+        gen = SatelliteGenerator(SatelliteConfig(base=8, depth=2, lc_channels=4, bottleneck_blocks=1))
+        save_model(sat, gen.state_dict(), "satellite", gen.config.to_dict())
+        album.main(args + ["--init", str(sat)])

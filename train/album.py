@@ -25,13 +25,14 @@ from torch.utils.data import DataLoader, DistributedSampler
 from tqdm import tqdm
 
 from inpaint_core.checkpoint import save_model
-from inpaint_core.classical import check_prefill, telea
+from inpaint_core.classical import telea
 from inpaint_core.data import InpaintDataset, list_images, split_files
 from inpaint_core.losses import PerceptualLoss, l1_loss, load_vgg16, tv_loss
 from inpaint_core.masks import MaskSpec
 from inpaint_core.models import AlbumConfig, AlbumUNet
 from train.common import (
-    JsonLog, Timer, autocast_for, field, hole_psnr, images_to_uint8, load_state, parse_config, plot_curves, save_grid,
+    JsonLog, Timer, autocast_for, field, hole_psnr, images_to_uint8, load_state, parse_config, plot_curves,
+    resolve_model_config, save_grid,
     save_state, seed_everything, setup_distributed,
 )  # fmt: skip
 
@@ -55,13 +56,6 @@ class TrainConfig:
     overfit_batch: bool = field(False, help="the research's sanity test: fit 8 images with fixed holes (1000 steps "
                                 "unless --steps; LR 1e-3 unless --lr; validation scores the fitted batch)")
     lr_find: bool = field(False, help="LR range test: write OUT/lr_find.png and suggest a learning rate")
-    # model
-    base: int = field(24, help="U-Net channels at the first level")
-    depth: int = field(3, help="U-Net downsamplings after the stem")
-    bottleneck_blocks: int = field(2, help="dilated residual blocks at the lowest resolution")
-    prefill: str = field("telea", help="hole pre-fill the network corrects: telea, zeros (the research), "
-                         "patchmatch or patchmatch-half (a texture guide at half resolution)")
-    residual: bool = field(True, help="predict a correction on top of the pre-filled input")
     # data
     resize: int = field(256, help="images are resized so their short side is this (the research's 256)")
     crop: int = field(128, help="training crop side (crops are cheaper; holes keep their 256-scale size)")
@@ -71,10 +65,11 @@ class TrainConfig:
     workers: int = field(1, help="data-loading worker processes")
     # optimisation
     batch_size: int = field(8, help="images per step per process")
-    lr: float = field(3e-4, help="AdamW learning rate (the research's choice for the full run)")
+    lr: float | None = field(None, help="AdamW learning rate (default: 3e-4, the research's choice for the full run; "
+                             "1e-3 with --overfit-batch)")
     weight_decay: float = field(1e-4, help="AdamW weight decay")
     warmup: int = field(100, help="linear LR warm-up steps")
-    steps: int = field(20000, help="total optimisation steps (--overfit-batch: 1000 unless given)")
+    steps: int | None = field(None, help="total optimisation steps (default: 20000; 1000 with --overfit-batch)")
     max_minutes: float = field(0.0, help="stop (saving state and model) after this many minutes of this run; 0 = no limit")
     hole_weight: float = field(6.0, help="L1 weight of hole pixels relative to known pixels")
     w_vgg: float = field(0.05, help="weight of the VGG16 perceptual loss")
@@ -90,19 +85,24 @@ class TrainConfig:
     sample_every: int = field(500, help="steps between sample grids")
 
     def __post_init__(self):
+        # the one preset: the research's single-batch sanity test (everything else has one default)
+        preset = OVERFIT_PRESET if self.overfit_batch else FULL_RUN
+        for name, value in preset.items():
+            if getattr(self, name) is None:
+                setattr(self, name, value)
         if self.out is None:
             self.out = "runs/album-overfit" if self.overfit_batch else "runs/album"
-        try:
-            check_prefill(self.prefill)
-        except ValueError as err:
-            raise SystemExit(f"--prefill: {err}") from None
         if self.overfit_batch and self.lr_find:
             raise SystemExit("--overfit-batch and --lr-find are separate modes; pick one")
 
 
-def model_config(cfg: TrainConfig) -> AlbumConfig:
-    return AlbumConfig(base=cfg.base, depth=cfg.depth, bottleneck_blocks=cfg.bottleneck_blocks,
-                       prefill=cfg.prefill, residual=cfg.residual)
+FULL_RUN = {"lr": 3e-4, "steps": 20000}
+OVERFIT_PRESET = {"lr": 1e-3, "steps": 1000}  # the research's best LR when fitting one batch
+
+
+def model_config(given: dict, stored: dict | None = None, source: str = "") -> AlbumConfig:
+    """The run's model: from the flags given (and AlbumConfig's defaults), or the stored one."""
+    return resolve_model_config(AlbumConfig, given, stored, source)
 
 
 def compute_losses(pred, target, mask, perceptual, cfg) -> tuple[torch.Tensor, dict[str, float]]:
@@ -196,7 +196,7 @@ def lr_find(model, loader, perceptual, cfg, device, out: Path, steps: int = 120,
 
 
 def main(argv=None) -> dict:
-    cfg = parse_config(TrainConfig, __doc__.split("\n\n")[0], argv)
+    cfg, given = parse_config(TrainConfig, __doc__.split("\n\n")[0], argv, model_cls=AlbumConfig)
     ddp = setup_distributed(cfg.device)
     device = ddp.device
     seed_everything(cfg.seed + ddp.rank)
@@ -211,14 +211,31 @@ def main(argv=None) -> dict:
     if not train_files:
         raise SystemExit(f"all {len(files)} images fell into the validation split; lower --val-fraction")
     mask_spec = MaskSpec.parse(cfg.masks)
+    # the model: rebuilt from the state (--resume) or the checkpoint (--init), else from the flags
+    state_path = out / "state.pt"
+    state, init_state, init_meta = None, None, None
+    if cfg.resume:
+        if not state_path.exists():
+            raise SystemExit(f"--resume: no training state at {state_path}")
+        state = load_state(state_path)
+        mcfg = model_config(given, state["model_config"], f"--resume: {state_path}")
+    elif cfg.init:
+        from inpaint_core.checkpoint import load_model_file
+
+        init_state, init_meta = load_model_file(cfg.init)
+        if init_meta["kind"] != "album":
+            raise SystemExit(f"--init: {cfg.init} holds a {init_meta['kind']} model, not an album one")
+        mcfg = model_config(given, init_meta["config"], f"--init: {cfg.init}")
+    else:
+        mcfg = model_config(given)
     if cfg.overfit_batch:
         train_files = train_files[:8]
         val_files = train_files  # the test is whether the model can fit these very images
-    train_set = InpaintDataset(train_files, cfg.resize, cfg.crop, mask_spec, cfg.prefill, train=True,
+    train_set = InpaintDataset(train_files, cfg.resize, cfg.crop, mask_spec, mcfg.prefill, train=True,
                                seed=cfg.seed, fixed_masks=cfg.overfit_batch)
     # the overfit test scores the very crops and holes it fits; a real run, held-out images at full size
     val_set = train_set if cfg.overfit_batch else InpaintDataset(
-        (val_files or train_files)[: cfg.val_images], cfg.resize, cfg.resize, mask_spec, cfg.prefill, train=False,
+        (val_files or train_files)[: cfg.val_images], cfg.resize, cfg.resize, mask_spec, mcfg.prefill, train=False,
         seed=cfg.seed + 1)
     sampler = DistributedSampler(train_set, shuffle=True, seed=cfg.seed) if ddp.enabled else None
     loader = DataLoader(train_set, batch_size=cfg.batch_size, shuffle=sampler is None, sampler=sampler,
@@ -226,7 +243,7 @@ def main(argv=None) -> dict:
                         persistent_workers=False)
     val_loader = DataLoader(val_set, batch_size=8, num_workers=0)
 
-    model = AlbumUNet(model_config(cfg)).to(device)
+    model = AlbumUNet(mcfg).to(device)
     if device.type == "cpu":
         model = model.to(memory_format=torch.channels_last)
     n_params = sum(p.numel() for p in model.parameters())
@@ -238,19 +255,12 @@ def main(argv=None) -> dict:
         print(f"LR range test written to {out / 'lr_find.png'}; suggested learning rate {suggestion:.2e}")
         return {"suggested_lr": suggestion}
 
-    lr = 1e-3 if cfg.overfit_batch and cfg.lr == 3e-4 else cfg.lr  # the research's best LR when overfitting
+    lr = cfg.lr
     warmup = min(cfg.warmup, 10) if cfg.overfit_batch else cfg.warmup  # one fixed batch needs no long warm-up
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=cfg.weight_decay)
     step, epoch, best, timer_offset = 0, 0, -float("inf"), 0.0
     prior_steps = 0  # steps of the run an --init model came from, so the model card counts all training
-    state_path = out / "state.pt"
-    if cfg.resume:
-        if not state_path.exists():
-            raise SystemExit(f"--resume: no training state at {state_path}")
-        state = load_state(state_path)
-        if state["model_config"] != model_config(cfg).to_dict():
-            raise SystemExit(f"--resume: {state_path} was trained with model config {state['model_config']}, "
-                             f"not {model_config(cfg).to_dict()}")
+    if state is not None:
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         step, epoch, best, timer_offset = state["step"], state["epoch"], state["best"], state["elapsed"]
@@ -258,14 +268,9 @@ def main(argv=None) -> dict:
         torch.set_rng_state(state["torch_rng"])
         if ddp.is_main:
             print(f"resumed from {state_path} at step {step} ({timer_offset / 60:.1f} min trained so far)")
-    elif cfg.init:
-        from inpaint_core.checkpoint import load_model_file
-
-        state, meta = load_model_file(cfg.init)
-        if meta["kind"] != "album" or meta["config"] != model_config(cfg).to_dict():
-            raise SystemExit(f"--init: {cfg.init} holds a {meta['kind']} model with config {meta['config']}; "
-                             f"this run builds {model_config(cfg).to_dict()} (match --base/--depth/... to it)")
-        model.load_state_dict(state)
+    elif init_state is not None:
+        meta = init_meta
+        model.load_state_dict(init_state)
         best = meta.get("training", {}).get("validation", {}).get("psnr_hole", best)
         timer_offset = 60 * meta.get("training", {}).get("wall_minutes", 0.0)
         prior_steps = int(meta.get("training", {}).get("steps", 0))
@@ -280,12 +285,12 @@ def main(argv=None) -> dict:
     # the overfit test shows the very images and holes it fits; a real run shows held-out ones
     sample_batch = next(iter(loader if cfg.overfit_batch else val_loader))
     n_images = 0
-    steps_total = cfg.steps if not cfg.overfit_batch or cfg.steps != 20000 else 1000
+    steps_total = cfg.steps
 
     def checkpoint_state():
         save_state(state_path, model=model.state_dict(), optimizer=opt.state_dict(), step=step, epoch=epoch,
                    best=best, elapsed=timer.elapsed, torch_rng=torch.get_rng_state(), prior_steps=prior_steps,
-                   model_config=model_config(cfg).to_dict(), train_config=dataclasses.asdict(cfg))
+                   model_config=mcfg.to_dict(), train_config=dataclasses.asdict(cfg))
 
     def export(val: dict) -> None:
         summary = {
@@ -295,7 +300,7 @@ def main(argv=None) -> dict:
             "val_images": len(val_set), "validation": val, "train_config": dataclasses.asdict(cfg),
             "val_files": [p.name for p in val_files],
         }  # fmt: skip
-        save_model(cfg.export, model.state_dict(), "album", model_config(cfg).to_dict(), training=summary)
+        save_model(cfg.export, model.state_dict(), "album", mcfg.to_dict(), training=summary)
 
     bar = tqdm(total=steps_total, initial=step, desc="album", disable=not ddp.is_main, dynamic_ncols=True)
     last_val: dict = {}

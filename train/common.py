@@ -35,7 +35,7 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parent.parent
 
 __all__ = [
-    "ROOT", "field", "build_parser", "parse_config", "Dist", "setup_distributed", "autocast_for",
+    "ROOT", "field", "build_parser", "parse_config", "resolve_model_config", "Dist", "setup_distributed", "autocast_for",
     "seed_everything", "save_state", "cpu_has_fast_bf16", "load_state", "save_grid", "JsonLog", "unwrap", "Timer", "images_to_uint8", "hole_psnr",
     "plot_curves",
 ]  # fmt: skip
@@ -54,8 +54,14 @@ def _flag_type(tp):
     return tp
 
 
-def build_parser(config_cls, description: str) -> argparse.ArgumentParser:
-    """An argparse parser with one ``--flag`` per dataclass field (``_`` becomes ``-``)."""
+def build_parser(config_cls, description: str, model_cls=None, model_skip: tuple[str, ...] = ()) -> argparse.ArgumentParser:
+    """An argparse parser with one ``--flag`` per dataclass field (``_`` becomes ``-``).
+
+    With ``model_cls`` (a model config dataclass), its fields (but ``model_skip``) become
+    flags too, in their own group. A flag not given is left out: a new run builds the
+    model from the given ones and the dataclass's own defaults, the one place they live;
+    ``--resume`` and ``--init`` rebuild the stored model (see :func:`resolve_model_config`).
+    """
     parser = argparse.ArgumentParser(description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     hints = typing.get_type_hints(config_cls)
     for f in dataclasses.fields(config_cls):
@@ -68,11 +74,50 @@ def build_parser(config_cls, description: str) -> argparse.ArgumentParser:
             parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=default, help=help_text)
         else:
             parser.add_argument(flag, type=tp, default=default, required=required, help=help_text)
+    if model_cls is not None:
+        group = parser.add_argument_group(
+            f"model ({model_cls.__name__}; a new run only: --resume and --init rebuild the stored model)")
+        model_hints = typing.get_type_hints(model_cls)
+        for f in dataclasses.fields(model_cls):
+            if f.name in model_skip:
+                continue
+            flag = "--" + f.name.replace("_", "-")
+            tp = _flag_type(model_hints[f.name])
+            help_text = f"{f.metadata.get('help', '')} (default: {f.default})"
+            # SUPPRESS: a flag not given is absent from the namespace (and -h shows the real default)
+            if tp is bool:
+                group.add_argument(flag, action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS,
+                                   help=help_text)
+            else:
+                group.add_argument(flag, type=tp, default=argparse.SUPPRESS, help=help_text)
     return parser
 
 
-def parse_config(config_cls, description: str, argv=None):
-    args = build_parser(config_cls, description).parse_args(argv)
+def resolve_model_config(model_cls, given: dict, stored: dict | None = None, source: str = "", **fixed):
+    """The model config of a run: ``model_cls(**fixed, **given)`` for a new one; the
+    ``stored`` config (of ``--resume``'s state or ``--init``'s checkpoint) otherwise, where
+    a given flag that disagrees with it stops the run instead of being silently ignored."""
+    try:
+        if stored is None:
+            return model_cls(**fixed, **given)
+        conflicts = [f"--{k.replace('_', '-')} {v} (it has {stored.get(k)})" for k, v in given.items()
+                     if stored.get(k) != v]
+        if conflicts:
+            raise SystemExit(f"{source} holds a model built differently: {'; '.join(conflicts)}. Drop those flags "
+                             "(the stored model is rebuilt as it is) or start a new run")
+        return model_cls(**stored)
+    except (TypeError, ValueError) as err:
+        raise SystemExit(f"model config: {err}") from None
+
+
+def parse_config(config_cls, description: str, argv=None, model_cls=None, model_skip: tuple[str, ...] = ()):
+    """``config_cls`` from the command line; with ``model_cls``, ``(config, given model flags)``."""
+    args = build_parser(config_cls, description, model_cls, model_skip).parse_args(argv)
+    if model_cls is not None:
+        names = {f.name for f in dataclasses.fields(model_cls)} - set(model_skip)
+        values = vars(args)
+        given = {k: values.pop(k) for k in list(values) if k in names}
+        return config_cls(**values), given
     return config_cls(**vars(args))
 
 

@@ -30,15 +30,17 @@ from torch.utils.data import DataLoader, DistributedSampler
 from tqdm import tqdm
 
 from inpaint_core.checkpoint import save_model
-from inpaint_core.classical import check_prefill, telea
+from inpaint_core.classical import telea
 from inpaint_core.landcover import get_class_table
 from inpaint_core.losses import PerceptualLoss, l1_loss, load_vgg16, lsgan_loss, tv_loss
 from inpaint_core.masks import MaskSpec
-from inpaint_core.satellite import DISC_PREFIX, REFEREE_PREFIX, SatelliteConfig, SatelliteDiscriminator, SatelliteGenerator
+from inpaint_core.satellite import (
+    DISC_PREFIX, REFEREE_PREFIX, SatelliteConfig, SatelliteDiscriminator, SatelliteGenerator, split_state,
+)
 from inpaint_core.satellite_data import SatelliteTiles, find_tile_pairs, split_pairs
 from train.common import (
     JsonLog, Timer, autocast_for, field, hole_psnr, images_to_uint8, load_state, parse_config, plot_curves, save_grid, save_state,
-    seed_everything, setup_distributed,
+    resolve_model_config, seed_everything, setup_distributed,
 )  # fmt: skip
 
 
@@ -62,16 +64,8 @@ class TrainConfig:
     resume: bool = field(False, help="continue from OUT/state.pt (models, optimisers, step, timer)")
     overfit_batch: bool = field(False, help="sanity test: fit one batch of windows with fixed holes (learning rates "
                                 "decay to zero on a cosine: at a constant rate, Adam blew the fitted G up after ~500 steps)")
-    # model
-    base: int = field(32, help="generator RGB-branch channels at half resolution")
-    depth: int = field(3, help="generator downsamplings after the stem")
-    lc_channels: int = field(16, help="generator land-cover-branch channels at half resolution")
-    bottleneck_blocks: int = field(2, help="dilated residual blocks at the lowest resolution")
-    prefill: str = field("landcover-nearest", help="hole pre-fill the generator corrects: telea, zeros (the research), "
-                         "landcover-nearest (each hole pixel the nearest known pixel of its class), patchmatch, "
-                         "patchmatch-half")
-    residual: bool = field(True, help="predict a correction on top of the pre-filled input (zero-initialised head)")
-    disc_base: int = field(32, help="discriminator channels after its first stride-2 conv")
+    init: str | None = field(None, help="start a NEW run from an exported satellite model (generator, "
+                             "discriminator and referee), e.g. the shipped checkpoint, rebuilt as it was built")
     referee: bool = field(True, help="also train an independent land-cover segmenter (real images only) for the "
                           "consistency measure; exported with the model")
     # data
@@ -90,9 +84,9 @@ class TrainConfig:
     workers: int = field(0, help="data-loading worker processes (each keeps its own copy of the decoded images)")
     # optimisation
     batch_size: int = field(4, help="windows per step per process")
-    lr: float = field(2e-4, help="Adam learning rate of the generator (5e-4 in --overfit-batch)")
+    lr: float | None = field(None, help="Adam learning rate of the generator (default: 2e-4; 5e-4 with --overfit-batch)")
     lr_d: float = field(2e-4, help="Adam learning rate of the discriminator and the referee")
-    steps: int = field(20000, help="total optimisation steps (--overfit-batch: 600 unless given)")
+    steps: int | None = field(None, help="total optimisation steps (default: 20000; 600 with --overfit-batch)")
     max_minutes: float = field(0.0, help="stop (saving state and model) after this many minutes of this run; 0 = no limit")
     hole_weight: float = field(6.0, help="L1 weight of hole pixels relative to known pixels")
     w_mse: float = field(1.0, help="weight of the MSE between output and target")
@@ -117,22 +111,30 @@ class TrainConfig:
     sample_every: int = field(250, help="steps between sample grids")
 
     def __post_init__(self):
+        preset = OVERFIT_PRESET if self.overfit_batch else FULL_RUN  # the one preset: the sanity test
+        for name, value in preset.items():
+            if getattr(self, name) is None:
+                setattr(self, name, value)
         if self.out is None:
             self.out = "runs/satellite-overfit" if self.overfit_batch else "runs/satellite"
-        try:
-            check_prefill(self.prefill, landcover=True)
-        except ValueError as err:
-            raise SystemExit(f"--prefill: {err}") from None
+        if self.resume and self.init:
+            raise SystemExit("--resume continues a run, --init starts a new one from a model: pick one")
         if self.select not in ("psnr_hole", "consistency", "last"):
             raise SystemExit(f"--select must be psnr_hole, consistency or last, got {self.select!r}")
         if self.select == "consistency" and not self.referee:
             raise SystemExit("--select consistency needs the referee (drop --no-referee)")
 
 
-def model_config(cfg: TrainConfig, num_classes: int) -> SatelliteConfig:
-    return SatelliteConfig(num_classes=num_classes, base=cfg.base, depth=cfg.depth, lc_channels=cfg.lc_channels,
-                           bottleneck_blocks=cfg.bottleneck_blocks, prefill=cfg.prefill, residual=cfg.residual,
-                           disc_base=cfg.disc_base)
+FULL_RUN = {"lr": 2e-4, "steps": 20000}
+OVERFIT_PRESET = {"lr": 5e-4, "steps": 600}
+
+
+def model_config(given: dict, num_classes: int, stored: dict | None = None, source: str = "") -> SatelliteConfig:
+    """The run's networks: from the flags given (and SatelliteConfig's defaults), or the stored ones."""
+    config = resolve_model_config(SatelliteConfig, given, stored, source, num_classes=num_classes)
+    if config.num_classes != num_classes:
+        raise SystemExit(f"{source} paints {config.num_classes} classes; --classes has {num_classes}")
+    return config
 
 
 def class_targets(landcover: torch.Tensor, ignore: tuple[int, ...], keep: torch.Tensor | None = None) -> torch.Tensor:
@@ -340,7 +342,8 @@ def load_pairs(cfg: TrainConfig, table, out: Path, is_main: bool):
 
 
 def main(argv=None) -> dict:
-    cfg = parse_config(TrainConfig, __doc__.split("\n\n")[0], argv)
+    cfg, given = parse_config(TrainConfig, __doc__.split("\n\n")[0], argv, model_cls=SatelliteConfig,
+                              model_skip=("num_classes",))
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     ddp = setup_distributed(cfg.device)
@@ -350,26 +353,43 @@ def main(argv=None) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     table = get_class_table(cfg.classes)
     ignore = table.nodata_indices
-    mcfg = model_config(cfg, len(table))
+    # the networks: rebuilt from the state (--resume) or the checkpoint (--init), else from the flags
+    state_path = out / "state.pt"
+    state, init, init_meta = None, None, None
+    if cfg.resume:
+        if not state_path.exists():
+            raise SystemExit(f"--resume: no training state at {state_path}")
+        state = load_state(state_path)
+        mcfg = model_config(given, len(table), state["model_config"], f"--resume: {state_path}")
+    elif cfg.init:
+        from inpaint_core.checkpoint import load_model_file
+
+        init_state, init_meta = load_model_file(cfg.init)
+        if init_meta["kind"] != "satellite":
+            raise SystemExit(f"--init: {cfg.init} holds a {init_meta['kind']} model, not a satellite one")
+        if init_meta.get("classes") != table.to_json():
+            raise SystemExit(f"--init: {cfg.init} paints other classes than --classes {cfg.classes}")
+        init = split_state(init_state)
+        mcfg = model_config(given, len(table), init_meta["config"], f"--init: {cfg.init}")
+    else:
+        mcfg = model_config(given, len(table))
 
     pairs = load_pairs(cfg, table, out, ddp.is_main)
     train_pairs, val_pairs = split_pairs(pairs, cfg.val_fraction)
     if not train_pairs:
         raise SystemExit(f"all {len(pairs)} images fell into the validation split; lower --val-fraction")
     spec = MaskSpec.parse(cfg.masks, class_count=cfg.class_count, class_size=cfg.class_size)
-    steps_total = cfg.steps
+    steps_total, lr = cfg.steps, cfg.lr
     if cfg.overfit_batch:
         train_pairs = val_pairs = train_pairs[: cfg.batch_size]
-        steps_total = 600 if cfg.steps == 20000 else cfg.steps
-    lr = 5e-4 if cfg.overfit_batch and cfg.lr == 2e-4 else cfg.lr
-    train_set = SatelliteTiles(train_pairs, table, cfg.crop, spec, cfg.prefill, seed=cfg.seed, fixed_masks=cfg.overfit_batch,
+    train_set = SatelliteTiles(train_pairs, table, cfg.crop, spec, mcfg.prefill, seed=cfg.seed, fixed_masks=cfg.overfit_batch,
                                length=cfg.batch_size if cfg.overfit_batch else cfg.windows_per_epoch,
                                what_if=cfg.what_if, identity=cfg.identity)
     val_set = train_set if cfg.overfit_batch else SatelliteTiles(  # the overfit test scores the batch it fits
-        val_pairs or train_pairs, table, cfg.crop, spec, cfg.prefill, train=False, seed=cfg.seed + 1, length=cfg.val_windows)
+        val_pairs or train_pairs, table, cfg.crop, spec, mcfg.prefill, train=False, seed=cfg.seed + 1, length=cfg.val_windows)
     # the same held-out windows, each hole asked to become another class: does the fill follow?
     whatif_set = None if cfg.overfit_batch or not cfg.what_if else SatelliteTiles(
-        val_pairs or train_pairs, table, cfg.crop, spec, cfg.prefill, train=False, seed=cfg.seed + 1,
+        val_pairs or train_pairs, table, cfg.crop, spec, mcfg.prefill, train=False, seed=cfg.seed + 1,
         length=cfg.val_windows, what_if=1.0)
     sampler = DistributedSampler(train_set, shuffle=True, seed=cfg.seed) if ddp.enabled else None
     loader = DataLoader(train_set, batch_size=cfg.batch_size, shuffle=sampler is None, sampler=sampler,
@@ -390,13 +410,8 @@ def main(argv=None) -> dict:
     opt_r = torch.optim.Adam(referee.parameters(), lr=cfg.lr_d, **adam) if referee else None
 
     step, epoch, best, offset = 0, 0, -float("inf"), 0.0
-    state_path = out / "state.pt"
-    if cfg.resume:
-        if not state_path.exists():
-            raise SystemExit(f"--resume: no training state at {state_path}")
-        state = load_state(state_path)
-        if state["model_config"] != mcfg.to_dict():
-            raise SystemExit(f"--resume: {state_path} has model config {state['model_config']}, not {mcfg.to_dict()}")
+    prior_steps = 0  # steps of the run an --init model came from, so the model card counts all training
+    if state is not None:
         gen.load_state_dict(state["gen"])
         disc.load_state_dict(state["disc"])
         opt_g.load_state_dict(state["opt_g"])
@@ -405,11 +420,22 @@ def main(argv=None) -> dict:
             referee.load_state_dict(state["referee"])
             opt_r.load_state_dict(state["opt_r"])
         step, epoch, best, offset = state["step"], state["epoch"], state["best"], state["elapsed"]
+        prior_steps = state.get("prior_steps", 0)
         if state.get("select", "psnr_hole") != cfg.select:  # a best PSNR says nothing about consistency
             best = -float("inf")
         torch.set_rng_state(state["torch_rng"])
         if ddp.is_main:
             print(f"resumed from {state_path} at step {step} ({offset / 60:.1f} min trained so far)")
+    elif init is not None:
+        gen.load_state_dict(init["gen"])
+        if init["disc"]:
+            disc.load_state_dict(init["disc"])
+        if referee is not None and init["referee"]:
+            referee.load_state_dict(init["referee"])
+        training = init_meta.get("training", {})
+        prior_steps, offset = int(training.get("steps", 0)), 60 * training.get("wall_minutes", 0.0)
+        if ddp.is_main:
+            print(f"initialised from {cfg.init} ({prior_steps} steps trained)")
     wrap = (lambda m: DistributedDataParallel(m)) if ddp.enabled else (lambda m: m)
     gen_t, disc_t = wrap(gen), wrap(disc)
     referee_t = wrap(referee) if referee is not None else None
@@ -423,7 +449,8 @@ def main(argv=None) -> dict:
         extra = {"referee": referee.state_dict(), "opt_r": opt_r.state_dict()} if referee is not None else {}
         save_state(state_path, gen=gen.state_dict(), disc=disc.state_dict(), opt_g=opt_g.state_dict(),
                    opt_d=opt_d.state_dict(), step=step, epoch=epoch, best=best, select=cfg.select, elapsed=timer.elapsed,
-                   torch_rng=torch.get_rng_state(), model_config=mcfg.to_dict(), train_config=dataclasses.asdict(cfg), **extra)
+                   torch_rng=torch.get_rng_state(), model_config=mcfg.to_dict(), train_config=dataclasses.asdict(cfg),
+                   prior_steps=prior_steps, **extra)
 
     bank_tensors: dict = {}  # the exemplar bank of the training tiles, cut once at the first export
 
@@ -437,7 +464,7 @@ def main(argv=None) -> dict:
         tensors.update({DISC_PREFIX + k: v for k, v in disc.state_dict().items()})
         if referee is not None:
             tensors.update({REFEREE_PREFIX + k: v for k, v in referee.state_dict().items()})
-        summary = {"steps": step, "images_seen": step * cfg.batch_size * ddp.world_size,
+        summary = {"steps": prior_steps + step, "images_seen": (prior_steps + step) * cfg.batch_size * ddp.world_size,
                    "wall_minutes": round(timer.elapsed / 60, 1), "parameters": n_params, "classes_name": table.name,
                    "hardware": f"{platform.processor() or platform.machine()} x{ddp.world_size} ({device.type})",
                    "train_images": len(train_pairs), "val_images": [str(p[0]) for p in val_pairs],
