@@ -32,7 +32,7 @@ from inpaint_core.masks import MaskSpec
 from inpaint_core.models import AlbumConfig, AlbumUNet
 from train.common import (
     JsonLog, Timer, autocast_for, field, hole_psnr, images_to_uint8, load_state, parse_config, plot_curves,
-    resolve_model_config, save_grid,
+    agreed_stop, grad_scaler_for, resolve_model_config, save_grid,
     save_state, seed_everything, setup_distributed,
 )  # fmt: skip
 
@@ -115,14 +115,20 @@ def compute_losses(pred, target, mask, perceptual, cfg) -> tuple[torch.Tensor, d
     return total, {"l1": loss_l1.item(), "vgg": loss_vgg.item(), "tv": loss_tv.item()}
 
 
-def train_step(model, opt, inputs, mask, target, perceptual, cfg, device) -> tuple[torch.Tensor, dict[str, float]]:
-    """One optimisation step on a batch; returns the loss and its logged parts."""
+def train_step(model, opt, inputs, mask, target, perceptual, cfg, device, scaler=None) -> tuple[torch.Tensor, dict[str, float]]:
+    """One optimisation step on a batch; returns the loss and its logged parts. ``scaler``:
+    the GradScaler of fp16 autocast (:func:`~train.common.grad_scaler_for`), else None."""
     with autocast_for(device, cfg.amp):
         pred = model(inputs, mask)
         loss, parts = compute_losses(pred.float(), target, mask, perceptual, cfg)
     opt.zero_grad(set_to_none=True)
-    loss.backward()
-    opt.step()
+    if scaler is not None and scaler.is_enabled():
+        scaler.scale(loss).backward()
+        scaler.step(opt)
+        scaler.update()
+    else:
+        loss.backward()
+        opt.step()
     return loss, parts
 
 
@@ -258,6 +264,7 @@ def main(argv=None) -> dict:
     lr = cfg.lr
     warmup = min(cfg.warmup, 10) if cfg.overfit_batch else cfg.warmup  # one fixed batch needs no long warm-up
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=cfg.weight_decay)
+    scaler = grad_scaler_for(device, cfg.amp)  # enabled only for fp16 autocast (a GPU without bf16)
     step, epoch, best, timer_offset = 0, 0, -float("inf"), 0.0
     prior_steps = 0  # steps of the run an --init model came from, so the model card counts all training
     if state is not None:
@@ -319,7 +326,7 @@ def main(argv=None) -> dict:
                 inputs = inputs.contiguous(memory_format=torch.channels_last)
             for g in opt.param_groups:
                 g["lr"] = lr * min(1.0, (step + 1) / max(1, warmup))
-            loss, parts = train_step(train_model, opt, inputs, mask, target, perceptual, cfg, device)
+            loss, parts = train_step(train_model, opt, inputs, mask, target, perceptual, cfg, device, scaler)
             step += 1
             n_images += inputs.shape[0] * ddp.world_size
             t_images += inputs.shape[0] * ddp.world_size
@@ -342,8 +349,7 @@ def main(argv=None) -> dict:
                     export(last_val)
             if ddp.is_main and step % cfg.save_every == 0:
                 checkpoint_state()
-            if cfg.max_minutes and time.time() - run_start > cfg.max_minutes * 60:
-                stop = True
+            stop = agreed_stop(bool(cfg.max_minutes) and time.time() - run_start > cfg.max_minutes * 60, ddp)
             if step >= steps_total or stop:
                 break
         epoch += 1

@@ -37,7 +37,7 @@ ROOT = Path(__file__).resolve().parent.parent
 __all__ = [
     "ROOT", "field", "build_parser", "parse_config", "resolve_model_config", "Dist", "setup_distributed", "autocast_for",
     "seed_everything", "save_state", "cpu_has_fast_bf16", "load_state", "save_grid", "JsonLog", "unwrap", "Timer", "images_to_uint8", "hole_psnr",
-    "plot_curves",
+    "plot_curves", "grad_scaler_for", "agreed_stop",
 ]  # fmt: skip
 
 
@@ -176,6 +176,27 @@ def autocast_for(device: torch.device, enabled: bool = True):
     if cpu_has_fast_bf16():
         return torch.autocast("cpu", dtype=torch.bfloat16)
     return nullcontext()
+
+
+def grad_scaler_for(device: torch.device, enabled: bool = True):
+    """A GradScaler where autocast runs in fp16 (CUDA GPUs without bf16), whose small
+    gradients would underflow; a disabled one (a no-op) everywhere else."""
+    fp16 = enabled and device.type == "cuda" and not torch.cuda.is_bf16_supported()
+    return torch.amp.GradScaler("cuda", enabled=fp16)
+
+
+def agreed_stop(local: bool, ddp: "Dist") -> bool:
+    """Whether to stop, agreed by every data-parallel process: if one says stop, all stop.
+
+    Each rank reads ``--max-minutes`` on its own clock, and rank 0, slowed by validation,
+    may be the only one past it: stopping alone would leave the others waiting in the next
+    all-reduce forever.
+    """
+    if not ddp.enabled:
+        return local
+    flag = torch.tensor([1.0 if local else 0.0], device=ddp.device)
+    dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+    return bool(flag.item() > 0)
 
 
 def seed_everything(seed: int) -> None:

@@ -40,7 +40,7 @@ from inpaint_core.satellite import (
 from inpaint_core.satellite_data import SatelliteTiles, find_tile_pairs, split_pairs
 from train.common import (
     JsonLog, Timer, autocast_for, field, hole_psnr, images_to_uint8, load_state, parse_config, plot_curves, save_grid, save_state,
-    resolve_model_config, seed_everything, setup_distributed,
+    agreed_stop, grad_scaler_for, resolve_model_config, seed_everything, setup_distributed,
 )  # fmt: skip
 
 
@@ -169,14 +169,27 @@ def fake_patch_loss(patch: torch.Tensor, holes: torch.Tensor) -> torch.Tensor:
     return 0.5 * (weighted_mean(patch**2, holes) + weighted_mean((patch - 1) ** 2, 1 - holes))
 
 
-def clipped_step(opt, cfg) -> None:
-    """``opt.step()`` after clipping the gradient norm of its parameters to ``cfg.clip_grad``."""
+def clipped_step(loss, opt, cfg, scaler=None) -> None:
+    """Backward pass and ``opt.step()``, the gradient norm clipped to ``cfg.clip_grad``.
+
+    ``scaler``: a GradScaler for fp16 autocast (:func:`~train.common.grad_scaler_for`); the
+    gradients are unscaled before clipping, so the clip means the same in every precision."""
+    params = [p for g in opt.param_groups for p in g["params"]]
+    if scaler is not None and scaler.is_enabled():
+        scaler.scale(loss).backward()
+        scaler.unscale_(opt)
+        if cfg.clip_grad > 0:
+            torch.nn.utils.clip_grad_norm_(params, cfg.clip_grad)
+        scaler.step(opt)
+        scaler.update()
+        return
+    loss.backward()
     if cfg.clip_grad > 0:
-        torch.nn.utils.clip_grad_norm_([p for g in opt.param_groups for p in g["params"]], cfg.clip_grad)
+        torch.nn.utils.clip_grad_norm_(params, cfg.clip_grad)
     opt.step()
 
 
-def d_step(disc, opt_d, real, comp, mask, landcover, ignore, cfg, device) -> dict[str, float]:
+def d_step(disc, opt_d, real, comp, mask, landcover, ignore, cfg, device, scaler=None) -> dict[str, float]:
     """One discriminator update. Patch map: LSGAN, real -> 1; on the composite, filled
     pixels -> 0 and untouched ones -> 1 (:func:`fake_patch_loss`). Land-cover head:
     cross-entropy on REAL images only, so it learns what classes look like.
@@ -192,8 +205,7 @@ def d_step(disc, opt_d, real, comp, mask, landcover, ignore, cfg, device) -> dic
     loss_cls = F.cross_entropy(logits, class_targets(landcover, ignore))
     loss = 0.5 * (loss_real + loss_fake) + cfg.w_d_cls * loss_cls
     opt_d.zero_grad(set_to_none=True)
-    loss.backward()
-    clipped_step(opt_d, cfg)
+    clipped_step(loss, opt_d, cfg, scaler)
     valid = class_targets(landcover, ignore) >= 0
     acc = (logits.argmax(1) == landcover)[valid].float().mean().item() if valid.any() else float("nan")
     fake_mean = weighted_mean(patch[n:], holes)
@@ -202,7 +214,7 @@ def d_step(disc, opt_d, real, comp, mask, landcover, ignore, cfg, device) -> dic
 
 
 def g_step(pred, target, mask, landcover, disc, opt_g, perceptual, ignore, cfg, device,
-           whatif: torch.Tensor | None = None) -> tuple[float, dict[str, float]]:
+           whatif: torch.Tensor | None = None, scaler=None) -> tuple[float, dict[str, float]]:
     """One generator update on ``pred`` (its forward pass was shared with ``d_step``).
     D is only read here: its land-cover head must find the REQUESTED classes (``landcover``)
     in the fill. ``whatif`` (``N``, 1 = the hole asks for another class) drops the pixel
@@ -235,20 +247,18 @@ def g_step(pred, target, mask, landcover, disc, opt_g, perceptual, ignore, cfg, 
     total = (loss_l1 + cfg.w_mse * loss_mse + cfg.w_vgg * loss_vgg + cfg.w_tv * loss_tv + cfg.w_adv * loss_adv
              + cfg.w_cls * loss_cls)
     opt_g.zero_grad(set_to_none=True)
-    total.backward()
-    clipped_step(opt_g, cfg)
+    clipped_step(total, opt_g, cfg, scaler)
     return total.item(), {"l1": loss_l1.item(), "mse": loss_mse.item(), "vgg": loss_vgg.item(), "tv": loss_tv.item(),
                           "adv": loss_adv.item(), "cls": loss_cls.item()}
 
 
-def referee_step(referee, opt_r, real, landcover, ignore, cfg, device) -> None:
+def referee_step(referee, opt_r, real, landcover, ignore, cfg, device, scaler=None) -> None:
     """The independent land-cover segmenter: cross-entropy on real images, nothing else."""
     with autocast_for(device, cfg.amp):
         _, logits = referee(real)
     loss = F.cross_entropy(logits.float(), class_targets(landcover, ignore))
     opt_r.zero_grad(set_to_none=True)
-    loss.backward()
-    clipped_step(opt_r, cfg)
+    clipped_step(loss, opt_r, cfg, scaler)
 
 
 @torch.no_grad()
@@ -408,6 +418,8 @@ def main(argv=None) -> dict:
     opt_g = torch.optim.Adam(gen.parameters(), lr=lr, **adam)
     opt_d = torch.optim.Adam(disc.parameters(), lr=cfg.lr_d, **adam)
     opt_r = torch.optim.Adam(referee.parameters(), lr=cfg.lr_d, **adam) if referee else None
+    # enabled only for fp16 autocast (a GPU without bf16); one per network, each with its own scale
+    scalers = {name: grad_scaler_for(device, cfg.amp) for name in ("g", "d", "r")}
 
     step, epoch, best, offset = 0, 0, -float("inf"), 0.0
     prior_steps = 0  # steps of the run an --init model came from, so the model card counts all training
@@ -495,10 +507,10 @@ def main(argv=None) -> dict:
             with autocast_for(device, cfg.amp):
                 pred = gen_t(inputs, mask, lc).float()
             comp = pred * mask + real * (1 - mask)
-            parts_d = d_step(disc_t, opt_d, real, comp, mask, lc_true, ignore, cfg, device)
-            loss, parts = g_step(pred, real, mask, lc, disc, opt_g, perceptual, ignore, cfg, device, whatif)
+            parts_d = d_step(disc_t, opt_d, real, comp, mask, lc_true, ignore, cfg, device, scalers["d"])
+            loss, parts = g_step(pred, real, mask, lc, disc, opt_g, perceptual, ignore, cfg, device, whatif, scalers["g"])
             if referee_t is not None:
-                referee_step(referee_t, opt_r, real, lc_true, ignore, cfg, device)
+                referee_step(referee_t, opt_r, real, lc_true, ignore, cfg, device, scalers["r"])
             step += 1
             seen += real.shape[0] * ddp.world_size
             bar.update(1)
@@ -520,7 +532,7 @@ def main(argv=None) -> dict:
                     export(last_val)
             if ddp.is_main and step % cfg.save_every == 0:
                 save_training_state()
-            stop = bool(cfg.max_minutes) and time.time() - run_start > cfg.max_minutes * 60
+            stop = agreed_stop(bool(cfg.max_minutes) and time.time() - run_start > cfg.max_minutes * 60, ddp)
             if step >= steps_total or stop:
                 break
         epoch += 1
