@@ -28,7 +28,7 @@ from inpaint_core.engine import STRATEGIES, InferenceOptions
 from inpaint_core.inpainters import FILL_METHODS, make_inpainter
 from inpaint_core.masks import as_bool_mask
 
-__all__ = ["add_arguments", "main", "match_by_stem"]
+__all__ = ["add_arguments", "main", "match_by_stem", "read_mask"]
 
 
 def _collect(path: Path, what: str) -> list[Path]:
@@ -56,6 +56,16 @@ def match_by_stem(images: list[Path], others: list[Path], what: str) -> list[tup
         raise ValueError(f"no {what} for {len(missing)} image(s), e.g. {', '.join(missing[:3])} "
                          f"({what} files are matched to images by file name without extension)")
     return [(p, by_stem[p.stem]) for p in images]
+
+
+def read_mask(path, shape: tuple[int, int]) -> np.ndarray:
+    """A mask file as ``HxW`` bool, by the one mask rule (:func:`inpaint_core.masks.as_bool_mask`):
+    grey or RGB cut at 127, an RGBA brush layer by its paint."""
+    try:
+        with Image.open(path) as im:
+            return as_bool_mask(im, shape)
+    except OSError as err:
+        raise ValueError(f"cannot read mask {Path(path).name}: {err}") from err
 
 
 def _bands(text: str | None) -> tuple[int, int, int] | None:
@@ -119,8 +129,7 @@ def main(args: argparse.Namespace) -> int:
                 image = raster.rgb()
             else:
                 image = load_rgb(image_path)
-            with Image.open(mask_path) as im:
-                mask = as_bool_mask(np.asarray(im.convert("L")), image.shape[:2])
+            mask = read_mask(mask_path, image.shape[:2])
             if raster is not None:
                 mask &= raster.valid  # nodata is never filled
             extra = {}

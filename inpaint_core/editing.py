@@ -31,6 +31,8 @@ import cv2
 import numpy as np
 from scipy import ndimage
 
+from inpaint_core.masks import as_bool_mask
+
 __all__ = [
     "MAX_SIDE",
     "MAX_PIXELS",
@@ -188,8 +190,10 @@ def layers_mask(layers, shape: tuple[int, int], what: str = "painted layer") -> 
 
     A layer is an ``HxWx4 uint8`` array whose alpha marks paint (the editor's brush layer).
     A layer without any transparent pixel cannot be a brush layer; it is read as a
-    black-and-white mask instead (white = hole, binarised at 127, as the batch CLI reads
-    masks), which is what API users tend to send. Layers must have the image's size.
+    black-and-white mask instead (white = hole), which is what API users tend to send.
+    Both by :func:`inpaint_core.masks.as_bool_mask`, the one mask rule (cut at 127), so a
+    PNG gives the same hole in the app, the API and the batch CLI. Layers must have the
+    image's size.
     """
     mask = np.zeros(shape, dtype=bool)
     for layer in layers or []:
@@ -201,11 +205,7 @@ def layers_mask(layers, shape: tuple[int, int], what: str = "painted layer") -> 
                 f"the {what} is {layer.shape[1]}x{layer.shape[0]} pixels but the image is "
                 f"{shape[1]}x{shape[0]}; they must match"
             )
-        if layer.ndim == 3 and layer.shape[2] == 4 and (layer[..., 3] < 255).any():
-            mask |= layer[..., 3] > 0
-        else:
-            grey = layer if layer.ndim == 2 else layer[..., :3].max(axis=2)
-            mask |= grey > 127
+        mask |= as_bool_mask(layer)
     return mask
 
 

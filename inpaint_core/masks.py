@@ -32,26 +32,37 @@ __all__ = [
 
 
 def as_bool_mask(mask, shape: tuple[int, int] | None = None) -> np.ndarray:
-    """Return ``mask`` as an ``HxW`` bool array (nonzero = hole; grey levels cut at 127).
+    """Return ``mask`` as an ``HxW`` bool array: the one mask rule of the API, the app and the CLI.
 
-    Accepts a bool/integer/float array, an ``HxWxC`` array (any channel nonzero counts,
-    which covers white-on-black RGB masks) or a PIL image. Raises ``ValueError`` for
-    anything else, or when ``shape`` is given and does not match.
+    * an RGBA brush layer (some pixel not fully opaque): every painted pixel, alpha > 0, so
+      the faint anti-aliased rim of a stroke goes too (what the user sees painted is filled);
+      an RGBA picture without transparency is read like RGB;
+    * other 8-bit masks are cut at 127: grey by its level, RGB by its brightest channel
+      (white-on-black masks);
+    * bool as it is; other integers: nonzero; floats (torch-style [0, 1]): >= 0.5;
+    * PIL images by the same rules (their alpha kept).
+
+    Raises ``ValueError`` for anything else, or when ``shape`` is given and does not match.
     """
     try:
         from PIL import Image
 
         if isinstance(mask, Image.Image):
-            mask = np.asarray(mask.convert("L"))
+            has_alpha = mask.mode in ("RGBA", "LA", "PA") or "transparency" in mask.info
+            mask = np.asarray(mask.convert("RGBA" if has_alpha else "L"))
     except ImportError:  # pragma: no cover - pillow is a hard dependency
         pass
     if not isinstance(mask, np.ndarray):
         raise ValueError(f"mask must be a numpy array or PIL image, got {type(mask).__name__}")
     if mask.ndim == 3:
-        if mask.shape[2] == 4:  # RGBA: alpha says where paint is
-            mask = mask[..., 3]
-        else:
-            mask = mask.max(axis=2)
+        if mask.shape[2] == 4 and (mask[..., 3] < 255).any():  # a brush layer: alpha says where paint is
+            out = mask[..., 3] > 0
+            if shape is not None and out.shape != tuple(shape):
+                raise ValueError(f"mask size {out.shape[1]}x{out.shape[0]} does not match image size "
+                                 f"{shape[1]}x{shape[0]}")
+            return out
+        else:  # RGB, or RGBA without transparency (a picture, not paint): the brightest channel
+            mask = mask[..., :3].max(axis=2)
     if mask.ndim != 2:
         raise ValueError(f"mask must be HxW (or HxWxC), got shape {mask.shape}")
     if mask.dtype == bool:
