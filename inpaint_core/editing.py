@@ -31,6 +31,7 @@ import cv2
 import numpy as np
 from scipy import ndimage
 
+from inpaint_core.engine import MAX_PIXELS, MAX_SIDE  # the one size limit (the engine's)
 from inpaint_core.masks import as_bool_mask
 
 __all__ = [
@@ -65,10 +66,6 @@ __all__ = [
     "save_png",
 ]
 
-# The app's size limit. Larger pictures do not fit a browser canvas comfortably and the
-# engine would spend minutes on a "resize"/"full" run; 25 Mpx still admits a 6000x4000 photo.
-MAX_SIDE = 8192
-MAX_PIXELS = 25_000_000
 
 # the before/after comparison shows at most this many pixels per side: it is viewed on a
 # screen (at most ~500 px high in the app), and two full-size 12 Mpx PNGs would cost seconds per click

@@ -20,11 +20,14 @@ import torch
 
 from inpaint_core.masks import as_bool_mask
 
-__all__ = ["STRATEGIES", "MAX_PIXELS", "InferenceOptions", "Inpainter", "resolve_device", "to_rgb_array",
+__all__ = ["STRATEGIES", "MAX_SIDE", "MAX_PIXELS", "InferenceOptions", "Inpainter", "resolve_device", "to_rgb_array",
            "region_boxes"]
 
 STRATEGIES = ("crop", "resize", "full")
-MAX_PIXELS = 50_000_000  # refuse images beyond ~50 Mpx: they would not fit a browser or this box's memory
+# The one size limit, of the API, the app and the CLI alike: larger pictures do not fit a browser
+# canvas comfortably and a "resize"/"full" run would take minutes; 25 Mpx admits a 6000x4000 photo.
+MAX_SIDE = 8192
+MAX_PIXELS = 25_000_000
 
 
 @dataclass
@@ -157,8 +160,9 @@ class Inpainter:
         """
         image = to_rgb_array(image)
         h, w = image.shape[:2]
-        if h * w > MAX_PIXELS:
-            raise ValueError(f"image is {w}x{h} = {h * w / 1e6:.0f} Mpx; the limit is {MAX_PIXELS / 1e6:.0f} Mpx")
+        if max(h, w) > MAX_SIDE or h * w > MAX_PIXELS:
+            raise ValueError(f"image is {w}x{h} = {h * w / 1e6:.0f} Mpx; the limit is {MAX_SIDE} px per side and "
+                             f"{MAX_PIXELS / 1e6:.0f} Mpx in all")
         mask = as_bool_mask(mask, (h, w))
         aux = self._aux_maps((h, w), **extra)
         strategy = strategy or self.options.strategy

@@ -140,3 +140,16 @@ def test_device_resolution():
     assert resolve_device("auto").type in ("cpu", "cuda")
     with pytest.raises(ValueError):
         resolve_device("tpu")
+
+
+def test_one_size_limit_for_the_api_and_the_app():
+    from inpaint_core import editing, engine
+
+    assert (editing.MAX_SIDE, editing.MAX_PIXELS) == (engine.MAX_SIDE, engine.MAX_PIXELS)
+    wide = np.zeros((4, engine.MAX_SIDE + 1, 3), np.uint8)
+    mask = np.zeros(wide.shape[:2], bool)
+    mask[1, 1] = True
+    with pytest.raises(ValueError, match=f"limit is {engine.MAX_SIDE} px per side"):
+        ClassicalInpainter().inpaint(wide, mask)
+    with pytest.raises(ValueError, match="8192 pixels per side"):
+        editing.check_image(wide)
