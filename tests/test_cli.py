@@ -154,3 +154,30 @@ def test_batch_run_names_and_skips_bad_files_and_keeps_the_rest(tmp_path):
     assert "skipped notes.png" in proc.stdout + proc.stderr and "skipped cut.png" in proc.stdout + proc.stderr
     assert "wrote 1 image(s)" in proc.stdout and "2 failed" in proc.stdout
     assert [p.name for p in out.iterdir()] == ["good.png"]
+
+
+def test_batch_run_with_a_satellite_model_on_a_geotiff(tmp_path, app_checkpoints):
+    """A satellite model in the batch CLI: GeoTIFF tile and colour land cover in, GeoTIFF out."""
+    rasterio = __import__("pytest").importorskip("rasterio")
+    import shutil
+
+    examples = ROOT / "examples" / "satellite"
+    images, masks, landcover = tmp_path / "images", tmp_path / "masks", tmp_path / "landcover"
+    for folder in (images, masks, landcover):
+        folder.mkdir()
+    shutil.copy(examples / "tile.tif", images / "tile.tif")
+    shutil.copy(examples / "landcover.png", landcover / "tile.png")
+    with rasterio.open(examples / "tile.tif") as ds:
+        original, crs, transform, (h, w) = ds.read(), ds.crs, ds.transform, (ds.height, ds.width)
+    hole = np.zeros((h, w), np.uint8)
+    hole[100:160, 200:300] = 255
+    Image.fromarray(hole).save(masks / "tile.png")
+    proc = _run("run", "--checkpoint", app_checkpoints / "satellite-dubai.safetensors", "--image", images,
+                "--mask", masks, "--landcover", landcover, "--output", tmp_path / "out", "--device", "cpu")
+    assert proc.returncode == 0, proc.stderr
+    with rasterio.open(tmp_path / "out" / "tile.tif") as ds:
+        assert (ds.crs, ds.transform, ds.count, ds.dtypes[0]) == (crs, transform, original.shape[0], str(original.dtype))
+        out = ds.read()
+    keep = hole == 0
+    np.testing.assert_array_equal(out[:, keep], original[:, keep])
+    assert (out[:, ~keep] != original[:, ~keep]).any()

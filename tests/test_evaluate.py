@@ -14,7 +14,7 @@ from inpaint_core.landcover import get_class_table
 from inpaint_core.losses import VGG16Features
 from inpaint_core.metrics import METRICS, PERCEPTUAL_LAYERS
 from inpaint_core.satellite import REFEREE_PREFIX
-from tests.conftest import make_picture
+from conftest import make_picture
 
 SIZE = 64
 PIXEL_KEYS = {"psnr_hole", "psnr_whole", "ssim_hole", "ssim_whole", "l1_hole", "perceptual"}
@@ -110,9 +110,16 @@ def test_split_val_keeps_only_held_out_files(tmp_path, covers, vgg):
 
 
 def test_fit_square_resizes_short_side_and_centre_crops():
-    img = make_picture(100, 200, 0)
+    """A 100x200 picture whose red channel encodes the column: after scaling the short side
+    to 64 (200 -> 128 wide) the centre crop keeps original columns ~50..150, the middle half."""
+    x = np.linspace(0, 255, 200)
+    img = np.zeros((100, 200, 3), np.uint8)
+    img[..., 0] = np.round(x).astype(np.uint8)[None, :]
     out = fit_square(img, SIZE)
     assert out.shape == (SIZE, SIZE, 3) and out.dtype == np.uint8
+    red = out[..., 0].astype(float)
+    assert np.ptp(red, axis=0).max() <= 1  # every row the same: scaled, not distorted
+    assert abs(red[0, 0] - x[50]) <= 4 and abs(red[0, -1] - x[149]) <= 4
 
 
 def test_cli_writes_reports_and_rejects_bad_masks(tiny_album_checkpoint, covers, tmp_path, vgg, capsys):

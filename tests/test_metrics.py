@@ -10,7 +10,7 @@ from inpaint_core.losses import VGG16Features
 from inpaint_core.metrics import (
     PERCEPTUAL_LAYERS, PSNR_CAP, PerceptualDistance, dilate, image_metrics, l1_hole, psnr, ssim,
 )  # fmt: skip
-from tests.conftest import make_picture
+from conftest import make_picture
 
 
 def square_mask(h=64, w=64, y=16, x=20, side=24):

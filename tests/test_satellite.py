@@ -316,3 +316,45 @@ def test_init_starts_a_new_run_from_an_exported_model(tile_folder):
     assert load_inpainter(second / "model.safetensors", device="cpu").meta["training"]["steps"] == 4
     with pytest.raises(SystemExit, match="--base 16"):
         main(args + ["--steps", "1", "--init", str(first / "model.safetensors"), "--base", "16"])
+
+
+def test_random_rotations_and_flips_keep_tile_and_land_cover_aligned(tmp_path):
+    """Training windows are rotated and flipped: the land cover must turn with the tile.
+    Each class has its own flat colour here, so every target pixel must show its class's."""
+    from inpaint_core.satellite_data import SatelliteTiles, find_tile_pairs
+
+    lc = np.full((64, 80), 2, np.int64)
+    lc[:30, :20], lc[40:, 50:], lc[:, 70:] = 1, 4, 5  # an asymmetric layout: any misturn shows
+    colours = {1: (40, 90, 160), 2: (180, 140, 90), 4: (200, 200, 190), 5: (30, 120, 40)}
+    image = np.zeros((64, 80, 3), np.uint8)
+    for c, rgb in colours.items():
+        image[lc == c] = rgb
+    (tmp_path / "T" / "images").mkdir(parents=True)
+    (tmp_path / "T" / "masks").mkdir()
+    Image.fromarray(image).save(tmp_path / "T" / "images" / "a.png")
+    Image.fromarray(TABLE.colorize(lc)).save(tmp_path / "T" / "masks" / "a.png")
+    tiles = SatelliteTiles(find_tile_pairs(tmp_path), TABLE, size=48, seed=3, length=40)
+    palette = torch.zeros(len(TABLE), 3)
+    for c, rgb in colours.items():
+        palette[c] = torch.tensor(rgb, dtype=torch.float32) / 255
+    seen = set()
+    for i in range(40):
+        item = tiles[i]
+        expected = palette[item["landcover_true"]].permute(2, 0, 1)
+        torch.testing.assert_close(item["target"], expected, atol=1 / 255, rtol=0)
+        seen.add(item["target"][:, 0, 0].mul(255).round().int().tolist().__repr__())
+    assert len(seen) > 1  # the windows did move and turn
+
+
+def test_splits_are_stable_when_files_are_added_or_moved(tmp_path):
+    """The album split hashes file names: adding covers never moves an old one across, and the
+    same covers under another folder split the same way."""
+    from inpaint_core.data import split_files
+
+    names = [f"cover{i:03d}.jpg" for i in range(200)]
+    train, val = split_files([tmp_path / "a" / n for n in names], 0.1)
+    more_train, more_val = split_files([tmp_path / "a" / n for n in names + [f"new{i}.jpg" for i in range(50)]], 0.1)
+    assert {p.name for p in val} <= {p.name for p in more_val}
+    assert {p.name for p in train} <= {p.name for p in more_train}
+    moved_train, moved_val = split_files([tmp_path / "elsewhere" / "deeper" / n for n in reversed(names)], 0.1)
+    assert {p.name for p in moved_val} == {p.name for p in val} and 5 < len(val) < 40
