@@ -76,6 +76,11 @@ def test_vgg_without_any_source_names_both_options(monkeypatch, tmp_path):
         load_vgg16(None)
 
 
-def test_vgg_env_variable_is_used(monkeypatch, random_vgg_file):
+def test_vgg_env_variable_is_used(monkeypatch, random_vgg_file, tmp_path):
+    """The weights come from the file the variable names: its tensors, not a download or random ones."""
     monkeypatch.setenv("INPAINT_VGG16_WEIGHTS", str(random_vgg_file))
-    assert isinstance(load_vgg16(None, ("relu1_2",)), VGG16Features)
+    expected = torch.load(random_vgg_file)["features.0.weight"].float()
+    torch.testing.assert_close(load_vgg16(None, ("relu1_2",)).state_dict()["features.0.weight"].float(), expected)
+    monkeypatch.setenv("INPAINT_VGG16_WEIGHTS", str(tmp_path / "missing.pth"))
+    with pytest.raises((FileNotFoundError, ValueError, OSError, SystemExit)):
+        load_vgg16(None, ("relu1_2",))

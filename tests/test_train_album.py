@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 from PIL import Image
 
 from inpaint_core import load_inpainter
@@ -64,8 +65,17 @@ def test_init_from_an_exported_model(image_folder, random_vgg_file, tmp_path):
     first = tmp_path / "first"
     album.main(_args(image_folder, random_vgg_file, first, "--steps", "2", "--val-every", "2"))
     second = tmp_path / "second"
-    album.main(_args(image_folder, random_vgg_file, second, "--steps", "2", "--val-every", "2",
+    album.main(_args(image_folder, random_vgg_file, second, "--steps", "2", "--val-every", "2", "--lr", "0",
                      "--init", str(first / "album.safetensors")))
+    # at learning rate 0 the weights stay the ones --init loaded: the exported model's, tensor for tensor
+    from inpaint_core.checkpoint import load_model_file
+    from train.common import load_state
+
+    exported, _ = load_model_file(first / "album.safetensors")
+    started = load_state(second / "state.pt")["model"]
+    assert set(started) == set(exported)
+    for key, value in exported.items():
+        assert torch.equal(started[key].float(), value.float()), key
     with pytest.raises(SystemExit, match="--init"):
         album.main(_args(image_folder, random_vgg_file, tmp_path / "third", "--steps", "1",
                          "--init", str(first / "album.safetensors"), "--base", "12"))
