@@ -17,7 +17,7 @@ from pathlib import Path
 
 import gradio as gr
 
-from inpaint_core import editing
+from inpaint_core import app_models, editing, landcover_edit
 from inpaint_core.engine import STRATEGIES
 
 HERE = Path(__file__).resolve().parent
@@ -59,7 +59,7 @@ def user_errors(fn):
 class Handlers:
     """The event handlers as plain methods, so tests can call them without a server."""
 
-    def __init__(self, models: editing.AppModels, workdir: Path | None = None):
+    def __init__(self, models: app_models.AppModels, workdir: Path | None = None):
         self.models = models
         self.workdir = Path(workdir or Path(tempfile.gettempdir()) / "inpaint-app")
 
@@ -129,8 +129,8 @@ class Handlers:
             return None, None, None
         rgb, _, landcover, _ = self._read_tile(tile_file, landcover_file)
         classes = self.models.classes
-        overlay = editing.overlay_landcover(rgb, landcover, classes)
-        colours = editing.colorize(landcover, classes)
+        overlay = landcover_edit.overlay_landcover(rgb, landcover, classes)
+        colours = landcover_edit.colorize(landcover, classes)
         return overlay, {"background": overlay, "layers": [], "composite": overlay}, {
             "background": colours,
             "layers": [],
@@ -150,7 +150,7 @@ class Handlers:
         shape = rgb.shape[:2]
         region_layers = editing.editor_layers(region_editor)
         region = editing.layers_mask(region_layers, shape, "painted region") if region_layers else None
-        edit = editing.plan_satellite_edit(
+        edit = landcover_edit.plan_satellite_edit(
             landcover, self.models.classes, erase=erase or [], region=region, fill=fill,
             fill_class=fill_class, paint_layers=editing.editor_layers(paint_editor), dilation=dilation,
         )
@@ -163,7 +163,7 @@ class Handlers:
         after = editing.save_png(out / f"{stem}_inpainted.png", result)
         mask = editing.save_png(out / f"{stem}_mask.png", editing.mask_image(hole))
         landcover_png = editing.save_png(
-            out / f"{stem}_landcover_edited.png", editing.colorize(edit.landcover, self.models.classes)
+            out / f"{stem}_landcover_edited.png", landcover_edit.colorize(edit.landcover, self.models.classes)
         )
         files = [after, landcover_png, mask]
         if raster is not None:
@@ -203,7 +203,7 @@ def _image(label: str, **kwargs) -> gr.Image:
     return gr.Image(label=label, format="png", type="filepath", interactive=False, **kwargs)
 
 
-def build_demo(models: editing.AppModels, workdir: Path | None = None) -> gr.Blocks:
+def build_demo(models: app_models.AppModels, workdir: Path | None = None) -> gr.Blocks:
     """The whole UI around ``models``; ``workdir`` holds each request's download files."""
     h = Handlers(models, workdir)
     classes = models.classes
@@ -259,7 +259,7 @@ def build_demo(models: editing.AppModels, workdir: Path | None = None) -> gr.Blo
                     if (sat_example / "tile.tif").is_file():
                         gr.Examples([[str(sat_example / "tile.tif"), str(sat_example / "landcover.png")]],
                                     inputs=[tile_file, landcover_file], label="Example tile (synthetic)")
-                    gr.HTML(editing.legend_html(classes))
+                    gr.HTML(landcover_edit.legend_html(classes))
                     with gr.Tabs():
                         with gr.Tab("Land-cover overlay"):
                             overlay = gr.Image(label="Land cover over the tile", format="png", interactive=False,
@@ -281,7 +281,7 @@ def build_demo(models: editing.AppModels, workdir: Path | None = None) -> gr.Blo
                             )
                     erase = gr.CheckboxGroup(names, label="Classes to erase", elem_id="satellite-erase")
                     with gr.Row():
-                        fill = gr.Radio([(label, key) for key, label in editing.FILL_MODES.items()],
+                        fill = gr.Radio([(label, key) for key, label in landcover_edit.FILL_MODES.items()],
                                         value="surrounding", label="Fill with")
                         fill_class = gr.Dropdown(names, value=names[0], label="Chosen class (for 'A chosen class')")
                     with gr.Row():
@@ -325,7 +325,7 @@ def main(argv=None) -> None:
                         help="folder with album.safetensors and satellite*.safetensors")
     args = parser.parse_args(argv)
     try:
-        models = editing.load_app_models(args.checkpoints, args.device)
+        models = app_models.load_app_models(args.checkpoints, args.device)
     except ValueError as err:
         parser.error(str(err))
     for note in models.notes:

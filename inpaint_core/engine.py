@@ -12,7 +12,6 @@ live in :mod:`inpaint_core.inpainters`.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import cv2
 import numpy as np

@@ -95,7 +95,7 @@ def app_checkpoints(tmp_path_factory) -> Path:
 def app_models(app_checkpoints):
     """The app's fills from the tiny checkpoints, or from ``$INPAINT_APP_CHECKPOINTS`` (e.g. the
     shipped ``checkpoints/``, to take the documentation's screenshots with the browser test)."""
-    from inpaint_core.editing import load_app_models
+    from inpaint_core.app_models import load_app_models
 
     return load_app_models(os.environ.get("INPAINT_APP_CHECKPOINTS") or app_checkpoints, device="cpu")
 

@@ -13,7 +13,8 @@ from PIL import Image
 
 gr = pytest.importorskip("gradio")
 import app  # noqa: E402
-from inpaint_core import editing, geo  # noqa: E402
+import inpaint_core.app_models as appm  # noqa: E402
+from inpaint_core import editing, geo, landcover_edit  # noqa: E402
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 TILE = EXAMPLES / "satellite" / "tile.tif"
@@ -70,7 +71,7 @@ def test_inpaint_handler(handlers):
     assert (out[used] != image[used]).any()
 
 
-@pytest.mark.parametrize("method", [editing.PATCHMATCH, editing.ALBUM_MODEL, editing.TELEA])
+@pytest.mark.parametrize("method", [appm.PATCHMATCH, appm.ALBUM_MODEL, appm.TELEA])
 def test_inpaint_handler_fills_with_the_chosen_method(handlers, method):
     image, mask = photo(), stroke_mask()
     result = read(handlers.inpaint(editor_value(image, mask), 0, "crop", method)[0])
@@ -108,7 +109,7 @@ def test_satellite_geotiff_comes_back_as_it_went_in(handlers, tmp_path):
                        transform=transform, nodata=0) as ds:
         ds.write(data)
     files = handlers.satellite_inpaint(str(tile), str(LANDCOVER), ["Building"], None, "surrounding", None, None, 0,
-                                       "crop", editing.TELEA)[-1]
+                                       "crop", appm.TELEA)[-1]
     tif = next(f for f in files if f.endswith(".tif"))
     with rasterio.open(tif) as ds:
         assert (ds.count, ds.dtypes[0], ds.crs, ds.nodata) == (4, "uint16", crs, 0)
@@ -153,8 +154,8 @@ def test_satellite_load_handler(handlers, app_models):
     overlay, region, paint = handlers.satellite_load(str(TILE), str(LANDCOVER))
     tile, _ = geo.read_rgb(TILE)
     lc = geo.read_landcover(LANDCOVER, app_models.classes)
-    np.testing.assert_array_equal(overlay, editing.overlay_landcover(tile, lc, app_models.classes))
-    np.testing.assert_array_equal(paint["background"], editing.colorize(lc, app_models.classes))
+    np.testing.assert_array_equal(overlay, landcover_edit.overlay_landcover(tile, lc, app_models.classes))
+    np.testing.assert_array_equal(paint["background"], landcover_edit.colorize(lc, app_models.classes))
     assert region["layers"] == [] and paint["layers"] == []
     assert handlers.satellite_load(str(TILE), None) == (None, None, None)
 
@@ -233,7 +234,7 @@ def test_satellite_handler_errors(handlers, tmp_path):
 
 def test_missing_checkpoints_fall_back_to_telea(tmp_path):
     (tmp_path / "satellite-broken.safetensors").write_bytes(b"not a checkpoint")
-    models = editing.load_app_models(tmp_path, device="cpu")
+    models = appm.load_app_models(tmp_path, device="cpu")
     assert [f.kind for f in models.album_fills.values()] == ["patchmatch", "telea"]
     assert [f.kind for f in models.satellite_fills.values()] == ["landcover-patchmatch", "telea"]
     info = models.info_markdown
@@ -251,7 +252,7 @@ def test_missing_checkpoints_fall_back_to_telea(tmp_path):
 
 def test_bad_device_is_refused():
     with pytest.raises(ValueError, match="device"):
-        editing.load_app_models("checkpoints", device="tpu")
+        appm.load_app_models("checkpoints", device="tpu")
 
 
 # --- the running app, called with gradio_client -----------------------------------------------
@@ -288,9 +289,9 @@ def test_client_chooses_the_fill_method(client, upload_files, app_models):
     """Left out, the method is the tab's default (PatchMatch); named, it is that fill."""
     folder, image, mask = upload_files
     default = read(inpaint_call(client, folder)[0])
-    np.testing.assert_array_equal(default, app_models.album_fills[editing.PATCHMATCH].inpaint(image, mask))
-    telea = read(inpaint_call(client, folder, "mask_rgba.png", 0, editing.TELEA)[0])
-    np.testing.assert_array_equal(telea, app_models.album_fills[editing.TELEA].inpaint(image, mask))
+    np.testing.assert_array_equal(default, app_models.album_fills[appm.PATCHMATCH].inpaint(image, mask))
+    telea = read(inpaint_call(client, folder, "mask_rgba.png", 0, appm.TELEA)[0])
+    np.testing.assert_array_equal(telea, app_models.album_fills[appm.TELEA].inpaint(image, mask))
 
 
 def test_client_inpaint(client, upload_files):

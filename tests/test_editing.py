@@ -5,7 +5,7 @@ from collections import namedtuple
 import numpy as np
 import pytest
 
-from inpaint_core import editing
+from inpaint_core import editing, landcover_edit
 
 Cls = namedtuple("Cls", "name code color")
 # a small class table in the shape of inpaint_core.landcover's (name, code, colour per class)
@@ -124,22 +124,22 @@ def test_dilation_rejects_bad_amounts(bad):
 
 def test_class_mask_with_and_without_region():
     lc = np.array([[0, 1, 2], [3, 1, 0]])
-    np.testing.assert_array_equal(editing.class_mask(lc, [1, 3]), [[0, 1, 0], [1, 1, 0]])
+    np.testing.assert_array_equal(landcover_edit.class_mask(lc, [1, 3]), [[0, 1, 0], [1, 1, 0]])
     region = np.array([[1, 1, 1], [0, 0, 0]], bool)
-    np.testing.assert_array_equal(editing.class_mask(lc, [1, 3], region), [[0, 1, 0], [0, 0, 0]])
+    np.testing.assert_array_equal(landcover_edit.class_mask(lc, [1, 3], region), [[0, 1, 0], [0, 0, 0]])
 
 
 def test_class_names_to_indices():
-    assert editing.class_indices(["Road", "Water"], CLASSES) == [2, 0]
+    assert landcover_edit.class_indices(["Road", "Water"], CLASSES) == [2, 0]
     with pytest.raises(ValueError, match="Forest.*Water, Land, Road, Building"):
-        editing.class_indices(["Forest"], CLASSES)
+        landcover_edit.class_indices(["Forest"], CLASSES)
 
 
 def test_surrounding_fill_takes_nearest_kept_class():
     # a building (3) between land (1) on the left and road (2) on the right
     lc = np.array([[1, 1, 3, 3, 3, 3, 2, 2]] * 3)
     erased = lc == 3
-    out = editing.fill_landcover(lc, erased, "surrounding")
+    out = landcover_edit.fill_landcover(lc, erased, "surrounding")
     np.testing.assert_array_equal(out[0], [1, 1, 1, 1, 2, 2, 2, 2])
     np.testing.assert_array_equal(out[~erased], lc[~erased])
     assert not np.isin(3, out)
@@ -148,24 +148,24 @@ def test_surrounding_fill_takes_nearest_kept_class():
 def test_surrounding_fill_encircled_building_becomes_land():
     lc = np.ones((20, 20), np.int64)
     lc[5:15, 6:14] = 3
-    out = editing.fill_landcover(lc, lc == 3, "surrounding")
+    out = landcover_edit.fill_landcover(lc, lc == 3, "surrounding")
     assert (out == 1).all()
 
 
 def test_keep_and_chosen_class_fills():
     lc = np.array([[0, 1], [2, 3]])
     mask = np.array([[0, 1], [1, 0]], bool)
-    np.testing.assert_array_equal(editing.fill_landcover(lc, mask, "keep"), lc)
-    np.testing.assert_array_equal(editing.fill_landcover(lc, mask, "class", 0), [[0, 0], [0, 3]])
+    np.testing.assert_array_equal(landcover_edit.fill_landcover(lc, mask, "keep"), lc)
+    np.testing.assert_array_equal(landcover_edit.fill_landcover(lc, mask, "class", 0), [[0, 0], [0, 3]])
     with pytest.raises(ValueError, match="choose the class"):
-        editing.fill_landcover(lc, mask, "class")
+        landcover_edit.fill_landcover(lc, mask, "class")
     with pytest.raises(ValueError, match="surrounding, keep, class"):
-        editing.fill_landcover(lc, mask, "nearest")
+        landcover_edit.fill_landcover(lc, mask, "nearest")
 
 
 def test_surrounding_fill_of_everything_is_an_error():
     with pytest.raises(ValueError, match="no surrounding"):
-        editing.fill_landcover(np.zeros((3, 3), int), np.ones((3, 3), bool), "surrounding")
+        landcover_edit.fill_landcover(np.zeros((3, 3), int), np.ones((3, 3), bool), "surrounding")
 
 
 def test_paint_landcover_maps_colours_to_classes():
@@ -178,7 +178,7 @@ def test_paint_landcover_maps_colours_to_classes():
     road[5, 0, :3] = np.array(CLASSES[2].color) + 3  # rounding at the brush rim stays Road
     rim = rgba_layer(second, CLASSES[3].color)
     rim[4, 4] = (*CLASSES[1].color, 60)  # too faint to count
-    out, painted = editing.paint_landcover(lc, [road, rim], CLASSES)
+    out, painted = landcover_edit.paint_landcover(lc, [road, rim], CLASSES)
     np.testing.assert_array_equal(painted, first | second)
     assert (out[second] == 3).all()  # the later layer paints over the earlier one
     assert (out[first & ~second] == 2).all()
@@ -188,7 +188,7 @@ def test_paint_landcover_maps_colours_to_classes():
 def test_paint_landcover_rejects_foreign_colours():
     layer = rgba_layer(np.ones((3, 3), bool), (0, 255, 0))
     with pytest.raises(ValueError, match="#00ff00 \\(9 px\\)"):
-        editing.paint_landcover(np.zeros((3, 3), np.int64), [layer], CLASSES)
+        landcover_edit.paint_landcover(np.zeros((3, 3), np.int64), [layer], CLASSES)
 
 
 def test_plan_satellite_edit_combines_erasing_and_painting():
@@ -199,7 +199,7 @@ def test_plan_satellite_edit_combines_erasing_and_painting():
     region[:6, :6] = True
     paint = np.zeros((10, 10), bool)
     paint[9, :3] = True
-    edit = editing.plan_satellite_edit(
+    edit = landcover_edit.plan_satellite_edit(
         lc, CLASSES, erase=["Building"], region=region, fill="surrounding",
         paint_layers=[rgba_layer(paint, CLASSES[0].color)],
     )
@@ -214,7 +214,7 @@ def test_plan_satellite_edit_combines_erasing_and_painting():
 def test_plan_satellite_edit_chosen_class_and_dilation():
     lc = np.ones((10, 10), np.int64)
     lc[4:6, 4:6] = 2
-    edit = editing.plan_satellite_edit(lc, CLASSES, erase=["Road"], fill="class", fill_class="Water", dilation=1)
+    edit = landcover_edit.plan_satellite_edit(lc, CLASSES, erase=["Road"], fill="class", fill_class="Water", dilation=1)
     assert (edit.landcover[4:6, 4:6] == 0).all()
     assert edit.mask.sum() > 4 and edit.mask[lc == 2].all()
     assert (edit.landcover[~(lc == 2)] == 1).all()  # the dilated rim keeps its land cover
@@ -223,31 +223,31 @@ def test_plan_satellite_edit_chosen_class_and_dilation():
 def test_plan_satellite_edit_errors():
     lc = np.ones((8, 8), np.int64)
     with pytest.raises(ValueError, match="nothing selected"):
-        editing.plan_satellite_edit(lc, CLASSES, erase=[])
+        landcover_edit.plan_satellite_edit(lc, CLASSES, erase=[])
     with pytest.raises(ValueError, match="do not occur in this tile"):
-        editing.plan_satellite_edit(lc, CLASSES, erase=["Water"])
+        landcover_edit.plan_satellite_edit(lc, CLASSES, erase=["Water"])
     region = np.zeros((8, 8), bool)
     region[0, 0] = True
     lc[5, 5] = 0
     with pytest.raises(ValueError, match="inside the painted region"):
-        editing.plan_satellite_edit(lc, CLASSES, erase=["Water"], region=region)
+        landcover_edit.plan_satellite_edit(lc, CLASSES, erase=["Water"], region=region)
 
 
 def test_colorize_overlay_and_legend():
     lc = np.array([[0, 1], [2, 3]])
-    colours = editing.colorize(lc, CLASSES)
+    colours = landcover_edit.colorize(lc, CLASSES)
     assert colours.shape == (2, 2, 3) and colours.dtype == np.uint8
     assert tuple(colours[1, 0]) == CLASSES[2].color
     img = np.full((2, 2, 3), 100, np.uint8)
     lc_flat = np.zeros((2, 2), np.int64)
-    over = editing.overlay_landcover(img, lc_flat, CLASSES, opacity=0.5)
+    over = landcover_edit.overlay_landcover(img, lc_flat, CLASSES, opacity=0.5)
     expected = np.round(100 * 0.5 + np.array(CLASSES[0].color) * 0.5)
     np.testing.assert_array_equal(over[0, 0], expected)
     with pytest.raises(ValueError, match="must match"):
-        editing.overlay_landcover(img, np.zeros((3, 2), np.int64), CLASSES)
+        landcover_edit.overlay_landcover(img, np.zeros((3, 2), np.int64), CLASSES)
     with pytest.raises(ValueError, match="outside 0..3"):
-        editing.colorize(np.array([[4]]), CLASSES)
-    legend = editing.legend_html(CLASSES + [Cls("<b>", 9, (0, 0, 0))])
+        landcover_edit.colorize(np.array([[4]]), CLASSES)
+    legend = landcover_edit.legend_html(CLASSES + [Cls("<b>", 9, (0, 0, 0))])
     assert "#e2a929" in legend and "Building" in legend and "&lt;b&gt;" in legend
 
 
