@@ -83,7 +83,8 @@ def what_if(model, table, windows, out: Path, seed: int = 0, reader=None, exampl
 
     from inpaint_core.classical import telea
     from inpaint_core.inpainters import LandcoverFillInpainter
-    from inpaint_core.evaluate import HOLE_COLOUR, _mask
+    from inpaint_core.evaluate import _mask
+    from inpaint_core.reports import HOLE_COLOUR
 
     t0 = time.time()
     ignore = table.nodata_indices
