@@ -358,3 +358,19 @@ def test_splits_are_stable_when_files_are_added_or_moved(tmp_path):
     assert {p.name for p in train} <= {p.name for p in more_train}
     moved_train, moved_val = split_files([tmp_path / "elsewhere" / "deeper" / n for n in reversed(names)], 0.1)
     assert {p.name for p in moved_val} == {p.name for p in val} and 5 < len(val) < 40
+
+
+def test_torchrun_two_processes(tile_folder):
+    """The GAN under DistributedDataParallel (gloo on the CPU): both processes step, rank 0 exports."""
+    import os
+
+    data, vgg = tile_folder
+    out = data / "ddp"
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+           str(ROOT / "train" / "satellite.py"), *tiny_args(data, vgg, out), "--steps", "2", "--val-every", "2"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    from inpaint_core.checkpoint import read_meta
+
+    assert read_meta(out / "model.safetensors")["training"]["images_seen"] == 2 * 2 * 2

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import dataclasses
 import platform
-import time
 from pathlib import Path
 
 import numpy as np
@@ -32,7 +31,7 @@ from inpaint_core.masks import MaskSpec
 from inpaint_core.models import AlbumConfig, AlbumUNet
 from train.common import (
     JsonLog, Timer, autocast_for, field, hole_psnr, images_to_uint8, load_state, parse_config, plot_curves,
-    agreed_stop, grad_scaler_for, resolve_model_config, save_grid,
+    Loop, Progress, grad_scaler_for, lr_factor, resolve_model_config, run_loop, save_grid,
     save_state, seed_everything, setup_distributed,
 )  # fmt: skip
 
@@ -261,47 +260,43 @@ def main(argv=None) -> dict:
         print(f"LR range test written to {out / 'lr_find.png'}; suggested learning rate {suggestion:.2e}")
         return {"suggested_lr": suggestion}
 
-    lr = cfg.lr
     warmup = min(cfg.warmup, 10) if cfg.overfit_batch else cfg.warmup  # one fixed batch needs no long warm-up
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=cfg.weight_decay)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     scaler = grad_scaler_for(device, cfg.amp)  # enabled only for fp16 autocast (a GPU without bf16)
-    step, epoch, best, timer_offset = 0, 0, -float("inf"), 0.0
+    progress, timer_offset = Progress(), 0.0
     prior_steps = 0  # steps of the run an --init model came from, so the model card counts all training
     if state is not None:
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
-        step, epoch, best, timer_offset = state["step"], state["epoch"], state["best"], state["elapsed"]
-        prior_steps = state.get("prior_steps", 0)
+        progress = Progress(state["step"], state["epoch"], state["best"])
+        timer_offset, prior_steps = state["elapsed"], state.get("prior_steps", 0)
         torch.set_rng_state(state["torch_rng"])
         if ddp.is_main:
-            print(f"resumed from {state_path} at step {step} ({timer_offset / 60:.1f} min trained so far)")
+            print(f"resumed from {state_path} at step {progress.step} ({timer_offset / 60:.1f} min trained so far)")
     elif init_state is not None:
-        meta = init_meta
+        training = init_meta.get("training", {})
         model.load_state_dict(init_state)
-        best = meta.get("training", {}).get("validation", {}).get("psnr_hole", best)
-        timer_offset = 60 * meta.get("training", {}).get("wall_minutes", 0.0)
-        prior_steps = int(meta.get("training", {}).get("steps", 0))
+        progress.best = training.get("validation", {}).get("psnr_hole", progress.best)
+        timer_offset, prior_steps = 60 * training.get("wall_minutes", 0.0), int(training.get("steps", 0))
         if ddp.is_main:
-            print(f"initialised from {cfg.init} ({meta.get('training', {}).get('steps', '?')} steps trained)")
+            print(f"initialised from {cfg.init} ({training.get('steps', '?')} steps trained)")
     train_model = DistributedDataParallel(model) if ddp.enabled else model
     log = JsonLog(out / "log.jsonl", enabled=ddp.is_main)
     if cfg.resume:
-        log.rewind(step)  # steps after the saved state are redone: their old records would be drawn twice
+        log.rewind(progress.step)  # steps after the saved state are redone: their old records would be drawn twice
     timer = Timer(timer_offset)
-    run_start = time.time()
     # the overfit test shows the very images and holes it fits; a real run shows held-out ones
     sample_batch = next(iter(loader if cfg.overfit_batch else val_loader))
-    n_images = 0
-    steps_total = cfg.steps
 
-    def checkpoint_state():
-        save_state(state_path, model=model.state_dict(), optimizer=opt.state_dict(), step=step, epoch=epoch,
-                   best=best, elapsed=timer.elapsed, torch_rng=torch.get_rng_state(), prior_steps=prior_steps,
-                   model_config=mcfg.to_dict(), train_config=dataclasses.asdict(cfg))
+    def save_training_state():
+        save_state(state_path, model=model.state_dict(), optimizer=opt.state_dict(), step=progress.step,
+                   epoch=progress.epoch, best=progress.best, elapsed=timer.elapsed, torch_rng=torch.get_rng_state(),
+                   prior_steps=prior_steps, model_config=mcfg.to_dict(), train_config=dataclasses.asdict(cfg))
 
     def export(val: dict) -> None:
+        steps = prior_steps + progress.step
         summary = {
-            "steps": prior_steps + step, "images_seen": (prior_steps + step) * cfg.batch_size * ddp.world_size,
+            "steps": steps, "images_seen": steps * cfg.batch_size * ddp.world_size,
             "wall_minutes": round(timer.elapsed / 60, 1), "hardware": f"{platform.processor() or platform.machine()}"
             f" x{ddp.world_size} ({device.type})", "parameters": n_params, "train_images": len(train_files),
             "val_images": len(val_set), "validation": val, "train_config": dataclasses.asdict(cfg),
@@ -309,66 +304,33 @@ def main(argv=None) -> dict:
         }  # fmt: skip
         save_model(cfg.export, model.state_dict(), "album", mcfg.to_dict(), training=summary)
 
-    bar = tqdm(total=steps_total, initial=step, desc="album", disable=not ddp.is_main, dynamic_ncols=True)
-    last_val: dict = {}
-    last_val_step = -1
-    stop = False
-    t_images, t0 = 0, time.time()
-    while step < steps_total and not stop:
-        train_set.set_epoch(epoch)
-        if sampler is not None:
-            sampler.set_epoch(epoch)
-        for batch in loader:
-            inputs = batch["input"].to(device, non_blocking=True)
-            mask = batch["mask"].to(device, non_blocking=True)
-            target = batch["target"].to(device, non_blocking=True)
-            if device.type == "cpu":
-                inputs = inputs.contiguous(memory_format=torch.channels_last)
-            for g in opt.param_groups:
-                g["lr"] = lr * min(1.0, (step + 1) / max(1, warmup))
-            loss, parts = train_step(train_model, opt, inputs, mask, target, perceptual, cfg, device, scaler)
-            step += 1
-            n_images += inputs.shape[0] * ddp.world_size
-            t_images += inputs.shape[0] * ddp.world_size
-            bar.update(1)
-            if step % cfg.log_every == 0 or step == 1:
-                ips = t_images / max(1e-9, time.time() - t0)
-                t_images, t0 = 0, time.time()
-                bar.set_postfix(loss=f"{loss.item():.4f}", l1=f"{parts['l1']:.4f}", vgg=f"{parts['vgg']:.3f}",
-                                tv=f"{parts['tv']:.3f}", ips=f"{ips:.1f}")
-                log.write(step=step, loss=loss.item(), **parts, images_per_s=ips, lr=opt.param_groups[0]["lr"])
-            if ddp.is_main and (step % cfg.sample_every == 0 or step == steps_total):
-                sample_grid(model, sample_batch, device, out / "samples" / f"step{step:06d}.png")
-            if ddp.is_main and (step % cfg.val_every == 0 or step == steps_total):
-                last_val, last_val_step = validate(model, val_loader, device), step
-                log.write(step=step, **last_val)
-                tqdm.write(f"step {step}: hole PSNR {last_val['psnr_hole']:.2f} dB (Telea {last_val['psnr_hole_telea']:.2f})")
-                plot_curves(log.path, out / "curves.png", CURVES, log_scale=("training loss",))
-                if last_val["psnr_hole"] > best and not cfg.overfit_batch:
-                    best = last_val["psnr_hole"]
-                    export(last_val)
-            if ddp.is_main and step % cfg.save_every == 0:
-                checkpoint_state()
-            stop = agreed_stop(bool(cfg.max_minutes) and time.time() - run_start > cfg.max_minutes * 60, ddp)
-            if step >= steps_total or stop:
-                break
-        epoch += 1
-    bar.close()
-    result = {"step": step, "loss": loss.item(), **parts, "parameters": n_params}
+    def step_fn(batch):
+        inputs = batch["input"].to(device, non_blocking=True)
+        mask = batch["mask"].to(device, non_blocking=True)
+        target = batch["target"].to(device, non_blocking=True)
+        if device.type == "cpu":
+            inputs = inputs.contiguous(memory_format=torch.channels_last)
+        loss, parts = train_step(train_model, opt, inputs, mask, target, perceptual, cfg, device, scaler)
+        return loss.item(), parts, inputs.shape[0]
+
+    loop = Loop(
+        loader=loader, datasets=[train_set], sampler=sampler, step_fn=step_fn, optimizers=[(opt, cfg.lr)],
+        schedule=lambda step: lr_factor(step, cfg.steps, warmup),
+        validate=lambda: validate(model, val_loader, device),
+        describe=lambda v: f"hole PSNR {v['psnr_hole']:.2f} dB (Telea {v['psnr_hole_telea']:.2f})",
+        score=lambda v: v["psnr_hole"], export=export, save_state=save_training_state,
+        sample=lambda path: sample_grid(model, sample_batch, device, path),
+        curves=lambda: plot_curves(log.path, out / "curves.png", CURVES, log_scale=("training loss",)),
+        postfix=("l1", "vgg", "tv"), export_on_improvement=not cfg.overfit_batch,
+    )  # fmt: skip
+    loss, parts = run_loop(loop, progress, cfg.steps, cfg, ddp, log, timer, out, "album")
+    result = {"step": progress.step, "loss": loss, **parts, "parameters": n_params}
     if ddp.is_main:
-        checkpoint_state()
-        if last_val_step != step:
-            last_val = validate(model, val_loader, device)
-            log.write(step=step, **last_val)
-        sample_grid(model, sample_batch, device, out / "samples" / "final.png")
-        plot_curves(log.path, out / "curves.png", CURVES, log_scale=("training loss",))
         if cfg.overfit_batch:
-            print(f"overfit test: final loss {loss.item():.4f} (l1 {parts['l1']:.4f}); grid {out / 'samples' / 'final.png'}")
-        elif last_val["psnr_hole"] > best:
-            export(last_val)
-        print(f"done: step {step}, {timer.elapsed / 60:.1f} min; validation {last_val}; "
+            print(f"overfit test: final loss {loss:.4f} (l1 {parts['l1']:.4f}); grid {out / 'samples' / 'final.png'}")
+        print(f"done: step {progress.step}, {timer.elapsed / 60:.1f} min; validation {progress.last_val}; "
               f"state {state_path}" + ("" if cfg.overfit_batch else f"; model {cfg.export}"))
-        result.update(last_val)
+        result.update(progress.last_val)
     if ddp.enabled:
         torch.distributed.destroy_process_group()
     return result

@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import os
 import random
 import time
@@ -37,7 +38,7 @@ ROOT = Path(__file__).resolve().parent.parent
 __all__ = [
     "ROOT", "field", "build_parser", "parse_config", "resolve_model_config", "Dist", "setup_distributed", "autocast_for",
     "seed_everything", "save_state", "cpu_has_fast_bf16", "load_state", "save_grid", "JsonLog", "unwrap", "Timer", "images_to_uint8", "hole_psnr",
-    "plot_curves", "grad_scaler_for", "agreed_stop",
+    "plot_curves", "grad_scaler_for", "agreed_stop", "Progress", "Loop", "run_loop", "lr_factor",
 ]  # fmt: skip
 
 
@@ -333,3 +334,117 @@ def plot_curves(log_path, out_path, panels: dict[str, list[str]], log_scale: tup
     fig.savefig(out_path, dpi=100)
     plt.close(fig)
     return out_path
+
+
+# --- the training loop both scripts share ------------------------------------------------------
+
+@dataclasses.dataclass
+class Progress:
+    """Where a run stands; the loop advances it, the scripts' save and export read it."""
+
+    step: int = 0
+    epoch: int = 0
+    best: float = -float("inf")  # the best validation figure exported so far (see ``Loop.score``)
+    last_val: dict = dataclasses.field(default_factory=dict)
+    last_val_step: int = -1
+
+
+def lr_factor(step: int, total: int, warmup: int = 0, cosine: bool = False) -> float:
+    """The learning-rate schedule, one function of the step: a linear warm-up over ``warmup``
+    steps, then constant, or decaying to zero on a cosine over ``total`` steps."""
+    factor = min(1.0, (step + 1) / warmup) if warmup > 0 else 1.0
+    if cosine:
+        factor *= 0.5 * (1 + math.cos(math.pi * min(step, total) / max(1, total)))
+    return factor
+
+
+@dataclasses.dataclass
+class Loop:
+    """What a training script gives :func:`run_loop`: its data, its step, its validation,
+    and how it saves, samples and exports; the loop owns the bookkeeping around them."""
+
+    loader: typing.Any  # the training DataLoader
+    datasets: list  # datasets whose ``set_epoch`` is called at each epoch (new holes every epoch)
+    step_fn: typing.Callable  # batch -> (loss: float, parts: dict of floats, images in the batch)
+    optimizers: list  # [(optimizer, base learning rate)]: their rate is set from ``schedule`` before each step
+    schedule: typing.Callable  # step -> learning-rate factor (see :func:`lr_factor`)
+    validate: typing.Callable  # () -> dict of held-out figures
+    describe: typing.Callable  # validation dict -> one line for the terminal
+    score: typing.Callable  # validation dict -> the figure whose improvement exports the model
+    export: typing.Callable  # validation dict -> None: write the model file
+    save_state: typing.Callable  # () -> None: write the resumable state (reads Progress)
+    sample: typing.Callable  # path -> None: write a sample grid
+    curves: typing.Callable  # () -> None: redraw the training curves
+    postfix: tuple  # part names shown in the progress bar
+    sampler: typing.Any = None  # a DistributedSampler, or None
+    export_on_improvement: bool = True  # False for the overfit test: nothing to export
+
+
+def run_loop(loop: Loop, progress: Progress, steps_total: int, cfg, ddp: Dist, log: "JsonLog", timer: "Timer",
+             out: Path, desc: str):
+    """Train until ``steps_total`` steps or ``cfg.max_minutes``; returns the last ``(loss, parts)``.
+
+    Every ``cfg.log_every`` steps: a log line (loss, parts, images/s, learning rate, minutes);
+    every ``sample_every``: a sample grid; every ``val_every``: a validation, the curves, and an
+    export when ``loop.score`` improves; every ``save_every``: the training state. At the end:
+    the state, a last validation if the last step had none, the final grid, the curves and an
+    export if that last validation is the best. All processes of a data-parallel run stop
+    together (:func:`agreed_stop`).
+    """
+    from tqdm import tqdm
+
+    bar = tqdm(total=steps_total, initial=progress.step, desc=desc, disable=not ddp.is_main, dynamic_ncols=True)
+    run_start, t0, seen, stop = time.time(), time.time(), 0, False
+    loss, parts = float("nan"), {}
+    while progress.step < steps_total and not stop:
+        for dataset in loop.datasets:
+            dataset.set_epoch(progress.epoch)
+        if loop.sampler is not None:
+            loop.sampler.set_epoch(progress.epoch)
+        for batch in loop.loader:
+            factor = loop.schedule(progress.step)
+            for opt, base in loop.optimizers:
+                for group in opt.param_groups:
+                    group["lr"] = base * factor
+            loss, parts, images = loop.step_fn(batch)
+            progress.step += 1
+            step = progress.step
+            seen += images * ddp.world_size
+            bar.update(1)
+            if step % cfg.log_every == 0 or step == 1:
+                ips, seen, t0 = seen / max(1e-9, time.time() - t0), 0, time.time()
+                bar.set_postfix(loss=f"{loss:.4f}", **{k: f"{parts[k]:.3f}" for k in loop.postfix if k in parts},
+                                ips=f"{ips:.1f}")
+                log.write(step=step, loss=loss, **parts, images_per_s=ips, lr=loop.optimizers[0][1] * factor,
+                          minutes=timer.elapsed / 60)
+            if ddp.is_main and (step % cfg.sample_every == 0 or step == steps_total):
+                loop.sample(out / "samples" / f"step{step:06d}.png")
+            if ddp.is_main and (step % cfg.val_every == 0 or step == steps_total):
+                _validate(loop, progress, log)
+            if ddp.is_main and step % cfg.save_every == 0:
+                loop.save_state()
+            stop = agreed_stop(bool(cfg.max_minutes) and time.time() - run_start > cfg.max_minutes * 60, ddp)
+            if step >= steps_total or stop:
+                break
+        progress.epoch += 1
+    bar.close()
+    if ddp.is_main:
+        loop.save_state()
+        if progress.last_val_step != progress.step:
+            _validate(loop, progress, log)
+        loop.sample(out / "samples" / "final.png")
+        loop.curves()
+    return loss, parts
+
+
+def _validate(loop: Loop, progress: Progress, log: "JsonLog") -> None:
+    from tqdm import tqdm
+
+    val = loop.validate()
+    progress.last_val, progress.last_val_step = val, progress.step
+    log.write(step=progress.step, **val)
+    tqdm.write(f"step {progress.step}: {loop.describe(val)}")
+    loop.curves()
+    if loop.export_on_improvement and loop.score(val) > progress.best:
+        progress.best = loop.score(val)
+        loop.export(val)

@@ -16,9 +16,7 @@ TV + LSGAN + cross-entropy of D's land-cover head on the fill against the reques
 from __future__ import annotations
 
 import dataclasses
-import math
 import platform
-import time
 from pathlib import Path
 
 import cv2
@@ -27,7 +25,6 @@ import torch
 import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler
-from tqdm import tqdm
 
 from inpaint_core.checkpoint import save_model
 from inpaint_core.classical import telea
@@ -40,7 +37,8 @@ from inpaint_core.satellite import (
 from inpaint_core.satellite_data import SatelliteTiles, find_tile_pairs, split_pairs
 from train.common import (
     JsonLog, Timer, autocast_for, field, hole_psnr, images_to_uint8, load_state, parse_config, plot_curves, save_grid, save_state,
-    agreed_stop, grad_scaler_for, resolve_model_config, seed_everything, setup_distributed,
+    Loop, Progress, grad_scaler_for, lr_factor, resolve_model_config, run_loop, seed_everything,
+    setup_distributed,
 )  # fmt: skip
 
 
@@ -421,7 +419,7 @@ def main(argv=None) -> dict:
     # enabled only for fp16 autocast (a GPU without bf16); one per network, each with its own scale
     scalers = {name: grad_scaler_for(device, cfg.amp) for name in ("g", "d", "r")}
 
-    step, epoch, best, offset = 0, 0, -float("inf"), 0.0
+    progress, offset = Progress(), 0.0
     prior_steps = 0  # steps of the run an --init model came from, so the model card counts all training
     if state is not None:
         gen.load_state_dict(state["gen"])
@@ -431,13 +429,13 @@ def main(argv=None) -> dict:
         if referee is not None and "referee" in state:
             referee.load_state_dict(state["referee"])
             opt_r.load_state_dict(state["opt_r"])
-        step, epoch, best, offset = state["step"], state["epoch"], state["best"], state["elapsed"]
-        prior_steps = state.get("prior_steps", 0)
+        progress = Progress(state["step"], state["epoch"], state["best"])
+        offset, prior_steps = state["elapsed"], state.get("prior_steps", 0)
         if state.get("select", "psnr_hole") != cfg.select:  # a best PSNR says nothing about consistency
-            best = -float("inf")
+            progress.best = -float("inf")
         torch.set_rng_state(state["torch_rng"])
         if ddp.is_main:
-            print(f"resumed from {state_path} at step {step} ({offset / 60:.1f} min trained so far)")
+            print(f"resumed from {state_path} at step {progress.step} ({offset / 60:.1f} min trained so far)")
     elif init is not None:
         gen.load_state_dict(init["gen"])
         if init["disc"]:
@@ -450,19 +448,21 @@ def main(argv=None) -> dict:
             print(f"initialised from {cfg.init} ({prior_steps} steps trained)")
     wrap = (lambda m: DistributedDataParallel(m)) if ddp.enabled else (lambda m: m)
     gen_t, disc_t = wrap(gen), wrap(disc)
-    referee_t = wrap(referee) if referee is not None else None
+    # the referee trains its land-cover head only: its patch head gets no gradient, which DDP must be told
+    referee_t = None if referee is None else (
+        DistributedDataParallel(referee, find_unused_parameters=True) if ddp.enabled else referee)
     log = JsonLog(out / "log.jsonl", enabled=ddp.is_main)
     if cfg.resume:
-        log.rewind(step)  # steps after the saved state are redone: their old records would be drawn twice
-    timer, run_start = Timer(offset), time.time()
+        log.rewind(progress.step)  # steps after the saved state are redone: their old records would be drawn twice
+    timer = Timer(offset)
     sample_batch = next(iter(loader if cfg.overfit_batch else val_loader))
 
     def save_training_state():
         extra = {"referee": referee.state_dict(), "opt_r": opt_r.state_dict()} if referee is not None else {}
         save_state(state_path, gen=gen.state_dict(), disc=disc.state_dict(), opt_g=opt_g.state_dict(),
-                   opt_d=opt_d.state_dict(), step=step, epoch=epoch, best=best, select=cfg.select, elapsed=timer.elapsed,
-                   torch_rng=torch.get_rng_state(), model_config=mcfg.to_dict(), train_config=dataclasses.asdict(cfg),
-                   prior_steps=prior_steps, **extra)
+                   opt_d=opt_d.state_dict(), step=progress.step, epoch=progress.epoch, best=progress.best,
+                   select=cfg.select, elapsed=timer.elapsed, torch_rng=torch.get_rng_state(),
+                   model_config=mcfg.to_dict(), train_config=dataclasses.asdict(cfg), prior_steps=prior_steps, **extra)
 
     bank_tensors: dict = {}  # the exemplar bank of the training tiles, cut once at the first export
 
@@ -476,7 +476,8 @@ def main(argv=None) -> dict:
         tensors.update({DISC_PREFIX + k: v for k, v in disc.state_dict().items()})
         if referee is not None:
             tensors.update({REFEREE_PREFIX + k: v for k, v in referee.state_dict().items()})
-        summary = {"steps": prior_steps + step, "images_seen": (prior_steps + step) * cfg.batch_size * ddp.world_size,
+        steps = prior_steps + progress.step
+        summary = {"steps": steps, "images_seen": steps * cfg.batch_size * ddp.world_size,
                    "wall_minutes": round(timer.elapsed / 60, 1), "parameters": n_params, "classes_name": table.name,
                    "hardware": f"{platform.processor() or platform.machine()} x{ddp.world_size} ({device.type})",
                    "train_images": len(train_pairs), "val_images": [str(p[0]) for p in val_pairs],
@@ -485,71 +486,44 @@ def main(argv=None) -> dict:
 
     def score(val: dict) -> float:
         """The figure that decides whether this validation's model is exported."""
-        return float(step) if cfg.select == "last" else val.get(cfg.select, -float("inf"))
+        return float(progress.step) if cfg.select == "last" else val.get(cfg.select, -float("inf"))
 
-    bar = tqdm(total=steps_total, initial=step, desc="satellite", disable=not ddp.is_main, dynamic_ncols=True)
-    last_val, last_val_step, stop, seen, t0 = {}, -1, False, 0, time.time()
-    while step < steps_total and not stop:
-        train_set.set_epoch(epoch)
-        if sampler is not None:
-            sampler.set_epoch(epoch)
-        for batch in loader:
-            if cfg.overfit_batch:  # cosine decay: near the fit, tiny gradients make Adam's steps erratic
-                decay = 0.5 * (1 + math.cos(math.pi * step / steps_total))
-                for opt, base in ((opt_g, lr), (opt_d, cfg.lr_d), (opt_r, cfg.lr_d)):
-                    for group in opt.param_groups if opt is not None else ():
-                        group["lr"] = base * decay
-            inputs, mask = batch["input"].to(device), batch["mask"].to(device)
-            real, lc = batch["target"].to(device), batch["landcover"].to(device)  # lc: the classes asked for
-            lc_true, whatif = batch["landcover_true"].to(device), batch["whatif"].to(device)
-            if device.type == "cpu":
-                inputs, real = inputs.contiguous(memory_format=torch.channels_last), real.contiguous(memory_format=torch.channels_last)
-            with autocast_for(device, cfg.amp):
-                pred = gen_t(inputs, mask, lc).float()
-            comp = pred * mask + real * (1 - mask)
-            parts_d = d_step(disc_t, opt_d, real, comp, mask, lc_true, ignore, cfg, device, scalers["d"])
-            loss, parts = g_step(pred, real, mask, lc, disc, opt_g, perceptual, ignore, cfg, device, whatif, scalers["g"])
-            if referee_t is not None:
-                referee_step(referee_t, opt_r, real, lc_true, ignore, cfg, device, scalers["r"])
-            step += 1
-            seen += real.shape[0] * ddp.world_size
-            bar.update(1)
-            if step % cfg.log_every == 0 or step == 1:
-                ips, seen, t0 = seen / max(1e-9, time.time() - t0), 0, time.time()
-                bar.set_postfix(loss=f"{loss:.3f}", l1=f"{parts['l1']:.3f}", vgg=f"{parts['vgg']:.2f}",
-                                adv=f"{parts['adv']:.2f}", cls=f"{parts['cls']:.2f}", D_real=f"{parts_d['d_real']:.2f}",
-                                D_fake=f"{parts_d['d_fake']:.2f}", D_acc=f"{parts_d['d_acc_real']:.2f}", ips=f"{ips:.2f}")
-                log.write(step=step, loss=loss, **parts, **parts_d, images_per_s=ips, minutes=timer.elapsed / 60)
-            if ddp.is_main and (step % cfg.sample_every == 0 or step == steps_total):
-                sample_grid(gen, sample_batch, table, device, out / "samples" / f"step{step:06d}.png")
-            if ddp.is_main and (step % cfg.val_every == 0 or step == steps_total):
-                last_val, last_val_step = validate(gen, disc, referee, val_loader, ignore, device, whatif_loader), step
-                log.write(step=step, **last_val)
-                tqdm.write(f"step {step}: " + ", ".join(f"{k} {v:.3f}" for k, v in last_val.items()))
-                plot_curves(log.path, out / "curves.png", CURVES, log_scale=("generator loss",))
-                if score(last_val) > best and not cfg.overfit_batch:
-                    best = score(last_val)
-                    export(last_val)
-            if ddp.is_main and step % cfg.save_every == 0:
-                save_training_state()
-            stop = agreed_stop(bool(cfg.max_minutes) and time.time() - run_start > cfg.max_minutes * 60, ddp)
-            if step >= steps_total or stop:
-                break
-        epoch += 1
-    bar.close()
-    result = {"step": step, "loss": loss, **parts, **parts_d, "parameters": n_params}
+    def step_fn(batch):
+        """One GAN step: D on real and composite, then G, then the referee (real images only)."""
+        inputs, mask = batch["input"].to(device), batch["mask"].to(device)
+        real, lc = batch["target"].to(device), batch["landcover"].to(device)  # lc: the classes asked for
+        lc_true, whatif = batch["landcover_true"].to(device), batch["whatif"].to(device)
+        if device.type == "cpu":
+            inputs, real = inputs.contiguous(memory_format=torch.channels_last), real.contiguous(memory_format=torch.channels_last)
+        with autocast_for(device, cfg.amp):
+            pred = gen_t(inputs, mask, lc).float()
+        comp = pred * mask + real * (1 - mask)
+        parts_d = d_step(disc_t, opt_d, real, comp, mask, lc_true, ignore, cfg, device, scalers["d"])
+        loss, parts = g_step(pred, real, mask, lc, disc, opt_g, perceptual, ignore, cfg, device, whatif, scalers["g"])
+        if referee_t is not None:
+            referee_step(referee_t, opt_r, real, lc_true, ignore, cfg, device, scalers["r"])
+        return loss, {**parts, **parts_d}, real.shape[0]
+
+    optimizers = [(opt_g, lr), (opt_d, cfg.lr_d)] + ([(opt_r, cfg.lr_d)] if opt_r is not None else [])
+    loop = Loop(
+        loader=loader, datasets=[train_set], sampler=sampler, step_fn=step_fn, optimizers=optimizers,
+        # the overfit test decays on a cosine: near the fit, tiny gradients make Adam's steps erratic
+        schedule=lambda step: lr_factor(step, steps_total, cosine=cfg.overfit_batch),
+        validate=lambda: validate(gen, disc, referee, val_loader, ignore, device, whatif_loader),
+        describe=lambda v: ", ".join(f"{k} {x:.3f}" for k, x in v.items()),
+        score=score, export=export, save_state=save_training_state,
+        sample=lambda path: sample_grid(gen, sample_batch, table, device, path),
+        curves=lambda: plot_curves(log.path, out / "curves.png", CURVES, log_scale=("generator loss",)),
+        postfix=("l1", "vgg", "adv", "cls", "d_real", "d_fake", "d_acc_real"),
+        export_on_improvement=not cfg.overfit_batch,
+    )  # fmt: skip
+    loss, parts = run_loop(loop, progress, steps_total, cfg, ddp, log, timer, out, "satellite")
+    result = {"step": progress.step, "loss": loss, **parts, "parameters": n_params}
     if ddp.is_main:
-        save_training_state()
-        if last_val_step != step:
-            last_val = validate(gen, disc, referee, val_loader, ignore, device, whatif_loader)
-            log.write(step=step, **last_val)
-        sample_grid(gen, sample_batch, table, device, out / "samples" / "final.png")
-        plot_curves(log.path, out / "curves.png", CURVES, log_scale=("generator loss",))
-        if not cfg.overfit_batch and score(last_val) > best:
-            export(last_val)
-        print(f"done: step {step}, {timer.elapsed / 60:.1f} min, loss {loss:.4f} (l1 {parts['l1']:.4f}); "
-              f"validation {last_val}; grid {out / 'samples' / 'final.png'}" + ("" if cfg.overfit_batch else f"; model {cfg.export}"))
-        result.update(last_val)
+        print(f"done: step {progress.step}, {timer.elapsed / 60:.1f} min, loss {loss:.4f} (l1 {parts['l1']:.4f}); "
+              f"validation {progress.last_val}; grid {out / 'samples' / 'final.png'}"
+              + ("" if cfg.overfit_batch else f"; model {cfg.export}"))
+        result.update(progress.last_val)
     if ddp.enabled:
         torch.distributed.destroy_process_group()
     return result
