@@ -23,7 +23,7 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
-from inpaint_core.data import IMAGE_EXTS, load_rgb
+from inpaint_core.album_data import IMAGE_EXTS, load_rgb
 from inpaint_core.engine import STRATEGIES, InferenceOptions
 from inpaint_core.inpainters import FILL_METHODS, make_inpainter
 from inpaint_core.masks import as_bool_mask

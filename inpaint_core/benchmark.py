@@ -33,7 +33,7 @@ import torch
 
 from inpaint_core.classical import telea
 from inpaint_core.masks import free_form, research_holes
-from inpaint_core.models import AlbumUNet
+from inpaint_core.album_model import AlbumUNet
 
 __all__ = ["benchmark", "format_table", "PeakMemory", "synthetic_image", "few_strokes", "add_arguments", "main"]
 
@@ -141,7 +141,7 @@ def _trainer_importable() -> bool:
 
 def _default_album():
     """The album model a new training run builds: AlbumConfig's defaults, the one place they live."""
-    from inpaint_core.models import AlbumConfig
+    from inpaint_core.album_model import AlbumConfig
 
     return AlbumConfig(), "AlbumConfig defaults, as train/album.py builds"
 

@@ -21,7 +21,7 @@ import torch
 from inpaint_core.checkpoint import CheckpointError, load_model_file
 from inpaint_core.engine import resolve_device
 from inpaint_core.landcover import ClassTable
-from inpaint_core.satellite import SatelliteConfig, SatelliteDiscriminator, split_state
+from inpaint_core.satellite_model import SatelliteConfig, SatelliteDiscriminator, split_state
 
 __all__ = ["landcover_accuracy", "LandCoverReader", "load_reader", "consistency"]
 

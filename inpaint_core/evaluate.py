@@ -119,7 +119,7 @@ def _list(root: Path, suffixes) -> list[Path]:
 def _sources(images: Path, landcover: Path | None, satellite: bool) -> list[tuple[Path, Path | None]]:
     """``(image, land-cover or None)`` pairs to evaluate, in a stable (sorted) order."""
     if not satellite:
-        from inpaint_core.data import list_images
+        from inpaint_core.album_data import list_images
 
         return [(p, None) for p in list_images(images)]
     if landcover is None:  # the tile layout: images/ beside masks/ (or landcover/, labels/)
@@ -134,7 +134,7 @@ def _sources(images: Path, landcover: Path | None, satellite: bool) -> list[tupl
 def _load(image_path: Path, lc_path: Path | None, table, size: int, windows: int = 1):
     """``[(window name suffix, rgb, land cover or None), ...]`` for one source image."""
     if lc_path is None:
-        from inpaint_core.data import load_rgb
+        from inpaint_core.album_data import load_rgb
 
         return [("", fit_square(load_rgb(image_path), size), None)]
     from inpaint_core.geo import is_geotiff, read_landcover, read_rgb

@@ -25,8 +25,8 @@ from inpaint_core.classical import CLASSICAL_METHODS, prefill
 from inpaint_core.engine import InferenceOptions, Inpainter
 from inpaint_core.landcover import ClassTable
 from inpaint_core.landcover_fill import ExemplarBank
-from inpaint_core.models import AlbumConfig, AlbumUNet
-from inpaint_core.satellite import SatelliteConfig, SatelliteGenerator, split_state
+from inpaint_core.album_model import AlbumConfig, AlbumUNet
+from inpaint_core.satellite_model import SatelliteConfig, SatelliteGenerator, split_state
 
 __all__ = [
     "ClassicalInpainter", "LandcoverFillInpainter", "NetworkInpainter", "AlbumInpainter", "SatelliteInpainter",
@@ -119,7 +119,7 @@ class NetworkInpainter(Inpainter):
 
 
 class AlbumInpainter(NetworkInpainter):
-    """The album-cover U-Net (:class:`~inpaint_core.models.AlbumUNet`)."""
+    """The album-cover U-Net (:class:`~inpaint_core.album_model.AlbumUNet`)."""
 
     kind = "album"
 

@@ -58,7 +58,7 @@ def image_folder(tmp_path_factory) -> Path:
 def tiny_album_checkpoint(tmp_path_factory) -> Path:
     """A small randomly initialised album model saved in the checkpoint format."""
     from inpaint_core.checkpoint import save_model
-    from inpaint_core.models import AlbumConfig, AlbumUNet
+    from inpaint_core.album_model import AlbumConfig, AlbumUNet
 
     torch.manual_seed(0)
     # residual=False: a random non-zero head, so outputs differ from the Telea pre-fill
@@ -76,8 +76,8 @@ def app_checkpoints(tmp_path_factory) -> Path:
     """A checkpoint folder as the app expects it, with tiny random album and satellite models."""
     from inpaint_core.checkpoint import save_model
     from inpaint_core.landcover import get_class_table
-    from inpaint_core.models import AlbumConfig, AlbumUNet
-    from inpaint_core.satellite import SatelliteConfig, SatelliteGenerator
+    from inpaint_core.album_model import AlbumConfig, AlbumUNet
+    from inpaint_core.satellite_model import SatelliteConfig, SatelliteGenerator
 
     folder = tmp_path_factory.mktemp("app-checkpoints")
     torch.manual_seed(0)

@@ -10,7 +10,7 @@ from safetensors.torch import save_file
 from conftest import make_picture
 from inpaint_core import load_inpainter
 from inpaint_core.checkpoint import CheckpointError, load_model_file, read_meta, save_model
-from inpaint_core.models import AlbumConfig, AlbumUNet
+from inpaint_core.album_model import AlbumConfig, AlbumUNet
 
 
 def test_round_trip_gives_identical_outputs(tmp_path):

@@ -234,8 +234,8 @@ def test_untrained_residual_networks_are_their_prefill():
     guide, a new satellite model with the land-cover nearest pre-fill exactly like that fill."""
     from inpaint_core.classical import patchmatch_guide
     from inpaint_core.inpainters import AlbumInpainter, SatelliteInpainter
-    from inpaint_core.models import AlbumConfig, AlbumUNet
-    from inpaint_core.satellite import SatelliteConfig, SatelliteGenerator
+    from inpaint_core.album_model import AlbumConfig, AlbumUNet
+    from inpaint_core.satellite_model import SatelliteConfig, SatelliteGenerator
 
     image, lc, mask = two_class_tile()
     album = AlbumInpainter(AlbumUNet(AlbumConfig(base=8, depth=2, bottleneck_blocks=1, prefill="patchmatch-half")),

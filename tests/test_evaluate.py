@@ -13,7 +13,7 @@ from inpaint_core.evaluate import evaluate, fit_square, held_out, tile_windows
 from inpaint_core.landcover import get_class_table
 from inpaint_core.losses import VGG16Features
 from inpaint_core.metrics import METRICS, PERCEPTUAL_LAYERS
-from inpaint_core.satellite import REFEREE_PREFIX
+from inpaint_core.satellite_model import REFEREE_PREFIX
 from conftest import make_picture
 
 SIZE = 64
@@ -94,7 +94,7 @@ def test_model_and_baseline_only_runs_share_the_holes(tiny_album_checkpoint, cov
 
 
 def test_split_val_keeps_only_held_out_files(tmp_path, covers, vgg):
-    from inpaint_core.models import AlbumConfig, AlbumUNet
+    from inpaint_core.album_model import AlbumConfig, AlbumUNet
 
     model = AlbumUNet(AlbumConfig(base=8, depth=2, bottleneck_blocks=1))
     ckpt = save_model(tmp_path / "m.safetensors", model.state_dict(), "album", model.config.to_dict(),
@@ -140,7 +140,7 @@ def test_cli_writes_reports_and_rejects_bad_masks(tiny_album_checkpoint, covers,
 def satellite_setup(tmp_path_factory):
     """A tile folder in the aerial set's layout and a tiny random satellite checkpoint with a referee."""
     from inpaint_core.landcover import get_class_table
-    from inpaint_core.satellite import REFEREE_PREFIX, SatelliteConfig, SatelliteDiscriminator, SatelliteGenerator
+    from inpaint_core.satellite_model import REFEREE_PREFIX, SatelliteConfig, SatelliteDiscriminator, SatelliteGenerator
 
     table = get_class_table("dubai-aerial")
     root = tmp_path_factory.mktemp("tiles")
@@ -262,7 +262,7 @@ def test_asked_class_is_the_farthest_in_colour():
 
 def test_progress_curve_from_evaluate_reports(covers, tmp_path, vgg, capsys):
     """train/progress.py draws the model's gain over PatchMatch against images seen, per hole kind."""
-    from inpaint_core.models import AlbumConfig, AlbumUNet
+    from inpaint_core.album_model import AlbumConfig, AlbumUNet
     from train import progress
 
     reports = []

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from inpaint_core.losses import PerceptualLoss, VGG16Features, l1_loss, load_vgg16, lsgan_loss, tv_loss
-from inpaint_core.models import AlbumConfig, AlbumUNet
+from inpaint_core.album_model import AlbumConfig, AlbumUNet
 
 
 def test_unet_output_shape_and_range():

@@ -18,7 +18,7 @@ from inpaint_core.engine import InferenceOptions
 from inpaint_core.landcover import get_class_table
 from inpaint_core.losses import VGG16Features
 from inpaint_core.inpainters import SatelliteInpainter
-from inpaint_core.satellite import SatelliteConfig, SatelliteDiscriminator, SatelliteGenerator
+from inpaint_core.satellite_model import SatelliteConfig, SatelliteDiscriminator, SatelliteGenerator
 
 ROOT = Path(__file__).resolve().parent.parent
 TABLE = get_class_table("dubai-aerial")
@@ -349,7 +349,7 @@ def test_random_rotations_and_flips_keep_tile_and_land_cover_aligned(tmp_path):
 def test_splits_are_stable_when_files_are_added_or_moved(tmp_path):
     """The album split hashes file names: adding covers never moves an old one across, and the
     same covers under another folder split the same way."""
-    from inpaint_core.data import split_files
+    from inpaint_core.album_data import split_files
 
     names = [f"cover{i:03d}.jpg" for i in range(200)]
     train, val = split_files([tmp_path / "a" / n for n in names], 0.1)

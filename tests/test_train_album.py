@@ -154,7 +154,7 @@ def test_init_and_resume_rebuild_the_stored_model(image_folder, random_vgg_file,
     with pytest.raises(SystemExit, match="holds a satellite model"):
         sat = tmp_path / "sat.safetensors"
         from inpaint_core.checkpoint import save_model
-        from inpaint_core.satellite import SatelliteConfig, SatelliteGenerator
+        from inpaint_core.satellite_model import SatelliteConfig, SatelliteGenerator
 
         gen = SatelliteGenerator(SatelliteConfig(base=8, depth=2, lc_channels=4, bottleneck_blocks=1))
         save_model(sat, gen.state_dict(), "satellite", gen.config.to_dict())

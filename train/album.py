@@ -8,7 +8,7 @@
 
 Losses (summed here, logged as parts): L1 with hole pixels weighted ``hole_weight``,
 VGG16 perceptual distance and total variation on the composite (prediction in the
-holes, target elsewhere). Holes are new on every read (see inpaint_core.data).
+holes, target elsewhere). Holes are new on every read (see inpaint_core.album_data).
 """
 
 from __future__ import annotations
@@ -25,10 +25,10 @@ from tqdm import tqdm
 
 from inpaint_core.checkpoint import save_model
 from inpaint_core.classical import telea
-from inpaint_core.data import InpaintDataset, list_images, split_files
+from inpaint_core.album_data import InpaintDataset, list_images, split_files
 from inpaint_core.losses import PerceptualLoss, l1_loss, load_vgg16, tv_loss
 from inpaint_core.masks import MaskSpec
-from inpaint_core.models import AlbumConfig, AlbumUNet
+from inpaint_core.album_model import AlbumConfig, AlbumUNet
 from train.common import (
     JsonLog, Timer, autocast_for, field, hole_psnr, images_to_uint8, load_state, parse_config, plot_curves,
     Loop, Progress, grad_scaler_for, lr_factor, resolve_model_config, run_loop, save_grid,

@@ -31,7 +31,7 @@ from inpaint_core.classical import telea
 from inpaint_core.landcover import get_class_table
 from inpaint_core.losses import PerceptualLoss, l1_loss, load_vgg16, lsgan_loss, tv_loss
 from inpaint_core.masks import MaskSpec
-from inpaint_core.satellite import (
+from inpaint_core.satellite_model import (
     DISC_PREFIX, REFEREE_PREFIX, SatelliteConfig, SatelliteDiscriminator, SatelliteGenerator, split_state,
 )
 from inpaint_core.satellite_data import SatelliteTiles, find_tile_pairs, split_pairs

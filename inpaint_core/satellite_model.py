@@ -23,7 +23,7 @@ import torch.nn.functional as F
 
 from inpaint_core.classical import check_prefill
 from inpaint_core.landcover_fill import BANK_PREFIX
-from inpaint_core.models import ResBlock, conv_act, doc
+from inpaint_core.album_model import ResBlock, conv_act, doc
 
 __all__ = ["SatelliteConfig", "SatelliteGenerator", "SatelliteDiscriminator", "split_state", "DISC_PREFIX",
            "REFEREE_PREFIX"]
