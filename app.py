@@ -95,32 +95,11 @@ class Handlers:
             raise ValueError("no land cover: upload the tile's land cover (colour PNG, coded raster or GeoTIFF)")
         for path, what in ((tile_file, "tile"), (landcover_file, "land cover")):
             editing.check_upload(path, what)  # header only: junk, damaged and oversized files are named
-        raster = None
-        try:
-            if geo.is_geotiff(tile_file):  # kept whole (dtype, bands, nodata) for a faithful GeoTIFF back
-                raster = geo.read_raster(tile_file)
-                rgb, georef = raster.rgb(), raster.georef
-            else:
-                rgb, georef = geo.read_rgb(tile_file)
-        except ValueError:
-            raise
-        except Exception as err:  # rasterio/PIL raise their own types for files that are no image
-            raise ValueError(f"the tile {Path(tile_file).name} could not be read as an image ({err})") from err
-        rgb = editing.check_image(rgb, "tile")
-        # a georeferenced land cover is reprojected onto the tile's grid, whatever its CRS
-        target = (georef, rgb.shape[:2]) if georef is not None and geo.is_geotiff(landcover_file) else None
-        try:
-            landcover = geo.read_landcover(landcover_file, self.models.classes, target=target)
-        except ValueError:
-            raise
-        except Exception as err:
-            raise ValueError(f"the land cover {Path(landcover_file).name} could not be read ({err})") from err
-        if landcover.shape != rgb.shape[:2]:
-            raise ValueError(
-                f"the land cover is {landcover.shape[1]}x{landcover.shape[0]} pixels but the tile is "
-                f"{rgb.shape[1]}x{rgb.shape[0]}; they must match"
-            )
-        return rgb, georef, landcover, raster
+        # the one tile reader: a GeoTIFF kept whole for a faithful write-back, its land cover
+        # reprojected onto its grid whatever the CRS, the sizes checked
+        tile = geo.read_tile(tile_file, landcover_file, self.models.classes)
+        editing.check_image(tile.rgb, "tile")
+        return tile.rgb, tile.georef, tile.landcover, tile.raster
 
     @user_errors
     def satellite_load(self, tile_file, landcover_file):

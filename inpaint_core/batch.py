@@ -121,8 +121,13 @@ def main(args: argparse.Namespace) -> int:
     failures = 0
     for image_path, mask_path in tqdm(pairs, desc="inpaint", unit="img"):
         try:
-            raster = None
-            if image_path.suffix.lower() in (".tif", ".tiff"):
+            raster, extra = None, {}
+            if landcovers is not None:  # the one tile reader: land cover reprojected onto the tile's grid
+                from inpaint_core.geo import read_tile
+
+                tile = read_tile(image_path, landcovers[image_path], model.classes, bands=bands)
+                image, raster, extra["landcover"] = tile.rgb, tile.raster, tile.landcover
+            elif image_path.suffix.lower() in (".tif", ".tiff"):
                 from inpaint_core.geo import read_raster
 
                 raster = read_raster(image_path, bands=bands)
@@ -132,11 +137,6 @@ def main(args: argparse.Namespace) -> int:
             mask = read_mask(mask_path, image.shape[:2])
             if raster is not None:
                 mask &= raster.valid  # nodata is never filled
-            extra = {}
-            if landcovers is not None:
-                from inpaint_core.geo import read_landcover
-
-                extra["landcover"] = read_landcover(landcovers[image_path], model.classes)
             out = model.inpaint(image, mask, **extra)
             if raster is not None:
                 from inpaint_core.geo import write_filled

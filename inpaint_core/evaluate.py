@@ -137,14 +137,10 @@ def _load(image_path: Path, lc_path: Path | None, table, size: int, windows: int
         from inpaint_core.album_data import load_rgb
 
         return [("", fit_square(load_rgb(image_path), size), None)]
-    from inpaint_core.geo import is_geotiff, read_landcover, read_rgb
+    from inpaint_core.geo import read_tile
 
-    rgb, georef = read_rgb(image_path)
-    target = (georef, rgb.shape[:2]) if georef is not None and is_geotiff(lc_path) else None
-    lc = read_landcover(lc_path, table, target=target)
-    if lc.shape != rgb.shape[:2]:
-        raise ValueError(f"{image_path.name} is {rgb.shape[1]}x{rgb.shape[0]} but its land cover is {lc.shape[1]}x{lc.shape[0]}")
-    found = tile_windows(rgb, lc, size, windows)
+    tile = read_tile(image_path, lc_path, table)
+    found = tile_windows(tile.rgb, tile.landcover, size, windows)
     return [(f"#{r},{c}" if len(found) > 1 else "", im, l) for (r, c), im, l in found]
 
 

@@ -30,7 +30,7 @@ from PIL import Image
 from inpaint_core.landcover import ClassTable, get_class_table
 
 __all__ = [
-    "Georef", "Raster", "read_rgb", "read_raster", "write_filled", "rgb_band_choice", "read_landcover",
+    "Georef", "Raster", "Tile", "read_tile", "read_rgb", "read_raster", "write_filled", "rgb_band_choice", "read_landcover",
     "write_geotiff", "write_png", "reproject_nearest", "sliding_windows", "ValidityRules", "prepare_tiles",
     "is_geotiff",
 ]  # fmt: skip
@@ -255,6 +255,54 @@ def read_rgb(path, scale: float | None = None, with_valid: bool = False, bands: 
             raise ValueError(f"{path} is not a readable image ({err})") from err
         georef, valid = None, np.ones(rgb.shape[:2], bool)
     return (rgb, georef, valid) if with_valid else (rgb, georef)
+
+
+@dataclass
+class Tile:
+    """A tile and its land cover, read together (see :func:`read_tile`)."""
+
+    rgb: np.ndarray  # HxWx3 uint8: what the fills see (a GeoTIFF's RGB bands through its display stretch)
+    landcover: np.ndarray  # HxW int64 indices into the class table, on the tile's grid
+    georef: Georef | None  # the tile's georeferencing (GeoTIFFs), else None
+    raster: Raster | None = None  # the whole GeoTIFF, for a faithful write-back (write_filled), else None
+
+    @property
+    def valid(self) -> np.ndarray:
+        """``HxW`` bool: False on the tile's nodata pixels (never filled)."""
+        return self.raster.valid if self.raster is not None else np.ones(self.landcover.shape, bool)
+
+
+def read_tile(image_path, landcover_path, table, bands: tuple[int, int, int] | None = None) -> Tile:
+    """The one reader of a tile and its land cover, for the app, the batch CLI, evaluate and training.
+
+    The tile: PNG/JPEG/WebP, or a GeoTIFF kept whole (:func:`read_raster`; ``bands`` are its
+    1-based RGB bands). The land cover: see :func:`read_landcover`; a GeoTIFF land cover of a
+    GeoTIFF tile is reprojected onto the tile's grid whatever its CRS. Raises ``ValueError``
+    naming the file for an unreadable one, and when the two sizes differ.
+    """
+    image_path, landcover_path = Path(image_path), Path(landcover_path)
+    raster = None
+    try:
+        if is_geotiff(image_path):
+            raster = read_raster(image_path, bands=bands)
+            rgb, georef = raster.rgb(), raster.georef
+        else:
+            rgb, georef = read_rgb(image_path)
+    except ValueError:
+        raise
+    except Exception as err:  # rasterio and PIL raise their own types for files that are no image
+        raise ValueError(f"the tile {image_path.name} could not be read as an image ({err})") from err
+    target = (georef, rgb.shape[:2]) if georef is not None and is_geotiff(landcover_path) else None
+    try:
+        landcover = read_landcover(landcover_path, table, target=target)
+    except ValueError:
+        raise
+    except Exception as err:
+        raise ValueError(f"the land cover {landcover_path.name} could not be read ({err})") from err
+    if landcover.shape != rgb.shape[:2]:
+        raise ValueError(f"the land cover {landcover_path.name} is {landcover.shape[1]}x{landcover.shape[0]} pixels "
+                         f"but the tile {image_path.name} is {rgb.shape[1]}x{rgb.shape[0]}; they must match")
+    return Tile(rgb, landcover, georef, raster)
 
 
 def reproject_nearest(src: np.ndarray, src_ref: Georef, dst_ref: Georef, dst_shape: tuple[int, int],

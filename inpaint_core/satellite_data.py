@@ -23,7 +23,7 @@ import torch
 from torch.utils.data import Dataset
 
 from inpaint_core.classical import prefill
-from inpaint_core.geo import read_landcover, read_rgb
+from inpaint_core.geo import read_tile
 from inpaint_core.landcover import ClassTable, get_class_table
 from inpaint_core.masks import MaskSpec, class_patch_holes, free_form, research_holes
 
@@ -135,14 +135,11 @@ class SatelliteTiles(Dataset):
         """Pair ``i`` as ``(HxWx3 uint8, HxW uint8 class indices)``, scaled up if smaller than a window."""
         if i not in self._cache:
             img_path, lc_path = self.pairs[i]
-            rgb, _ = read_rgb(img_path)
             try:
-                lc = read_landcover(lc_path, self.table)
+                tile = read_tile(img_path, lc_path, self.table)
             except ValueError as err:
-                raise ValueError(f"{lc_path}: {err}") from err
-            if lc.shape != rgb.shape[:2]:
-                raise ValueError(f"{img_path} is {rgb.shape[1]}x{rgb.shape[0]} but its labels {lc_path} are "
-                                 f"{lc.shape[1]}x{lc.shape[0]}")
+                raise ValueError(f"{img_path}: {err}") from err
+            rgb, lc = tile.rgb, tile.landcover
             h, w = lc.shape
             if min(h, w) < self.size:
                 f = self.size / min(h, w)

@@ -175,3 +175,22 @@ def test_rgb_bands_default_to_sentinel2_order_and_can_be_chosen(tmp_path):
         read_raster(tmp_path / "ten.tif", bands=(5, 2, 1))
     assert rgb_band_choice(4, colorinterp=["blue", "green", "red", "undefined"]) == (2, 1, 0)
     assert rgb_band_choice(3) == (0, 1, 2)
+
+
+def test_read_tile_reprojects_and_names_a_size_mismatch(tmp_path):
+    """The one tile reader: a GeoTIFF land cover in another CRS lands on the tile's grid; a
+    land cover of another size is refused with both names and sizes."""
+    from inpaint_core.geo import read_tile
+
+    write_rgb_scene(tmp_path / "scene.tif")
+    write_lc_in_wgs84(tmp_path / "lc.tif")
+    table = get_class_table("s2glc")
+    tile = read_tile(tmp_path / "scene.tif", tmp_path / "lc.tif", table)
+    assert tile.landcover.shape == tile.rgb.shape[:2] == (64, 64) and tile.raster is not None
+    assert not tile.valid[:4, :4].any() and tile.valid[10:, 10:].all()
+    codes = table.codes_from_index(tile.landcover)
+    assert (codes[:, :28] == 162).mean() > 0.95 and (codes[:, 36:] == 73).mean() > 0.95  # west water, east crops
+    small = np.zeros((10, 10), np.uint8)
+    write_png(tmp_path / "small.png", small + 73)
+    with pytest.raises(ValueError, match="small.png is 10x10 pixels but the tile scene.tif is 64x64"):
+        read_tile(tmp_path / "scene.tif", tmp_path / "small.png", table)
