@@ -142,6 +142,10 @@ class ClassTable(Sequence):
         return lc.astype(np.int32)
 
     # --- conversions -------------------------------------------------------------------
+    def palette(self) -> np.ndarray:
+        """The class colours as a ``Kx3 uint8`` array (row i = class i)."""
+        return np.array([c.color for c in self._classes], dtype=np.uint8).reshape(-1, 3)
+
     def colorize(self, index_map: np.ndarray) -> np.ndarray:
         """``HxW`` integer index map -> ``HxWx3 uint8`` RGB using each class's colour."""
         index_map = np.asarray(index_map)
@@ -149,8 +153,16 @@ class ClassTable(Sequence):
             raise ValueError(f"index map must be an HxW integer array, got {index_map.dtype} {index_map.shape}")
         if index_map.size and (index_map.min() < 0 or index_map.max() >= len(self)):
             raise ValueError(f"index map holds values outside 0..{len(self) - 1} (table {self.name!r})")
-        palette = np.array([c.color for c in self._classes], dtype=np.uint8)
-        return palette[index_map]
+        return self.palette()[index_map]
+
+    def indices(self, names) -> list[int]:
+        """Class names (one, or a list, as a class picker returns them) -> their indices;
+        ``ValueError`` naming the unknown ones and the valid names."""
+        names = [names] if isinstance(names, str) else list(names or [])
+        unknown = [n for n in names if n not in self.names]
+        if unknown:
+            raise ValueError(f"unknown class {', '.join(map(repr, unknown))}; the classes are: {', '.join(self.names)}")
+        return [self.names.index(n) for n in names]
 
     def index_from_colors(self, rgb: np.ndarray, unknown: int | None = None) -> np.ndarray:
         """``HxWx3 uint8`` colour-coded map -> ``HxW int64`` class indices.

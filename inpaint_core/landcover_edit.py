@@ -37,8 +37,8 @@ _PAINT_TOLERANCE = 40.0
 
 
 def palette(classes) -> np.ndarray:
-    """The class colours of a class table as a ``Kx3 uint8`` array (row i = class index i)."""
-    return np.array([tuple(c.color) for c in classes], dtype=np.uint8).reshape(-1, 3)
+    """The class colours of a :class:`~inpaint_core.landcover.ClassTable` as ``Kx3 uint8`` (row i = class i)."""
+    return classes.palette()
 
 
 def _check_landcover(landcover: np.ndarray, classes, shape: tuple[int, int] | None = None) -> np.ndarray:
@@ -57,7 +57,7 @@ def _check_landcover(landcover: np.ndarray, classes, shape: tuple[int, int] | No
 
 def colorize(landcover: np.ndarray, classes) -> np.ndarray:
     """Land cover ``HxW`` int -> ``HxWx3 uint8`` picture in the class colours."""
-    return palette(classes)[_check_landcover(landcover, classes)]
+    return classes.colorize(_check_landcover(landcover, classes))
 
 
 def overlay_landcover(image: np.ndarray, landcover: np.ndarray, classes, opacity: float = 0.45) -> np.ndarray:
@@ -91,13 +91,7 @@ def legend_html(classes) -> str:
 
 def class_indices(names, classes) -> list[int]:
     """Class names (as the class picker returns them) -> indices into ``classes``."""
-    by_name = {c.name: i for i, c in enumerate(classes)}
-    if isinstance(names, str):
-        names = [names]
-    unknown = [n for n in names or [] if n not in by_name]
-    if unknown:
-        raise ValueError(f"unknown class {', '.join(map(repr, unknown))}; the classes are: {', '.join(by_name)}")
-    return [by_name[n] for n in names or []]
+    return classes.indices(names)
 
 
 def class_mask(landcover: np.ndarray, indices, region: np.ndarray | None = None) -> np.ndarray:

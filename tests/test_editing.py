@@ -1,20 +1,19 @@
 """The app's logic in :mod:`inpaint_core.editing`: editor values, masks, land-cover editing."""
 
-from collections import namedtuple
 
 import numpy as np
 import pytest
 
 from inpaint_core import editing, landcover_edit
+from inpaint_core.landcover import ClassTable
 
-Cls = namedtuple("Cls", "name code color")
-# a small class table in the shape of inpaint_core.landcover's (name, code, colour per class)
-CLASSES = [
-    Cls("Water", 1, (226, 169, 41)),
-    Cls("Land", 2, (132, 41, 246)),
-    Cls("Road", 3, (110, 193, 228)),
-    Cls("Building", 4, (60, 16, 152)),
-]
+# a small class table (name, code, colour per class)
+CLASSES = ClassTable.from_json([
+    {"name": "Water", "code": 1, "color": [226, 169, 41]},
+    {"name": "Land", "code": 2, "color": [132, 41, 246]},
+    {"name": "Road", "code": 3, "color": [110, 193, 228]},
+    {"name": "Building", "code": 4, "color": [60, 16, 152]},
+], name="test")
 
 
 def rgba_layer(mask: np.ndarray, color=(255, 0, 255)) -> np.ndarray:
@@ -247,7 +246,8 @@ def test_colorize_overlay_and_legend():
         landcover_edit.overlay_landcover(img, np.zeros((3, 2), np.int64), CLASSES)
     with pytest.raises(ValueError, match="outside 0..3"):
         landcover_edit.colorize(np.array([[4]]), CLASSES)
-    legend = landcover_edit.legend_html(CLASSES + [Cls("<b>", 9, (0, 0, 0))])
+    odd = ClassTable.from_json(CLASSES.to_json() + [{"name": "<b>", "code": 9, "color": [0, 0, 0]}], name="odd")
+    legend = landcover_edit.legend_html(odd)
     assert "#e2a929" in legend and "Building" in legend and "&lt;b&gt;" in legend
 
 
