@@ -59,12 +59,15 @@ def find_tile_pairs(root) -> list[tuple[Path, Path]]:
     return pairs
 
 
-def split_pairs(pairs, val_fraction: float) -> tuple[list, list]:
-    """Split by a hash of each image's path (stable when files are added), never by window,
-    so validation windows come from images the model never trained on."""
+def split_pairs(pairs, val_fraction: float, root=None) -> tuple[list, list]:
+    """Split by a hash of each image's path relative to ``root`` (the ``--data`` folder), never
+    by window, so validation windows come from images the model never trained on. The split
+    is stable when files are added, and the same however ``--data`` is spelled or wherever the
+    data set is mounted (before, the path as typed was hashed)."""
     train, val = [], []
     for pair in pairs:
-        digest = int(hashlib.sha1(str(pair[0]).encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
+        key = Path(pair[0]).resolve().relative_to(Path(root).resolve()).as_posix() if root else str(pair[0])
+        digest = int(hashlib.sha1(key.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
         (val if digest < val_fraction else train).append(pair)
     return train, val
 

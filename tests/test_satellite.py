@@ -374,3 +374,19 @@ def test_torchrun_two_processes(tile_folder):
     from inpaint_core.checkpoint import read_meta
 
     assert read_meta(out / "model.safetensors")["training"]["images_seen"] == 2 * 2 * 2
+
+
+def test_tile_split_is_keyed_on_paths_relative_to_the_data_folder(tile_folder, tmp_path, monkeypatch):
+    """Spelling --data differently (relative, absolute, trailing slash) keeps the same split."""
+    from inpaint_core.satellite_data import find_tile_pairs, split_pairs
+
+    data, _ = tile_folder
+    for i in range(2, 40):  # enough tiles for both sides of a 30 % split
+        (data / "Tile 1" / "images" / f"image_part_00{i}.jpg").write_bytes(b"")
+        (data / "Tile 1" / "masks" / f"image_part_00{i}.png").write_bytes(b"")
+    absolute = split_pairs(find_tile_pairs(data), 0.3, data)
+    monkeypatch.chdir(data.parent)
+    relative = split_pairs(find_tile_pairs(data.name + "/"), 0.3, data.name + "/")
+    names = [[Path(p[0]).name for p in side] for side in absolute]
+    assert names == [[Path(p[0]).name for p in side] for side in relative]
+    assert names[1] and names[0]

@@ -383,7 +383,8 @@ def main(argv=None) -> dict:
         mcfg = model_config(given, len(table))
 
     pairs = load_pairs(cfg, table, out, ddp.is_main)
-    train_pairs, val_pairs = split_pairs(pairs, cfg.val_fraction)
+    root = Path(cfg.data) if Path(cfg.data).is_dir() else out / "tiles"  # a GeoTIFF scene's prepared tiles
+    train_pairs, val_pairs = split_pairs(pairs, cfg.val_fraction, root)
     if not train_pairs:
         raise SystemExit(f"all {len(pairs)} images fell into the validation split; lower --val-fraction")
     spec = MaskSpec.parse(cfg.masks, class_count=cfg.class_count, class_size=cfg.class_size)
