@@ -159,3 +159,24 @@ def test_init_and_resume_rebuild_the_stored_model(image_folder, random_vgg_file,
         gen = SatelliteGenerator(SatelliteConfig(base=8, depth=2, lc_channels=4, bottleneck_blocks=1))
         save_model(sat, gen.state_dict(), "satellite", gen.config.to_dict())
         album.main(args + ["--init", str(sat)])
+
+
+def test_stop_and_resume_trains_exactly_as_one_run(image_folder, random_vgg_file, tmp_path):
+    """k steps, a stop, then --resume to N gives the very weights of N steps in one go, also
+    when the stop falls inside an epoch (the resumed run replays the epoch's shuffle)."""
+    import torch
+
+    from train.common import load_state
+
+    once, twice = tmp_path / "once", tmp_path / "twice"
+    common = ["--val-every", "100", "--sample-every", "100", "--save-every", "100"]
+    album.main(_args(image_folder, random_vgg_file, once, "--steps", "6", *common))
+    album.main(_args(image_folder, random_vgg_file, twice, "--steps", "4", *common))  # 3 batches an epoch
+    stopped = load_state(twice / "state.pt")
+    assert (stopped["epoch"], stopped["batch_in_epoch"]) == (1, 1)  # mid-epoch
+    album.main(_args(image_folder, random_vgg_file, twice, "--steps", "6", "--resume", *common))
+    a, b = load_state(once / "state.pt"), load_state(twice / "state.pt")
+    position = ("step", "epoch", "batch_in_epoch")
+    assert [a[k] for k in position] == [b[k] for k in position] and a["step"] == 6
+    for key in a["model"]:
+        assert torch.equal(a["model"][key], b["model"][key]), key

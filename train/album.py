@@ -268,7 +268,7 @@ def main(argv=None) -> dict:
     if state is not None:
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
-        progress = Progress(state["step"], state["epoch"], state["best"])
+        progress = Progress.from_state(state)
         timer_offset, prior_steps = state["elapsed"], state.get("prior_steps", 0)
         torch.set_rng_state(state["torch_rng"])
         if ddp.is_main:
@@ -289,9 +289,9 @@ def main(argv=None) -> dict:
     sample_batch = next(iter(loader if cfg.overfit_batch else val_loader))
 
     def save_training_state():
-        save_state(state_path, model=model.state_dict(), optimizer=opt.state_dict(), step=progress.step,
-                   epoch=progress.epoch, best=progress.best, elapsed=timer.elapsed, torch_rng=torch.get_rng_state(),
-                   prior_steps=prior_steps, model_config=mcfg.to_dict(), train_config=dataclasses.asdict(cfg))
+        save_state(state_path, model=model.state_dict(), optimizer=opt.state_dict(), **progress.resumable(),
+                   elapsed=timer.elapsed, torch_rng=torch.get_rng_state(), prior_steps=prior_steps,
+                   model_config=mcfg.to_dict(), train_config=dataclasses.asdict(cfg))
 
     def export(val: dict) -> None:
         steps = prior_steps + progress.step

@@ -345,8 +345,20 @@ class Progress:
     step: int = 0
     epoch: int = 0
     best: float = -float("inf")  # the best validation figure exported so far (see ``Loop.score``)
+    batch_in_epoch: int = 0  # batches of ``epoch`` already trained on
+    epoch_rng: typing.Any = None  # torch's RNG state when ``epoch`` began (it drew the epoch's shuffle)
     last_val: dict = dataclasses.field(default_factory=dict)
     last_val_step: int = -1
+
+    def resumable(self) -> dict:
+        """What a training state must keep so that a resumed run continues exactly where it stopped."""
+        return {"step": self.step, "epoch": self.epoch, "best": self.best, "batch_in_epoch": self.batch_in_epoch,
+                "epoch_rng": self.epoch_rng}
+
+    @classmethod
+    def from_state(cls, state: dict) -> "Progress":
+        return cls(state["step"], state["epoch"], state["best"], state.get("batch_in_epoch", 0),
+                   state.get("epoch_rng"))
 
 
 def lr_factor(step: int, total: int, warmup: int = 0, cosine: bool = False) -> float:
@@ -396,18 +408,22 @@ def run_loop(loop: Loop, progress: Progress, steps_total: int, cfg, ddp: Dist, l
     bar = tqdm(total=steps_total, initial=progress.step, desc=desc, disable=not ddp.is_main, dynamic_ncols=True)
     run_start, t0, seen, stop = time.time(), time.time(), 0, False
     loss, parts = float("nan"), {}
+    skip = progress.batch_in_epoch  # a resumed run: these batches of this epoch are done
     while progress.step < steps_total and not stop:
         for dataset in loop.datasets:
             dataset.set_epoch(progress.epoch)
         if loop.sampler is not None:
             loop.sampler.set_epoch(progress.epoch)
-        for batch in loop.loader:
+        batches = _epoch_batches(loop, progress, skip)
+        skip = 0
+        for batch in batches:
             factor = loop.schedule(progress.step)
             for opt, base in loop.optimizers:
                 for group in opt.param_groups:
                     group["lr"] = base * factor
             loss, parts, images = loop.step_fn(batch)
             progress.step += 1
+            progress.batch_in_epoch += 1
             step = progress.step
             seen += images * ddp.world_size
             bar.update(1)
@@ -426,7 +442,9 @@ def run_loop(loop: Loop, progress: Progress, steps_total: int, cfg, ddp: Dist, l
             stop = agreed_stop(bool(cfg.max_minutes) and time.time() - run_start > cfg.max_minutes * 60, ddp)
             if step >= steps_total or stop:
                 break
-        progress.epoch += 1
+        else:  # the epoch ran to its end (a break leaves the run mid-epoch, as the state records)
+            progress.epoch += 1
+            progress.batch_in_epoch = 0
     bar.close()
     if ddp.is_main:
         loop.save_state()
@@ -435,6 +453,28 @@ def run_loop(loop: Loop, progress: Progress, steps_total: int, cfg, ddp: Dist, l
         loop.sample(out / "samples" / "final.png")
         loop.curves()
     return loss, parts
+
+
+def _epoch_batches(loop: Loop, progress: Progress, skip: int):
+    """The epoch's batch iterator, in the order a run that never stopped would see them.
+
+    A new epoch records torch's RNG state before the loader draws its shuffle. A resumed
+    run replays that shuffle from the recorded state, passes over the ``skip`` batches it
+    already trained on, and goes on with the RNG state of the moment it stopped: so k steps,
+    a stop and a resume to N train exactly as N steps in one go.
+    """
+    if skip and progress.epoch_rng is not None:
+        now = torch.get_rng_state()
+        torch.set_rng_state(progress.epoch_rng)
+        batches = iter(loop.loader)
+        for _ in range(skip):
+            next(batches, None)
+        torch.set_rng_state(now)
+        progress.batch_in_epoch = skip
+        return batches
+    progress.epoch_rng = torch.get_rng_state()
+    progress.batch_in_epoch = 0
+    return iter(loop.loader)
 
 
 def _validate(loop: Loop, progress: Progress, log: "JsonLog") -> None:

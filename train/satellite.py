@@ -430,7 +430,7 @@ def main(argv=None) -> dict:
         if referee is not None and "referee" in state:
             referee.load_state_dict(state["referee"])
             opt_r.load_state_dict(state["opt_r"])
-        progress = Progress(state["step"], state["epoch"], state["best"])
+        progress = Progress.from_state(state)
         offset, prior_steps = state["elapsed"], state.get("prior_steps", 0)
         if state.get("select", "psnr_hole") != cfg.select:  # a best PSNR says nothing about consistency
             progress.best = -float("inf")
@@ -461,8 +461,7 @@ def main(argv=None) -> dict:
     def save_training_state():
         extra = {"referee": referee.state_dict(), "opt_r": opt_r.state_dict()} if referee is not None else {}
         save_state(state_path, gen=gen.state_dict(), disc=disc.state_dict(), opt_g=opt_g.state_dict(),
-                   opt_d=opt_d.state_dict(), step=progress.step, epoch=progress.epoch, best=progress.best,
-                   select=cfg.select, elapsed=timer.elapsed, torch_rng=torch.get_rng_state(),
+                   opt_d=opt_d.state_dict(), **progress.resumable(), select=cfg.select, elapsed=timer.elapsed, torch_rng=torch.get_rng_state(),
                    model_config=mcfg.to_dict(), train_config=dataclasses.asdict(cfg), prior_steps=prior_steps, **extra)
 
     bank_tensors: dict = {}  # the exemplar bank of the training tiles, cut once at the first export
