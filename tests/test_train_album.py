@@ -180,3 +180,11 @@ def test_stop_and_resume_trains_exactly_as_one_run(image_folder, random_vgg_file
     assert [a[k] for k in position] == [b[k] for k in position] and a["step"] == 6
     for key in a["model"]:
         assert torch.equal(a["model"][key], b["model"][key]), key
+
+
+def test_select_last_exports_the_latest_validated_model(image_folder, random_vgg_file, tmp_path):
+    out = tmp_path / "last"
+    album.main(_args(image_folder, random_vgg_file, out, "--steps", "4", "--val-every", "2", "--select", "last"))
+    assert read_meta(out / "album.safetensors")["training"]["steps"] == 4
+    with pytest.raises(SystemExit, match="--select"):
+        album.main(_args(image_folder, random_vgg_file, out, "--select", "sharpness"))

@@ -82,6 +82,8 @@ class TrainConfig:
     val_every: int = field(500, help="steps between validations (and exports when validation improves)")
     save_every: int = field(200, help="steps between training-state saves")
     sample_every: int = field(500, help="steps between sample grids")
+    select: str = field("psnr_hole", help="validation figure that picks the exported model: psnr_hole, or last "
+                        "(the latest validated model, e.g. for a recipe that trades PSNR for texture)")
 
     def __post_init__(self):
         # the one preset: the research's single-batch sanity test (everything else has one default)
@@ -93,6 +95,8 @@ class TrainConfig:
             self.out = "runs/album-overfit" if self.overfit_batch else "runs/album"
         if self.overfit_batch and self.lr_find:
             raise SystemExit("--overfit-batch and --lr-find are separate modes; pick one")
+        if self.select not in ("psnr_hole", "last"):
+            raise SystemExit(f"--select must be psnr_hole or last, got {self.select!r}")
 
 
 FULL_RUN = {"lr": 3e-4, "steps": 20000}
@@ -269,6 +273,8 @@ def main(argv=None) -> dict:
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         progress = Progress.from_state(state)
+        if state.get("select", "psnr_hole") != cfg.select:  # a step count and a PSNR do not compare
+            progress.best = -float("inf")
         timer_offset, prior_steps = state["elapsed"], state.get("prior_steps", 0)
         torch.set_rng_state(state["torch_rng"])
         if ddp.is_main:
@@ -276,7 +282,8 @@ def main(argv=None) -> dict:
     elif init_state is not None:
         training = init_meta.get("training", {})
         model.load_state_dict(init_state)
-        progress.best = training.get("validation", {}).get("psnr_hole", progress.best)
+        if cfg.select == "psnr_hole":  # export only what beats the model it started from
+            progress.best = training.get("validation", {}).get("psnr_hole", progress.best)
         timer_offset, prior_steps = 60 * training.get("wall_minutes", 0.0), int(training.get("steps", 0))
         if ddp.is_main:
             print(f"initialised from {cfg.init} ({training.get('steps', '?')} steps trained)")
@@ -290,6 +297,7 @@ def main(argv=None) -> dict:
 
     def save_training_state():
         save_state(state_path, model=model.state_dict(), optimizer=opt.state_dict(), **progress.resumable(),
+                   select=cfg.select,
                    elapsed=timer.elapsed, torch_rng=torch.get_rng_state(), prior_steps=prior_steps,
                    model_config=mcfg.to_dict(), train_config=dataclasses.asdict(cfg))
 
@@ -318,7 +326,7 @@ def main(argv=None) -> dict:
         schedule=lambda step: lr_factor(step, cfg.steps, warmup),
         validate=lambda: validate(model, val_loader, device),
         describe=lambda v: f"hole PSNR {v['psnr_hole']:.2f} dB (Telea {v['psnr_hole_telea']:.2f})",
-        score=lambda v: v["psnr_hole"], export=export, save_state=save_training_state,
+        score=lambda v: float(progress.step) if cfg.select == "last" else v["psnr_hole"], export=export, save_state=save_training_state,
         sample=lambda path: sample_grid(model, sample_batch, device, path),
         curves=lambda: plot_curves(log.path, out / "curves.png", CURVES, log_scale=("training loss",)),
         postfix=("l1", "vgg", "tv"), export_on_improvement=not cfg.overfit_batch,
