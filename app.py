@@ -162,6 +162,11 @@ class CheckedImageEditor(gr.ImageEditor):
     """An ImageEditor that says what is wrong with a bad upload (not an image, damaged, too
     large) instead of Gradio's generic error: each file is checked before it is decoded."""
 
+    # a template of ImageEditor, as Gradio's own ImageMask is: the page draws it with the
+    # ImageEditor's front end (without this, a subclass is looked up as a custom component
+    # that has none, and the editor never appears)
+    is_template = True
+
     def convert_and_format_image(self, file, flatten_on_white: bool = False):
         path = getattr(file, "path", None)
         if path is not None:

@@ -1,4 +1,4 @@
-"""Command line: ``python -m inpaint_core {run,evaluate,benchmark,bank} ...``.
+"""Command line: ``python -m inpaint_core {run,evaluate,benchmark,app-benchmark,bank} ...``.
 
 Each sub-command lives in its own module exposing ``add_arguments(parser)`` and
 ``main(args) -> int``; this file only wires them together.
@@ -14,6 +14,8 @@ COMMANDS = {
     "run": ("fill a folder (or one file) of images with a model", "inpaint_core.batch"),
     "evaluate": ("score a model against OpenCV baselines on seeded holes", "inpaint_core.evaluate"),
     "benchmark": ("print inference latency, peak memory and training throughput", "inpaint_core.benchmark"),
+    "app-benchmark": ("time the app's click-to-result in a real browser (needs playwright and chromium)",
+                      "inpaint_core.app_benchmark"),
     "bank": ("cut a land-cover exemplar bank from training tiles into a satellite checkpoint", "inpaint_core.bank"),
 }
 
