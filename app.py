@@ -30,8 +30,8 @@ MAX_FILE_SIZE = "100mb"  # uploads beyond this are refused by the server before 
 SLIDER_LABEL = f"Before / after (scaled to {editing.PREVIEW_SIDE} px for larger pictures)"
 RESULT_LABEL = "Result: full-size PNG"
 FILL_HELP = (
-    "PatchMatch copies real texture from the picture (about a second per painted region); the model is "
-    "faster and smoother; Telea is instant and smooth"
+    "the model is the most accurate on painted strokes and fast; PatchMatch copies real texture from the "
+    "picture into large holes (about a second per painted region); Telea is instant and smooth"
 )
 SAT_FILL_HELP = (
     "Land-cover PatchMatch copies texture of the class asked for at each pixel (from the tile, or from the "

@@ -1,8 +1,9 @@
 """The app's fills, loaded once at start, and what to tell the user about them.
 
-Each tab offers its strongest classical fill first (PatchMatch; land-cover PatchMatch with
-the satellite checkpoint's exemplar bank), then its model when the checkpoint loads, then
-OpenCV's Telea. A missing or unreadable checkpoint never stops the app.
+Each tab offers its best measured fill first: the album model (PatchMatch when it is
+missing), then PatchMatch, then OpenCV's Telea; land-cover PatchMatch with the satellite
+checkpoint's exemplar bank, then the satellite model, then Telea. A missing or unreadable
+checkpoint never stops the app.
 """
 
 from __future__ import annotations
@@ -62,8 +63,8 @@ def _describe(model, path: Path) -> str:
 def load_app_models(checkpoint_dir, device: str = "auto", fallback_classes: str = "dubai-aerial") -> AppModels:
     """Load ``album.safetensors`` and the first ``satellite*.safetensors`` in ``checkpoint_dir``.
 
-    Each tab offers its strongest classical fill first (PatchMatch; land-cover PatchMatch
-    with the satellite checkpoint's exemplar bank), then its model, then OpenCV's Telea. A
+    Each tab offers its best measured fill first (the album model, else PatchMatch; land-cover
+    PatchMatch with the satellite checkpoint's exemplar bank), then the others. A
     missing or unreadable checkpoint is not fatal: its model is left out of the choice and
     ``notes`` says what is missing and how to train it. A bad ``device`` raises
     ``ValueError``. The satellite tab edits the class table of the satellite checkpoint,
@@ -93,9 +94,10 @@ def load_app_models(checkpoint_dir, device: str = "auto", fallback_classes: str 
             "Inpaint tab offers PatchMatch and Telea only. Train the model with "
             f"`python train/album.py --data DIR --export {path}` (see the README)."
         )
-    album_fills = {PATCHMATCH: ClassicalInpainter("patchmatch")}
-    if album is not None:
-        album_fills[ALBUM_MODEL] = album
+    # the album model first: on held-out covers with painted strokes it beats PatchMatch on PSNR
+    # (+1.15 dB) and perceptual distance (-3.9 %) at a tenth of its time (checkpoints/README.md)
+    album_fills = {ALBUM_MODEL: album} if album is not None else {}
+    album_fills[PATCHMATCH] = ClassicalInpainter("patchmatch")
     album_fills[TELEA] = ClassicalInpainter("telea")
 
     satellite = None

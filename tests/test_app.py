@@ -52,8 +52,8 @@ def handlers(app_models, tmp_path):
 # --- handlers as plain functions -----------------------------------------------------------
 
 def test_models_loaded_from_checkpoints(app_models):
-    # each tab: the strongest classical fill first (the default), then its model, then Telea
-    assert [f.kind for f in app_models.album_fills.values()] == ["patchmatch", "album", "telea"]
+    # each tab: its best measured fill first (the default), then the others
+    assert [f.kind for f in app_models.album_fills.values()] == ["album", "patchmatch", "telea"]
     assert [f.kind for f in app_models.satellite_fills.values()] == ["landcover-patchmatch", "satellite", "telea"]
     assert [c.name for c in app_models.classes][:2] == ["Unlabeled", "Water"]
     assert "album.safetensors" in app_models.info_markdown and "cpu" in app_models.info_markdown
@@ -286,10 +286,10 @@ def inpaint_call(client, folder, layer="mask_rgba.png", dilation=0, *method):
 
 
 def test_client_chooses_the_fill_method(client, upload_files, app_models):
-    """Left out, the method is the tab's default (PatchMatch); named, it is that fill."""
+    """Left out, the method is the tab's default (the album model); named, it is that fill."""
     folder, image, mask = upload_files
     default = read(inpaint_call(client, folder)[0])
-    np.testing.assert_array_equal(default, app_models.album_fills[appm.PATCHMATCH].inpaint(image, mask))
+    np.testing.assert_array_equal(default, app_models.album_fills[appm.ALBUM_MODEL].inpaint(image, mask))
     telea = read(inpaint_call(client, folder, "mask_rgba.png", 0, appm.TELEA)[0])
     np.testing.assert_array_equal(telea, app_models.album_fills[appm.TELEA].inpaint(image, mask))
 
