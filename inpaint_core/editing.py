@@ -67,12 +67,15 @@ def check_image(image: np.ndarray, what: str = "image") -> np.ndarray:
     h, w = image.shape[:2]
     if h < 1 or w < 1:
         raise ValueError(f"the {what} is empty")
-    if max(h, w) > MAX_SIDE or h * w > MAX_PIXELS:
-        raise ValueError(
-            f"the {what} is {w}x{h} pixels; the limit is {MAX_SIDE} pixels per side and "
-            f"{MAX_PIXELS / 1e6:.0f} megapixels in all: scale it down first"
-        )
+    _check_size(w, h, f"the {what}")
     return image
+
+
+def _check_size(w: int, h: int, what: str, advice: str = "scale it down first") -> None:
+    """``ValueError`` when a ``w x h`` picture passes the one size limit, naming ``what``."""
+    if max(h, w) > MAX_SIDE or h * w > MAX_PIXELS:
+        raise ValueError(f"{what} is {w}x{h} pixels; the limit is {MAX_SIDE} pixels per side and "
+                         f"{MAX_PIXELS / 1e6:.0f} megapixels in all: {advice}")
 
 
 def check_upload(path, what: str = "picture") -> None:
@@ -90,12 +93,7 @@ def check_upload(path, what: str = "picture") -> None:
         return
     try:
         with Image.open(path) as im:
-            w, h = im.size
-            if max(h, w) > MAX_SIDE or h * w > MAX_PIXELS:
-                raise ValueError(
-                    f"the {what} {name} is {w}x{h} pixels; the limit is {MAX_SIDE} pixels per side and "
-                    f"{MAX_PIXELS / 1e6:.0f} megapixels in all: scale it down first"
-                )
+            _check_size(*im.size, f"the {what} {name}")
             im.load()  # decodes: a truncated or corrupt file fails here, within the size limit
     except (UnidentifiedImageError, Image.DecompressionBombError) as err:
         if isinstance(err, Image.DecompressionBombError):
@@ -117,9 +115,7 @@ def _check_geotiff_header(path, name: str, what: str) -> None:
             w, h = ds.width, ds.height
     except rasterio.errors.RasterioIOError as err:
         raise ValueError(f"the {what} {name} is not a readable TIFF/GeoTIFF ({err}): upload a raster file") from err
-    if max(h, w) > MAX_SIDE or h * w > MAX_PIXELS:
-        raise ValueError(f"the {what} {name} is {w}x{h} pixels; the limit is {MAX_SIDE} pixels per side and "
-                         f"{MAX_PIXELS / 1e6:.0f} megapixels in all: cut it into tiles first")
+    _check_size(w, h, f"the {what} {name}", "cut it into tiles first")
 
 
 def to_rgb(array, what: str = "image") -> np.ndarray:

@@ -17,7 +17,7 @@ from PIL import Image
 
 from inpaint_core.metrics import METRICS
 
-__all__ = ["HOLE_COLOUR", "write_markdown"]
+__all__ = ["HOLE_COLOUR", "write_markdown", "save_labelled_grid"]
 
 HOLE_COLOUR = (255, 0, 255)  # magenta: a colour covers rarely contain in bulk, so holes stand out in the grid
 
@@ -92,7 +92,7 @@ def write_markdown(report: dict, path) -> Path:
         comparisons.append((report["reference"], "delta_vs_reference", "delta_sem_vs_reference"))
     for base, key, sem_key in comparisons:
         for method, deltas in report[key].items():
-            if base != "telea" and method not in ("model",):
+            if base != "telea" and method != "model":
                 continue  # against the strongest classical fill, only the model's margin matters
             sems = report[sem_key][method]
             cells = [_fmt(deltas[k], k, signed=True) + (f" ± {_fmt(sems[k], k)}" if sems[k] is not None else "")
@@ -142,14 +142,19 @@ def _grid_row(target, mask, fills, lc, table) -> list[np.ndarray]:
     return row
 
 
-def _save_grid(path: Path, rows: list[list[np.ndarray]], methods: list[str], lc_column: bool, gap: int = 4) -> None:
+def _save_grid(path: Path, rows: list[list[np.ndarray]], methods: list[str], lc_column: bool) -> None:
     labels = ["masked"] + _grid_methods(methods) + ["target"]
-    labels += ["land cover"] if lc_column else []
+    save_labelled_grid(path, rows, labels + (["land cover"] if lc_column else []))
+
+
+def save_labelled_grid(path: Path, rows: list[list[np.ndarray]], labels: list[str], gap: int = 4) -> None:
+    """Rows of equal-sized ``HxWx3 uint8`` tiles as one PNG, a label above each column."""
     h, w = rows[0][0].shape[:2]
     head = 22
     grid = np.full((head + len(rows) * (h + gap), len(labels) * (w + gap) - gap, 3), 255, np.uint8)
     for c, label in enumerate(labels):
-        cv2.putText(grid, label, (c * (w + gap) + 4, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
+        cv2.putText(grid, label[:28], (c * (w + gap) + 4, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1,
+                    cv2.LINE_AA)
     for r, row in enumerate(rows):
         for c, tile in enumerate(row):
             y, x = head + r * (h + gap), c * (w + gap)

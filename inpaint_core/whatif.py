@@ -26,7 +26,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 __all__ = ["what_if", "asked_class", "class_means", "write_markdown"]
 
@@ -84,7 +83,7 @@ def what_if(model, table, windows, out: Path, seed: int = 0, reader=None, exampl
     from inpaint_core.classical import telea
     from inpaint_core.inpainters import LandcoverFillInpainter
     from inpaint_core.evaluate import _mask
-    from inpaint_core.reports import HOLE_COLOUR
+    from inpaint_core.reports import HOLE_COLOUR, save_labelled_grid
 
     t0 = time.time()
     ignore = table.nodata_indices
@@ -159,26 +158,10 @@ def what_if(model, table, windows, out: Path, seed: int = 0, reader=None, exampl
         "per_window": records, "seconds": round(time.time() - t0, 1), "grid": "whatif.png",
     }  # fmt: skip
     out.mkdir(parents=True, exist_ok=True)
-    _save_grid(out / "whatif.png", grid_rows, ["masked"] + list(methods) + ["asked land cover"])
+    save_labelled_grid(out / "whatif.png", grid_rows, ["masked"] + list(methods) + ["asked land cover"])
     (out / "whatif.json").write_text(json.dumps(report, indent=2))
     write_markdown(report, out / "whatif.md")
     return report
-
-
-def _save_grid(path: Path, rows, labels, gap: int = 4) -> None:
-    import cv2
-
-    h, w = rows[0][0].shape[:2]
-    head = 22
-    grid = np.full((head + len(rows) * (h + gap), len(labels) * (w + gap) - gap, 3), 255, np.uint8)
-    for c, label in enumerate(labels):
-        cv2.putText(grid, label[:28], (c * (w + gap) + 4, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 1,
-                    cv2.LINE_AA)
-    for r, row in enumerate(rows):
-        for c, tile in enumerate(row):
-            y, x = head + r * (h + gap), c * (w + gap)
-            grid[y:y + h, x:x + w] = tile
-    Image.fromarray(grid).save(path)
 
 
 def write_markdown(report: dict, path) -> Path:
