@@ -84,9 +84,10 @@ def patchmatch_guide(image: np.ndarray, mask: np.ndarray, scale: float = 0.5, se
 
 # What a network's holes can be pre-filled with (its residual head starts at zero, so an untrained
 # network *is* its pre-fill): the research's black holes, Telea, PatchMatch, or PatchMatch at half
-# resolution; land-cover models may also start from the land-cover nearest fill.
+# resolution; land-cover models may also start from the land-cover nearest fill, alone or with
+# the exemplar bank's texture for classes the picture lacks ("landcover-bank").
 PREFILLS = ("telea", "zeros", "patchmatch", "patchmatch-half")
-LANDCOVER_PREFILLS = PREFILLS + ("landcover-nearest",)
+LANDCOVER_PREFILLS = PREFILLS + ("landcover-nearest", "landcover-bank")
 
 
 def check_prefill(method: str, landcover: bool = False) -> str:
@@ -97,10 +98,12 @@ def check_prefill(method: str, landcover: bool = False) -> str:
     return method
 
 
-def prefill(image: np.ndarray, mask: np.ndarray, method: str, landcover: np.ndarray | None = None) -> np.ndarray:
+def prefill(image: np.ndarray, mask: np.ndarray, method: str, landcover: np.ndarray | None = None,
+            bank=None) -> np.ndarray:
     """Fill holes before a network sees them, as ``method`` says (see :data:`LANDCOVER_PREFILLS`).
 
-    ``landcover`` (``HxW`` class indices) is needed by ``"landcover-nearest"`` only.
+    ``landcover`` (``HxW`` class indices) is needed by the land-cover pre-fills only, and
+    ``bank`` (an :class:`~inpaint_core.landcover_fill.ExemplarBank`) by ``"landcover-bank"``.
     """
     check_prefill(method, landcover=True)
     if method == "telea":
@@ -114,7 +117,9 @@ def prefill(image: np.ndarray, mask: np.ndarray, method: str, landcover: np.ndar
     if method == "patchmatch-half":
         return patchmatch_guide(image, mask, 0.5)
     if landcover is None:
-        raise ValueError("the landcover-nearest prefill needs the land-cover map")
+        raise ValueError(f"the {method} prefill needs the land-cover map")
+    if method == "landcover-bank" and bank is None:
+        raise ValueError("the landcover-bank prefill needs an exemplar bank (stored in the satellite checkpoint)")
     from inpaint_core.landcover_fill import landcover_nearest  # it builds on this module
 
-    return landcover_nearest(image, mask, landcover)
+    return landcover_nearest(image, mask, landcover, bank=bank if method == "landcover-bank" else None)

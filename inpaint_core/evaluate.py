@@ -39,7 +39,7 @@ from inpaint_core.metrics import METRICS, PERCEPTUAL_LAYERS, PerceptualDistance,
 __all__ = ["evaluate", "held_out", "fit_square", "centre_window", "tile_windows", "add_arguments", "main"]
 
 BASELINE_ONLY = "telea"  # --checkpoint telea: score only the classical fills
-LANDCOVER_BASELINES = ("landcover-patchmatch", "landcover-nearest")  # classical fills that read the land cover
+LANDCOVER_BASELINES = ("landcover-patchmatch", "landcover-nearest", "landcover-bank")  # classical fills that read the land cover
 SAT_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff")
 
 
@@ -225,11 +225,14 @@ def _consistency(reader, filled, landcover, mask) -> float:
 def _baselines(names, satellite: bool, table, model) -> dict:
     """The classical fills to score, as ``name -> fill(image, mask, landcover)``.
 
-    Land-cover fills take the class table, and land-cover PatchMatch the exemplar bank of
-    the evaluated checkpoint when it has one (so a model is judged against the classical
-    fill it ships with).
+    Land-cover fills take the class table; land-cover PatchMatch and ``landcover-bank`` take
+    the exemplar bank of the evaluated checkpoint when it has one (so a model is judged
+    against the classical fill it ships with; ``landcover-bank`` exists only then).
     """
+    bank = getattr(model, "bank", None)
     valid = list(CLASSICAL_METHODS) + (list(LANDCOVER_BASELINES) if satellite else [])
+    if bank is None and "landcover-bank" in valid:
+        valid.remove("landcover-bank")  # it needs the evaluated checkpoint's exemplar bank
     names = valid if names is None else list(names)
     unknown = [n for n in names if n not in valid]
     if unknown:
@@ -243,8 +246,7 @@ def _baselines(names, satellite: bool, table, model) -> dict:
         else:
             from inpaint_core.inpainters import LandcoverFillInpainter
 
-            bank = getattr(model, "bank", None) if name == "landcover-patchmatch" else None
-            inpainter = LandcoverFillInpainter(table, name, bank=bank)
+            inpainter = LandcoverFillInpainter(table, name, bank=bank if name != "landcover-nearest" else None)
             fills[name] = lambda im, m, lc, f=inpainter: f._fill(im, m, {"landcover": lc.astype(np.int32)})
     return fills
 

@@ -57,7 +57,9 @@ class LandcoverFillInpainter(Inpainter):
 
     ``"landcover-patchmatch"``: PatchMatch whose sources are known pixels of each hole
     pixel's asked class, with ``bank``'s exemplars where the picture has too few;
-    ``"landcover-nearest"``: the nearest known pixel of the asked class (no texture).
+    ``"landcover-nearest"``: the nearest known pixel of the asked class (no texture);
+    ``"landcover-bank"``: that, with ``bank``'s exemplar texture for classes the picture has
+    too little of (a few ms: the pre-fill of the satellite generator trained on it).
     """
 
     extra_inputs = ("landcover",)
@@ -66,9 +68,12 @@ class LandcoverFillInpainter(Inpainter):
         from inpaint_core import landcover_fill
 
         fills = {"landcover-patchmatch": lambda im, m, lc: landcover_fill.landcover_patchmatch(im, m, lc, self.bank),
-                 "landcover-nearest": landcover_fill.landcover_nearest}
+                 "landcover-nearest": landcover_fill.landcover_nearest,
+                 "landcover-bank": lambda im, m, lc: landcover_fill.landcover_nearest(im, m, lc, self.bank)}
         if method not in fills:
             raise ValueError(f"unknown land-cover fill {method!r}; valid: {', '.join(fills)}")
+        if method == "landcover-bank" and bank is None:
+            raise ValueError("landcover-bank needs an exemplar bank: give a satellite checkpoint that has one")
         if bank is not None and len(bank) != len(classes):
             raise ValueError(f"exemplar bank has {len(bank)} classes, the class table {len(classes)}")
         super().__init__("cpu", options, meta)
@@ -87,7 +92,7 @@ class LandcoverFillInpainter(Inpainter):
 
 
 CLASSICAL_FILLS = tuple(CLASSICAL_METHODS)  # names ClassicalInpainter takes
-LANDCOVER_FILLS = ("landcover-patchmatch", "landcover-nearest")  # names LandcoverFillInpainter takes
+LANDCOVER_FILLS = ("landcover-patchmatch", "landcover-nearest", "landcover-bank")  # names LandcoverFillInpainter takes
 
 
 class NetworkInpainter(Inpainter):
@@ -170,7 +175,11 @@ class SatelliteInpainter(NetworkInpainter):
         model = SatelliteGenerator(config)
         model.load_state_dict(split_state(state)["gen"])
         table = ClassTable.from_json(meta["classes"], name=meta.get("training", {}).get("classes_name", "custom"))
-        return cls(model, table, device, options, meta, bank=ExemplarBank.from_tensors(state))
+        bank = ExemplarBank.from_tensors(state)
+        if config.prefill == "landcover-bank" and bank is None:
+            raise KeyError("the generator's landcover-bank pre-fill needs the exemplar bank (bank.*), "
+                           "which this file lacks")
+        return cls(model, table, device, options, meta, bank=bank)
 
     @property
     def multiple(self) -> int:
@@ -182,7 +191,7 @@ class SatelliteInpainter(NetworkInpainter):
         return {"landcover": self.classes.check_index_map(landcover, shape)}
 
     def _fill(self, image, mask, aux):
-        filled = prefill(image, mask, self.model.config.prefill, landcover=aux["landcover"])
+        filled = prefill(image, mask, self.model.config.prefill, landcover=aux["landcover"], bank=self.bank)
         padded, (h, w) = self._pad(filled)
         padded_mask, _ = self._pad(mask.astype(np.uint8))
         padded_lc, _ = self._pad(aux["landcover"])
@@ -216,7 +225,7 @@ def make_inpainter(method: str = "model", checkpoint=None, classes=None, device:
 
     * ``"model"``: the network in ``checkpoint`` (as :func:`load_inpainter`);
     * ``"patchmatch"``, ``"telea"``, ``"navier-stokes"``: classical fills, no checkpoint;
-    * ``"landcover-patchmatch"``, ``"landcover-nearest"``: land-cover fills, whose class
+    * ``"landcover-patchmatch"``, ``"landcover-nearest"``, ``"landcover-bank"``: land-cover fills, whose class
       table (and exemplar bank) come from ``checkpoint`` (a satellite checkpoint) or, without
       one, from ``classes`` (a table name or JSON file; no bank then).
     """

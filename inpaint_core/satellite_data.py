@@ -111,7 +111,7 @@ class SatelliteTiles(Dataset):
 
     def __init__(self, pairs, table, size: int = 256, mask_spec: MaskSpec | None = None, prefill_method: str = "telea",
                  length: int | None = None, train: bool = True, seed: int = 0, fixed_masks: bool = False,
-                 what_if: float = 0.0, identity: float = 0.0):
+                 what_if: float = 0.0, identity: float = 0.0, bank=None):
         if not (0 <= what_if <= 1 and 0 <= identity <= 1 and what_if + identity <= 1):
             raise ValueError(f"what_if ({what_if}) and identity ({identity}) must be shares that sum to at most 1")
         if not pairs:
@@ -121,6 +121,7 @@ class SatelliteTiles(Dataset):
         self.size = size
         self.spec = mask_spec or MaskSpec({"class-patches": 0.5, "strokes": 0.3, "research": 0.2})
         self.prefill = prefill_method
+        self.bank = bank  # the exemplar bank of the "landcover-bank" pre-fill (cut from the training tiles)
         self.train, self.seed, self.fixed = train, seed, fixed_masks
         self.what_if, self.identity = (0.0, 0.0) if fixed_masks else (what_if, identity)
         self.epoch = 0
@@ -190,7 +191,7 @@ class SatelliteTiles(Dataset):
                 mask = np.zeros_like(mask)
             elif u < self.identity + self.what_if:
                 asked, whatif = self._ask_other_class(lc, mask, rng)
-        filled = prefill(rgb, mask, self.prefill, landcover=asked)
+        filled = prefill(rgb, mask, self.prefill, landcover=asked, bank=self.bank)
         return {
             "input": torch.from_numpy(filled).permute(2, 0, 1).float() / 255.0,
             "target": torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1).float() / 255.0,

@@ -175,6 +175,25 @@ def test_landcover_nearest_takes_the_asked_class_colour():
     np.testing.assert_array_equal(out[~mask], image[~mask])
 
 
+def test_landcover_nearest_with_a_bank_paints_exemplar_texture_for_a_missing_class():
+    """The "landcover-bank" fill: a class the window lacks gets the bank's texture (what-if),
+    a class the window has plenty of still gets its nearest known colour (plain holes)."""
+    image, lc, mask = two_class_tile()
+    bank = make_bank()
+    np.testing.assert_array_equal(landcover_nearest(image, mask, lc, bank=bank), landcover_nearest(image, mask, lc))
+    asked = lc.copy()
+    asked[mask] = WATER
+    out = landcover_nearest(image, mask, asked, bank=bank)
+    np.testing.assert_array_equal(out[~mask], image[~mask])
+    assert in_box(out[mask], BLUE, slack=0) and out[mask].astype(float).std() > 5  # texture, not one colour
+    assert not in_box(landcover_nearest(image, mask, asked)[mask], BLUE)  # without the bank: Telea's smear
+    np.testing.assert_array_equal(out, landcover_nearest(image, mask, asked, bank=bank))  # deterministic
+    fill = LandcoverFillInpainter(TABLE, "landcover-bank", bank=bank)
+    np.testing.assert_array_equal(fill.inpaint(image, mask, landcover=asked), out)
+    with pytest.raises(ValueError, match="needs an exemplar bank"):
+        LandcoverFillInpainter(TABLE, "landcover-bank")
+
+
 def test_landcover_fill_inpainter_validates_and_declares_its_input():
     image, lc, mask = two_class_tile()
     fill = LandcoverFillInpainter(TABLE, "landcover-patchmatch")
@@ -193,7 +212,7 @@ def test_landcover_fill_inpainter_validates_and_declares_its_input():
 
 def test_make_inpainter_knows_every_method(tiny_album_checkpoint):
     assert set(FILL_METHODS) == {"model", "patchmatch", "telea", "navier-stokes", "landcover-patchmatch",
-                                 "landcover-nearest"}
+                                 "landcover-nearest", "landcover-bank"}
     assert make_inpainter("patchmatch").kind == "patchmatch"
     assert make_inpainter("model", tiny_album_checkpoint).kind == "album"
     assert make_inpainter("landcover-nearest", classes="dubai-aerial").classes.names == TABLE.names
@@ -223,6 +242,12 @@ def test_prefills_are_exact_outside_the_hole_and_named_once():
     np.testing.assert_array_equal(out, landcover_nearest(image, mask, lc))
     with pytest.raises(ValueError, match="needs the land-cover map"):
         prefill(image, mask, "landcover-nearest")
+    with pytest.raises(ValueError, match="needs an exemplar bank"):
+        prefill(image, mask, "landcover-bank", landcover=lc)
+    asked = lc.copy()
+    asked[mask] = WATER
+    np.testing.assert_array_equal(prefill(image, mask, "landcover-bank", landcover=asked, bank=make_bank()),
+                                  landcover_nearest(image, mask, asked, bank=make_bank()))
     with pytest.raises(ValueError, match="valid: telea, zeros, patchmatch, patchmatch-half$"):
         check_prefill("landcover-nearest")  # not for the album model: it has no land cover
     with pytest.raises(ValueError, match="unknown prefill"):
@@ -247,3 +272,10 @@ def test_untrained_residual_networks_are_their_prefill():
     sat = SatelliteInpainter(gen, TABLE, device="cpu")
     out = sat.inpaint(image, mask, landcover=lc, strategy="full")
     assert np.abs(out.astype(int) - landcover_nearest(image, mask, lc).astype(int)).max() <= 1
+    gen = SatelliteGenerator(SatelliteConfig(num_classes=len(TABLE), base=8, depth=2, lc_channels=4,
+                                             bottleneck_blocks=1, prefill="landcover-bank"))
+    asked = lc.copy()
+    asked[mask] = WATER
+    sat = SatelliteInpainter(gen, TABLE, device="cpu", bank=make_bank())
+    out = sat.inpaint(image, mask, landcover=asked, strategy="full")
+    assert np.abs(out.astype(int) - landcover_nearest(image, mask, asked, make_bank()).astype(int)).max() <= 1

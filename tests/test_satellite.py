@@ -233,6 +233,32 @@ def test_landcover_nearest_prefill_trains_and_exports(tile_folder):
     assert model.model.config.prefill == "landcover-nearest"
 
 
+def test_landcover_bank_prefill_trains_keeps_exports_and_needs_its_bank(tile_folder, tmp_path):
+    """The bank pre-fill trains from the bank it exports; --keep-exports keeps each validation's
+    model; a file that lost its bank is refused, not filled with something else."""
+    from inpaint_core.checkpoint import CheckpointError, load_model_file
+    from train.satellite import main
+
+    data, vgg = tile_folder
+    out = data / "run-bank"
+    main(tiny_args(data, vgg, out) + ["--steps", "4", "--val-every", "2", "--prefill", "landcover-bank",
+                                      "--keep-exports"])
+    model = load_inpainter(out / "model.safetensors", device="cpu")
+    assert model.model.config.prefill == "landcover-bank" and model.bank is not None
+    kept = sorted(p.name for p in (out / "exports").iterdir())
+    assert kept == ["step000002.safetensors", "step000004.safetensors"]
+    assert load_inpainter(out / "exports" / kept[0], device="cpu").meta["training"]["steps"] == 2
+    image, mask, lc = sample()
+    lc[mask] = 1  # asked for water where the window has little: the bank's water texture is the start
+    out_img = model.inpaint(image, mask, landcover=lc)
+    np.testing.assert_array_equal(out_img[~mask], image[~mask])
+    state, meta = load_model_file(out / "model.safetensors")
+    bare = save_model(tmp_path / "nobank.safetensors", {k: v for k, v in state.items() if not k.startswith("bank.")},
+                      "satellite", meta["config"], training=meta["training"], classes=meta["classes"])
+    with pytest.raises(CheckpointError, match="exemplar bank"):
+        load_inpainter(bare, device="cpu")
+
+
 def test_what_if_and_identity_windows(tile_folder):
     """What-if windows ask their hole for one other (non-nodata) class and keep the true map
     apart; identity windows have no hole; held-out what-if windows repeat exactly."""

@@ -390,6 +390,7 @@ class Loop:
     postfix: tuple  # part names shown in the progress bar
     sampler: typing.Any = None  # a DistributedSampler, or None
     export_on_improvement: bool = True  # False for the overfit test: nothing to export
+    snapshot: typing.Callable | None = None  # validation dict -> None: also keep this validation's model
 
 
 def run_loop(loop: Loop, progress: Progress, steps_total: int, cfg, ddp: Dist, log: "JsonLog", timer: "Timer",
@@ -485,6 +486,8 @@ def _validate(loop: Loop, progress: Progress, log: "JsonLog") -> None:
     log.write(step=progress.step, **val)
     tqdm.write(f"step {progress.step}: {loop.describe(val)}")
     loop.curves()
+    if loop.snapshot is not None:
+        loop.snapshot(val)
     if loop.export_on_improvement and loop.score(val) > progress.best:
         progress.best = loop.score(val)
         loop.export(val)

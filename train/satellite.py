@@ -105,6 +105,8 @@ class TrainConfig:
     select: str = field("psnr_hole", help="validation figure that picks the exported model: psnr_hole, "
                         "consistency (the referee's land-cover accuracy on the fills) or last (the latest)")
     val_every: int = field(250, help="steps between validations (and exports when validation improves)")
+    keep_exports: bool = field(False, help="also export every validation's model to OUT/exports/stepNNNNNN.safetensors, "
+                               "to choose among them with evaluate after the run (a GAN's best is not its last)")
     save_every: int = field(100, help="steps between training-state saves")
     sample_every: int = field(250, help="steps between sample grids")
 
@@ -391,15 +393,22 @@ def main(argv=None) -> dict:
     steps_total, lr = cfg.steps, cfg.lr
     if cfg.overfit_batch:
         train_pairs = val_pairs = train_pairs[: cfg.batch_size]
+    # the exemplar bank of the training tiles: exported with the model (land-cover PatchMatch
+    # uses it), and part of the generator's pre-fill with --prefill landcover-bank
+    from inpaint_core.bank import bank_from_pairs
+
+    bank = bank_from_pairs(train_pairs, table, seed=cfg.seed)
+    pre_bank = bank if mcfg.prefill == "landcover-bank" else None
     train_set = SatelliteTiles(train_pairs, table, cfg.crop, spec, mcfg.prefill, seed=cfg.seed, fixed_masks=cfg.overfit_batch,
                                length=cfg.batch_size if cfg.overfit_batch else cfg.windows_per_epoch,
-                               what_if=cfg.what_if, identity=cfg.identity)
+                               what_if=cfg.what_if, identity=cfg.identity, bank=pre_bank)
     val_set = train_set if cfg.overfit_batch else SatelliteTiles(  # the overfit test scores the batch it fits
-        val_pairs or train_pairs, table, cfg.crop, spec, mcfg.prefill, train=False, seed=cfg.seed + 1, length=cfg.val_windows)
+        val_pairs or train_pairs, table, cfg.crop, spec, mcfg.prefill, train=False, seed=cfg.seed + 1, length=cfg.val_windows,
+        bank=pre_bank)
     # the same held-out windows, each hole asked to become another class: does the fill follow?
     whatif_set = None if cfg.overfit_batch or not cfg.what_if else SatelliteTiles(
         val_pairs or train_pairs, table, cfg.crop, spec, mcfg.prefill, train=False, seed=cfg.seed + 1,
-        length=cfg.val_windows, what_if=1.0)
+        length=cfg.val_windows, what_if=1.0, bank=pre_bank)
     sampler = DistributedSampler(train_set, shuffle=True, seed=cfg.seed) if ddp.enabled else None
     loader = DataLoader(train_set, batch_size=cfg.batch_size, shuffle=sampler is None, sampler=sampler,
                         num_workers=cfg.workers, drop_last=True)
@@ -464,13 +473,9 @@ def main(argv=None) -> dict:
                    opt_d=opt_d.state_dict(), **progress.resumable(), select=cfg.select, elapsed=timer.elapsed, torch_rng=torch.get_rng_state(),
                    model_config=mcfg.to_dict(), train_config=dataclasses.asdict(cfg), prior_steps=prior_steps, **extra)
 
-    bank_tensors: dict = {}  # the exemplar bank of the training tiles, cut once at the first export
+    bank_tensors = bank.to_tensors()
 
-    def export(val: dict) -> None:
-        if not bank_tensors:
-            from inpaint_core.bank import bank_from_pairs
-
-            bank_tensors.update(bank_from_pairs(train_pairs, table, seed=cfg.seed).to_tensors())
+    def export(val: dict, path: str | Path | None = None) -> None:
         tensors = dict(gen.state_dict())
         tensors.update(bank_tensors)
         tensors.update({DISC_PREFIX + k: v for k, v in disc.state_dict().items()})
@@ -482,7 +487,7 @@ def main(argv=None) -> dict:
                    "hardware": f"{platform.processor() or platform.machine()} x{ddp.world_size} ({device.type})",
                    "train_images": len(train_pairs), "val_images": [str(p[0]) for p in val_pairs],
                    "validation": val, "train_config": dataclasses.asdict(cfg)}  # fmt: skip
-        save_model(cfg.export, tensors, "satellite", mcfg.to_dict(), training=summary, classes=table.to_json())
+        save_model(path or cfg.export, tensors, "satellite", mcfg.to_dict(), training=summary, classes=table.to_json())
 
     def score(val: dict) -> float:
         """The figure that decides whether this validation's model is exported."""
@@ -516,6 +521,8 @@ def main(argv=None) -> dict:
         curves=lambda: plot_curves(log.path, out / "curves.png", CURVES, log_scale=("generator loss",)),
         postfix=("l1", "vgg", "adv", "cls", "d_real", "d_fake", "d_acc_real"),
         export_on_improvement=not cfg.overfit_batch,
+        snapshot=(lambda v: export(v, out / "exports" / f"step{prior_steps + progress.step:06d}.safetensors"))
+        if cfg.keep_exports and not cfg.overfit_batch else None,
     )  # fmt: skip
     loss, parts = run_loop(loop, progress, steps_total, cfg, ddp, log, timer, out, "satellite")
     result = {"step": progress.step, "loss": loss, **parts, "parameters": n_params}
