@@ -64,11 +64,38 @@ class Handlers:
         self.workdir = Path(workdir or Path(tempfile.gettempdir()) / "inpaint-app")
 
     @user_errors
-    def inpaint(self, editor: dict | None, dilation: float, strategy: str, method: str | None = None):
-        """Inpaint tab: ``editor`` is the ImageEditor value, ``method`` a fill label (None: the default).
-        Returns result, (before, after), mask paths."""
+    def picture_load(self, picture: str | None):
+        """Inpaint tab, a picture was uploaded: the editor gets it to paint on, as a screen-size
+        copy when it is big (the original stays here, in the upload). Returns the editor value and
+        a line on its size."""
+        if not picture:
+            return None, ""
+        image = self._picture(picture)
+        shown = editing.editing_copy(image)
+        h, w = image.shape[:2]
+        sh, sw = shown["background"].shape[:2]
+        note = f"{w}x{h} pixels" + ("" if (sh, sw) == (h, w) else
+                                    f"; painted on a {sw}x{sh} copy, filled and saved at full size")
+        return shown, note
+
+    @staticmethod
+    @functools.lru_cache(maxsize=2)
+    def _read_picture(path: str):
+        image = editing.read_picture(path)
+        image.flags.writeable = False  # shared between calls: the fills copy, nothing writes
+        return image
+
+    def _picture(self, picture: str):
+        return self._read_picture(str(picture))
+
+    @user_errors
+    def inpaint(self, editor: dict | None, dilation: float, strategy: str, method: str | None = None,
+                picture: str | None = None):
+        """Inpaint tab: ``editor`` is the ImageEditor value, ``method`` a fill label (None: the default),
+        ``picture`` the uploaded picture file (None: the editor's background is the picture, as an
+        API call may send it). Returns result, (before, after), mask paths."""
         fill = self.models.pick(self.models.album_fills, method)
-        image, mask = editing.editor_image_and_mask(editor)
+        image, mask = editing.picture_and_mask(self._picture(picture) if picture else None, editor)
         if not mask.any():
             raise ValueError("nothing painted: paint over what should disappear, then press Inpaint")
         mask = editing.dilate_mask(mask, dilation)
@@ -203,17 +230,22 @@ def build_demo(models: app_models.AppModels, workdir: Path | None = None) -> gr.
         with gr.Tab("Inpaint"):
             with gr.Row():
                 with gr.Column():
+                    # the upload stays on the server; the editor paints on a screen-size copy of it,
+                    # so a click sends a brush layer, not a 12 Mpx picture (docs/app.md: the timings)
+                    picture = gr.File(label="Picture (JPEG, PNG, WebP, ...): upload or drop it here",
+                                      file_types=["image"], height=90, elem_id="inpaint-picture")
+                    photos = sorted((EXAMPLES / "photos").glob("*.jpg"))
+                    if photos:
+                        gr.Examples([[str(p)] for p in photos], inputs=[picture], label="Example pictures")
+                    picture_info = gr.Markdown("", elem_id="inpaint-picture-info")
                     editor = _editor(
-                        "Picture: upload, then paint over what should disappear",
+                        "Paint over what should disappear",
                         brush=gr.Brush(colors=[("#ff00ff", 0.7)], color_mode="fixed", default_size="auto"),
                         eraser=gr.Eraser(default_size="auto"),
-                        transforms=("crop",),
+                        sources=(), transforms=(),  # the picture comes from the upload above, whole
                         height=560,
                         elem_id="inpaint-editor",
                     )
-                    photos = sorted((EXAMPLES / "photos").glob("*.jpg"))
-                    if photos:
-                        gr.Examples([[str(p)] for p in photos], inputs=[editor], label="Example pictures")
                     with gr.Row():
                         dilation = gr.Slider(0, 50, value=4, step=1, label="Mask dilation (pixels)",
                                              info="grow the painted hole, to also remove the stroke's halo",
@@ -228,8 +260,10 @@ def build_demo(models: app_models.AppModels, workdir: Path | None = None) -> gr.
                     # a file, not a picture: the page then loads only the previews, not a 12 Mpx PNG
                     result = gr.File(label=RESULT_LABEL, interactive=False, elem_id="inpaint-result")
                     mask = _image("Mask used (white = filled)", height=200)
-            run.click(h.inpaint, [editor, dilation, strategy, album_method], [result, compare, mask], api_name="inpaint",
-                      concurrency_id=MODEL_QUEUE, concurrency_limit=1)
+            picture.change(h.picture_load, [picture], [editor, picture_info], api_name="picture_load",
+                           concurrency_limit=4)
+            run.click(h.inpaint, [editor, dilation, strategy, album_method, picture], [result, compare, mask],
+                      api_name="inpaint", concurrency_id=MODEL_QUEUE, concurrency_limit=1)
 
         with gr.Tab("Satellite"):
             with gr.Row():

@@ -5,6 +5,9 @@ return, so every rule here is reachable from plain tests:
 
 * reading a ``gr.ImageEditor`` value (background + RGBA brush layers) into an image and a mask;
 * checking uploads and images against the one size limit (:data:`MAX_SIDE`, :data:`MAX_PIXELS`);
+* big pictures: the editor gets a screen-size copy to paint on, the full-size original
+  stays on the server, and the painted mask is scaled back up to it (:func:`read_picture`,
+  :func:`editing_copy`, :func:`picture_and_mask`), so a click never sends 12 Mpx back and forth;
 * mask dilation, previews, the download files.
 
 The satellite tab's land-cover editing lives in :mod:`inpaint_core.landcover_edit`, the
@@ -41,6 +44,10 @@ __all__ = [
     "mask_image",
     "preview",
     "PREVIEW_SIDE",
+    "EDIT_SIDE",
+    "read_picture",
+    "editing_copy",
+    "picture_and_mask",
     "output_dir",
     "save_png",
 ]
@@ -49,6 +56,10 @@ __all__ = [
 # the before/after comparison shows at most this many pixels per side: it is viewed on a
 # screen (at most ~500 px high in the app), and two full-size 12 Mpx PNGs would cost seconds per click
 PREVIEW_SIDE = 1280
+# the editor paints on a copy of at most this many pixels per side. The editor is shown ~700 px
+# wide, so a finer brush cannot be placed by hand; what the click sends (background, brush
+# layer, composite, each a PNG encoded in the browser) then costs the same for any photo
+EDIT_SIDE = 1280
 
 
 
@@ -192,6 +203,54 @@ def editor_image_and_mask(value) -> tuple[np.ndarray, np.ndarray]:
     return image, mask
 
 
+def read_picture(path, what: str = "picture") -> np.ndarray:
+    """An uploaded picture file as ``HxWx3 uint8`` RGB, turned as its EXIF orientation says
+    (as a browser shows it), transparent parts on white; bad files raise ``ValueError``."""
+    from PIL import Image, ImageOps
+
+    check_upload(path, what)  # header first: junk, damaged and oversized files are named
+    with Image.open(path) as im:
+        im = ImageOps.exif_transpose(im)
+        return to_rgb(np.asarray(im.convert("RGBA")), what)
+
+
+def editing_copy(image: np.ndarray) -> dict:
+    """The editor's value for painting on ``image``: the picture itself, or, when it is larger
+    than :data:`EDIT_SIDE` per side, a copy scaled down to it (area averaging), with one empty
+    brush layer. The full-size picture stays on the server; see :func:`picture_and_mask`."""
+    small = preview(image, EDIT_SIDE)
+    background = np.dstack([small, np.full(small.shape[:2], 255, np.uint8)])
+    return {"background": background, "layers": [np.zeros_like(background)], "composite": background}
+
+
+def picture_and_mask(picture: np.ndarray | None, value) -> tuple[np.ndarray, np.ndarray]:
+    """The picture to fill and its painted mask, at the picture's full size.
+
+    ``picture``: the uploaded picture (full size), or None when the editor value brings its
+    own (an API call with ``background``). The mask is the union of the editor's painted
+    layers; layers painted on the editor's screen-size copy (:func:`editing_copy`) are scaled
+    up to the picture (bilinear, cut at half: the painted shape without blocky steps), and
+    layers of the picture's own size (an API mask) are taken as they are.
+    """
+    if picture is None:
+        return editor_image_and_mask(value)
+    layers = editor_layers(value)
+    h, w = picture.shape[:2]
+    copy = scaled_shape(h, w, EDIT_SIDE)
+    mask = np.zeros((h, w), bool)
+    for layer in layers:
+        layer = np.asarray(layer)
+        if layer.shape[:2] == (h, w):
+            mask |= layers_mask([layer], (h, w), "painted mask")
+        elif layer.shape[:2] == copy:
+            small = layers_mask([layer], copy, "painted mask")
+            mask |= cv2.resize(small.astype(np.uint8) * 255, (w, h), interpolation=cv2.INTER_LINEAR) >= 128
+        else:
+            raise ValueError(f"the painted mask is {layer.shape[1]}x{layer.shape[0]} pixels but the picture is "
+                             f"{w}x{h} (shown for painting at {copy[1]}x{copy[0]}); it must be one of those")
+    return picture, mask
+
+
 def dilate_mask(mask: np.ndarray, pixels: int | float) -> np.ndarray:
     """Grow an ``HxW`` bool mask by ``pixels`` (a disc of that radius); 0 returns a copy.
 
@@ -210,14 +269,22 @@ def dilate_mask(mask: np.ndarray, pixels: int | float) -> np.ndarray:
     return cv2.dilate(mask.astype(np.uint8), kernel).astype(bool)
 
 
+def scaled_shape(h: int, w: int, max_side: int) -> tuple[int, int]:
+    """``(h, w)`` scaled down to at most ``max_side`` per side (kept when already smaller)."""
+    scale = max_side / max(h, w)
+    if scale >= 1:
+        return h, w
+    return max(1, round(h * scale)), max(1, round(w * scale))
+
+
 def preview(image: np.ndarray, max_side: int = PREVIEW_SIDE) -> np.ndarray:
     """``image`` (``HxW`` or ``HxWx3 uint8``) scaled down to at most ``max_side`` per side (area
     averaging), or returned as is when it is smaller: for on-screen comparisons only."""
     h, w = image.shape[:2]
-    scale = max_side / max(h, w)
-    if scale >= 1:
+    sh, sw = scaled_shape(h, w, max_side)
+    if (sh, sw) == (h, w):
         return image
-    return cv2.resize(image, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
+    return cv2.resize(image, (sw, sh), interpolation=cv2.INTER_AREA)
 
 
 def mask_image(mask: np.ndarray) -> np.ndarray:

@@ -7,6 +7,7 @@ the satellite example tile comes from ``examples/``.
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import gradio as gr
 import numpy as np
 import pytest
 from PIL import Image
@@ -128,6 +129,43 @@ def test_inpaint_handler_big_picture_gets_comparison_previews(handlers):
     result, (before, after), _ = handlers.inpaint(editor_value(image, mask), 0, "crop")
     assert read(result).shape == (h, w, 3)  # the result itself stays full size
     assert read(before).shape[1] == read(after).shape[1] == editing.PREVIEW_SIDE
+
+
+def test_big_upload_is_painted_on_a_copy_and_filled_at_full_size(handlers, tmp_path):
+    """A photo larger than the editor's side: the editor gets a screen-size copy, the server keeps
+    the upload, and the click fills the original under the painted shape scaled back up."""
+    h, w = 700, editing.EDIT_SIDE * 2
+    image = photo(h, w)
+    path = tmp_path / "big.png"
+    Image.fromarray(image).save(path)
+    shown, note = handlers.picture_load(str(path))
+    assert note == "2560x700 pixels; painted on a 1280x350 copy, filled and saved at full size"
+    small = shown["background"]
+    assert small.shape == (h // 2, editing.EDIT_SIDE, 4) and not shown["layers"][0].any()
+    small_mask = np.zeros(small.shape[:2], bool)
+    small_mask[100:140, 300:500] = True  # what the user paints on the copy
+    value = editor_value(small[..., :3], small_mask)
+    result, _, mask_path = handlers.inpaint(value, 0, "crop", appm.TELEA, str(path))
+    out, used = read(result), read(mask_path) > 127
+    assert out.shape == image.shape and used.shape == image.shape[:2]
+    assert used[205:275, 605:995].all() and not used[:195].any() and not used[:, :595].any()
+    np.testing.assert_array_equal(out[~used], image[~used])  # the original's own pixels, not the copy's
+    # a mask of the picture's own size (an API call) is taken as it is; any other size is refused
+    full_mask = np.zeros((h, w), bool)
+    full_mask[10:20, 10:50] = True
+    _, _, mask_path = handlers.inpaint(editor_value(image, full_mask), 0, "crop", appm.TELEA, str(path))
+    np.testing.assert_array_equal(read(mask_path) > 127, full_mask)
+    with pytest.raises(gr.Error, match="painted mask is 128x96 pixels but the picture is 2560x700"):
+        handlers.inpaint(editor_value(photo(), stroke_mask()), 0, "crop", appm.TELEA, str(path))
+    # a small picture is painted on as it is; a cleared upload clears the editor
+    Image.fromarray(photo()).save(tmp_path / "small.png")
+    shown, note = handlers.picture_load(str(tmp_path / "small.png"))
+    np.testing.assert_array_equal(shown["background"][..., :3], photo())
+    assert note == "128x96 pixels"
+    assert handlers.picture_load(None) == (None, "")
+    (tmp_path / "junk.png").write_text("not a picture")
+    with pytest.raises(gr.Error, match="junk.png"):
+        handlers.picture_load(str(tmp_path / "junk.png"))
 
 
 @pytest.mark.parametrize("strategy", ["resize", "full"])
@@ -302,6 +340,18 @@ def test_client_inpaint(client, upload_files):
     np.testing.assert_array_equal(out[~mask], image[~mask])
     np.testing.assert_array_equal(read(before), image)
     np.testing.assert_array_equal(read(after), out)
+
+
+def test_client_inpaint_with_the_picture_upload(client, upload_files):
+    """The page's own way: the picture as its own upload, the editor holding only the brush layer."""
+    from gradio_client import handle_file
+
+    folder, image, mask = upload_files
+    editor = {"background": None, "layers": [handle_file(str(folder / "mask_rgba.png"))], "composite": None}
+    result, _, mask_path = client.predict(editor, 0, "crop", appm.TELEA, handle_file(str(folder / "picture.png")),
+                                          api_name="/inpaint")
+    np.testing.assert_array_equal(read(mask_path) > 127, mask)
+    np.testing.assert_array_equal(read(result)[~mask], image[~mask])
 
 
 def test_client_satellite(client, app_models):

@@ -41,7 +41,9 @@ def page(browser, app_url):
     page = browser.new_page(viewport={"width": 1400, "height": 1300})
     page.set_default_timeout(TIMEOUT_MS)
     page.goto(app_url)
-    page.wait_for_load_state("networkidle")
+    # not "networkidle": the page keeps a heartbeat request open (the app has per-session state)
+    page.wait_for_load_state("load")
+    page.locator("#inpaint-run").wait_for()
     yield page
     page.close()
 
@@ -65,6 +67,16 @@ def drag(page, canvas, start, end, steps=25):
     page.mouse.up()
 
 
+def upload_picture(page, path):
+    """Upload a picture to the Inpaint tab and wait until the editor has it to paint on."""
+    page.locator("#inpaint-picture input[type=file]").set_input_files(str(path))
+    page.locator("#inpaint-picture-info", has_text="pixels").wait_for()
+    canvas = page.locator("#inpaint-editor canvas").first
+    canvas.wait_for()
+    page.wait_for_timeout(1000)  # the canvas sizes itself to the picture
+    return canvas
+
+
 def result_image(page, selector) -> np.ndarray:
     """Wait for the result file of a ``gr.File`` and fetch it through its download link, as an array."""
     link = page.locator(f"{selector} a").first
@@ -77,10 +89,7 @@ def result_image(page, selector) -> np.ndarray:
 def test_paint_a_stroke_and_inpaint(page, shots):
     picture = EXAMPLES / "photos" / "astronaut.jpg"
     original = np.asarray(Image.open(picture).convert("RGB"))
-    page.locator("#inpaint-editor input[type=file]").set_input_files(str(picture))
-    canvas = page.locator("#inpaint-editor canvas").first
-    canvas.wait_for()
-    page.wait_for_timeout(1000)  # the canvas sizes itself to the picture after the upload
+    canvas = upload_picture(page, picture)
     drag(page, canvas, (0.35, 0.2), (0.62, 0.3))
     page.click("#inpaint-run")
     result = result_image(page, "#inpaint-result")
@@ -117,3 +126,26 @@ def test_satellite_erase_buildings_and_paint_land_cover(page, shots):
     buildings = (lc == (0x3C, 0x10, 0x98)).all(axis=2)
     assert changed[~buildings].sum() > 1000  # the painted stroke was inpainted too
     assert changed[buildings].mean() > 0.5
+
+
+def test_big_photo_is_painted_on_a_copy_and_comes_back_full_size(page, tmp_path):
+    """A photo larger than the editor's side: the editor shows a screen-size copy (so a click sends
+    little), and the result is the full-size original with only the painted stroke filled."""
+    from inpaint_core import editing
+    from inpaint_core.benchmark import synthetic_image
+
+    h, w = 1950, 2600
+    picture = tmp_path / "big.jpg"
+    Image.fromarray(synthetic_image(h, w)).save(picture, quality=90)
+    original = np.asarray(Image.open(picture).convert("RGB"))
+    canvas = upload_picture(page, picture)
+    assert page.locator("#inpaint-picture-info").inner_text().startswith("2600x1950 pixels; painted on a 1280x960 copy")
+    drag(page, canvas, (0.35, 0.3), (0.6, 0.35))
+    page.click("#inpaint-run")
+    result = result_image(page, "#inpaint-result")
+    assert result.shape == original.shape  # the full-size picture, not the editor's copy
+    changed = np.abs(result.astype(int) - original.astype(int)).max(axis=2) > 0
+    ys, xs = np.nonzero(changed)
+    assert changed.sum() > 5000 and h * 0.2 < ys.mean() < h * 0.45 and w * 0.3 < xs.mean() < w * 0.65
+    assert changed[int(h * 0.6):].sum() == 0  # elsewhere the original's own pixels, bit for bit
+    assert max(original.shape[:2]) > editing.EDIT_SIDE
