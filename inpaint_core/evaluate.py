@@ -261,7 +261,8 @@ def _score(filled, target, mask, perceptual, feats_t, reader, landcover) -> dict
 def evaluate(checkpoint, images, out, masks: str = "research", seed: int = 0, size: int = 256,
              limit: int | None = None, split: str = "all", landcover=None, classes=None, vgg=None,
              vgg_weights=None, device: str = "auto", strategy: str = "full", examples: int = 6,
-             windows: int = 1, referee=None, progress: bool = True, baselines=None, what_if: bool = False) -> dict:
+             windows: int = 1, referee=None, progress: bool = True, baselines=None, what_if: bool = False,
+             split_from=None) -> dict:
     """Run the evaluation and write ``report.json``, ``report.md`` and ``examples.png`` to ``out``.
 
     ``checkpoint``: a model file, or ``"telea"`` to score only the baselines. ``vgg``: a
@@ -299,7 +300,11 @@ def evaluate(checkpoint, images, out, masks: str = "research", seed: int = 0, si
 
     sources = _sources(images, Path(landcover) if landcover else None, satellite)
     if split == "val":
-        chosen = set(held_out([p for p, _ in sources], meta))
+        from inpaint_core.checkpoint import read_meta
+
+        # another model's held-out files: two models scored on the same tiles
+        split_meta = read_meta(split_from) if split_from else meta
+        chosen = set(held_out([p for p, _ in sources], split_meta))
         sources = [s for s in sources if s[0] in chosen]
     if limit:
         sources = sources[:limit]
@@ -388,6 +393,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="mask i is seeded by (seed, i)")
     parser.add_argument("--split", choices=("all", "val"), default="all",
                         help="val: only the files the checkpoint's training held out (training.val_files)")
+    parser.add_argument("--split-from", help="with --split val: the held-out files of this checkpoint instead of "
+                        "the evaluated one's (to score the shipped model on a candidate's held-out tiles)")
     parser.add_argument("--limit", type=int, help="evaluate at most this many images (the first ones, in sorted order)")
     parser.add_argument("--size", type=int, default=256, help="side of the square each image is brought to")
     parser.add_argument("--windows", type=int, default=1, help="satellite: windows per tile, from a grid of "
@@ -421,7 +428,8 @@ def main(args: argparse.Namespace) -> int:
                           limit=args.limit, split=args.split, landcover=args.landcover, classes=args.classes,
                           vgg_weights=args.vgg_weights, device=args.device, strategy=args.strategy,
                           examples=args.examples, windows=args.windows, referee=args.referee,
-                          baselines=args.baselines.split(",") if args.baselines else None, what_if=args.what_if)
+                          baselines=args.baselines.split(",") if args.baselines else None, what_if=args.what_if,
+                          split_from=args.split_from)
     except (ValueError, RuntimeError, FileNotFoundError) as err:  # CheckpointError is a ValueError
         print(f"error: {err}", file=sys.stderr)
         return 2

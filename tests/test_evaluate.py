@@ -101,6 +101,11 @@ def test_split_val_keeps_only_held_out_files(tmp_path, covers, vgg):
                       training={"val_files": ["c1.png", "c3.png"]})
     report = run(ckpt, covers, tmp_path / "out", vgg, split="val")
     assert [r["file"] for r in report["per_image"]] == ["c1.png", "c3.png"]
+    # another model's held-out files: both scored on the same covers
+    other = save_model(tmp_path / "o.safetensors", model.state_dict(), "album", model.config.to_dict(),
+                       training={"val_files": ["c2.png"]})
+    report = run(ckpt, covers, tmp_path / "out2", vgg, split="val", split_from=other)
+    assert [r["file"] for r in report["per_image"]] == ["c2.png"]
     files = sorted(covers.iterdir())
     assert held_out(files, {"training": {"val_images": [f"/elsewhere/{covers.parent.name}/{covers.name}/c2.png"]}}) == [covers / "c2.png"]
     with pytest.raises(ValueError, match="held-out"):
