@@ -188,3 +188,17 @@ def test_select_last_exports_the_latest_validated_model(image_folder, random_vgg
     assert read_meta(out / "album.safetensors")["training"]["steps"] == 4
     with pytest.raises(SystemExit, match="--select"):
         album.main(_args(image_folder, random_vgg_file, out, "--select", "sharpness"))
+
+
+def test_vgg_every_applies_the_perceptual_term_on_every_nth_step(image_folder, random_vgg_file, tmp_path):
+    """--vgg-every 2: the VGG pass (and its logged part) on steps 2, 4, ... only, at twice the weight."""
+    cfg = album.TrainConfig(data="x", vgg_every=3, w_vgg=0.05)
+    assert [album.vgg_weight_at(s, cfg) for s in (1, 2, 3, 6)] == [0.0, 0.0, pytest.approx(0.15), pytest.approx(0.15)]
+    assert album.vgg_weight_at(5, album.TrainConfig(data="x")) == pytest.approx(0.05)  # the default: every step
+    out = tmp_path / "run"
+    album.main(_args(image_folder, random_vgg_file, out, "--steps", "4", "--val-every", "4", "--vgg-every", "2",
+                     "--log-every", "1"))
+    steps = [r for r in map(json.loads, (out / "log.jsonl").read_text().splitlines()) if "loss" in r]
+    assert [("vgg" in r) for r in steps] == [False, True, False, True]
+    with pytest.raises(SystemExit, match="--vgg-every"):
+        album.main(_args(image_folder, random_vgg_file, out, "--vgg-every", "0"))
