@@ -172,3 +172,49 @@ class PerceptualLoss(nn.Module):
         for w, fp, ft in zip(self.weights, feats_p, feats_t):
             total = total + w * (fp.float() - ft.float()).abs().mean()
         return total
+
+
+class PatchDiscriminator(nn.Module):
+    """A spectral-norm PatchGAN: ``forward(image) -> Nx1x(H/2**depth)x(W/2**depth)`` scores,
+    high = real. ``image`` ``Nx3xHxW`` in [0, 1], H and W multiples of ``2**depth``.
+
+    Each score sees a patch of about ``2**(depth+2)`` px: local texture, which is what an L1
+    loss averages away. Spectral normalisation keeps it from overpowering the generator.
+    """
+
+    def __init__(self, base: int = 32, depth: int = 3):
+        super().__init__()
+        if depth < 1 or base < 4:
+            raise ValueError(f"PatchDiscriminator needs depth >= 1 and base >= 4, got {depth}, {base}")
+        sn = nn.utils.parametrizations.spectral_norm
+        layers, cin = [], 3
+        for i in range(depth):
+            cout = min(base * 2**i, 256)
+            layers += [sn(nn.Conv2d(cin, cout, 4, stride=2, padding=1)), nn.LeakyReLU(0.2, True)]
+            cin = cout
+        layers.append(sn(nn.Conv2d(cin, 1, 3, padding=1)))
+        self.net = nn.Sequential(*layers)
+        self.depth = depth
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        return self.net(image * 2 - 1)
+
+    def hole_patches(self, mask: torch.Tensor) -> torch.Tensor:
+        """``Nx1xHxW`` hole mask -> ``Nx1xhxw`` bool: the score patches that hold any filled pixel."""
+        k = 2**self.depth
+        return F.max_pool2d(mask.float(), k, k) > 0
+
+
+def hinge_d_loss(real_scores: torch.Tensor, fake_scores: torch.Tensor, fake_patches: torch.Tensor) -> torch.Tensor:
+    """The discriminator's hinge loss: real images' patches toward >= 1, the composite's filled
+    patches toward <= -1 (its untouched patches are real pixels, and are not asked about)."""
+    real = F.relu(1 - real_scores).mean()
+    fake = F.relu(1 + fake_scores)[fake_patches].mean() if fake_patches.any() else fake_scores.new_zeros(())
+    return real + fake
+
+
+def hinge_g_loss(fake_scores: torch.Tensor, fake_patches: torch.Tensor) -> torch.Tensor:
+    """The generator's adversarial loss: raise the scores of its filled patches."""
+    if not fake_patches.any():
+        return fake_scores.new_zeros(())
+    return -fake_scores[fake_patches].mean()

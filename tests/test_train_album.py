@@ -97,11 +97,13 @@ def test_help_documents_every_option():
 
 
 def test_torchrun_two_processes(image_folder, random_vgg_file, tmp_path):
+    """Data-parallel, with the adversarial term on: its discriminator is synchronised too."""
     out = tmp_path / "ddp"
     env = dict(os.environ, OMP_NUM_THREADS="1")
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
            str(ROOT / "train" / "album.py"), *_args(image_folder, random_vgg_file, out, "--steps", "3",
-                                                    "--val-every", "3")]
+                                                    "--val-every", "3", "--w-adv", "0.1", "--disc-base", "8",
+                                                    "--disc-depth", "2")]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert (out / "album.safetensors").is_file()
@@ -202,3 +204,35 @@ def test_vgg_every_applies_the_perceptual_term_on_every_nth_step(image_folder, r
     assert [("vgg" in r) for r in steps] == [False, True, False, True]
     with pytest.raises(SystemExit, match="--vgg-every"):
         album.main(_args(image_folder, random_vgg_file, out, "--vgg-every", "0"))
+
+
+def test_adversarial_term_trains_resumes_and_stays_out_of_the_export(image_folder, random_vgg_file, tmp_path):
+    """--w-adv: a PatchGAN judges the filled patches; it is saved with the training state (an exact
+    resume) and never exported: the model file is the generator alone, as without it."""
+    from inpaint_core.checkpoint import load_model_file
+    from inpaint_core.losses import PatchDiscriminator, hinge_d_loss, hinge_g_loss
+
+    disc = PatchDiscriminator(base=8, depth=2)
+    mask = torch.zeros(2, 1, 16, 16)
+    mask[0, :, 0:3, 0:3] = 1  # touches the first 4x4 patch only
+    patches = disc.hole_patches(mask)
+    assert patches.shape == (2, 1, 4, 4) and patches.sum() == 1 and patches[0, 0, 0, 0]
+    scores = disc(torch.rand(2, 3, 16, 16))
+    assert scores.shape == (2, 1, 4, 4)
+    assert hinge_d_loss(torch.full_like(scores, 2.0), torch.full_like(scores, -2.0), patches) == 0  # both sides won
+    assert hinge_g_loss(torch.full_like(scores, 3.0), patches) == -3
+    assert hinge_g_loss(scores, torch.zeros_like(patches)) == 0  # no hole, nothing to judge
+    out = tmp_path / "run"
+    args = ("--w-adv", "0.1", "--disc-base", "8", "--disc-depth", "2", "--log-every", "1", "--val-every", "2",
+            "--save-every", "2")
+    album.main(_args(image_folder, random_vgg_file, out, "--steps", "2", *args))
+    steps = [r for r in map(json.loads, (out / "log.jsonl").read_text().splitlines()) if "loss" in r]
+    assert all({"adv", "d_loss", "d_real", "d_fake"} <= set(r) for r in steps)
+    state = torch.load(out / "state.pt", weights_only=False)
+    assert state["disc"] is not None and state["opt_d"] is not None
+    tensors, _ = load_model_file(out / "album.safetensors")
+    plain = tmp_path / "plain"
+    album.main(_args(image_folder, random_vgg_file, plain, "--steps", "2", "--val-every", "2"))
+    assert set(tensors) == set(load_model_file(plain / "album.safetensors")[0])  # the generator only
+    result = album.main(_args(image_folder, random_vgg_file, out, "--steps", "3", "--resume", *args))
+    assert result["step"] == 3 and "adv" in result

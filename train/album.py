@@ -8,7 +8,8 @@
 
 Losses (summed here, logged as parts): L1 with hole pixels weighted ``hole_weight``,
 VGG16 perceptual distance and total variation on the composite (prediction in the
-holes, target elsewhere). Holes are new on every read (see inpaint_core.album_data).
+holes, target elsewhere); optionally (``--w-adv``) a PatchGAN's hinge term on the
+composite's filled patches. Holes are new on every read (see inpaint_core.album_data).
 """
 
 from __future__ import annotations
@@ -26,7 +27,9 @@ from tqdm import tqdm
 from inpaint_core.checkpoint import save_model
 from inpaint_core.classical import telea
 from inpaint_core.album_data import InpaintDataset, list_images, split_files
-from inpaint_core.losses import PerceptualLoss, l1_loss, load_vgg16, tv_loss
+from inpaint_core.losses import (
+    PatchDiscriminator, PerceptualLoss, hinge_d_loss, hinge_g_loss, l1_loss, load_vgg16, tv_loss,
+)
 from inpaint_core.masks import MaskSpec
 from inpaint_core.album_model import AlbumConfig, AlbumUNet
 from train.common import (
@@ -36,7 +39,8 @@ from train.common import (
 )  # fmt: skip
 
 
-CURVES = {"training loss": ["loss", "l1", "vgg", "tv"], "validation hole PSNR (dB)": ["psnr_hole", "psnr_hole_telea"]}
+CURVES = {"training loss": ["loss", "l1", "vgg", "tv"], "validation hole PSNR (dB)": ["psnr_hole", "psnr_hole_telea"],
+          "discriminator (with --w-adv)": ["d_real", "d_fake", "adv"]}
 
 
 @dataclasses.dataclass
@@ -76,6 +80,13 @@ class TrainConfig:
                            "(the same expected pull, at a fraction of its cost: on 2 CPU cores the VGG term "
                            "makes a step ~4x slower); 1 = every step, the research's recipe")
     w_tv: float = field(0.1, help="weight of the total-variation loss")
+    w_adv: float = field(0.0, help="weight of an adversarial term: a spectral-norm PatchGAN (hinge loss) judges "
+                         "the patches of the composite that hold filled pixels, to reward texture that L1 "
+                         "averages away (0 = off, the research's recipe; LaMa and MI-GAN train with one)")
+    lr_d: float = field(2e-4, help="Adam learning rate of the discriminator (with --w-adv)")
+    disc_base: int = field(32, help="discriminator channels after its first stride-2 conv (with --w-adv)")
+    disc_depth: int = field(3, help="stride-2 convs of the discriminator: each score judges a ~2**(depth+2)-px "
+                            "patch (with --w-adv)")
     vgg_layers: str = field("relu1_2,relu2_2,relu3_3", help="VGG16 layers of the perceptual loss")
     amp: bool = field(True, help="mixed precision on CUDA, bf16 on CPUs with native bf16 (float32 on others, where bf16 is slower)")
     device: str = field("auto", help="auto, cpu or cuda")
@@ -139,14 +150,27 @@ def vgg_weight_at(step: int, cfg) -> float:
     return cfg.w_vgg * cfg.vgg_every if step % cfg.vgg_every == 0 else 0.0
 
 
-def train_step(model, opt, inputs, mask, target, perceptual, cfg, device, scaler=None, vgg_weight=None
-               ) -> tuple[torch.Tensor, dict[str, float]]:
+def train_step(model, opt, inputs, mask, target, perceptual, cfg, device, scaler=None, vgg_weight=None,
+               adversary=None) -> tuple[torch.Tensor, dict[str, float]]:
     """One optimisation step on a batch; returns the loss and its logged parts. ``scaler``:
     the GradScaler of fp16 autocast (:func:`~train.common.grad_scaler_for`), else None;
-    ``vgg_weight``: this step's perceptual weight (see :func:`vgg_weight_at`)."""
+    ``vgg_weight``: this step's perceptual weight (see :func:`vgg_weight_at`); ``adversary``:
+    ``(discriminator, its optimiser, its module)`` with ``--w-adv`` (the module: the bare
+    :class:`PatchDiscriminator` when the first is its data-parallel wrapper), else None. Then
+    the generator's loss gains ``w_adv`` times the hinge term on its filled patches, and the
+    discriminator takes one step on the batch's real images and the detached composites."""
     with autocast_for(device, cfg.amp):
         pred = model(inputs, mask)
         loss, parts = compute_losses(pred.float(), target, mask, perceptual, cfg, vgg_weight)
+        if adversary is not None:
+            disc, _, module = adversary
+            comp = pred.float() * mask + target * (1 - mask)
+            fake_patches = module.hole_patches(mask)
+            module.requires_grad_(False)  # the generator's step: D's weights are only read
+            adv = hinge_g_loss(module(comp).float(), fake_patches)  # bare: nothing of D's to sync here
+            module.requires_grad_(True)
+            loss = loss + cfg.w_adv * adv
+            parts["adv"] = adv.item()
     opt.zero_grad(set_to_none=True)
     if scaler is not None and scaler.is_enabled():
         scaler.scale(loss).backward()
@@ -155,6 +179,16 @@ def train_step(model, opt, inputs, mask, target, perceptual, cfg, device, scaler
     else:
         loss.backward()
         opt.step()
+    if adversary is not None:
+        disc, opt_d, _ = adversary
+        # float32: the discriminator is small, and its hinge margins need no GradScaler this way
+        real_scores, fake_scores = disc(target), disc(comp.detach().float())
+        d_loss = hinge_d_loss(real_scores, fake_scores, fake_patches)
+        opt_d.zero_grad(set_to_none=True)
+        d_loss.backward()
+        opt_d.step()
+        parts.update(d_loss=d_loss.item(), d_real=real_scores.mean().item(),
+                     d_fake=fake_scores[fake_patches].mean().item() if fake_patches.any() else 0.0)
     return loss, parts
 
 
@@ -289,12 +323,19 @@ def main(argv=None) -> dict:
 
     warmup = min(cfg.warmup, 10) if cfg.overfit_batch else cfg.warmup  # one fixed batch needs no long warm-up
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    disc = opt_d = None
+    if cfg.w_adv > 0:  # training-only: the exported model is the generator alone
+        disc = PatchDiscriminator(cfg.disc_base, cfg.disc_depth).to(device)
+        opt_d = torch.optim.Adam(disc.parameters(), lr=cfg.lr_d, betas=(0.5, 0.999))
     scaler = grad_scaler_for(device, cfg.amp)  # enabled only for fp16 autocast (a GPU without bf16)
     progress, timer_offset = Progress(), 0.0
     prior_steps = 0  # steps of the run an --init model came from, so the model card counts all training
     if state is not None:
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
+        if disc is not None and state.get("disc") is not None:
+            disc.load_state_dict(state["disc"])
+            opt_d.load_state_dict(state["opt_d"])
         progress = Progress.from_state(state)
         if state.get("select", "psnr_hole") != cfg.select:  # a step count and a PSNR do not compare
             progress.best = -float("inf")
@@ -311,6 +352,9 @@ def main(argv=None) -> dict:
         if ddp.is_main:
             print(f"initialised from {cfg.init} ({training.get('steps', '?')} steps trained)")
     train_model = DistributedDataParallel(model) if ddp.enabled else model
+    adversary = None
+    if disc is not None:
+        adversary = (DistributedDataParallel(disc) if ddp.enabled else disc, opt_d, disc)
     log = JsonLog(out / "log.jsonl", enabled=ddp.is_main)
     if cfg.resume:
         log.rewind(progress.step)  # steps after the saved state are redone: their old records would be drawn twice
@@ -320,6 +364,7 @@ def main(argv=None) -> dict:
 
     def save_training_state():
         save_state(state_path, model=model.state_dict(), optimizer=opt.state_dict(), **progress.resumable(),
+                   disc=None if disc is None else disc.state_dict(), opt_d=None if opt_d is None else opt_d.state_dict(),
                    select=cfg.select,
                    elapsed=timer.elapsed, torch_rng=torch.get_rng_state(), prior_steps=prior_steps,
                    model_config=mcfg.to_dict(), train_config=dataclasses.asdict(cfg))
@@ -342,18 +387,19 @@ def main(argv=None) -> dict:
         if device.type == "cpu":
             inputs = inputs.contiguous(memory_format=torch.channels_last)
         loss, parts = train_step(train_model, opt, inputs, mask, target, perceptual, cfg, device, scaler,
-                                 vgg_weight_at(progress.step + 1, cfg))
+                                 vgg_weight_at(progress.step + 1, cfg), adversary)
         return loss.item(), parts, inputs.shape[0]
 
     loop = Loop(
-        loader=loader, datasets=[train_set], sampler=sampler, step_fn=step_fn, optimizers=[(opt, cfg.lr)],
-        schedule=lambda step: lr_factor(step, cfg.steps, warmup),
+        loader=loader, datasets=[train_set], sampler=sampler, step_fn=step_fn,
+        optimizers=[(opt, cfg.lr)] + ([(opt_d, cfg.lr_d)] if opt_d is not None else []),
+        schedule=lambda step: lr_factor(step, cfg.steps, warmup),  # the discriminator's rate follows it too
         validate=lambda: validate(model, val_loader, device),
         describe=lambda v: f"hole PSNR {v['psnr_hole']:.2f} dB (Telea {v['psnr_hole_telea']:.2f})",
         score=lambda v: float(progress.step) if cfg.select == "last" else v["psnr_hole"], export=export, save_state=save_training_state,
         sample=lambda path: sample_grid(model, sample_batch, device, path),
         curves=lambda: plot_curves(log.path, out / "curves.png", CURVES, log_scale=("training loss",)),
-        postfix=("l1", "vgg", "tv"), export_on_improvement=not cfg.overfit_batch,
+        postfix=("l1", "vgg", "tv", "adv", "d_real", "d_fake"), export_on_improvement=not cfg.overfit_batch,
     )  # fmt: skip
     loss, parts = run_loop(loop, progress, cfg.steps, cfg, ddp, log, timer, out, "album")
     result = {"step": progress.step, "loss": loss, **parts, "parameters": n_params}
