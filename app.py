@@ -70,7 +70,7 @@ class Handlers:
         a line on its size."""
         if not picture:
             return None, ""
-        image = self._picture(picture)
+        image = self._read_picture(str(picture))
         shown = editing.editing_copy(image)
         h, w = image.shape[:2]
         sh, sw = shown["background"].shape[:2]
@@ -85,9 +85,6 @@ class Handlers:
         image.flags.writeable = False  # shared between calls: the fills copy, nothing writes
         return image
 
-    def _picture(self, picture: str):
-        return self._read_picture(str(picture))
-
     @user_errors
     def inpaint(self, editor: dict | None, dilation: float, strategy: str, method: str | None = None,
                 picture: str | None = None):
@@ -95,7 +92,7 @@ class Handlers:
         ``picture`` the uploaded picture file (None: the editor's background is the picture, as an
         API call may send it). Returns result, (before, after), mask paths."""
         fill = self.models.pick(self.models.album_fills, method)
-        image, mask = editing.picture_and_mask(self._picture(picture) if picture else None, editor)
+        image, mask = editing.picture_and_mask(self._read_picture(str(picture)) if picture else None, editor)
         if not mask.any():
             raise ValueError("nothing painted: paint over what should disappear, then press Inpaint")
         mask = editing.dilate_mask(mask, dilation)

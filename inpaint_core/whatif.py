@@ -94,7 +94,7 @@ def what_if(model, table, windows, out: Path, seed: int = 0, reader=None, exampl
     for name, fill in (("landcover-patchmatch", LandcoverFillInpainter(table, "landcover-patchmatch", bank=bank)),
                        ("landcover-patchmatch-nobank", LandcoverFillInpainter(table, "landcover-patchmatch")),
                        ("landcover-nearest", LandcoverFillInpainter(table, "landcover-nearest")),
-                       ("landcover-bank", bank and LandcoverFillInpainter(table, "landcover-bank", bank=bank))):
+                       ("landcover-bank", None if bank is None else LandcoverFillInpainter(table, "landcover-bank", bank=bank))):
         if name in ("landcover-patchmatch-nobank", "landcover-bank") and bank is None:
             continue  # the same fill twice, or one that needs the bank
         methods[name] = lambda im, m, lc, f=fill: f.inpaint(im, m, landcover=lc)
