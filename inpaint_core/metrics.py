@@ -23,7 +23,6 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import torch
-from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 from inpaint_core.losses import VGG16Features
 
@@ -82,6 +81,8 @@ def psnr(pred: np.ndarray, target: np.ndarray, mask: np.ndarray | None = None) -
         pred, target = pred[mask], target[mask]  # Nx3: scikit-image takes any shape
     if np.array_equal(pred, target):
         return PSNR_CAP
+    from skimage.metrics import peak_signal_noise_ratio  # on first use: the training machines may lack it
+
     return min(PSNR_CAP, float(peak_signal_noise_ratio(target, pred, data_range=255)))
 
 
@@ -101,6 +102,8 @@ def ssim(pred: np.ndarray, target: np.ndarray, mask: np.ndarray | None = None,
     value the map's mean over the hole dilated by ``dilation`` px (channels averaged).
     """
     _check_pair(pred, target)
+    from skimage.metrics import structural_similarity
+
     whole, smap = structural_similarity(target, pred, channel_axis=2, data_range=255, full=True,
                                         gaussian_weights=True, sigma=1.5, use_sample_covariance=False)
     if mask is None:

@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from PIL import Image
@@ -16,7 +17,8 @@ from train import album
 
 ROOT = Path(__file__).resolve().parent.parent
 TOY = ["--resize", "64", "--crop", "32", "--base", "8", "--depth", "2", "--bottleneck-blocks", "1",
-       "--batch-size", "4", "--val-images", "4", "--workers", "0", "--log-every", "1", "--warmup", "1"]
+       "--batch-size", "4", "--val-images", "4", "--workers", "0", "--log-every", "1", "--warmup", "1",
+       "--val-perceptual", "relu1_2,relu2_2,relu3_3"]  # the random test VGG stops at relu3_3
 
 
 def _args(image_folder, vgg, out, *extra):
@@ -236,3 +238,66 @@ def test_adversarial_term_trains_resumes_and_stays_out_of_the_export(image_folde
     assert set(tensors) == set(load_model_file(plain / "album.safetensors")[0])  # the generator only
     result = album.main(_args(image_folder, random_vgg_file, out, "--steps", "3", "--resume", *args))
     assert result["step"] == 3 and "adv" in result
+
+
+def test_validation_reads_the_issue_figures_against_patchmatch(image_folder, random_vgg_file, tmp_path):
+    """Each validation scores evaluate's perceptual distance (the model's pixels pasted into the
+    holes only) and PatchMatch's PSNR and distance on the same holes, computed once per run."""
+    from torch.utils.data import DataLoader
+
+    from inpaint_core.album_data import InpaintDataset, list_images
+    from inpaint_core.album_model import AlbumConfig, AlbumUNet
+    from inpaint_core.classical import patchmatch
+    from inpaint_core.losses import load_vgg16
+    from inpaint_core.masks import MaskSpec
+    from inpaint_core.metrics import PerceptualDistance
+    from train.common import hole_psnr
+
+    files = list_images(image_folder)[:3]
+    data = InpaintDataset(files, 64, 64, MaskSpec.parse("research:0.5,strokes:0.5"), "telea", train=False, seed=1)
+    loader = DataLoader(data, batch_size=2)
+    model = AlbumUNet(AlbumConfig(base=8, depth=2, bottleneck_blocks=1))
+    torch.nn.init.normal_(model.head.weight, std=0.05)  # not the pre-fill: pasting must matter
+    distance = PerceptualDistance(load_vgg16(random_vgg_file, ("relu1_2", "relu2_2", "relu3_3")))
+    judge = album.HeldOutJudge(distance, patchmatch=True)
+    val = album.validate(model, loader, "cpu", judge)
+    want_pm, want_perc, want_model = [], [], []
+    with torch.no_grad():
+        for i in range(len(data)):
+            item = data[i]
+            t = (item["target"].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+            m = item["mask"][0].bool().numpy()
+            pm = patchmatch(t, m)
+            want_pm.append(hole_psnr(pm, t, m))
+            want_perc.append(distance(pm, t))
+            pred = model(item["input"][None], item["mask"][None])[0].permute(1, 2, 0).numpy()
+            p = (pred.clip(0, 1) * 255).round().astype(np.uint8)
+            want_model.append(distance(np.where(m[..., None], p, t), t))
+    assert val["psnr_hole_patchmatch"] == pytest.approx(np.mean(want_pm))
+    assert val["perceptual_patchmatch"] == pytest.approx(np.mean(want_perc))
+    assert val["perceptual"] == pytest.approx(np.mean(want_model), rel=1e-4)
+    assert judge.baseline is not None and len(judge.baseline) == len(data)
+    judge.baseline = [(0.0, 1.0)] * len(data)  # cached: a second validation does not refill
+    assert album.validate(model, loader, "cpu", judge)["psnr_hole_patchmatch"] == 0.0
+    line = album.describe_validation(val)
+    assert "PatchMatch" in line and "x PatchMatch's" in line
+
+
+def test_select_perceptual_and_keep_exports(image_folder, random_vgg_file, tmp_path):
+    out = tmp_path / "perc"
+    album.main(_args(image_folder, random_vgg_file, out, "--steps", "4", "--val-every", "2", "--select", "perceptual",
+                     "--keep-exports"))
+    kept = sorted(p.name for p in (out / "exports").glob("*.safetensors"))
+    assert kept == ["step000002.safetensors", "step000004.safetensors"]
+    vals = {name: read_meta(out / "exports" / name)["training"]["validation"] for name in kept}
+    assert all({"perceptual", "perceptual_patchmatch", "psnr_hole_patchmatch"} <= set(v) for v in vals.values())
+    best = min(vals.values(), key=lambda v: v["perceptual"])
+    assert read_meta(out / "album.safetensors")["training"]["validation"] == best
+    log = [json.loads(r) for r in (out / "log.jsonl").read_text().splitlines()]
+    assert sum("perceptual_patchmatch" in r for r in log) == 2
+    with pytest.raises(SystemExit, match="lack"):  # the random test VGG stops at relu3_3
+        album.main(_args(image_folder, random_vgg_file, tmp_path / "deep", "--val-perceptual",
+                         "relu1_2,relu4_3"))
+    with pytest.raises(SystemExit, match="--select perceptual"):
+        album.main(_args(image_folder, random_vgg_file, tmp_path / "none", "--val-perceptual", "",
+                         "--select", "perceptual"))

@@ -31,6 +31,7 @@ from inpaint_core.losses import (
     PatchDiscriminator, PerceptualLoss, hinge_d_loss, hinge_g_loss, l1_loss, load_vgg16, tv_loss,
 )
 from inpaint_core.masks import MaskSpec
+from inpaint_core.metrics import PERCEPTUAL_LAYERS, PerceptualDistance
 from inpaint_core.album_model import AlbumConfig, AlbumUNet
 from train.common import (
     JsonLog, Timer, autocast_for, field, hole_psnr, images_to_uint8, load_state, parse_config, plot_curves,
@@ -39,8 +40,11 @@ from train.common import (
 )  # fmt: skip
 
 
-CURVES = {"training loss": ["loss", "l1", "vgg", "tv"], "validation hole PSNR (dB)": ["psnr_hole", "psnr_hole_telea"],
+CURVES = {"training loss": ["loss", "l1", "vgg", "tv"],
+          "validation hole PSNR (dB)": ["psnr_hole", "psnr_hole_patchmatch", "psnr_hole_telea"],
+          "validation perceptual distance": ["perceptual", "perceptual_patchmatch"],
           "discriminator (with --w-adv)": ["d_real", "d_fake", "adv"]}
+SELECT = ("psnr_hole", "perceptual", "last")
 
 
 @dataclasses.dataclass
@@ -65,6 +69,12 @@ class TrainConfig:
     masks: str = field("research:0.5,strokes:0.5", help="mix of hole kinds: research (4 32-px squares), strokes")
     val_fraction: float = field(0.05, help="share of images held out for validation (by file-name hash)")
     val_images: int = field(64, help="validation images scored at each validation")
+    val_perceptual: str = field(",".join(PERCEPTUAL_LAYERS), help="VGG16 layers of the validation's perceptual "
+                                "distance, evaluate's metric by default (the --vgg-weights file must hold them); "
+                                "'' = PSNR only")
+    val_patchmatch: bool = field(True, help="score PatchMatch on the validation holes once per run (about 0.5 s an "
+                                 "image), so every validation reads as a gain over it; skipped with a note where "
+                                 "PyPatchMatch is not installed")
     workers: int = field(1, help="data-loading worker processes")
     # optimisation
     batch_size: int = field(8, help="images per step per process")
@@ -96,8 +106,10 @@ class TrainConfig:
     val_every: int = field(500, help="steps between validations (and exports when validation improves)")
     save_every: int = field(200, help="steps between training-state saves")
     sample_every: int = field(500, help="steps between sample grids")
-    select: str = field("psnr_hole", help="validation figure that picks the exported model: psnr_hole, or last "
-                        "(the latest validated model, e.g. for a recipe that trades PSNR for texture)")
+    select: str = field("psnr_hole", help="validation figure that picks the exported model: psnr_hole, perceptual "
+                        "(the lowest validation perceptual distance) or last (the latest validated model)")
+    keep_exports: bool = field(False, help="also export every validation's model to OUT/exports/stepNNNNNN.safetensors, "
+                               "to choose among them with evaluate after the run")
 
     def __post_init__(self):
         # the one preset: the research's single-batch sanity test (everything else has one default)
@@ -111,8 +123,10 @@ class TrainConfig:
             raise SystemExit("--overfit-batch and --lr-find are separate modes; pick one")
         if self.vgg_every < 1:
             raise SystemExit(f"--vgg-every must be at least 1, got {self.vgg_every}")
-        if self.select not in ("psnr_hole", "last"):
-            raise SystemExit(f"--select must be psnr_hole or last, got {self.select!r}")
+        if self.select not in SELECT:
+            raise SystemExit(f"--select must be one of {', '.join(SELECT)}, got {self.select!r}")
+        if self.select == "perceptual" and not self.val_perceptual:
+            raise SystemExit("--select perceptual needs the validation's perceptual distance (--val-perceptual)")
 
 
 FULL_RUN = {"lr": 3e-4, "steps": 20000}
@@ -192,11 +206,38 @@ def train_step(model, opt, inputs, mask, target, perceptual, cfg, device, scaler
     return loss, parts
 
 
+class HeldOutJudge:
+    """The issue's figures on the validation holes, read at every validation.
+
+    ``distance``: evaluate's perceptual distance (a :class:`PerceptualDistance`), or None
+    for PSNR only. With ``patchmatch`` PatchMatch (``patch_size=3``, seed 0, as evaluate
+    runs it) fills the same holes once: they are fixed for the run, so its scores are too.
+    """
+
+    def __init__(self, distance: PerceptualDistance | None, patchmatch: bool):
+        self.distance, self.patchmatch = distance, patchmatch
+        self.baseline: list[tuple[float, float | None]] | None = None  # PatchMatch's (PSNR, perceptual) per image
+        if patchmatch:
+            try:
+                import patchmatch as _  # noqa: F401 - PyPatchMatch; a training machine may lack it
+            except ImportError as err:
+                print(f"validation: PatchMatch skipped ({err}); pip install pypatchmatch to score it")
+                self.patchmatch = False
+
+    def score(self, filled: np.ndarray, target: np.ndarray) -> float | None:
+        return None if self.distance is None else self.distance(filled, target)
+
+
 @torch.no_grad()
-def validate(model, loader, device) -> dict[str, float]:
-    """Hole PSNR of the model and of Telea on the fixed validation holes."""
+def validate(model, loader, device, judge: HeldOutJudge | None = None) -> dict[str, float]:
+    """Hole PSNR of the model and of Telea on the fixed validation holes; with ``judge``
+    also the model's perceptual distance (composite: the model's pixels in the holes only,
+    as the engine pastes them) and PatchMatch's figures."""
+    from inpaint_core.classical import patchmatch
+
     model.eval()
-    ours, base = [], []
+    ours, base, perc, pm_rows = [], [], [], []
+    first = judge is not None and judge.patchmatch and judge.baseline is None
     for batch in loader:
         pred = model(batch["input"].to(device), batch["mask"].to(device))
         pred_u8, target_u8 = images_to_uint8(pred), images_to_uint8(batch["target"])
@@ -204,8 +245,37 @@ def validate(model, loader, device) -> dict[str, float]:
         for p, t, m in zip(pred_u8, target_u8, masks):
             ours.append(hole_psnr(p, t, m))
             base.append(hole_psnr(telea(t, m), t, m))
+            if judge is not None and judge.distance is not None:
+                perc.append(judge.score(np.where(m[..., None], p, t), t))
+            if first:
+                filled = patchmatch(t, m)
+                pm_rows.append((hole_psnr(filled, t, m), judge.score(filled, t)))
     model.train()
-    return {"psnr_hole": float(np.mean(ours)), "psnr_hole_telea": float(np.mean(base))}
+    val = {"psnr_hole": float(np.mean(ours)), "psnr_hole_telea": float(np.mean(base))}
+    if perc:
+        val["perceptual"] = float(np.mean(perc))
+    if first:
+        judge.baseline = pm_rows
+    if judge is not None and judge.baseline:
+        if len(judge.baseline) != len(ours):
+            raise RuntimeError(f"PatchMatch scored {len(judge.baseline)} validation images, the model {len(ours)}")
+        val["psnr_hole_patchmatch"] = float(np.mean([r[0] for r in judge.baseline]))
+        if perc:
+            val["perceptual_patchmatch"] = float(np.mean([r[1] for r in judge.baseline]))
+    return val
+
+
+def describe_validation(v: dict) -> str:
+    """One line for the log: the hole PSNR, and the figures against PatchMatch where measured."""
+    text = f"hole PSNR {v['psnr_hole']:.2f} dB (Telea {v['psnr_hole_telea']:.2f}"
+    if "psnr_hole_patchmatch" in v:
+        text += f", PatchMatch {v['psnr_hole_patchmatch']:.2f}: {v['psnr_hole'] - v['psnr_hole_patchmatch']:+.2f} dB"
+    text += ")"
+    if "perceptual" in v:
+        text += f"; perceptual {v['perceptual']:.4f}"
+        if "perceptual_patchmatch" in v:
+            text += f" ({v['perceptual'] / v['perceptual_patchmatch']:.3f}x PatchMatch's {v['perceptual_patchmatch']:.4f})"
+    return text
 
 
 def sample_grid(model, batch, device, path) -> Path:
@@ -315,6 +385,17 @@ def main(argv=None) -> dict:
     n_params = sum(p.numel() for p in model.parameters())
     vgg = load_vgg16(cfg.vgg_weights, tuple(cfg.vgg_layers.split(","))).to(device)
     perceptual = PerceptualLoss(vgg)
+    judge = None
+    if not cfg.overfit_batch and not cfg.lr_find and ddp.is_main:
+        distance = None
+        if cfg.val_perceptual:
+            layers = tuple(x.strip() for x in cfg.val_perceptual.split(",") if x.strip())
+            try:
+                distance = PerceptualDistance(load_vgg16(cfg.vgg_weights, layers), device)
+            except ValueError as err:
+                raise SystemExit(f"--val-perceptual {cfg.val_perceptual}: {err} (name layers the file holds, "
+                                 "or '' for PSNR only)") from err
+        judge = HeldOutJudge(distance, cfg.val_patchmatch)
 
     if cfg.lr_find:
         suggestion = lr_find(model, loader, perceptual, cfg, device, out)
@@ -337,7 +418,7 @@ def main(argv=None) -> dict:
             disc.load_state_dict(state["disc"])
             opt_d.load_state_dict(state["opt_d"])
         progress = Progress.from_state(state)
-        if state.get("select", "psnr_hole") != cfg.select:  # a step count and a PSNR do not compare
+        if state.get("select", "psnr_hole") != cfg.select:  # a step count, a PSNR, a distance do not compare
             progress.best = -float("inf")
         timer_offset, prior_steps = state["elapsed"], state.get("prior_steps", 0)
         torch.set_rng_state(state["torch_rng"])
@@ -346,8 +427,12 @@ def main(argv=None) -> dict:
     elif init_state is not None:
         training = init_meta.get("training", {})
         model.load_state_dict(init_state)
-        if cfg.select == "psnr_hole":  # export only what beats the model it started from
-            progress.best = training.get("validation", {}).get("psnr_hole", progress.best)
+        # export only what beats the model it started from (where its card has the figure)
+        init_val = training.get("validation", {})
+        if cfg.select == "psnr_hole":
+            progress.best = init_val.get("psnr_hole", progress.best)
+        elif cfg.select == "perceptual" and "perceptual" in init_val:
+            progress.best = -init_val["perceptual"]
         timer_offset, prior_steps = 60 * training.get("wall_minutes", 0.0), int(training.get("steps", 0))
         if ddp.is_main:
             print(f"initialised from {cfg.init} ({training.get('steps', '?')} steps trained)")
@@ -369,7 +454,7 @@ def main(argv=None) -> dict:
                    elapsed=timer.elapsed, torch_rng=torch.get_rng_state(), prior_steps=prior_steps,
                    model_config=mcfg.to_dict(), train_config=dataclasses.asdict(cfg))
 
-    def export(val: dict) -> None:
+    def export(val: dict, path=None) -> None:
         steps = prior_steps + progress.step
         summary = {
             "steps": steps, "images_seen": steps * cfg.batch_size * ddp.world_size,
@@ -378,7 +463,13 @@ def main(argv=None) -> dict:
             "val_images": len(val_set), "validation": val, "train_config": dataclasses.asdict(cfg),
             "val_files": [p.name for p in val_files],
         }  # fmt: skip
-        save_model(cfg.export, model.state_dict(), "album", mcfg.to_dict(), training=summary)
+        save_model(path or cfg.export, model.state_dict(), "album", mcfg.to_dict(), training=summary)
+
+    def score(val: dict) -> float:
+        """The figure that decides whether this validation's model is exported (higher is better)."""
+        if cfg.select == "last":
+            return float(progress.step)
+        return -val["perceptual"] if cfg.select == "perceptual" else val["psnr_hole"]
 
     def step_fn(batch):
         inputs = batch["input"].to(device, non_blocking=True)
@@ -394,12 +485,13 @@ def main(argv=None) -> dict:
         loader=loader, datasets=[train_set], sampler=sampler, step_fn=step_fn,
         optimizers=[(opt, cfg.lr)] + ([(opt_d, cfg.lr_d)] if opt_d is not None else []),
         schedule=lambda step: lr_factor(step, cfg.steps, warmup),  # the discriminator's rate follows it too
-        validate=lambda: validate(model, val_loader, device),
-        describe=lambda v: f"hole PSNR {v['psnr_hole']:.2f} dB (Telea {v['psnr_hole_telea']:.2f})",
-        score=lambda v: float(progress.step) if cfg.select == "last" else v["psnr_hole"], export=export, save_state=save_training_state,
+        validate=lambda: validate(model, val_loader, device, judge),
+        describe=describe_validation, score=score, export=export, save_state=save_training_state,
         sample=lambda path: sample_grid(model, sample_batch, device, path),
         curves=lambda: plot_curves(log.path, out / "curves.png", CURVES, log_scale=("training loss",)),
         postfix=("l1", "vgg", "tv", "adv", "d_real", "d_fake"), export_on_improvement=not cfg.overfit_batch,
+        snapshot=(lambda v: export(v, out / "exports" / f"step{prior_steps + progress.step:06d}.safetensors"))
+        if cfg.keep_exports and not cfg.overfit_batch else None,
     )  # fmt: skip
     loss, parts = run_loop(loop, progress, cfg.steps, cfg, ddp, log, timer, out, "album")
     result = {"step": progress.step, "loss": loss, **parts, "parameters": n_params}
