@@ -267,7 +267,8 @@ def test_validation_reads_the_issue_figures_against_patchmatch(image_folder, ran
             item = data[i]
             t = (item["target"].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
             m = item["mask"][0].bool().numpy()
-            pm = patchmatch(t, m)
+            masked = np.where(m[..., None], 0, t).astype(np.uint8)  # PatchMatch never sees the hole's pixels
+            pm = np.where(m[..., None], patchmatch(masked, m), t)
             want_pm.append(hole_psnr(pm, t, m))
             want_perc.append(distance(pm, t))
             pred = model(item["input"][None], item["mask"][None])[0].permute(1, 2, 0).numpy()
@@ -283,18 +284,37 @@ def test_validation_reads_the_issue_figures_against_patchmatch(image_folder, ran
     assert "PatchMatch" in line and "x PatchMatch's" in line
 
 
-def test_select_perceptual_and_keep_exports(image_folder, random_vgg_file, tmp_path):
+def test_select_perceptual_and_keep_exports(image_folder, random_vgg_file, tmp_path, monkeypatch):
     out = tmp_path / "perc"
-    album.main(_args(image_folder, random_vgg_file, out, "--steps", "4", "--val-every", "2", "--select", "perceptual",
-                     "--keep-exports"))
+    album.main(_args(image_folder, random_vgg_file, out, "--steps", "4", "--val-every", "2", "--keep-exports"))
     kept = sorted(p.name for p in (out / "exports").glob("*.safetensors"))
     assert kept == ["step000002.safetensors", "step000004.safetensors"]
-    vals = {name: read_meta(out / "exports" / name)["training"]["validation"] for name in kept}
-    assert all({"perceptual", "perceptual_patchmatch", "psnr_hole_patchmatch"} <= set(v) for v in vals.values())
-    best = min(vals.values(), key=lambda v: v["perceptual"])
-    assert read_meta(out / "album.safetensors")["training"]["validation"] == best
+    for name in kept:  # the real figures, model and PatchMatch, reach the card
+        assert {"perceptual", "perceptual_patchmatch", "psnr_hole_patchmatch"} <= set(
+            read_meta(out / "exports" / name)["training"]["validation"])
     log = [json.loads(r) for r in (out / "log.jsonl").read_text().splitlines()]
     assert sum("perceptual_patchmatch" in r for r in log) == 2
+
+    # the selection itself, on scripted figures: the lowest distance wins, whatever its PSNR or step
+    scripted = iter([0.5, 0.7, 0.6, 0.4])
+
+    def fake_validate(*_):
+        return {"psnr_hole": 30.0, "psnr_hole_telea": 10.0, "perceptual": next(scripted)}
+
+    monkeypatch.setattr(album, "validate", fake_validate)
+    sel = tmp_path / "sel"
+    album.main(_args(image_folder, random_vgg_file, sel, "--steps", "4", "--val-every", "2", "--select", "perceptual"))
+    card = read_meta(sel / "album.safetensors")["training"]
+    assert card["steps"] == 2 and card["validation"]["perceptual"] == 0.5
+    # --init from it: its 0.5 (same layers) is the bar; 0.6 is not exported, 0.4 is
+    init = tmp_path / "init"
+    args = _args(image_folder, random_vgg_file, init, "--steps", "2", "--val-every", "2", "--select", "perceptual",
+                 "--init", str(sel / "album.safetensors"))
+    album.main(args)
+    assert not (init / "album.safetensors").exists()
+    album.main(args)
+    assert read_meta(init / "album.safetensors")["training"]["validation"]["perceptual"] == 0.4
+
     with pytest.raises(SystemExit, match="lack"):  # the random test VGG stops at relu3_3
         album.main(_args(image_folder, random_vgg_file, tmp_path / "deep", "--val-perceptual",
                          "relu1_2,relu4_3"))

@@ -218,10 +218,14 @@ class HeldOutJudge:
         self.distance, self.patchmatch = distance, patchmatch
         self.baseline: list[tuple[float, float | None]] | None = None  # PatchMatch's (PSNR, perceptual) per image
         if patchmatch:
-            try:
-                import patchmatch as _  # noqa: F401 - PyPatchMatch; a training machine may lack it
+            try:  # PyPatchMatch; a training machine may lack it, or fail to load its native library
+                import patchmatch as pm
+
+                why = None if getattr(pm, "patchmatch_available", True) else "its native library did not load"
             except ImportError as err:
-                print(f"validation: PatchMatch skipped ({err}); pip install pypatchmatch to score it")
+                why = str(err)
+            if why:
+                print(f"validation: PatchMatch skipped ({why}); pip install pypatchmatch to score it")
                 self.patchmatch = False
 
     def score(self, filled: np.ndarray, target: np.ndarray) -> float | None:
@@ -243,12 +247,13 @@ def validate(model, loader, device, judge: HeldOutJudge | None = None) -> dict[s
         pred_u8, target_u8 = images_to_uint8(pred), images_to_uint8(batch["target"])
         masks = batch["mask"][:, 0].bool().numpy()
         for p, t, m in zip(pred_u8, target_u8, masks):
+            masked = np.where(m[..., None], 0, t).astype(np.uint8)  # as evaluate: no fill sees the hole's pixels
             ours.append(hole_psnr(p, t, m))
-            base.append(hole_psnr(telea(t, m), t, m))
+            base.append(hole_psnr(telea(masked, m), t, m))
             if judge is not None and judge.distance is not None:
                 perc.append(judge.score(np.where(m[..., None], p, t), t))
             if first:
-                filled = patchmatch(t, m)
+                filled = np.where(m[..., None], patchmatch(masked, m), t)
                 pm_rows.append((hole_psnr(filled, t, m), judge.score(filled, t)))
     model.train()
     val = {"psnr_hole": float(np.mean(ours)), "psnr_hole_telea": float(np.mean(base))}
@@ -418,7 +423,8 @@ def main(argv=None) -> dict:
             disc.load_state_dict(state["disc"])
             opt_d.load_state_dict(state["opt_d"])
         progress = Progress.from_state(state)
-        if state.get("select", "psnr_hole") != cfg.select:  # a step count, a PSNR, a distance do not compare
+        if (state.get("select", "psnr_hole"), state.get("val_perceptual", cfg.val_perceptual)) != (
+                cfg.select, cfg.val_perceptual):  # a step count, a PSNR, distances on other layers: no comparison
             progress.best = -float("inf")
         timer_offset, prior_steps = state["elapsed"], state.get("prior_steps", 0)
         torch.set_rng_state(state["torch_rng"])
@@ -431,7 +437,8 @@ def main(argv=None) -> dict:
         init_val = training.get("validation", {})
         if cfg.select == "psnr_hole":
             progress.best = init_val.get("psnr_hole", progress.best)
-        elif cfg.select == "perceptual" and "perceptual" in init_val:
+        elif (cfg.select == "perceptual" and "perceptual" in init_val
+              and training.get("train_config", {}).get("val_perceptual") == cfg.val_perceptual):
             progress.best = -init_val["perceptual"]
         timer_offset, prior_steps = 60 * training.get("wall_minutes", 0.0), int(training.get("steps", 0))
         if ddp.is_main:
@@ -450,7 +457,7 @@ def main(argv=None) -> dict:
     def save_training_state():
         save_state(state_path, model=model.state_dict(), optimizer=opt.state_dict(), **progress.resumable(),
                    disc=None if disc is None else disc.state_dict(), opt_d=None if opt_d is None else opt_d.state_dict(),
-                   select=cfg.select,
+                   select=cfg.select, val_perceptual=cfg.val_perceptual,
                    elapsed=timer.elapsed, torch_rng=torch.get_rng_state(), prior_steps=prior_steps,
                    model_config=mcfg.to_dict(), train_config=dataclasses.asdict(cfg))
 
