@@ -137,7 +137,8 @@ def tiny_args(data, vgg, out):
     return ["--data", str(data), "--classes", "dubai-aerial", "--vgg-weights", str(vgg), "--out", str(out),
             "--export", str(out / "model.safetensors"), "--base", "8", "--depth", "2", "--lc-channels", "4",
             "--bottleneck-blocks", "1", "--disc-base", "8", "--crop", "32", "--batch-size", "2", "--val-fraction", "0",
-            "--val-windows", "2", "--log-every", "1", "--no-amp", "--windows-per-epoch", "4"]
+            "--val-windows", "2", "--log-every", "1", "--no-amp", "--windows-per-epoch", "4",
+            "--val-perceptual", "relu1_2,relu2_2,relu3_3"]  # the random test VGG stops at relu3_3
 
 
 def test_overfit_smoke_loss_falls(tile_folder):
@@ -247,6 +248,9 @@ def test_landcover_bank_prefill_trains_keeps_exports_and_needs_its_bank(tile_fol
     assert model.model.config.prefill == "landcover-bank" and model.bank is not None
     kept = sorted(p.name for p in (out / "exports").iterdir())
     assert kept == ["step000002.safetensors", "step000004.safetensors"]
+    val = load_inpainter(out / "exports" / kept[1], device="cpu").meta["training"]["validation"]
+    # every validation reads the targets' figures: the model's perceptual distance, land-cover PatchMatch's
+    assert {"perceptual", "perceptual_landcover_patchmatch", "psnr_hole_landcover_patchmatch"} <= set(val)
     assert load_inpainter(out / "exports" / kept[0], device="cpu").meta["training"]["steps"] == 2
     image, mask, lc = sample()
     lc[mask] = 1  # asked for water where the window has little: the bank's water texture is the start
@@ -336,7 +340,8 @@ def test_init_starts_a_new_run_from_an_exported_model(tile_folder):
 
     args = ["--data", str(data), "--classes", "dubai-aerial", "--vgg-weights", str(vgg), "--out", str(second),
             "--export", str(second / "model.safetensors"), "--crop", "32", "--batch-size", "2", "--val-fraction", "0",
-            "--val-windows", "2", "--log-every", "1", "--no-amp", "--windows-per-epoch", "4"]  # no model flags
+            "--val-windows", "2", "--log-every", "1", "--no-amp", "--windows-per-epoch", "4",
+            "--val-perceptual", "relu1_2,relu2_2,relu3_3"]  # no model flags; the random VGG stops at relu3_3
     main(args + ["--steps", "2", "--val-every", "2", "--init", str(first / "model.safetensors")])
     assert load_state(second / "state.pt")["model_config"] == read_meta(first / "model.safetensors")["config"]
     assert load_inpainter(second / "model.safetensors", device="cpu").meta["training"]["steps"] == 4

@@ -251,7 +251,7 @@ def test_validation_reads_the_issue_figures_against_patchmatch(image_folder, ran
     from inpaint_core.losses import load_vgg16
     from inpaint_core.masks import MaskSpec
     from inpaint_core.metrics import PerceptualDistance
-    from train.common import hole_psnr
+    from train.common import HeldOutJudge, hole_psnr
 
     files = list_images(image_folder)[:3]
     data = InpaintDataset(files, 64, 64, MaskSpec.parse("research:0.5,strokes:0.5"), "telea", train=False, seed=1)
@@ -259,7 +259,7 @@ def test_validation_reads_the_issue_figures_against_patchmatch(image_folder, ran
     model = AlbumUNet(AlbumConfig(base=8, depth=2, bottleneck_blocks=1))
     torch.nn.init.normal_(model.head.weight, std=0.05)  # not the pre-fill: pasting must matter
     distance = PerceptualDistance(load_vgg16(random_vgg_file, ("relu1_2", "relu2_2", "relu3_3")))
-    judge = album.HeldOutJudge(distance, patchmatch=True)
+    judge = HeldOutJudge(distance, patchmatch, "patchmatch")
     val = album.validate(model, loader, "cpu", judge)
     want_pm, want_perc, want_model = [], [], []
     with torch.no_grad():

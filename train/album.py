@@ -31,11 +31,11 @@ from inpaint_core.losses import (
     PatchDiscriminator, PerceptualLoss, hinge_d_loss, hinge_g_loss, l1_loss, load_vgg16, tv_loss,
 )
 from inpaint_core.masks import MaskSpec
-from inpaint_core.metrics import PERCEPTUAL_LAYERS, PerceptualDistance
+from inpaint_core.metrics import PERCEPTUAL_LAYERS
 from inpaint_core.album_model import AlbumConfig, AlbumUNet
 from train.common import (
-    JsonLog, Timer, autocast_for, field, hole_psnr, images_to_uint8, load_state, parse_config, plot_curves,
-    Loop, Progress, grad_scaler_for, lr_factor, resolve_model_config, run_loop, save_grid,
+    HeldOutJudge, JsonLog, Timer, autocast_for, field, hole_psnr, images_to_uint8, load_state, parse_config, plot_curves,
+    Loop, Progress, grad_scaler_for, patchmatch_missing, validation_distance, lr_factor, resolve_model_config, run_loop, save_grid,
     save_state, seed_everything, setup_distributed,
 )  # fmt: skip
 
@@ -206,68 +206,26 @@ def train_step(model, opt, inputs, mask, target, perceptual, cfg, device, scaler
     return loss, parts
 
 
-class HeldOutJudge:
-    """The issue's figures on the validation holes, read at every validation.
-
-    ``distance``: evaluate's perceptual distance (a :class:`PerceptualDistance`), or None
-    for PSNR only. With ``patchmatch`` PatchMatch (``patch_size=3``, seed 0, as evaluate
-    runs it) fills the same holes once: they are fixed for the run, so its scores are too.
-    """
-
-    def __init__(self, distance: PerceptualDistance | None, patchmatch: bool):
-        self.distance, self.patchmatch = distance, patchmatch
-        self.baseline: list[tuple[float, float | None]] | None = None  # PatchMatch's (PSNR, perceptual) per image
-        if patchmatch:
-            try:  # PyPatchMatch; a training machine may lack it, or fail to load its native library
-                import patchmatch as pm
-
-                why = None if getattr(pm, "patchmatch_available", True) else "its native library did not load"
-            except ImportError as err:
-                why = str(err)
-            if why:
-                print(f"validation: PatchMatch skipped ({why}); pip install pypatchmatch to score it")
-                self.patchmatch = False
-
-    def score(self, filled: np.ndarray, target: np.ndarray) -> float | None:
-        return None if self.distance is None else self.distance(filled, target)
-
-
 @torch.no_grad()
 def validate(model, loader, device, judge: HeldOutJudge | None = None) -> dict[str, float]:
     """Hole PSNR of the model and of Telea on the fixed validation holes; with ``judge``
-    also the model's perceptual distance (composite: the model's pixels in the holes only,
-    as the engine pastes them) and PatchMatch's figures."""
-    from inpaint_core.classical import patchmatch
-
+    also the model's perceptual distance and PatchMatch's figures (see :class:`HeldOutJudge`)."""
     model.eval()
-    ours, base, perc, pm_rows = [], [], [], []
-    first = judge is not None and judge.patchmatch and judge.baseline is None
+    ours, base = [], []
+    if judge is not None:
+        judge.start()
     for batch in loader:
         pred = model(batch["input"].to(device), batch["mask"].to(device))
         pred_u8, target_u8 = images_to_uint8(pred), images_to_uint8(batch["target"])
         masks = batch["mask"][:, 0].bool().numpy()
         for p, t, m in zip(pred_u8, target_u8, masks):
-            masked = np.where(m[..., None], 0, t).astype(np.uint8)  # as evaluate: no fill sees the hole's pixels
             ours.append(hole_psnr(p, t, m))
-            base.append(hole_psnr(telea(masked, m), t, m))
-            if judge is not None and judge.distance is not None:
-                perc.append(judge.score(np.where(m[..., None], p, t), t))
-            if first:
-                filled = np.where(m[..., None], patchmatch(masked, m), t)
-                pm_rows.append((hole_psnr(filled, t, m), judge.score(filled, t)))
+            base.append(hole_psnr(telea(np.where(m[..., None], 0, t).astype(np.uint8), m), t, m))
+            if judge is not None:
+                judge.image(p, t, m)
     model.train()
     val = {"psnr_hole": float(np.mean(ours)), "psnr_hole_telea": float(np.mean(base))}
-    if perc:
-        val["perceptual"] = float(np.mean(perc))
-    if first:
-        judge.baseline = pm_rows
-    if judge is not None and judge.baseline:
-        if len(judge.baseline) != len(ours):
-            raise RuntimeError(f"PatchMatch scored {len(judge.baseline)} validation images, the model {len(ours)}")
-        val["psnr_hole_patchmatch"] = float(np.mean([r[0] for r in judge.baseline]))
-        if perc:
-            val["perceptual_patchmatch"] = float(np.mean([r[1] for r in judge.baseline]))
-    return val
+    return val if judge is None else {**val, **judge.finish()}
 
 
 def describe_validation(v: dict) -> str:
@@ -392,15 +350,16 @@ def main(argv=None) -> dict:
     perceptual = PerceptualLoss(vgg)
     judge = None
     if not cfg.overfit_batch and not cfg.lr_find and ddp.is_main:
-        distance = None
-        if cfg.val_perceptual:
-            layers = tuple(x.strip() for x in cfg.val_perceptual.split(",") if x.strip())
-            try:
-                distance = PerceptualDistance(load_vgg16(cfg.vgg_weights, layers), device)
-            except ValueError as err:
-                raise SystemExit(f"--val-perceptual {cfg.val_perceptual}: {err} (name layers the file holds, "
-                                 "or '' for PSNR only)") from err
-        judge = HeldOutJudge(distance, cfg.val_patchmatch)
+        fill = None
+        if cfg.val_patchmatch:
+            why = patchmatch_missing()
+            if why:
+                print(f"validation: PatchMatch skipped ({why}); pip install pypatchmatch to score it")
+            else:
+                from inpaint_core.classical import patchmatch
+
+                fill = patchmatch  # patch_size 3, seed 0: as evaluate runs it
+        judge = HeldOutJudge(validation_distance(cfg.vgg_weights, cfg.val_perceptual, device), fill, "patchmatch")
 
     if cfg.lr_find:
         suggestion = lr_find(model, loader, perceptual, cfg, device, out)

@@ -235,6 +235,83 @@ def hole_psnr(pred: np.ndarray, target: np.ndarray, mask: np.ndarray) -> float:
     return 10 * float(np.log10(255.0**2 / mse))
 
 
+class HeldOutJudge:
+    """The targets' figures on a trainer's fixed validation holes, read at every validation.
+
+    ``distance``: ``inpaint_core.metrics.PerceptualDistance`` (evaluate's metric), or None
+    for PSNR only. ``fill(masked, mask, *extra) -> HxWx3 uint8``: the classical baseline
+    the targets are set against (PatchMatch, land-cover PatchMatch), scored under ``name``.
+    As in ``evaluate``, the baseline sees the image with its holes blacked out and only
+    its hole pixels count, and the model's output is pasted into the holes only. The
+    validation holes are fixed for a run, so the baseline fills them once (the first
+    validation) and its scores are reused.
+
+    Per validation: :meth:`start`, :meth:`image` for each image, then :meth:`finish`.
+    """
+
+    def __init__(self, distance=None, fill: typing.Callable | None = None, name: str = "baseline"):
+        self.distance, self.fill, self.name = distance, fill, name
+        self.baseline: list[tuple[float, float | None]] | None = None  # per image: (hole PSNR, perceptual)
+        self._model: list[float] = []
+        self._count, self._new = 0, None
+
+    def start(self) -> None:
+        self._model, self._count = [], 0
+        self._new = [] if self.fill is not None and self.baseline is None else None
+
+    def image(self, pred: np.ndarray, target: np.ndarray, mask: np.ndarray, *extra) -> None:
+        """One validation image: ``pred`` the model's output, ``target`` the original (both
+        ``HxWx3 uint8``), ``mask`` the ``HxW`` bool hole; ``extra``: the fill's other inputs."""
+        self._count += 1
+        hole = mask[..., None]
+        if self.distance is not None:
+            self._model.append(self.distance(np.where(hole, pred, target), target))
+        if self._new is not None:
+            masked = np.where(hole, 0, target).astype(np.uint8)  # no fill sees the hole's own pixels
+            filled = np.where(hole, self.fill(masked, mask, *extra), target).astype(np.uint8)
+            self._new.append((hole_psnr(filled, target, mask),
+                              None if self.distance is None else self.distance(filled, target)))
+
+    def finish(self) -> dict[str, float]:
+        """``perceptual`` (the model's), and ``psnr_hole_NAME`` / ``perceptual_NAME`` (the baseline's)."""
+        if self._new is not None:
+            self.baseline, self._new = self._new, None
+        out = {}
+        if self._model:
+            out["perceptual"] = float(np.mean(self._model))
+        if self.baseline:
+            if len(self.baseline) != self._count:
+                raise RuntimeError(f"{self.name} scored {len(self.baseline)} validation images, the model {self._count}")
+            out[f"psnr_hole_{self.name}"] = float(np.mean([r[0] for r in self.baseline]))
+            if self.distance is not None:
+                out[f"perceptual_{self.name}"] = float(np.mean([r[1] for r in self.baseline]))
+        return out
+
+
+def validation_distance(vgg_weights, layers: str, device):
+    """``--val-perceptual``'s metric: evaluate's perceptual distance on ``layers`` (comma-separated),
+    or None for ``''``; a clear stop when the VGG file lacks them."""
+    from inpaint_core.losses import load_vgg16
+    from inpaint_core.metrics import PerceptualDistance
+
+    names = tuple(x.strip() for x in layers.split(",") if x.strip())
+    if not names:
+        return None
+    try:
+        return PerceptualDistance(load_vgg16(vgg_weights, names), device)
+    except ValueError as err:
+        raise SystemExit(f"--val-perceptual {layers}: {err} (name layers the file holds, or '' for PSNR only)") from err
+
+
+def patchmatch_missing() -> str | None:
+    """Why PyPatchMatch cannot run here (not installed, or its native library did not load), or None."""
+    try:
+        import patchmatch as pm
+    except ImportError as err:
+        return str(err)
+    return None if getattr(pm, "patchmatch_available", True) else "its native library did not load"
+
+
 def images_to_uint8(t: torch.Tensor) -> np.ndarray:
     """``Nx3xHxW`` float [0,1] -> ``NxHxWx3`` uint8."""
     return (t.detach().float().clamp(0, 1) * 255).round().byte().permute(0, 2, 3, 1).cpu().numpy()

@@ -35,10 +35,11 @@ from inpaint_core.satellite_model import (
     DISC_PREFIX, REFEREE_PREFIX, SatelliteConfig, SatelliteDiscriminator, SatelliteGenerator, split_state,
 )
 from inpaint_core.satellite_data import SatelliteTiles, find_tile_pairs, split_pairs
+from inpaint_core.metrics import PERCEPTUAL_LAYERS
 from train.common import (
-    JsonLog, Timer, autocast_for, field, hole_psnr, images_to_uint8, load_state, parse_config, plot_curves, save_grid, save_state,
-    Loop, Progress, grad_scaler_for, lr_factor, resolve_model_config, run_loop, seed_everything,
-    setup_distributed,
+    HeldOutJudge, JsonLog, Timer, autocast_for, field, hole_psnr, images_to_uint8, load_state, parse_config, plot_curves, save_grid, save_state,
+    Loop, Progress, grad_scaler_for, lr_factor, patchmatch_missing, resolve_model_config, run_loop, seed_everything,
+    setup_distributed, validation_distance,
 )  # fmt: skip
 
 
@@ -46,8 +47,10 @@ CURVES = {  # panels of OUT/curves.png
     "generator loss": ["loss", "l1", "vgg", "adv", "cls"],
     "discriminator patch output": ["d_real", "d_fake", "val_d_real", "val_d_fake"],
     "land-cover accuracy": ["d_acc_real", "val_d_acc_real", "consistency", "consistency_telea", "whatif_consistency"],
-    "validation hole PSNR (dB)": ["psnr_hole", "psnr_hole_telea"],
+    "validation hole PSNR (dB)": ["psnr_hole", "psnr_hole_landcover_patchmatch", "psnr_hole_telea"],
+    "validation perceptual distance": ["perceptual", "perceptual_landcover_patchmatch"],
 }
+SELECT = ("psnr_hole", "perceptual", "consistency", "last")
 
 
 @dataclasses.dataclass
@@ -77,6 +80,12 @@ class TrainConfig:
     windows_per_epoch: int = field(2000, help="random windows per epoch")
     val_fraction: float = field(0.1, help="share of images held out for validation (by path hash)")
     val_windows: int = field(32, help="fixed validation windows scored at each validation")
+    val_perceptual: str = field(",".join(PERCEPTUAL_LAYERS), help="VGG16 layers of the validation's perceptual "
+                                "distance, evaluate's metric by default (the --vgg-weights file must hold them); "
+                                "'' = none")
+    val_baseline: bool = field(True, help="score land-cover PatchMatch (with this run's exemplar bank) on the "
+                               "validation holes once per run, so every validation reads against it; skipped with "
+                               "a note where PyPatchMatch is not installed")
     tile_stride: int = field(256, help="GeoTIFF scenes: step between prepared tiles")
     max_nodata: float = field(0.01, help="GeoTIFF scenes: largest nodata share of a kept tile")
     workers: int = field(0, help="data-loading worker processes (each keeps its own copy of the decoded images)")
@@ -102,8 +111,8 @@ class TrainConfig:
     seed: int = field(0, help="seed for weights, windows and holes")
     # bookkeeping
     log_every: int = field(10, help="steps between log lines (tqdm postfix and OUT/log.jsonl)")
-    select: str = field("psnr_hole", help="validation figure that picks the exported model: psnr_hole, "
-                        "consistency (the referee's land-cover accuracy on the fills) or last (the latest)")
+    select: str = field("psnr_hole", help="validation figure that picks the exported model: psnr_hole, perceptual "
+                        "(the lowest), consistency (the referee's land-cover accuracy on the fills) or last (the latest)")
     val_every: int = field(250, help="steps between validations (and exports when validation improves)")
     keep_exports: bool = field(False, help="also export every validation's model to OUT/exports/stepNNNNNN.safetensors, "
                                "to choose among them with evaluate after the run (a GAN's best is not its last)")
@@ -119,8 +128,10 @@ class TrainConfig:
             self.out = "runs/satellite-overfit" if self.overfit_batch else "runs/satellite"
         if self.resume and self.init:
             raise SystemExit("--resume continues a run, --init starts a new one from a model: pick one")
-        if self.select not in ("psnr_hole", "consistency", "last"):
-            raise SystemExit(f"--select must be psnr_hole, consistency or last, got {self.select!r}")
+        if self.select not in SELECT:
+            raise SystemExit(f"--select must be one of {', '.join(SELECT)}, got {self.select!r}")
+        if self.select == "perceptual" and not self.val_perceptual:
+            raise SystemExit("--select perceptual needs the validation's perceptual distance (--val-perceptual)")
         if self.select == "consistency" and not self.referee:
             raise SystemExit("--select consistency needs the referee (drop --no-referee)")
 
@@ -262,13 +273,15 @@ def referee_step(referee, opt_r, real, landcover, ignore, cfg, device, scaler=No
 
 
 @torch.no_grad()
-def validate(gen, disc, referee, loader, ignore, device, whatif_loader=None) -> dict[str, float]:
+def validate(gen, disc, referee, loader, ignore, device, whatif_loader=None, judge: HeldOutJudge | None = None
+             ) -> dict[str, float]:
     """Hole PSNR of the model and Telea; the referee's land-cover accuracy on their fills
     (vs the requested classes) and on the real windows; D's land-cover accuracy on the real
     windows and its mean patch output on them (``val_d_real``) and on the filled pixels of
     the model's composites (``val_d_fake``): the held-out view of whether D separates them.
     With ``whatif_loader`` (the same windows, holes asking for another class), also
-    ``whatif_consistency``: the referee's reading of the asked class in those fills."""
+    ``whatif_consistency``: the referee's reading of the asked class in those fills. With
+    ``judge``, the model's perceptual distance and land-cover PatchMatch's figures."""
     gen.eval()
     whatif = []
     if referee is not None and whatif_loader is not None:
@@ -281,14 +294,19 @@ def validate(gen, disc, referee, loader, ignore, device, whatif_loader=None) -> 
             if holes.any():
                 whatif.append((referee(comp)[1].argmax(1) == asked)[holes].float().mean().item())
     psnr, psnr_t, cons, cons_t, d_acc, r_acc, d_real, d_fake = [], [], [], [], [], [], [], []
+    if judge is not None:
+        judge.start()
     for batch in loader:
         real, mask, lc = batch["target"].to(device), batch["mask"].to(device), batch["landcover"].to(device)
         pred = gen(batch["input"].to(device), mask, lc)
         comp = pred * mask + real * (1 - mask)
         tel = torch.stack([torch.from_numpy(telea(t, m)).permute(2, 0, 1).float() / 255 for t, m in
                            zip(images_to_uint8(real), mask[:, 0].bool().cpu().numpy())]).to(device)
-        for p, t, m in zip(images_to_uint8(comp), images_to_uint8(real), mask[:, 0].bool().cpu().numpy()):
+        for p, t, m, c in zip(images_to_uint8(comp), images_to_uint8(real), mask[:, 0].bool().cpu().numpy(),
+                              lc.cpu().numpy()):
             psnr.append(hole_psnr(p, t, m))
+            if judge is not None:
+                judge.image(p, t, m, c)
         for f, tt, m in zip(images_to_uint8(tel), images_to_uint8(real), mask[:, 0].bool().cpu().numpy()):
             psnr_t.append(hole_psnr(f, tt, m))
         holes = class_targets(lc, ignore, keep=mask[:, 0] > 0) >= 0
@@ -311,7 +329,7 @@ def validate(gen, disc, referee, loader, ignore, device, whatif_loader=None) -> 
                    referee_acc_real=float(np.mean(r_acc)))
     if whatif:
         out["whatif_consistency"] = float(np.mean(whatif))
-    return out
+    return out if judge is None else {**out, **judge.finish()}
 
 
 def sample_grid(gen, batch, table, device, path) -> Path:
@@ -421,6 +439,19 @@ def main(argv=None) -> dict:
         gen, disc = gen.to(memory_format=torch.channels_last), disc.to(memory_format=torch.channels_last)
     n_params = sum(p.numel() for p in gen.parameters())
     perceptual = PerceptualLoss(load_vgg16(cfg.vgg_weights, ("relu3_3",)).to(device))
+    judge = None
+    if not cfg.overfit_batch and ddp.is_main:
+        fill = None
+        if cfg.val_baseline:
+            why = patchmatch_missing()
+            if why:
+                print(f"validation: land-cover PatchMatch skipped ({why}); pip install pypatchmatch to score it")
+            else:
+                from inpaint_core.landcover_fill import landcover_patchmatch
+
+                fill = lambda im, m, lc: landcover_patchmatch(im, m, lc, bank)  # noqa: E731 - as evaluate runs it
+        judge = HeldOutJudge(validation_distance(cfg.vgg_weights, cfg.val_perceptual, device), fill,
+                             "landcover_patchmatch")
     # foreach: one vectorised update instead of a Python loop per tensor (measured ~0.3 s/step saved on CPU)
     adam = dict(betas=(0.5, 0.999), foreach=True)
     opt_g = torch.optim.Adam(gen.parameters(), lr=lr, **adam)
@@ -441,7 +472,8 @@ def main(argv=None) -> dict:
             opt_r.load_state_dict(state["opt_r"])
         progress = Progress.from_state(state)
         offset, prior_steps = state["elapsed"], state.get("prior_steps", 0)
-        if state.get("select", "psnr_hole") != cfg.select:  # a best PSNR says nothing about consistency
+        if (state.get("select", "psnr_hole"), state.get("val_perceptual", cfg.val_perceptual)) != (
+                cfg.select, cfg.val_perceptual):  # a best PSNR says nothing of consistency; other layers, other distances
             progress.best = -float("inf")
         torch.set_rng_state(state["torch_rng"])
         if ddp.is_main:
@@ -470,7 +502,7 @@ def main(argv=None) -> dict:
     def save_training_state():
         extra = {"referee": referee.state_dict(), "opt_r": opt_r.state_dict()} if referee is not None else {}
         save_state(state_path, gen=gen.state_dict(), disc=disc.state_dict(), opt_g=opt_g.state_dict(),
-                   opt_d=opt_d.state_dict(), **progress.resumable(), select=cfg.select, elapsed=timer.elapsed, torch_rng=torch.get_rng_state(),
+                   opt_d=opt_d.state_dict(), **progress.resumable(), select=cfg.select, val_perceptual=cfg.val_perceptual, elapsed=timer.elapsed, torch_rng=torch.get_rng_state(),
                    model_config=mcfg.to_dict(), train_config=dataclasses.asdict(cfg), prior_steps=prior_steps, **extra)
 
     bank_tensors = bank.to_tensors()
@@ -491,7 +523,11 @@ def main(argv=None) -> dict:
 
     def score(val: dict) -> float:
         """The figure that decides whether this validation's model is exported."""
-        return float(progress.step) if cfg.select == "last" else val.get(cfg.select, -float("inf"))
+        if cfg.select == "last":
+            return float(progress.step)
+        if cfg.select == "perceptual":
+            return -val["perceptual"]
+        return val.get(cfg.select, -float("inf"))
 
     def step_fn(batch):
         """One GAN step: D on real and composite, then G, then the referee (real images only)."""
@@ -514,7 +550,7 @@ def main(argv=None) -> dict:
         loader=loader, datasets=[train_set], sampler=sampler, step_fn=step_fn, optimizers=optimizers,
         # the overfit test decays on a cosine: near the fit, tiny gradients make Adam's steps erratic
         schedule=lambda step: lr_factor(step, steps_total, cosine=cfg.overfit_batch),
-        validate=lambda: validate(gen, disc, referee, val_loader, ignore, device, whatif_loader),
+        validate=lambda: validate(gen, disc, referee, val_loader, ignore, device, whatif_loader, judge),
         describe=lambda v: ", ".join(f"{k} {x:.3f}" for k, x in v.items()),
         score=score, export=export, save_state=save_training_state,
         sample=lambda path: sample_grid(gen, sample_batch, table, device, path),
