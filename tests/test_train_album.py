@@ -321,3 +321,20 @@ def test_select_perceptual_and_keep_exports(image_folder, random_vgg_file, tmp_p
     with pytest.raises(SystemExit, match="--select perceptual"):
         album.main(_args(image_folder, random_vgg_file, tmp_path / "none", "--val-perceptual", "",
                          "--select", "perceptual"))
+
+
+def test_a_best_score_carries_over_only_where_it_compares():
+    """--resume keeps the stored best only for the same --select, and for perceptual the same layers."""
+    from types import SimpleNamespace
+
+    from train.common import best_carries_over
+
+    psnr = SimpleNamespace(select="psnr_hole", val_perceptual="relu1_2,relu2_2")
+    assert best_carries_over({"select": "psnr_hole", "val_perceptual": "relu4_3"}, psnr)  # layers don't matter to PSNR
+    assert not best_carries_over({"select": "perceptual"}, psnr)
+    assert best_carries_over({}, psnr)  # a state from before --select: psnr_hole
+    perc = SimpleNamespace(select="perceptual", val_perceptual="relu1_2, relu2_2")
+    assert best_carries_over({"select": "perceptual", "val_perceptual": "relu1_2,relu2_2"}, perc)
+    assert not best_carries_over({"select": "perceptual", "val_perceptual": "relu1_2"}, perc)
+    with pytest.raises(SystemExit, match="--select perceptual"):
+        album.TrainConfig(data="x", select="perceptual", val_perceptual=",")

@@ -34,9 +34,9 @@ from inpaint_core.masks import MaskSpec
 from inpaint_core.metrics import PERCEPTUAL_LAYERS
 from inpaint_core.album_model import AlbumConfig, AlbumUNet
 from train.common import (
-    HeldOutJudge, JsonLog, Timer, autocast_for, field, hole_psnr, images_to_uint8, load_state, parse_config, plot_curves,
-    Loop, Progress, grad_scaler_for, patchmatch_missing, validation_distance, lr_factor, resolve_model_config, run_loop, save_grid,
-    save_state, seed_everything, setup_distributed,
+    HeldOutJudge, JsonLog, Loop, Progress, Timer, autocast_for, best_carries_over, field, grad_scaler_for, hole_psnr,
+    images_to_uint8, layer_names, load_state, lr_factor, parse_config, patchmatch_missing, plot_curves,
+    resolve_model_config, run_loop, save_grid, save_state, seed_everything, setup_distributed, validation_distance,
 )  # fmt: skip
 
 
@@ -125,7 +125,7 @@ class TrainConfig:
             raise SystemExit(f"--vgg-every must be at least 1, got {self.vgg_every}")
         if self.select not in SELECT:
             raise SystemExit(f"--select must be one of {', '.join(SELECT)}, got {self.select!r}")
-        if self.select == "perceptual" and not self.val_perceptual:
+        if self.select == "perceptual" and not layer_names(self.val_perceptual):
             raise SystemExit("--select perceptual needs the validation's perceptual distance (--val-perceptual)")
 
 
@@ -382,8 +382,7 @@ def main(argv=None) -> dict:
             disc.load_state_dict(state["disc"])
             opt_d.load_state_dict(state["opt_d"])
         progress = Progress.from_state(state)
-        if (state.get("select", "psnr_hole"), state.get("val_perceptual", cfg.val_perceptual)) != (
-                cfg.select, cfg.val_perceptual):  # a step count, a PSNR, distances on other layers: no comparison
+        if not best_carries_over(state, cfg):  # a step count, a PSNR, a distance on other layers: no comparison
             progress.best = -float("inf")
         timer_offset, prior_steps = state["elapsed"], state.get("prior_steps", 0)
         torch.set_rng_state(state["torch_rng"])
@@ -397,7 +396,7 @@ def main(argv=None) -> dict:
         if cfg.select == "psnr_hole":
             progress.best = init_val.get("psnr_hole", progress.best)
         elif (cfg.select == "perceptual" and "perceptual" in init_val
-              and training.get("train_config", {}).get("val_perceptual") == cfg.val_perceptual):
+              and layer_names(training.get("train_config", {}).get("val_perceptual", "")) == layer_names(cfg.val_perceptual)):
             progress.best = -init_val["perceptual"]
         timer_offset, prior_steps = 60 * training.get("wall_minutes", 0.0), int(training.get("steps", 0))
         if ddp.is_main:

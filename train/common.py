@@ -288,13 +288,27 @@ class HeldOutJudge:
         return out
 
 
+def layer_names(layers: str) -> tuple[str, ...]:
+    """``--val-perceptual``'s comma-separated VGG16 layer names (empty: no perceptual distance)."""
+    return tuple(x.strip() for x in layers.split(",") if x.strip())
+
+
+def best_carries_over(state: dict, cfg) -> bool:
+    """Whether a resumed run's best score still compares with this run's: the same ``--select``,
+    and for ``perceptual`` the same layers (another figure, or a distance on other layers, does not)."""
+    if state.get("select", "psnr_hole") != cfg.select:
+        return False
+    return cfg.select != "perceptual" or layer_names(state.get("val_perceptual", cfg.val_perceptual)) == layer_names(
+        cfg.val_perceptual)
+
+
 def validation_distance(vgg_weights, layers: str, device):
     """``--val-perceptual``'s metric: evaluate's perceptual distance on ``layers`` (comma-separated),
     or None for ``''``; a clear stop when the VGG file lacks them."""
     from inpaint_core.losses import load_vgg16
     from inpaint_core.metrics import PerceptualDistance
 
-    names = tuple(x.strip() for x in layers.split(",") if x.strip())
+    names = layer_names(layers)
     if not names:
         return None
     try:

@@ -37,9 +37,9 @@ from inpaint_core.satellite_model import (
 from inpaint_core.satellite_data import SatelliteTiles, find_tile_pairs, split_pairs
 from inpaint_core.metrics import PERCEPTUAL_LAYERS
 from train.common import (
-    HeldOutJudge, JsonLog, Timer, autocast_for, field, hole_psnr, images_to_uint8, load_state, parse_config, plot_curves, save_grid, save_state,
-    Loop, Progress, grad_scaler_for, lr_factor, patchmatch_missing, resolve_model_config, run_loop, seed_everything,
-    setup_distributed, validation_distance,
+    HeldOutJudge, JsonLog, Loop, Progress, Timer, autocast_for, best_carries_over, field, grad_scaler_for, hole_psnr,
+    images_to_uint8, layer_names, load_state, lr_factor, parse_config, patchmatch_missing, plot_curves,
+    resolve_model_config, run_loop, save_grid, save_state, seed_everything, setup_distributed, validation_distance,
 )  # fmt: skip
 
 
@@ -130,7 +130,7 @@ class TrainConfig:
             raise SystemExit("--resume continues a run, --init starts a new one from a model: pick one")
         if self.select not in SELECT:
             raise SystemExit(f"--select must be one of {', '.join(SELECT)}, got {self.select!r}")
-        if self.select == "perceptual" and not self.val_perceptual:
+        if self.select == "perceptual" and not layer_names(self.val_perceptual):
             raise SystemExit("--select perceptual needs the validation's perceptual distance (--val-perceptual)")
         if self.select == "consistency" and not self.referee:
             raise SystemExit("--select consistency needs the referee (drop --no-referee)")
@@ -472,8 +472,7 @@ def main(argv=None) -> dict:
             opt_r.load_state_dict(state["opt_r"])
         progress = Progress.from_state(state)
         offset, prior_steps = state["elapsed"], state.get("prior_steps", 0)
-        if (state.get("select", "psnr_hole"), state.get("val_perceptual", cfg.val_perceptual)) != (
-                cfg.select, cfg.val_perceptual):  # a best PSNR says nothing of consistency; other layers, other distances
+        if not best_carries_over(state, cfg):  # a step count, a PSNR, a distance on other layers: no comparison
             progress.best = -float("inf")
         torch.set_rng_state(state["torch_rng"])
         if ddp.is_main:
