@@ -35,7 +35,7 @@ class AppModels:
     """
 
     album_fills: dict  # Inpaint tab: PatchMatch, the album model (when it loaded), Telea
-    satellite_fills: dict  # Satellite tab: land-cover PatchMatch, the satellite model (when it loaded), Telea
+    satellite_fills: dict  # Satellite tab: the satellite model (when it loaded), land-cover PatchMatch, Telea
     classes: object  # the land-cover class table the satellite tab edits
     notes: list[str] = field(default_factory=list)  # Markdown lines: what is loaded, what is missing
 
@@ -124,9 +124,10 @@ def load_app_models(checkpoint_dir, device: str = "auto", fallback_classes: str 
     if satellite is not None and bank is None:
         notes.append("Satellite tab: the checkpoint has no exemplar bank, so land-cover PatchMatch cannot paint a "
                      "class the tile lacks; add one with `python -m inpaint_core bank` (see the README).")
-    satellite_fills = {LANDCOVER_PATCHMATCH: LandcoverFillInpainter(classes, "landcover-patchmatch", bank=bank)}
-    if satellite is not None:
-        satellite_fills[SATELLITE_MODEL] = satellite
+    # the satellite model first: on its held-out windows it beats land-cover PatchMatch on PSNR
+    # (+0.64 dB) and perceptual distance (-5.4 %) at a tenth of its time (checkpoints/README.md)
+    satellite_fills = {SATELLITE_MODEL: satellite} if satellite is not None else {}
+    satellite_fills[LANDCOVER_PATCHMATCH] = LandcoverFillInpainter(classes, "landcover-patchmatch", bank=bank)
     satellite_fills[TELEA] = ClassicalInpainter("telea")
     notes.append(f"Device: **{resolved}** (PatchMatch and Telea run on the CPU)")
     return AppModels(album_fills=album_fills, satellite_fills=satellite_fills, classes=classes, notes=notes)

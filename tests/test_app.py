@@ -55,7 +55,7 @@ def handlers(app_models, tmp_path):
 def test_models_loaded_from_checkpoints(app_models):
     # each tab: its best measured fill first (the default), then the others
     assert [f.kind for f in app_models.album_fills.values()] == ["album", "patchmatch", "telea"]
-    assert [f.kind for f in app_models.satellite_fills.values()] == ["landcover-patchmatch", "satellite", "telea"]
+    assert [f.kind for f in app_models.satellite_fills.values()] == ["satellite", "landcover-patchmatch", "telea"]
     assert [c.name for c in app_models.classes][:2] == ["Unlabeled", "Water"]
     assert "album.safetensors" in app_models.info_markdown and "cpu" in app_models.info_markdown
 
