@@ -31,12 +31,12 @@ from inpaint_core.losses import (
     PatchDiscriminator, PerceptualLoss, hinge_d_loss, hinge_g_loss, l1_loss, load_vgg16, tv_loss,
 )
 from inpaint_core.masks import MaskSpec
-from inpaint_core.metrics import PERCEPTUAL_LAYERS
 from inpaint_core.album_model import AlbumConfig, AlbumUNet
 from train.common import (
     HeldOutJudge, JsonLog, Loop, Progress, Timer, autocast_for, best_carries_over, field, grad_scaler_for, hole_psnr,
     images_to_uint8, layer_names, load_state, lr_factor, parse_config, patchmatch_missing, plot_curves,
-    resolve_model_config, run_loop, save_grid, save_state, seed_everything, setup_distributed, validation_distance,
+    resolve_model_config, run_loop, save_grid, save_state, seed_everything, setup_distributed, val_perceptual_field,
+    validation_distance,
 )  # fmt: skip
 
 
@@ -69,9 +69,7 @@ class TrainConfig:
     masks: str = field("research:0.5,strokes:0.5", help="mix of hole kinds: research (4 32-px squares), strokes")
     val_fraction: float = field(0.05, help="share of images held out for validation (by file-name hash)")
     val_images: int = field(64, help="validation images scored at each validation")
-    val_perceptual: str = field(",".join(PERCEPTUAL_LAYERS), help="VGG16 layers of the validation's perceptual "
-                                "distance, evaluate's metric by default (the --vgg-weights file must hold them); "
-                                "'' = PSNR only")
+    val_perceptual: str = val_perceptual_field()
     val_patchmatch: bool = field(True, help="score PatchMatch on the validation holes once per run (about 0.5 s an "
                                  "image), so every validation reads as a gain over it; skipped with a note where "
                                  "PyPatchMatch is not installed")

@@ -288,6 +288,14 @@ class HeldOutJudge:
         return out
 
 
+def val_perceptual_field():
+    """The trainers' ``--val-perceptual`` flag: the layers of the validation's perceptual distance."""
+    from inpaint_core.metrics import PERCEPTUAL_LAYERS
+
+    return field(",".join(PERCEPTUAL_LAYERS), help="VGG16 layers of the validation's perceptual distance, "
+                 "evaluate's metric by default (the --vgg-weights file must hold them); '' = none")
+
+
 def layer_names(layers: str) -> tuple[str, ...]:
     """``--val-perceptual``'s comma-separated VGG16 layer names (empty: no perceptual distance)."""
     return tuple(x.strip() for x in layers.split(",") if x.strip())

@@ -35,11 +35,11 @@ from inpaint_core.satellite_model import (
     DISC_PREFIX, REFEREE_PREFIX, SatelliteConfig, SatelliteDiscriminator, SatelliteGenerator, split_state,
 )
 from inpaint_core.satellite_data import SatelliteTiles, find_tile_pairs, split_pairs
-from inpaint_core.metrics import PERCEPTUAL_LAYERS
 from train.common import (
     HeldOutJudge, JsonLog, Loop, Progress, Timer, autocast_for, best_carries_over, field, grad_scaler_for, hole_psnr,
     images_to_uint8, layer_names, load_state, lr_factor, parse_config, patchmatch_missing, plot_curves,
-    resolve_model_config, run_loop, save_grid, save_state, seed_everything, setup_distributed, validation_distance,
+    resolve_model_config, run_loop, save_grid, save_state, seed_everything, setup_distributed, val_perceptual_field,
+    validation_distance,
 )  # fmt: skip
 
 
@@ -80,9 +80,7 @@ class TrainConfig:
     windows_per_epoch: int = field(2000, help="random windows per epoch")
     val_fraction: float = field(0.1, help="share of images held out for validation (by path hash)")
     val_windows: int = field(32, help="fixed validation windows scored at each validation")
-    val_perceptual: str = field(",".join(PERCEPTUAL_LAYERS), help="VGG16 layers of the validation's perceptual "
-                                "distance, evaluate's metric by default (the --vgg-weights file must hold them); "
-                                "'' = none")
+    val_perceptual: str = val_perceptual_field()
     val_baseline: bool = field(True, help="score land-cover PatchMatch (with this run's exemplar bank) on the "
                                "validation holes once per run, so every validation reads against it; skipped with "
                                "a note where PyPatchMatch is not installed")
