@@ -70,7 +70,7 @@ class TrainConfig:
     val_fraction: float = field(0.05, help="share of images held out for validation (by file-name hash)")
     val_images: int = field(64, help="validation images scored at each validation")
     val_perceptual: str = val_perceptual_field()
-    val_patchmatch: bool = field(True, help="score PatchMatch on the validation holes once per run (about 0.5 s an "
+    val_patchmatch: bool = field(True, help="score PatchMatch on the validation holes once per run (0.5-0.8 s an "
                                  "image), so every validation reads as a gain over it; skipped with a note where "
                                  "PyPatchMatch is not installed")
     workers: int = field(1, help="data-loading worker processes")
