@@ -25,7 +25,7 @@ from torch.utils.data import DataLoader, DistributedSampler
 from tqdm import tqdm
 
 from inpaint_core.checkpoint import save_model
-from inpaint_core.classical import telea
+from inpaint_core.classical import patchmatch, telea
 from inpaint_core.album_data import InpaintDataset, list_images, split_files
 from inpaint_core.losses import (
     PatchDiscriminator, PerceptualLoss, hinge_d_loss, hinge_g_loss, l1_loss, load_vgg16, tv_loss,
@@ -34,9 +34,9 @@ from inpaint_core.masks import MaskSpec
 from inpaint_core.album_model import AlbumConfig, AlbumUNet
 from train.common import (
     HeldOutJudge, JsonLog, Loop, Progress, Timer, autocast_for, best_carries_over, field, grad_scaler_for, hole_psnr,
-    images_to_uint8, layer_names, load_state, lr_factor, parse_config, patchmatch_missing, plot_curves,
-    resolve_model_config, run_loop, save_grid, save_state, seed_everything, setup_distributed, val_perceptual_field,
-    validation_distance,
+    held_out_judge, images_to_uint8, layer_names, load_state, lr_factor, parse_config, plot_curves,
+    resolve_model_config, run_loop, save_grid, save_state, seed_everything, selection_score, setup_distributed,
+    val_perceptual_field,
 )  # fmt: skip
 
 
@@ -347,17 +347,9 @@ def main(argv=None) -> dict:
     vgg = load_vgg16(cfg.vgg_weights, tuple(cfg.vgg_layers.split(","))).to(device)
     perceptual = PerceptualLoss(vgg)
     judge = None
-    if not cfg.overfit_batch and not cfg.lr_find and ddp.is_main:
-        fill = None
-        if cfg.val_patchmatch:
-            why = patchmatch_missing()
-            if why:
-                print(f"validation: PatchMatch skipped ({why}); pip install pypatchmatch to score it")
-            else:
-                from inpaint_core.classical import patchmatch
-
-                fill = patchmatch  # patch_size 3, seed 0: as evaluate runs it
-        judge = HeldOutJudge(validation_distance(cfg.vgg_weights, cfg.val_perceptual, device), fill, "patchmatch")
+    if not cfg.overfit_batch and not cfg.lr_find and ddp.is_main:  # patch_size 3, seed 0: as evaluate runs it
+        judge = held_out_judge(cfg.vgg_weights, cfg.val_perceptual, device, "patchmatch",
+                               patchmatch if cfg.val_patchmatch else None)
 
     if cfg.lr_find:
         suggestion = lr_find(model, loader, perceptual, cfg, device, out)
@@ -393,8 +385,8 @@ def main(argv=None) -> dict:
         init_val = training.get("validation", {})
         if cfg.select == "psnr_hole":
             progress.best = init_val.get("psnr_hole", progress.best)
-        elif (cfg.select == "perceptual" and "perceptual" in init_val
-              and layer_names(training.get("train_config", {}).get("val_perceptual", "")) == layer_names(cfg.val_perceptual)):
+        elif cfg.select == "perceptual" and "perceptual" in init_val and best_carries_over(
+                {"select": "perceptual", "val_perceptual": training.get("train_config", {}).get("val_perceptual", "")}, cfg):
             progress.best = -init_val["perceptual"]
         timer_offset, prior_steps = 60 * training.get("wall_minutes", 0.0), int(training.get("steps", 0))
         if ddp.is_main:
@@ -428,12 +420,6 @@ def main(argv=None) -> dict:
         }  # fmt: skip
         save_model(path or cfg.export, model.state_dict(), "album", mcfg.to_dict(), training=summary)
 
-    def score(val: dict) -> float:
-        """The figure that decides whether this validation's model is exported (higher is better)."""
-        if cfg.select == "last":
-            return float(progress.step)
-        return -val["perceptual"] if cfg.select == "perceptual" else val["psnr_hole"]
-
     def step_fn(batch):
         inputs = batch["input"].to(device, non_blocking=True)
         mask = batch["mask"].to(device, non_blocking=True)
@@ -449,7 +435,7 @@ def main(argv=None) -> dict:
         optimizers=[(opt, cfg.lr)] + ([(opt_d, cfg.lr_d)] if opt_d is not None else []),
         schedule=lambda step: lr_factor(step, cfg.steps, warmup),  # the discriminator's rate follows it too
         validate=lambda: validate(model, val_loader, device, judge),
-        describe=describe_validation, score=score, export=export, save_state=save_training_state,
+        describe=describe_validation, score=lambda v: selection_score(cfg.select, v, progress.step), export=export, save_state=save_training_state,
         sample=lambda path: sample_grid(model, sample_batch, device, path),
         curves=lambda: plot_curves(log.path, out / "curves.png", CURVES, log_scale=("training loss",)),
         postfix=("l1", "vgg", "tv", "adv", "d_real", "d_fake"), export_on_improvement=not cfg.overfit_batch,

@@ -264,13 +264,13 @@ class HeldOutJudge:
         ``HxWx3 uint8``), ``mask`` the ``HxW`` bool hole; ``extra``: the fill's other inputs."""
         self._count += 1
         hole = mask[..., None]
-        if self.distance is not None:
-            self._model.append(self.distance(np.where(hole, pred, target), target))
+        feats = None if self.distance is None else self.distance.features(target)  # once for both fills
+        if feats is not None:
+            self._model.append(self.distance(np.where(hole, pred, target), feats))
         if self._new is not None:
             masked = np.where(hole, 0, target).astype(np.uint8)  # no fill sees the hole's own pixels
             filled = np.where(hole, self.fill(masked, mask, *extra), target).astype(np.uint8)
-            self._new.append((hole_psnr(filled, target, mask),
-                              None if self.distance is None else self.distance(filled, target)))
+            self._new.append((hole_psnr(filled, target, mask), None if feats is None else self.distance(filled, feats)))
 
     def finish(self) -> dict[str, float]:
         """``perceptual`` (the model's), and ``psnr_hole_NAME`` / ``perceptual_NAME`` (the baseline's)."""
@@ -310,6 +310,28 @@ def best_carries_over(state: dict, cfg) -> bool:
         cfg.val_perceptual)
 
 
+def held_out_judge(vgg_weights, layers: str, device, name: str, fill: typing.Callable | None) -> HeldOutJudge:
+    """The trainers' :class:`HeldOutJudge`: ``--val-perceptual``'s distance, and ``fill`` (a
+    PatchMatch-based baseline, or None when switched off) unless PyPatchMatch cannot run here,
+    which is said, not fatal (the GPU training machine lacks it)."""
+    if fill is not None:
+        why = _patchmatch_missing()
+        if why:
+            print(f"validation: {name} skipped ({why}); pip install pypatchmatch to score it")
+            fill = None
+    return HeldOutJudge(validation_distance(vgg_weights, layers, device), fill, name)
+
+
+def selection_score(select: str, val: dict, step: int) -> float:
+    """The figure ``--select`` exports by (higher is better): the step for ``last``, minus the
+    distance for ``perceptual``, else the validation figure of that name."""
+    if select == "last":
+        return float(step)
+    if select == "perceptual":
+        return -val["perceptual"]
+    return val.get(select, -float("inf"))
+
+
 def validation_distance(vgg_weights, layers: str, device):
     """``--val-perceptual``'s metric: evaluate's perceptual distance on ``layers`` (comma-separated),
     or None for ``''``; a clear stop when the VGG file lacks them."""
@@ -325,7 +347,7 @@ def validation_distance(vgg_weights, layers: str, device):
         raise SystemExit(f"--val-perceptual {layers}: {err} (name layers the file holds, or '' for PSNR only)") from err
 
 
-def patchmatch_missing() -> str | None:
+def _patchmatch_missing() -> str | None:
     """Why PyPatchMatch cannot run here (not installed, or its native library did not load), or None."""
     try:
         import patchmatch as pm

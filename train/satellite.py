@@ -29,6 +29,7 @@ from torch.utils.data import DataLoader, DistributedSampler
 from inpaint_core.checkpoint import save_model
 from inpaint_core.classical import telea
 from inpaint_core.landcover import get_class_table
+from inpaint_core.landcover_fill import landcover_patchmatch
 from inpaint_core.losses import PerceptualLoss, l1_loss, load_vgg16, lsgan_loss, tv_loss
 from inpaint_core.masks import MaskSpec
 from inpaint_core.satellite_model import (
@@ -37,9 +38,9 @@ from inpaint_core.satellite_model import (
 from inpaint_core.satellite_data import SatelliteTiles, find_tile_pairs, split_pairs
 from train.common import (
     HeldOutJudge, JsonLog, Loop, Progress, Timer, autocast_for, best_carries_over, field, grad_scaler_for, hole_psnr,
-    images_to_uint8, layer_names, load_state, lr_factor, parse_config, patchmatch_missing, plot_curves,
-    resolve_model_config, run_loop, save_grid, save_state, seed_everything, setup_distributed, val_perceptual_field,
-    validation_distance,
+    held_out_judge, images_to_uint8, layer_names, load_state, lr_factor, parse_config, plot_curves,
+    resolve_model_config, run_loop, save_grid, save_state, seed_everything, selection_score, setup_distributed,
+    val_perceptual_field,
 )  # fmt: skip
 
 
@@ -438,18 +439,9 @@ def main(argv=None) -> dict:
     n_params = sum(p.numel() for p in gen.parameters())
     perceptual = PerceptualLoss(load_vgg16(cfg.vgg_weights, ("relu3_3",)).to(device))
     judge = None
-    if not cfg.overfit_batch and ddp.is_main:
-        fill = None
-        if cfg.val_baseline:
-            why = patchmatch_missing()
-            if why:
-                print(f"validation: land-cover PatchMatch skipped ({why}); pip install pypatchmatch to score it")
-            else:
-                from inpaint_core.landcover_fill import landcover_patchmatch
-
-                fill = lambda im, m, lc: landcover_patchmatch(im, m, lc, bank)  # noqa: E731 - as evaluate runs it
-        judge = HeldOutJudge(validation_distance(cfg.vgg_weights, cfg.val_perceptual, device), fill,
-                             "landcover_patchmatch")
+    if not cfg.overfit_batch and ddp.is_main:  # land-cover PatchMatch with the run's bank, as evaluate runs it
+        judge = held_out_judge(cfg.vgg_weights, cfg.val_perceptual, device, "landcover_patchmatch",
+                               (lambda im, m, lc: landcover_patchmatch(im, m, lc, bank)) if cfg.val_baseline else None)
     # foreach: one vectorised update instead of a Python loop per tensor (measured ~0.3 s/step saved on CPU)
     adam = dict(betas=(0.5, 0.999), foreach=True)
     opt_g = torch.optim.Adam(gen.parameters(), lr=lr, **adam)
@@ -518,13 +510,6 @@ def main(argv=None) -> dict:
                    "validation": val, "train_config": dataclasses.asdict(cfg)}  # fmt: skip
         save_model(path or cfg.export, tensors, "satellite", mcfg.to_dict(), training=summary, classes=table.to_json())
 
-    def score(val: dict) -> float:
-        """The figure that decides whether this validation's model is exported."""
-        if cfg.select == "last":
-            return float(progress.step)
-        if cfg.select == "perceptual":
-            return -val["perceptual"]
-        return val.get(cfg.select, -float("inf"))
 
     def step_fn(batch):
         """One GAN step: D on real and composite, then G, then the referee (real images only)."""
@@ -549,7 +534,7 @@ def main(argv=None) -> dict:
         schedule=lambda step: lr_factor(step, steps_total, cosine=cfg.overfit_batch),
         validate=lambda: validate(gen, disc, referee, val_loader, ignore, device, whatif_loader, judge),
         describe=lambda v: ", ".join(f"{k} {x:.3f}" for k, x in v.items()),
-        score=score, export=export, save_state=save_training_state,
+        score=lambda v: selection_score(cfg.select, v, progress.step), export=export, save_state=save_training_state,
         sample=lambda path: sample_grid(gen, sample_batch, table, device, path),
         curves=lambda: plot_curves(log.path, out / "curves.png", CURVES, log_scale=("generator loss",)),
         postfix=("l1", "vgg", "adv", "cls", "d_real", "d_fake", "d_acc_real"),
