@@ -2,16 +2,20 @@
 
 A :class:`ClassTable` is an ordered sequence of :class:`LandCoverClass`; a class's
 position in the table is its *index*, the value stored in the ``HxW`` land-cover maps
-the models use. Built-in tables:
+the models use. The built-in tables are JSON files in ``inpaint_core/tables/``:
 
+* ``dubai-aerial`` - the 6 classes of the "Semantic segmentation of aerial imagery" set,
+  with the colours its masks really use (its own ``classes.json`` is wrong);
+* ``deepglobe`` - the 7 classes of the DeepGlobe 2018 Land Cover challenge (rural tiles);
 * ``s2glc`` - the S2GLC land-cover map (14 classes + "No data"), keyed by raster code;
 * ``s2glc9`` - the research's 9-class reduction of S2GLC ("Other" takes every S2GLC
-  code and colour not kept, so an S2GLC raster or colour map reads directly into it);
-* ``dubai-aerial`` - the 6 classes of the "Semantic segmentation of aerial imagery" set,
-  with the colours its masks really use (its own ``classes.json`` is wrong).
+  code and colour not kept, so an S2GLC raster or colour map reads directly into it).
 
-Users may pass a JSON table (a list of ``{"name", "code", "color"}`` objects, optional
-``"aliases"`` (extra colours), ``"alias_codes"`` and ``"nodata"``). Pixels whose colour
+A user's own table is a JSON file in the same format: ``{"name", "description",
+"classes": [...]}`` (or just the list), one ``{"name", "code", "color"}`` object per class
+with optional ``"aliases"`` (extra mask colours), ``"alias_codes"`` and ``"nodata"``. Pass
+its path wherever a table name is taken (``--classes my-table.json``); a trained model
+stores its table, so the app and the CLI read it from the checkpoint. Pixels whose colour
 or code is in no class are reported with their counts, never silently mapped.
 """
 
@@ -24,7 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["LandCoverClass", "ClassTable", "BUILTIN_TABLES", "get_class_table", "parse_color", "format_color"]
+__all__ = ["LandCoverClass", "ClassTable", "BUILTIN_TABLES", "TABLES_DIR", "get_class_table", "read_table_file",
+           "parse_color", "format_color"]
 
 RGB = tuple[int, int, int]
 
@@ -248,57 +253,34 @@ class ClassTable(Sequence):
         return cls(classes, name)
 
 
-def _table(name: str, rows) -> ClassTable:
-    return ClassTable([LandCoverClass(n, c, parse_color(col), **kw) for n, c, col, kw in rows], name)
+TABLES_DIR = Path(__file__).resolve().parent / "tables"  # the built-in tables, one JSON file each
 
 
-_S2GLC_ROWS = [
-    ("Clouds", 0, "#FFFFFF", {}),
-    ("Artificial surfaces and constructions", 62, "#D20000", {}),
-    ("Cultivated areas", 73, "#FDD327", {}),
-    ("Vineyards", 75, "#B05B10", {}),
-    ("Broadleaf tree cover", 82, "#239800", {}),
-    ("Coniferous tree cover", 83, "#086200", {}),
-    ("Herbaceous vegetation", 102, "#F99627", {}),
-    ("Moors and Heathland", 103, "#8D8B00", {}),
-    ("Sclerophyllous vegetation", 104, "#5F3506", {}),
-    ("Marshes", 105, "#956BC4", {}),
-    ("Peatbogs", 106, "#4D256A", {}),
-    ("Natural material surfaces", 121, "#9A9A9A", {}),
-    ("Permanent snow covered surfaces", 123, "#6AFFFF", {}),
-    ("Water bodies", 162, "#1445F9", {}),
-    ("No data", 255, "#000000", {"nodata": True}),  # S2GLC gives no colour for "no data"; black is ours
-]
-_S2GLC9_KEPT = ("Artificial surfaces and constructions", "Cultivated areas", "Broadleaf tree cover",
-                "Coniferous tree cover", "Herbaceous vegetation", "Moors and Heathland", "Marshes", "Peatbogs")
+def _builtin_names() -> tuple[str, ...]:
+    return tuple(sorted(p.stem for p in TABLES_DIR.glob("*.json")))
 
 
-def _s2glc9_rows():
-    merged = [r for r in _S2GLC_ROWS if r[0] not in _S2GLC9_KEPT]
-    # "Other" gets a grey of its own; every merged S2GLC code and colour reads as "Other"
-    other = ("Other", 1, "#606060", {"aliases": tuple(parse_color(r[2]) for r in merged),
-                                     "alias_codes": tuple(r[1] for r in merged)})
-    return [other] + [r for r in _S2GLC_ROWS if r[0] in _S2GLC9_KEPT]
+def read_table_file(path) -> ClassTable:
+    """The class table in a JSON file (a list of classes, or ``{"name", "classes"}``);
+    ``ValueError`` saying what is wrong with it."""
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"class table file not found: {path}")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ValueError(f"class table {path} is not valid JSON ({err})") from err
+    return ClassTable.from_json(data, name=path.stem)
 
 
-_DUBAI_ROWS = [  # colours from shared/README.md, not the dataset's (wrong) classes.json
-    ("Unlabeled", 0, "#9B9B9B", {"aliases": ((0, 0, 0),), "nodata": True}),
-    ("Water", 1, "#E2A929", {}),
-    ("Land (unpaved area)", 2, "#8429F6", {}),
-    ("Road", 3, "#6EC1E4", {}),
-    ("Building", 4, "#3C1098", {}),
-    ("Vegetation", 5, "#FEDD3A", {}),
-]
-
-BUILTIN_TABLES = {
-    "s2glc": lambda: _table("s2glc", _S2GLC_ROWS),
-    "s2glc9": lambda: _table("s2glc9", _s2glc9_rows()),
-    "dubai-aerial": lambda: _table("dubai-aerial", _DUBAI_ROWS),
-}
+# name -> loader; each built-in table is a file in inpaint_core/tables/, in the format a user's own
+# table uses, so adding a data set's table is adding a file
+BUILTIN_TABLES = {name: (lambda n=name: read_table_file(TABLES_DIR / f"{n}.json")) for name in _builtin_names()}
 
 
 def get_class_table(name_or_path) -> ClassTable:
-    """A built-in table by name (``dubai-aerial``, ``s2glc``, ``s2glc9``) or a JSON file's table."""
+    """A built-in table by name (a file of ``inpaint_core/tables/``: ``deepglobe``, ``dubai-aerial``,
+    ``s2glc``, ``s2glc9``) or the table in a JSON file."""
     if isinstance(name_or_path, ClassTable):
         return name_or_path
     key = str(name_or_path)
@@ -306,11 +288,5 @@ def get_class_table(name_or_path) -> ClassTable:
         return BUILTIN_TABLES[key]()
     path = Path(key)
     if path.suffix.lower() == ".json" or path.is_file():
-        if not path.is_file():
-            raise ValueError(f"class table file not found: {path}")
-        try:
-            data = json.loads(path.read_text())
-        except json.JSONDecodeError as err:
-            raise ValueError(f"class table {path} is not valid JSON ({err})") from err
-        return ClassTable.from_json(data, name=path.stem)
+        return read_table_file(path)
     raise ValueError(f"unknown class table {key!r}; built-in: {', '.join(BUILTIN_TABLES)}, or a path to a .json table")

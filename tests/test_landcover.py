@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from inpaint_core.geo import read_landcover, write_png
-from inpaint_core.landcover import BUILTIN_TABLES, ClassTable, LandCoverClass, get_class_table
+from inpaint_core.landcover import BUILTIN_TABLES, TABLES_DIR, ClassTable, LandCoverClass, format_color, get_class_table
 
 
 @pytest.mark.parametrize("name", list(BUILTIN_TABLES))
@@ -26,6 +26,27 @@ def test_builtin_sizes_and_dubai_colours_follow_the_readme():
     assert dubai.names == ["Unlabeled", "Water", "Land (unpaved area)", "Road", "Building", "Vegetation"]
     assert dubai[dubai.index("Water")].color == (0xE2, 0xA9, 0x29)  # not classes.json's #50E3C2
     assert dubai.nodata_indices == (0,)
+
+
+def test_deepglobe_table_follows_its_readme():
+    table = get_class_table("deepglobe")
+    assert table.names == ["Urban land", "Agriculture land", "Rangeland", "Forest land", "Water", "Barren land",
+                           "Unknown"]
+    assert [format_color(c.color) for c in table] == ["#00FFFF", "#FFFF00", "#FF00FF", "#00FF00", "#0000FF",
+                                                     "#FFFFFF", "#000000"]
+    assert table.nodata_indices == (6,)
+    rgb = np.array([[[0, 0, 255], [255, 255, 255]]], np.uint8)
+    assert table.index_from_colors(rgb).tolist() == [[4, 5]]
+
+
+def test_every_builtin_table_is_a_file_in_the_users_format():
+    """A built-in table is nothing but a JSON file beside the others: what a user writes for a
+    third data set is read by the same code."""
+    files = sorted(TABLES_DIR.glob("*.json"))
+    assert [f.stem for f in files] == sorted(BUILTIN_TABLES) and {"dubai-aerial", "deepglobe"} <= set(BUILTIN_TABLES)
+    for f in files:
+        assert get_class_table(f) == get_class_table(f.stem)
+        assert json.loads(f.read_text())["name"] == f.stem
 
 
 def test_colour_map_to_index_and_back():
