@@ -27,16 +27,27 @@ from inpaint_core.geo import read_tile
 from inpaint_core.landcover import ClassTable, get_class_table
 from inpaint_core.masks import MaskSpec, class_patch_holes, free_form, research_holes
 
-__all__ = ["find_tile_pairs", "split_pairs", "SatelliteTiles", "draw_mask", "IMAGE_SUFFIXES", "LABEL_DIRS"]
+__all__ = ["find_tile_pairs", "split_pairs", "split_named", "SatelliteTiles", "draw_mask", "IMAGE_SUFFIXES", "LABEL_DIRS"]
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff")
 LABEL_DIRS = ("masks", "landcover", "labels", "label")  # folder names that hold the land-cover rasters
+# name endings that tell an image from its label where both share the rest of their name
+# (DeepGlobe: 119_sat.jpg + 119_mask.png)
+IMAGE_ENDINGS = ("_sat", "_rgb", "_image", "_img")
+LABEL_ENDINGS = ("_mask", "_label", "_labels", "_lc", "_landcover", "_gt")
+
+
+def _pair_key(stem: str, endings) -> str:
+    low = stem.lower()
+    return next((stem[: -len(e)] for e in endings if low.endswith(e) and len(stem) > len(e)), stem)
 
 
 def find_tile_pairs(root) -> list[tuple[Path, Path]]:
     """All ``(image, label)`` pairs under ``root``: every ``images`` folder with a sibling
-    label folder (one of :data:`LABEL_DIRS`), matched by file stem. Sorted, so seeded
-    splits are stable. Raises ``ValueError`` when nothing is found or stems do not match."""
+    label folder (one of :data:`LABEL_DIRS`), matched by file stem, or by the stem without
+    an ending of :data:`IMAGE_ENDINGS` / :data:`LABEL_ENDINGS` (``119_sat.jpg`` +
+    ``119_mask.png``). Sorted, so seeded splits are stable. Raises ``ValueError`` when
+    nothing is found or stems do not match."""
     root = Path(root)
     if not root.is_dir():
         raise ValueError(f"data folder not found: {root}")
@@ -45,10 +56,13 @@ def find_tile_pairs(root) -> list[tuple[Path, Path]]:
         label_dir = next((img_dir.parent / n for n in LABEL_DIRS if (img_dir.parent / n).is_dir()), None)
         if label_dir is None:
             continue
-        labels = {p.stem: p for p in label_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES}
+        files = sorted(p for p in label_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        labels = {p.stem: p for p in files}
+        by_key = {_pair_key(p.stem, LABEL_ENDINGS): p for p in files}
         for img in sorted(p for p in img_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES):
-            if img.stem in labels:
-                pairs.append((img, labels[img.stem]))
+            label = labels.get(img.stem) or by_key.get(_pair_key(img.stem, IMAGE_ENDINGS))
+            if label is not None:
+                pairs.append((img, label))
             else:
                 unmatched.append(str(img))
     if not pairs:
@@ -70,6 +84,21 @@ def split_pairs(pairs, val_fraction: float, root=None) -> tuple[list, list]:
         digest = int(hashlib.sha1(key.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
         (val if digest < val_fraction else train).append(pair)
     return train, val
+
+
+def split_named(pairs, names) -> tuple[list, list]:
+    """Hold out the images called ``names`` (file names or stems, e.g. ``6399_sat``; a
+    comma-separated string or a list) and train on the rest: for a data set of a few large
+    tiles, where a hash split holds out none or too many. ``ValueError`` names the unknown ones."""
+    names = [n.strip() for n in (names.split(",") if isinstance(names, str) else names) if n.strip()]
+    wanted = set(names)
+    val = [p for p in pairs if Path(p[0]).name in wanted or Path(p[0]).stem in wanted]
+    found = {Path(p[0]).name for p in val} | {Path(p[0]).stem for p in val}
+    unknown = [n for n in names if n not in found]
+    if unknown:
+        raise ValueError(f"no image called {', '.join(map(repr, unknown))} in the data; images are e.g. "
+                         + ", ".join(Path(p[0]).stem for p in pairs[:5]))
+    return [p for p in pairs if p not in val], val
 
 
 def draw_mask(spec: MaskSpec, landcover: np.ndarray, rng: np.random.Generator, ignore: tuple[int, ...]) -> np.ndarray:

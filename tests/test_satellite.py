@@ -421,3 +421,20 @@ def test_tile_split_is_keyed_on_paths_relative_to_the_data_folder(tile_folder, t
     names = [[Path(p[0]).name for p in side] for side in absolute]
     assert names == [[Path(p[0]).name for p in side] for side in relative]
     assert names[1] and names[0]
+
+
+def test_named_images_pair_and_hold_out(tmp_path):
+    """DeepGlobe's naming (119_sat.jpg + 119_mask.png) pairs; --val-tiles holds out named tiles."""
+    from inpaint_core.satellite_data import find_tile_pairs, split_named
+
+    for sub, end in (("images", "_sat.jpg"), ("masks", "_mask.png")):
+        (tmp_path / sub).mkdir()
+        for i in (119, 6399, 794214):
+            (tmp_path / sub / f"{i}{end}").write_bytes(b"")
+    pairs = find_tile_pairs(tmp_path)
+    assert [(a.name, b.name) for a, b in pairs] == [("119_sat.jpg", "119_mask.png"), ("6399_sat.jpg", "6399_mask.png"),
+                                                    ("794214_sat.jpg", "794214_mask.png")]
+    train, val = split_named(pairs, "6399_sat, 794214_sat.jpg")
+    assert [p[0].name for p in val] == ["6399_sat.jpg", "794214_sat.jpg"] and [p[0].name for p in train] == ["119_sat.jpg"]
+    with pytest.raises(ValueError, match="'42_sat'"):
+        split_named(pairs, "42_sat")

@@ -35,7 +35,7 @@ from inpaint_core.masks import MaskSpec
 from inpaint_core.satellite_model import (
     DISC_PREFIX, REFEREE_PREFIX, SatelliteConfig, SatelliteDiscriminator, SatelliteGenerator, split_state,
 )
-from inpaint_core.satellite_data import SatelliteTiles, find_tile_pairs, split_pairs
+from inpaint_core.satellite_data import SatelliteTiles, find_tile_pairs, split_named, split_pairs
 from train.common import (
     HeldOutJudge, JsonLog, Loop, Progress, Timer, autocast_for, best_carries_over, field, grad_scaler_for, hole_psnr,
     held_out_judge, images_to_uint8, layer_names, load_state, lr_factor, parse_config, plot_curves,
@@ -57,7 +57,8 @@ SELECT = ("psnr_hole", "perceptual", "consistency", "last")
 @dataclasses.dataclass
 class TrainConfig:
     data: str = field(help="tile folder (images/ beside masks/ or landcover/, searched recursively) or an RGB GeoTIFF scene")
-    classes: str = field(help="class table: dubai-aerial, s2glc, s2glc9 or a FILE.json table")
+    classes: str = field(help="class table: a built-in one (deepglobe, dubai-aerial, s2glc, s2glc9: the files of "
+                         "inpaint_core/tables/) or your own FILE.json in the same format; the model stores it")
     landcover: str | None = field(None, help="land-cover GeoTIFF (any CRS) for a GeoTIFF --data scene")
     vgg_weights: str | None = field(None, help="local VGG16 ImageNet state dict (torchvision layout); "
                                     "default: $INPAINT_VGG16_WEIGHTS, else download via torch.hub")
@@ -80,6 +81,8 @@ class TrainConfig:
     class_size: int = field(64, help="class patch side in px at 256")
     windows_per_epoch: int = field(2000, help="random windows per epoch")
     val_fraction: float = field(0.1, help="share of images held out for validation (by path hash)")
+    val_tiles: str | None = field(None, help="hold out these images instead (comma-separated file names or stems, "
+                                  "e.g. 6399_sat,794214_sat): for a few large tiles, where a hash split is too coarse")
     val_windows: int = field(32, help="fixed validation windows scored at each validation")
     val_perceptual: str = val_perceptual_field()
     val_baseline: bool = field(True, help="score land-cover PatchMatch (with this run's exemplar bank) on the "
@@ -403,7 +406,13 @@ def main(argv=None) -> dict:
 
     pairs = load_pairs(cfg, table, out, ddp.is_main)
     root = Path(cfg.data) if Path(cfg.data).is_dir() else out / "tiles"  # a GeoTIFF scene's prepared tiles
-    train_pairs, val_pairs = split_pairs(pairs, cfg.val_fraction, root)
+    if cfg.val_tiles:
+        try:
+            train_pairs, val_pairs = split_named(pairs, cfg.val_tiles)
+        except ValueError as err:
+            raise SystemExit(f"--val-tiles: {err}") from err
+    else:
+        train_pairs, val_pairs = split_pairs(pairs, cfg.val_fraction, root)
     if not train_pairs:
         raise SystemExit(f"all {len(pairs)} images fell into the validation split; lower --val-fraction")
     spec = MaskSpec.parse(cfg.masks, class_count=cfg.class_count, class_size=cfg.class_size)
