@@ -33,6 +33,10 @@ FILL_HELP = (
     "the model is the most accurate on painted strokes and fast; PatchMatch copies real texture from the "
     "picture into large holes (about a second per painted region); Telea is instant and smooth"
 )
+SAT_MODEL_HELP = (
+    "each land-cover model paints its own classes (Dubai: urban; DeepGlobe: rural fields, forest, water); "
+    "the class picker, the colours and the land-cover file's reading follow it"
+)
 SAT_FILL_HELP = (
     "Land-cover PatchMatch copies texture of the class asked for at each pixel (from the tile, or from the "
     "model's exemplars of that class); the model follows land cover and is faster; Telea ignores land cover"
@@ -110,7 +114,7 @@ class Handlers:
         return (editing.save_png(out / "before_preview.png", editing.preview(before)),
                 editing.save_png(out / "after_preview.png", editing.preview(after)))
 
-    def _read_tile(self, tile_file, landcover_file):
+    def _read_tile(self, tile_file, landcover_file, classes):
         from inpaint_core import geo
 
         if not tile_file:
@@ -121,17 +125,38 @@ class Handlers:
             editing.check_upload(path, what)  # header only: junk, damaged and oversized files are named
         # the one tile reader: a GeoTIFF kept whole for a faithful write-back, its land cover
         # reprojected onto its grid whatever the CRS, the sizes checked
-        tile = geo.read_tile(tile_file, landcover_file, self.models.classes)
+        tile = geo.read_tile(tile_file, landcover_file, classes)
         editing.check_image(tile.rgb, "tile")
         return tile.rgb, tile.georef, tile.landcover, tile.raster
 
+    @staticmethod
+    def brush_colours(classes) -> list[str]:
+        """The land-cover brush's colours: one per class, from the model's table."""
+        return ["#%02x%02x%02x" % tuple(int(v) for v in c.color) for c in classes]
+
     @user_errors
-    def satellite_load(self, tile_file, landcover_file):
-        """Satellite tab: show the overlay and prepare both painting canvases. Returns 3 images."""
+    def satellite_pickers(self, landcover_model: str | None = None):
+        """Satellite tab, another land-cover model was chosen: its legend, class pickers, brush
+        colours and fills. Returns 5 component updates."""
+        chosen = self.models.landcover(landcover_model)
+        names, colours = chosen.classes.names, self.brush_colours(chosen.classes)
+        fills = list(chosen.fills)
+        return (
+            landcover_edit.legend_html(chosen.classes),
+            gr.update(choices=names, value=[]),
+            gr.update(choices=names, value=names[0]),
+            gr.update(brush=gr.Brush(colors=colours, default_color=colours[0], color_mode="fixed", default_size=20)),
+            gr.update(choices=fills, value=fills[0]),
+        )
+
+    @user_errors
+    def satellite_load(self, tile_file, landcover_file, landcover_model: str | None = None):
+        """Satellite tab: show the overlay and prepare both painting canvases, the land cover read
+        with the chosen model's class table (None: the default). Returns 3 images."""
         if not tile_file or not landcover_file:
             return None, None, None
-        rgb, _, landcover, _ = self._read_tile(tile_file, landcover_file)
-        classes = self.models.classes
+        classes = self.models.landcover(landcover_model).classes
+        rgb, _, landcover, _ = self._read_tile(tile_file, landcover_file, classes)
         overlay = landcover_edit.overlay_landcover(rgb, landcover, classes)
         colours = landcover_edit.colorize(landcover, classes)
         return overlay, {"background": overlay, "layers": [], "composite": overlay}, {
@@ -142,19 +167,23 @@ class Handlers:
 
     @user_errors
     def satellite_inpaint(self, tile_file, landcover_file, erase, region_editor, fill, fill_class,
-                          paint_editor, dilation, strategy, method: str | None = None):
+                          paint_editor, dilation, strategy, method: str | None = None,
+                          landcover_model: str | None = None):
         """Satellite tab: erase classes / apply painted land cover, then inpaint with the fill
-        labelled ``method`` (None: the default).
+        labelled ``method`` of the land-cover model labelled ``landcover_model`` (None: the
+        defaults).
 
         Returns the result, (before, after), mask, edited land cover and the download files.
         """
-        model = self.models.pick(self.models.satellite_fills, method)
-        rgb, georef, landcover, raster = self._read_tile(tile_file, landcover_file)
+        chosen = self.models.landcover(landcover_model)
+        classes = chosen.classes
+        model = self.models.pick(chosen.fills, method)
+        rgb, georef, landcover, raster = self._read_tile(tile_file, landcover_file, classes)
         shape = rgb.shape[:2]
         region_layers = editing.editor_layers(region_editor)
         region = editing.layers_mask(region_layers, shape, "painted region") if region_layers else None
         edit = landcover_edit.plan_satellite_edit(
-            landcover, self.models.classes, erase=erase or [], region=region, fill=fill,
+            landcover, classes, erase=erase or [], region=region, fill=fill,
             fill_class=fill_class, paint_layers=editing.editor_layers(paint_editor), dilation=dilation,
         )
         extra = {"landcover": edit.landcover} if "landcover" in model.extra_inputs else {}
@@ -166,7 +195,7 @@ class Handlers:
         after = editing.save_png(out / f"{stem}_inpainted.png", result)
         mask = editing.save_png(out / f"{stem}_mask.png", editing.mask_image(hole))
         landcover_png = editing.save_png(
-            out / f"{stem}_landcover_edited.png", landcover_edit.colorize(edit.landcover, self.models.classes)
+            out / f"{stem}_landcover_edited.png", landcover_edit.colorize(edit.landcover, classes)
         )
         files = [after, landcover_png, mask]
         if raster is not None:
@@ -211,12 +240,27 @@ def _image(label: str, **kwargs) -> gr.Image:
     return gr.Image(label=label, format="png", type="filepath", interactive=False, **kwargs)
 
 
+# synthetic example tiles, by the class table their land cover is drawn in (examples/README.md)
+EXAMPLE_TILES = {"dubai-aerial": EXAMPLES / "satellite", "deepglobe": EXAMPLES / "satellite-deepglobe"}
+
+
+def example_tiles(models: app_models.AppModels) -> list[list[str]]:
+    """Example rows ``[tile, land cover, land-cover model]``: each model whose table has an example tile."""
+    rows = []
+    for label, chosen in models.landcover_models.items():
+        folder = EXAMPLE_TILES.get(chosen.classes.name)
+        if folder is not None and (folder / "tile.tif").is_file():
+            rows.append([str(folder / "tile.tif"), str(folder / "landcover.png"), label])
+    return rows
+
+
 def build_demo(models: app_models.AppModels, workdir: Path | None = None) -> gr.Blocks:
     """The whole UI around ``models``; ``workdir`` holds each request's download files."""
     h = Handlers(models, workdir)
-    classes = models.classes
-    names = [c.name for c in classes]
-    colours = ["#%02x%02x%02x" % tuple(int(v) for v in c.color) for c in classes]
+    default = models.landcover()
+    classes = default.classes
+    names = classes.names
+    colours = h.brush_colours(classes)
     strategies = list(STRATEGIES)
 
     with gr.Blocks(title="Inpainting studio") as demo:
@@ -270,11 +314,13 @@ def build_demo(models: app_models.AppModels, workdir: Path | None = None) -> gr.
                                             file_types=[".png", ".jpg", ".jpeg", ".tif", ".tiff"])
                         landcover_file = gr.File(label="Land cover (colour PNG, coded raster, GeoTIFF)",
                                                  file_types=[".png", ".tif", ".tiff"])
-                    sat_example = EXAMPLES / "satellite"
-                    if (sat_example / "tile.tif").is_file():
-                        gr.Examples([[str(sat_example / "tile.tif"), str(sat_example / "landcover.png")]],
-                                    inputs=[tile_file, landcover_file], label="Example tile (synthetic)")
-                    gr.HTML(landcover_edit.legend_html(classes))
+                    sat_model = gr.Radio(list(models.landcover_models), value=default.label, label="Land-cover model",
+                                         info=SAT_MODEL_HELP, elem_id="satellite-model")
+                    rows = example_tiles(models)
+                    if rows:
+                        gr.Examples(rows, inputs=[tile_file, landcover_file, sat_model],
+                                    label="Example tiles (synthetic), with the model they are for")
+                    legend = gr.HTML(landcover_edit.legend_html(classes), elem_id="satellite-legend")
                     with gr.Tabs():
                         with gr.Tab("Land-cover overlay"):
                             overlay = gr.Image(label="Land cover over the tile", format="png", interactive=False,
@@ -298,12 +344,13 @@ def build_demo(models: app_models.AppModels, workdir: Path | None = None) -> gr.
                     with gr.Row():
                         fill = gr.Radio([(label, key) for key, label in landcover_edit.FILL_MODES.items()],
                                         value="surrounding", label="Fill with")
-                        fill_class = gr.Dropdown(names, value=names[0], label="Chosen class (for 'A chosen class')")
+                        fill_class = gr.Dropdown(names, value=names[0], label="Chosen class (for 'A chosen class')",
+                                                 elem_id="satellite-fill-class")
                     with gr.Row():
                         sat_dilation = gr.Slider(0, 20, value=0, step=1, label="Mask dilation (pixels)")
                         sat_strategy = gr.Radio(strategies, value="crop", label="Large-image strategy",
                                                 info=STRATEGY_HELP)
-                    sat_method = gr.Radio(list(models.satellite_fills), value=next(iter(models.satellite_fills)),
+                    sat_method = gr.Radio(list(default.fills), value=next(iter(default.fills)),
                                           label="Fill method", info=SAT_FILL_HELP, elem_id="satellite-method")
                     sat_run = gr.Button("Inpaint", variant="primary", elem_id="satellite-run")
                 with gr.Column():
@@ -315,12 +362,17 @@ def build_demo(models: app_models.AppModels, workdir: Path | None = None) -> gr.
                     sat_result = gr.File(label=RESULT_LABEL, interactive=False, elem_id="satellite-result")
                     sat_files = gr.File(label="Downloads (GeoTIFF when the tile was one)", file_count="multiple",
                                         interactive=False)
-            gr.on([tile_file.change, landcover_file.change], h.satellite_load, [tile_file, landcover_file],
+            gr.on([tile_file.change, landcover_file.change], h.satellite_load, [tile_file, landcover_file, sat_model],
                   [overlay, region_editor, paint_editor], api_name="satellite_load", concurrency_limit=4)
+            # another model: its classes in the pickers, then the land cover read again with its table
+            sat_model.change(h.satellite_pickers, [sat_model], [legend, erase, fill_class, paint_editor, sat_method],
+                             api_name="satellite_model", concurrency_limit=4).then(
+                h.satellite_load, [tile_file, landcover_file, sat_model], [overlay, region_editor, paint_editor],
+                api_name="satellite_reload", concurrency_limit=4)
             sat_run.click(
                 h.satellite_inpaint,
                 [tile_file, landcover_file, erase, region_editor, fill, fill_class, paint_editor, sat_dilation,
-                 sat_strategy, sat_method],
+                 sat_strategy, sat_method, sat_model],
                 [sat_result, sat_compare, sat_mask, sat_landcover, sat_files],
                 api_name="satellite_inpaint", concurrency_id=MODEL_QUEUE, concurrency_limit=1,
             )

@@ -6,7 +6,9 @@
   ``skimage.data`` module, re-encoded as JPEG;
 * ``satellite/tile.tif`` + ``satellite/landcover.png``: a synthetic aerial tile drawn here
   (sand, a shore, roads, buildings with shadows, trees) as a GeoTIFF with made-up
-  georeferencing, and its land cover in the ``dubai-aerial`` class colours.
+  georeferencing, and its land cover in the ``dubai-aerial`` class colours;
+* ``satellite-deepglobe/``: the same for a rural scene (fields, forest, a river, a village,
+  grassland, bare ground) in the ``deepglobe`` class colours.
 
 Deterministic: the same seed gives the same files.
 """
@@ -124,6 +126,77 @@ def draw_tile(seed: int = 7) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     return tile, {"water": water, "road": road, "building": building, "vegetation": vegetation, "land": land}
 
 
+def draw_rural_tile(seed: int = 11) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """A rural scene like DeepGlobe's: ``(HxWx3 uint8, {kind: HxW bool})``, the kinds being
+    the first words of the ``deepglobe`` class names."""
+    rng = np.random.default_rng(seed)
+    n = TILE_SIZE
+    yy, xx = np.mgrid[0:n, 0:n].astype(np.float32)
+    grain = value_noise(rng, n, 6)[..., None]
+    fine = rng.normal(0, 1, (n, n, 1)).astype(np.float32)
+
+    # rangeland (dry grass and shrubs) everywhere first
+    img = np.array([150, 146, 98], np.float32) + grain * 16 + fine * 6
+    kinds = {k: np.zeros((n, n), bool) for k in ("urban", "agriculture", "rangeland", "forest", "water", "barren")}
+
+    # fields: a grid of parcels left of the river, each with its own crop colour and furrows
+    crops = [(112, 150, 70), (160, 170, 90), (96, 128, 62), (178, 160, 110), (130, 160, 84)]
+    for row, y0 in enumerate(range(12, 300, 72)):
+        for col, x0 in enumerate(range(10, 250, 80)):
+            if rng.random() < 0.2:
+                continue  # a few parcels stay grassland
+            y1, x1 = y0 + int(rng.integers(54, 68)), x0 + int(rng.integers(60, 76))
+            base = np.array(crops[(row * 3 + col) % len(crops)], np.float32)
+            angle = rng.uniform(0, np.pi)
+            furrows = np.sin((xx[y0:y1, x0:x1] * np.cos(angle) + yy[y0:y1, x0:x1] * np.sin(angle)) / 2.2)[..., None]
+            img[y0:y1, x0:x1] = base + furrows * 10 + fine[y0:y1, x0:x1] * 4
+            kinds["agriculture"][y0:y1, x0:x1] = True
+
+    # the river: a winding band from top to bottom, with darker deep water
+    centre = 330 + 45 * np.sin(yy / 70.0) + 25 * value_noise(rng, n, 3, 2)
+    dist = np.abs(xx - centre)
+    kinds["water"] = dist < 24
+    depth = np.clip(1 - dist / 24, 0, 1)[..., None]
+    river = np.array([70, 98, 92], np.float32) * (1 - depth) + np.array([34, 58, 70], np.float32) * depth
+    img = np.where(kinds["water"][..., None], river + fine * 3, img)
+    kinds["agriculture"] &= ~kinds["water"]
+
+    # forest: right of the river, rough dark canopy
+    forest = (xx > centre + 40) & (value_noise(rng, n, 4, 3) + (yy < 300) * 0.6 > 0.1)
+    canopy = np.clip(value_noise(rng, n, 48, 2), -1, 1)[..., None]
+    img = np.where(forest[..., None], np.array([42, 78, 40], np.float32) + canopy * 20 + fine * 5, img)
+    kinds["forest"] = forest
+
+    # a village: roofs and yards in the lower left, on bare earth
+    village = np.zeros((n, n), bool)
+    village[360:n - 10, 20:230] = True
+    village &= ~kinds["water"]
+    img[village] = np.array([168, 140, 112], np.float32) + fine[village] * 6
+    roofs = [(196, 92, 70), (150, 150, 156), (210, 200, 180), (120, 80, 60)]
+    for i in range(26):
+        w, h = (int(v) for v in rng.integers(10, 22, 2))
+        x, y = int(rng.integers(24, 210)), int(rng.integers(364, n - 30))
+        img[y + 3:y + h + 3, x + 3:x + w + 3] *= 0.7  # shadow
+        img[y:y + h, x:x + w] = np.array(roofs[i % len(roofs)], np.float32) + fine[y:y + h, x:x + w] * 3
+    cv2.line(img, (0, 350), (300, 340), (120, 104, 86), 6)  # a dirt track into the village
+    kinds["urban"] = village
+
+    # bare ground: a sandbar on the river and a dry patch between fields and village
+    barren = ((xx - (centre + 60)) ** 2 / 900 + (yy - 470) ** 2 / 300 < 1) | (
+        (xx - 300) ** 2 / 1600 + (yy - 330) ** 2 / 500 < 1)
+    barren &= ~kinds["water"] & ~village
+    img = np.where(barren[..., None], np.array([214, 196, 160], np.float32) + grain * 10 + fine * 4, img)
+    kinds["barren"] = barren
+    kinds["forest"] &= ~barren
+    kinds["agriculture"] &= ~(village | barren | forest)
+    taken = np.zeros((n, n), bool)
+    for k in ("urban", "agriculture", "forest", "water", "barren"):
+        kinds[k] &= ~taken
+        taken |= kinds[k]
+    kinds["rangeland"] = ~taken
+    return np.clip(np.round(img), 0, 255).astype(np.uint8), kinds
+
+
 def class_index(table, word: str) -> int:
     for i, c in enumerate(table):
         if c.name.lower().startswith(word):
@@ -131,15 +204,15 @@ def class_index(table, word: str) -> int:
     raise SystemExit(f"class table has no class starting with {word!r}")
 
 
-def export_satellite(out: Path) -> None:
+def export_satellite(out: Path, table_name: str = "dubai-aerial", draw=draw_tile, crs: str = TILE_CRS) -> None:
     import rasterio
     from rasterio.transform import from_origin
 
     from inpaint_core.landcover import get_class_table
 
     out.mkdir(parents=True, exist_ok=True)
-    table = get_class_table("dubai-aerial")
-    tile, kinds = draw_tile()
+    table = get_class_table(table_name)
+    tile, kinds = draw()
     landcover = np.zeros(tile.shape[:2], np.int64)
     for word, where in kinds.items():
         landcover[where] = class_index(table, word)
@@ -148,7 +221,7 @@ def export_satellite(out: Path) -> None:
     transform = from_origin(TILE_ORIGIN[0], TILE_ORIGIN[1], TILE_PIXEL, TILE_PIXEL)
     with rasterio.open(
         out / "tile.tif", "w", driver="GTiff", width=TILE_SIZE, height=TILE_SIZE, count=3,
-        dtype="uint8", crs=TILE_CRS, transform=transform, compress="deflate", photometric="RGB",
+        dtype="uint8", crs=crs, transform=transform, compress="deflate", photometric="RGB",
     ) as dst:
         dst.write(tile.transpose(2, 0, 1))
 
@@ -156,4 +229,6 @@ def export_satellite(out: Path) -> None:
 if __name__ == "__main__":
     export_photos(HERE / "photos")
     export_satellite(HERE / "satellite")
+    # UTM zone 47N (Thailand): made up as well
+    export_satellite(HERE / "satellite-deepglobe", "deepglobe", draw_rural_tile, "EPSG:32647")
     print(f"wrote examples under {HERE}")

@@ -1,9 +1,12 @@
 """The app's fills, loaded once at start, and what to tell the user about them.
 
 Each tab offers its best measured fill first: the album model (PatchMatch when it is
-missing), then PatchMatch, then OpenCV's Telea; land-cover PatchMatch with the satellite
-checkpoint's exemplar bank, then the satellite model, then Telea. A missing or unreadable
-checkpoint never stops the app.
+missing), then PatchMatch, then OpenCV's Telea. The Satellite tab offers one choice per
+land-cover model (each ``satellite*.safetensors``: Dubai's urban classes, DeepGlobe's rural
+ones, or a user's own table); each choice brings its class table (the picker, the colours)
+and its fills: the satellite model, land-cover PatchMatch with the checkpoint's exemplar
+bank, Telea. A built-in table with no model still gets a choice with the classical fills.
+A missing or unreadable checkpoint never stops the app.
 """
 
 from __future__ import annotations
@@ -11,12 +14,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["ALBUM_CHECKPOINT", "SATELLITE_CHECKPOINTS", "PATCHMATCH", "ALBUM_MODEL", "TELEA",
-           "LANDCOVER_PATCHMATCH", "SATELLITE_MODEL", "AppModels", "load_app_models"]
+__all__ = ["ALBUM_CHECKPOINT", "SATELLITE_CHECKPOINTS", "FALLBACK_TABLES", "PATCHMATCH", "ALBUM_MODEL", "TELEA",
+           "LANDCOVER_PATCHMATCH", "SATELLITE_MODEL", "LandcoverModel", "AppModels", "load_app_models"]
 
 ALBUM_CHECKPOINT = "album.safetensors"
-# the first of these found in the checkpoint folder is the app's satellite model
-SATELLITE_CHECKPOINTS = ("satellite-dubai.safetensors", "satellite*.safetensors")
+# land-cover models, in the order the Satellite tab offers them (the first found is its default)
+SATELLITE_CHECKPOINTS = ("satellite-dubai.safetensors", "satellite-deepglobe.safetensors", "satellite*.safetensors")
+# built-in tables offered with the classical fills when no loaded model paints them
+FALLBACK_TABLES = ("dubai-aerial", "deepglobe")
 
 # labels of the app's fill choices (the first of each tab's list that is available is its default)
 PATCHMATCH = "PatchMatch (copies texture from the picture)"
@@ -27,30 +32,59 @@ SATELLITE_MODEL = "Satellite model (GAN)"
 
 
 @dataclass
+class LandcoverModel:
+    """One choice of the Satellite tab: a class table and the fills that paint it.
+
+    ``fills`` maps a label to an inpainter (the satellite model first, when there is one);
+    ``classes`` is the table the tab's picker, legend and brush colours show, and the one the
+    uploaded land cover is read with.
+    """
+
+    label: str
+    classes: object
+    fills: dict
+    path: Path | None = None  # the checkpoint; None for a table without a model
+
+
+@dataclass
 class AppModels:
     """The app's fills, loaded once at start, and what to tell the user about them.
 
-    ``album_fills`` and ``satellite_fills`` map a label to an inpainter (``.kind``,
-    ``.inpaint``, ``.extra_inputs``); the first entry of each is the tab's default.
+    ``album_fills`` maps a label to an inpainter (``.kind``, ``.inpaint``, ``.extra_inputs``);
+    ``landcover_models`` a label to a :class:`LandcoverModel`. The first entry of each is
+    its tab's default.
     """
 
-    album_fills: dict  # Inpaint tab: PatchMatch, the album model (when it loaded), Telea
-    satellite_fills: dict  # Satellite tab: the satellite model (when it loaded), land-cover PatchMatch, Telea
-    classes: object  # the land-cover class table the satellite tab edits
+    album_fills: dict  # Inpaint tab: the album model (when it loaded), PatchMatch, Telea
+    landcover_models: dict  # Satellite tab: label -> LandcoverModel
     notes: list[str] = field(default_factory=list)  # Markdown lines: what is loaded, what is missing
 
     @property
     def info_markdown(self) -> str:
         return "\n".join(f"- {line}" for line in self.notes)
 
+    def landcover(self, label: str | None = None) -> LandcoverModel:
+        """The land-cover model called ``label`` (None or empty: the default); ``ValueError`` naming the choices."""
+        return self.pick(self.landcover_models, label)
+
+    @property
+    def satellite_fills(self) -> dict:
+        """The default land-cover model's fills."""
+        return self.landcover().fills
+
+    @property
+    def classes(self):
+        """The default land-cover model's class table."""
+        return self.landcover().classes
+
     @staticmethod
-    def pick(fills: dict, label: str | None):
-        """The inpainter called ``label`` (None or empty: the default); ``ValueError`` naming the choices."""
+    def pick(choices: dict, label: str | None):
+        """The entry called ``label`` (None or empty: the first); ``ValueError`` naming the choices."""
         if not label:
-            return next(iter(fills.values()))
-        if label not in fills:
-            raise ValueError(f"unknown fill {label!r}; choose one of: {', '.join(fills)}")
-        return fills[label]
+            return next(iter(choices.values()))
+        if label not in choices:
+            raise ValueError(f"unknown choice {label!r}; choose one of: {', '.join(choices)}")
+        return choices[label]
 
 
 def _describe(model, path: Path) -> str:
@@ -60,15 +94,20 @@ def _describe(model, path: Path) -> str:
     return f"`{path.name}` ({model.kind} model{size}) on **{model.device}**"
 
 
-def load_app_models(checkpoint_dir, device: str = "auto", fallback_classes: str = "dubai-aerial") -> AppModels:
-    """Load ``album.safetensors`` and the first ``satellite*.safetensors`` in ``checkpoint_dir``.
+def _class_count(table) -> str:
+    return f"{len(table) - len(table.nodata_indices)} classes"  # the ones a user can ask for
 
-    Each tab offers its best measured fill first (the album model, else PatchMatch; land-cover
-    PatchMatch with the satellite checkpoint's exemplar bank), then the others. A
-    missing or unreadable checkpoint is not fatal: its model is left out of the choice and
-    ``notes`` says what is missing and how to train it. A bad ``device`` raises
-    ``ValueError``. The satellite tab edits the class table of the satellite checkpoint,
-    else the built-in ``fallback_classes`` table.
+
+def load_app_models(checkpoint_dir, device: str = "auto", fallback_classes=FALLBACK_TABLES) -> AppModels:
+    """Load ``album.safetensors`` and every ``satellite*.safetensors`` in ``checkpoint_dir``.
+
+    The Inpaint tab offers its best measured fill first (the album model, else PatchMatch).
+    The Satellite tab gets one :class:`LandcoverModel` per loaded satellite checkpoint, in the
+    order of :data:`SATELLITE_CHECKPOINTS`, each with its own class table and exemplar bank,
+    then one per built-in table of ``fallback_classes`` that no loaded model paints (with
+    land-cover PatchMatch, no bank, and Telea). A missing or unreadable checkpoint is not
+    fatal: it is left out and ``notes`` says what is missing and how to train it. A bad
+    ``device`` or an unknown fallback table raises ``ValueError``.
     """
     from inpaint_core.checkpoint import CheckpointError
     from inpaint_core.engine import resolve_device
@@ -77,8 +116,9 @@ def load_app_models(checkpoint_dir, device: str = "auto", fallback_classes: str 
 
     resolved = resolve_device(device)
     folder = Path(checkpoint_dir)
+    fallback_classes = [fallback_classes] if isinstance(fallback_classes, str) else list(fallback_classes)
+    fallback_tables = [get_class_table(name) for name in fallback_classes]
     notes = []
-
     album = None
     path = folder / ALBUM_CHECKPOINT
     if path.is_file():
@@ -100,34 +140,40 @@ def load_app_models(checkpoint_dir, device: str = "auto", fallback_classes: str 
     album_fills[PATCHMATCH] = ClassicalInpainter("patchmatch")
     album_fills[TELEA] = ClassicalInpainter("telea")
 
-    satellite = None
-    candidates = [p for pattern in SATELLITE_CHECKPOINTS for p in sorted(folder.glob(pattern))]
-    for path in candidates:
+    landcover_models = {}
+    painted = []  # the tables the loaded models paint
+    paths = [p for pattern in SATELLITE_CHECKPOINTS for p in sorted(folder.glob(pattern))]
+    for path in dict.fromkeys(paths):  # each file once, in the order above
         try:
             satellite = load_inpainter(path, device=str(resolved))
-            notes.append(f"Satellite tab: {_describe(satellite, path)}")
-            break
         except CheckpointError as err:
             notes.append(f"Satellite tab: **could not load** `{path}`: {err}")
-    if satellite is None:
-        if not candidates:
-            notes.append(f"Satellite tab: **satellite model missing** (no `satellite*.safetensors` in `{folder}`)")
-        classes = get_class_table(fallback_classes)
-        notes.append(
-            f"Satellite tab offers land-cover PatchMatch (without an exemplar bank) and Telea only; classes: "
-            f"`{fallback_classes}`. Train the model with `python train/satellite.py --data DIR --classes "
-            "dubai-aerial` (see the README)."
-        )
-    else:
-        classes = satellite.classes
-    bank = getattr(satellite, "bank", None)
-    if satellite is not None and bank is None:
-        notes.append("Satellite tab: the checkpoint has no exemplar bank, so land-cover PatchMatch cannot paint a "
-                     "class the tile lacks; add one with `python -m inpaint_core bank` (see the README).")
-    # the satellite model first: on its held-out windows it beats land-cover PatchMatch on PSNR
-    # (+0.64 dB) and perceptual distance (-5.4 %) at a tenth of its time (checkpoints/README.md)
-    satellite_fills = {SATELLITE_MODEL: satellite} if satellite is not None else {}
-    satellite_fills[LANDCOVER_PATCHMATCH] = LandcoverFillInpainter(classes, "landcover-patchmatch", bank=bank)
-    satellite_fills[TELEA] = ClassicalInpainter("telea")
+            continue
+        table = satellite.classes
+        label = f"{path.stem} ({table.name}: {_class_count(table)})"
+        bank = getattr(satellite, "bank", None)
+        notes.append(f"Satellite tab: {_describe(satellite, path)}, classes `{table.name}`")
+        if bank is None:
+            notes.append(f"Satellite tab: `{path.name}` has no exemplar bank, so land-cover PatchMatch cannot paint a "
+                         "class the tile lacks; add one with `python -m inpaint_core bank` (see the README).")
+        # the satellite model first: on its held-out windows it beats land-cover PatchMatch on PSNR
+        # and perceptual distance at a tenth of its time (checkpoints/README.md)
+        fills = {SATELLITE_MODEL: satellite,
+                 LANDCOVER_PATCHMATCH: LandcoverFillInpainter(table, "landcover-patchmatch", bank=bank),
+                 TELEA: ClassicalInpainter("telea")}
+        landcover_models[label] = LandcoverModel(label, table, fills, path)
+        painted.append(table)
+    if not landcover_models:
+        notes.append(f"Satellite tab: **no satellite model** (no loadable `satellite*.safetensors` in `{folder}`). "
+                     "Train one with `python train/satellite.py --data DIR --classes dubai-aerial` (see the README).")
+    for table in fallback_tables:
+        if table in painted:
+            continue
+        label = f"{table.name} table, no model ({_class_count(table)})"
+        fills = {LANDCOVER_PATCHMATCH: LandcoverFillInpainter(table, "landcover-patchmatch"),
+                 TELEA: ClassicalInpainter("telea")}
+        landcover_models[label] = LandcoverModel(label, table, fills)
+        notes.append(f"Satellite tab: the `{table.name}` classes with land-cover PatchMatch (no exemplar bank) and "
+                     f"Telea only; train its model with `python train/satellite.py --data DIR --classes {table.name}`.")
     notes.append(f"Device: **{resolved}** (PatchMatch and Telea run on the CPU)")
-    return AppModels(album_fills=album_fills, satellite_fills=satellite_fills, classes=classes, notes=notes)
+    return AppModels(album_fills=album_fills, landcover_models=landcover_models, notes=notes)

@@ -20,6 +20,8 @@ from inpaint_core import editing, geo, landcover_edit  # noqa: E402
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 TILE = EXAMPLES / "satellite" / "tile.tif"
 LANDCOVER = EXAMPLES / "satellite" / "landcover.png"
+RURAL_TILE = EXAMPLES / "satellite-deepglobe" / "tile.tif"
+RURAL_LANDCOVER = EXAMPLES / "satellite-deepglobe" / "landcover.png"
 
 
 def read(path) -> np.ndarray:
@@ -57,6 +59,14 @@ def test_models_loaded_from_checkpoints(app_models):
     assert [f.kind for f in app_models.album_fills.values()] == ["album", "patchmatch", "telea"]
     assert [f.kind for f in app_models.satellite_fills.values()] == ["satellite", "landcover-patchmatch", "telea"]
     assert [c.name for c in app_models.classes][:2] == ["Unlabeled", "Water"]
+    # one choice per land-cover model, then the built-in tables no model paints (classical fills only)
+    labels = list(app_models.landcover_models)
+    assert labels == ["satellite-dubai (dubai-aerial: 5 classes)", "deepglobe table, no model (6 classes)"]
+    rural = app_models.landcover(labels[1])
+    assert rural.classes.name == "deepglobe" and rural.path is None
+    assert [f.kind for f in rural.fills.values()] == ["landcover-patchmatch", "telea"]
+    with pytest.raises(ValueError, match="choose one of"):
+        app_models.landcover("no such model")
     assert "album.safetensors" in app_models.info_markdown and "cpu" in app_models.info_markdown
 
 
@@ -196,6 +206,40 @@ def test_satellite_load_handler(handlers, app_models):
     np.testing.assert_array_equal(paint["background"], landcover_edit.colorize(lc, app_models.classes))
     assert region["layers"] == [] and paint["layers"] == []
     assert handlers.satellite_load(str(TILE), None) == (None, None, None)
+
+
+def test_switching_land_cover_model_switches_pickers_colours_and_fills(handlers, app_models):
+    """The picker, the legend, the brush colours and the fills follow the chosen model's table."""
+    rural_label = list(app_models.landcover_models)[1]
+    rural = app_models.landcover(rural_label).classes
+    legend, erase, fill_class, paint, method = handlers.satellite_pickers(rural_label)
+    assert "Forest land" in legend and "Building" not in legend and "#00ff00" in legend
+    assert erase["choices"] == rural.names and erase["value"] == []
+    assert fill_class["choices"] == rural.names and fill_class["value"] == rural.names[0]
+    assert paint["brush"].colors == ["#00ffff", "#ffff00", "#ff00ff", "#00ff00", "#0000ff", "#ffffff", "#000000"]
+    assert method["choices"] == [appm.LANDCOVER_PATCHMATCH, appm.TELEA] and method["value"] == appm.LANDCOVER_PATCHMATCH
+    back = handlers.satellite_pickers(None)  # the default: the Dubai model
+    assert back[1]["choices"] == app_models.classes.names and back[4]["value"] == appm.SATELLITE_MODEL
+    # the land cover is read with the chosen table: Dubai's colours are not DeepGlobe's
+    with pytest.raises(gr.Error, match="no class of table 'deepglobe'"):
+        handlers.satellite_load(str(TILE), str(LANDCOVER), rural_label)
+    overlay, _, paint_value = handlers.satellite_load(str(RURAL_TILE), str(RURAL_LANDCOVER), rural_label)
+    lc = geo.read_landcover(RURAL_LANDCOVER, rural)
+    np.testing.assert_array_equal(paint_value["background"], landcover_edit.colorize(lc, rural))
+    result, _, mask_path, lc_path, _ = handlers.satellite_inpaint(
+        str(RURAL_TILE), str(RURAL_LANDCOVER), [], None, "class", "Water",
+        {"background": None, "layers": [_paint_layer(lc.shape, (slice(100, 140), slice(60, 200)), rural, "Forest land")],
+         "composite": None}, 0, "crop", None, rural_label)
+    mask = read(mask_path) > 127
+    assert mask[100:140, 60:200].all() and mask.sum() == 40 * 140
+    np.testing.assert_array_equal(read(result)[~mask], geo.read_rgb(RURAL_TILE)[0][~mask])
+    assert (rural.index_from_colors(read(lc_path))[100:140, 60:200] == rural.index("Forest land")).all()
+
+
+def _paint_layer(shape, where, classes, name):
+    layer = np.zeros(shape + (4,), np.uint8)
+    layer[where] = (*classes[classes.index(name)].color, 255)
+    return layer
 
 
 def test_satellite_handler_erases_buildings_and_keeps_georeferencing(handlers, app_models, tmp_path):
@@ -370,6 +414,26 @@ def test_client_satellite(client, app_models):
     assert sorted(Path(f).suffix for f in files) == [".png", ".png", ".png", ".tif"]
 
 
+def test_client_switches_the_land_cover_model(client, app_models):
+    from gradio_client import handle_file
+
+    rural = list(app_models.landcover_models)[1]
+    legend, erase, fill_class, _, method = client.predict(rural, api_name="/satellite_model")
+    # the pickers come back as updates: the model's classes as choices, its first one chosen
+    assert "Forest land" in legend and fill_class["value"] == "Urban land" and erase["value"] == []
+    assert [c[0] for c in fill_class["choices"]] == app_models.landcover(rural).classes.names
+    assert method["value"] == appm.LANDCOVER_PATCHMATCH
+    overlay, _, _ = client.predict(handle_file(str(RURAL_TILE)), handle_file(str(RURAL_LANDCOVER)), rural,
+                                   api_name="/satellite_load")
+    assert read(overlay).shape == (512, 512, 3)
+    result, _, mask_path, _, files = client.predict(
+        handle_file(str(RURAL_TILE)), handle_file(str(RURAL_LANDCOVER)), ["Urban land"], None, "surrounding", None,
+        None, 0, "crop", appm.TELEA, rural, api_name="/satellite_inpaint")
+    mask = read(mask_path) > 127
+    assert mask.any() and len(files) == 4
+    np.testing.assert_array_equal(read(result)[~mask], geo.read_rgb(RURAL_TILE)[0][~mask])
+
+
 def test_client_model_info(client):
     info = client.predict(api_name="/model_info")
     assert "album.safetensors" in info and "satellite" in info
@@ -453,3 +517,58 @@ def test_client_bad_picture_uploads_get_a_specific_message(client, upload_files,
                        None, None, 0, "crop", api_name="/satellite_inpaint")
     out = read(inpaint_call(client, folder)[0])  # and the server keeps serving
     np.testing.assert_array_equal(out[~mask], image[~mask])
+
+
+def test_a_third_class_table_trains_loads_fills_and_fills_the_picker(tmp_path):
+    """A user's own table is one JSON file: the trainer takes it, the checkpoint carries it, and
+    the app's picker, colours and fills come from the checkpoint."""
+    import json
+
+    import torch
+
+    from inpaint_core.landcover import get_class_table
+    from inpaint_core.losses import VGG16Features
+    from train.satellite import main as train_satellite
+
+    table_file = tmp_path / "wetlands.json"
+    table_file.write_text(json.dumps({"name": "wetlands", "classes": [
+        {"name": "Reed bed", "code": 10, "color": "#7A8B3C"},
+        {"name": "Open water", "code": 20, "color": "#1E5AA0"},
+        {"name": "Mudflat", "code": 30, "color": "#8C7358"},
+        {"name": "No data", "code": 255, "color": "#000000", "nodata": True}]}))
+    table = get_class_table(table_file)
+    rng = np.random.default_rng(0)
+    for i in range(2):
+        lc = np.zeros((48, 64), np.int64)
+        lc[:, 24:44] = 1
+        lc[30:, 44:] = 2
+        image = table.palette()[lc].astype(float) + rng.normal(0, 6, (48, 64, 3))
+        for sub, arr in (("images", np.clip(image, 0, 255).astype(np.uint8)), ("masks", table.colorize(lc))):
+            (tmp_path / "data" / sub).mkdir(parents=True, exist_ok=True)
+            Image.fromarray(arr).save(tmp_path / "data" / sub / f"marsh_{i}.png")
+    vgg = tmp_path / "vgg_random.pth"
+    torch.save(VGG16Features(("relu3_3",)).state_dict(), vgg)  # random weights: tests never download
+    folder = tmp_path / "checkpoints"
+    train_satellite(["--data", str(tmp_path / "data"), "--classes", str(table_file), "--vgg-weights", str(vgg),
+                     "--out", str(tmp_path / "run"), "--export", str(folder / "satellite-wetlands.safetensors"),
+                     "--base", "8", "--depth", "2", "--lc-channels", "4", "--bottleneck-blocks", "1",
+                     "--disc-base", "8", "--crop", "32", "--batch-size", "2", "--val-tiles", "marsh_1",
+                     "--val-windows", "2", "--val-every", "1", "--steps", "1", "--no-amp", "--windows-per-epoch", "2",
+                     "--val-perceptual", "relu1_2,relu2_2,relu3_3", "--no-val-baseline"])
+
+    models = appm.load_app_models(folder, device="cpu")
+    label = "satellite-wetlands (wetlands: 3 classes)"
+    assert list(models.landcover_models)[0] == label  # the loaded model first, then the built-in tables
+    assert models.landcover(label).classes == table
+    handlers = app.Handlers(models, tmp_path / "out")
+    legend, erase, fill_class, paint, method = handlers.satellite_pickers(label)
+    assert erase["choices"] == ["Reed bed", "Open water", "Mudflat", "No data"] and "Mudflat" in legend
+    assert paint["brush"].colors == ["#7a8b3c", "#1e5aa0", "#8c7358", "#000000"]
+    assert method["value"] == appm.SATELLITE_MODEL
+    tile, lc_png = tmp_path / "data" / "images" / "marsh_1.png", tmp_path / "data" / "masks" / "marsh_1.png"
+    result, _, mask_path, lc_path, _ = handlers.satellite_inpaint(
+        str(tile), str(lc_png), ["Open water"], None, "class", "Reed bed", None, 0, "crop", None, label)
+    mask = read(mask_path) > 127
+    assert mask.sum() == 48 * 20
+    np.testing.assert_array_equal(read(result)[~mask], read(tile)[~mask])
+    assert (table.index_from_colors(read(lc_path))[mask] == 0).all()  # asked: reed bed
