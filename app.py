@@ -240,18 +240,25 @@ def _image(label: str, **kwargs) -> gr.Image:
     return gr.Image(label=label, format="png", type="filepath", interactive=False, **kwargs)
 
 
-# synthetic example tiles, by the class table their land cover is drawn in (examples/README.md)
-EXAMPLE_TILES = {"dubai-aerial": EXAMPLES / "satellite", "deepglobe": EXAMPLES / "satellite-deepglobe"}
+# synthetic example tiles by the class table their land cover is drawn in: (what it shows, tile,
+# land cover) (examples/README.md)
+EXAMPLE_TILES = {
+    "dubai-aerial": ("Town by the sea", EXAMPLES / "satellite" / "tile.tif", EXAMPLES / "satellite" / "landcover.png"),
+    "deepglobe": ("Fields, forest, river", EXAMPLES / "satellite-deepglobe" / "rural-tile.tif",
+                  EXAMPLES / "satellite-deepglobe" / "rural-landcover.png"),
+}
 
 
-def example_tiles(models: app_models.AppModels) -> list[list[str]]:
-    """Example rows ``[tile, land cover, land-cover model]``: each model whose table has an example tile."""
-    rows = []
+def example_tiles(models: app_models.AppModels) -> tuple[list[list[str]], list[str]]:
+    """Example rows ``[tile, land cover, land-cover model]`` and their labels: one for each
+    land-cover model whose table has an example tile."""
+    rows, labels = [], []
     for label, chosen in models.landcover_models.items():
-        folder = EXAMPLE_TILES.get(chosen.classes.name)
-        if folder is not None and (folder / "tile.tif").is_file():
-            rows.append([str(folder / "tile.tif"), str(folder / "landcover.png"), label])
-    return rows
+        what, tile, landcover = EXAMPLE_TILES.get(chosen.classes.name, (None, None, None))
+        if tile is not None and tile.is_file():
+            rows.append([str(tile), str(landcover), label])
+            labels.append(f"{what} ({label})")
+    return rows, labels
 
 
 def build_demo(models: app_models.AppModels, workdir: Path | None = None) -> gr.Blocks:
@@ -316,10 +323,10 @@ def build_demo(models: app_models.AppModels, workdir: Path | None = None) -> gr.
                                                  file_types=[".png", ".tif", ".tiff"])
                     sat_model = gr.Radio(list(models.landcover_models), value=default.label, label="Land-cover model",
                                          info=SAT_MODEL_HELP, elem_id="satellite-model")
-                    rows = example_tiles(models)
+                    rows, labels = example_tiles(models)
                     if rows:
-                        gr.Examples(rows, inputs=[tile_file, landcover_file, sat_model],
-                                    label="Example tiles (synthetic), with the model they are for")
+                        gr.Examples(rows, inputs=[tile_file, landcover_file, sat_model], example_labels=labels,
+                                    label="Example tiles (synthetic); each sets the model it is drawn for")
                     legend = gr.HTML(landcover_edit.legend_html(classes), elem_id="satellite-legend")
                     with gr.Tabs():
                         with gr.Tab("Land-cover overlay"):

@@ -7,7 +7,7 @@
 * ``satellite/tile.tif`` + ``satellite/landcover.png``: a synthetic aerial tile drawn here
   (sand, a shore, roads, buildings with shadows, trees) as a GeoTIFF with made-up
   georeferencing, and its land cover in the ``dubai-aerial`` class colours;
-* ``satellite-deepglobe/``: the same for a rural scene (fields, forest, a river, a village,
+* ``satellite-deepglobe/rural-*``: the same for a rural scene (fields, forest, a river, a village,
   grassland, bare ground) in the ``deepglobe`` class colours.
 
 Deterministic: the same seed gives the same files.
@@ -204,7 +204,8 @@ def class_index(table, word: str) -> int:
     raise SystemExit(f"class table has no class starting with {word!r}")
 
 
-def export_satellite(out: Path, table_name: str = "dubai-aerial", draw=draw_tile, crs: str = TILE_CRS) -> None:
+def export_satellite(out: Path, table_name: str = "dubai-aerial", draw=draw_tile, crs: str = TILE_CRS,
+                     prefix: str = "") -> None:
     import rasterio
     from rasterio.transform import from_origin
 
@@ -217,10 +218,10 @@ def export_satellite(out: Path, table_name: str = "dubai-aerial", draw=draw_tile
     for word, where in kinds.items():
         landcover[where] = class_index(table, word)
     colours = np.array([c.color for c in table], np.uint8)[landcover]
-    Image.fromarray(colours).save(out / "landcover.png")
+    Image.fromarray(colours).save(out / f"{prefix}landcover.png")
     transform = from_origin(TILE_ORIGIN[0], TILE_ORIGIN[1], TILE_PIXEL, TILE_PIXEL)
     with rasterio.open(
-        out / "tile.tif", "w", driver="GTiff", width=TILE_SIZE, height=TILE_SIZE, count=3,
+        out / f"{prefix}tile.tif", "w", driver="GTiff", width=TILE_SIZE, height=TILE_SIZE, count=3,
         dtype="uint8", crs=crs, transform=transform, compress="deflate", photometric="RGB",
     ) as dst:
         dst.write(tile.transpose(2, 0, 1))
@@ -230,5 +231,5 @@ if __name__ == "__main__":
     export_photos(HERE / "photos")
     export_satellite(HERE / "satellite")
     # UTM zone 47N (Thailand): made up as well
-    export_satellite(HERE / "satellite-deepglobe", "deepglobe", draw_rural_tile, "EPSG:32647")
+    export_satellite(HERE / "satellite-deepglobe", "deepglobe", draw_rural_tile, "EPSG:32647", "rural-")
     print(f"wrote examples under {HERE}")

@@ -20,8 +20,8 @@ from inpaint_core import editing, geo, landcover_edit  # noqa: E402
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 TILE = EXAMPLES / "satellite" / "tile.tif"
 LANDCOVER = EXAMPLES / "satellite" / "landcover.png"
-RURAL_TILE = EXAMPLES / "satellite-deepglobe" / "tile.tif"
-RURAL_LANDCOVER = EXAMPLES / "satellite-deepglobe" / "landcover.png"
+RURAL_TILE = EXAMPLES / "satellite-deepglobe" / "rural-tile.tif"
+RURAL_LANDCOVER = EXAMPLES / "satellite-deepglobe" / "rural-landcover.png"
 
 
 def read(path) -> np.ndarray:

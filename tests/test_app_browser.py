@@ -107,7 +107,7 @@ def test_paint_a_stroke_and_inpaint(page, shots):
 
 def test_satellite_erase_buildings_and_paint_land_cover(page, shots):
     page.get_by_role("tab", name="Satellite").click()
-    page.get_by_text("tile.tif").first.click()  # the bundled example tile
+    page.get_by_text("Town by the sea").click()  # the bundled example tile
     page.locator("#satellite-overlay img").wait_for()
     page.locator("#satellite-erase").get_by_label("Building").check()
     page.get_by_role("tab", name="Paint land cover (optional)").click()
@@ -126,6 +126,37 @@ def test_satellite_erase_buildings_and_paint_land_cover(page, shots):
     buildings = (lc == (0x3C, 0x10, 0x98)).all(axis=2)
     assert changed[~buildings].sum() > 1000  # the painted stroke was inpainted too
     assert changed[buildings].mean() > 0.5
+
+
+def test_switching_to_the_rural_model_switches_classes_and_brush(page, shots):
+    """The DeepGlobe choice: its legend and pickers, its colours in the land-cover brush; its
+    example tile sets it, and erasing villages + painting forest comes back filled."""
+    page.get_by_role("tab", name="Satellite").click()
+    page.locator("#satellite-model label", has_text="deepglobe").click()
+    page.locator("#satellite-legend", has_text="Forest land").wait_for()
+    page.locator("#satellite-erase").get_by_label("Urban land").wait_for()
+    assert page.locator("#satellite-erase").get_by_label("Building").count() == 0
+    page.get_by_text("Fields, forest, river").click()  # the rural example (it also chooses its model)
+    page.locator("#satellite-overlay img").wait_for()
+    page.locator("#satellite-erase").get_by_label("Urban land").check()
+    page.get_by_role("tab", name="Paint land cover (optional)").click()
+    editor = page.locator("#satellite-paint")
+    editor.get_by_role("button", name="Color").click()
+    editor.locator('.color[style*="rgb(0, 255, 0)"]').click()  # Forest land's colour: the model's table
+    assert editor.locator('.color[style*="rgb(254, 221, 58)"]').count() == 0  # no Dubai colour left
+    page.mouse.click(5, 5)  # close the colour picker
+    drag(page, editor.locator("canvas").first, (0.3, 0.15), (0.5, 0.2))
+    page.click("#satellite-run")
+    result = result_image(page, "#satellite-result")
+    page.wait_for_timeout(1000)
+    page.screenshot(path=str(shots / "satellite-tab-deepglobe.png"), full_page=True)
+    folder = EXAMPLES / "satellite-deepglobe"
+    tile = np.asarray(Image.open(folder / "rural-tile.tif").convert("RGB"))
+    changed = np.abs(result.astype(int) - tile.astype(int)).max(axis=2) > 0
+    lc = np.asarray(Image.open(folder / "rural-landcover.png").convert("RGB"))
+    urban = (lc == (0, 255, 255)).all(axis=2)
+    assert changed[urban].mean() > 0.5  # the village was erased
+    assert changed[:256].sum() > 500  # the painted forest stroke across the fields was filled
 
 
 def test_big_photo_is_painted_on_a_copy_and_comes_back_full_size(page, tmp_path):
