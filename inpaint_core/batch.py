@@ -26,6 +26,7 @@ from tqdm import tqdm
 from inpaint_core.album_data import IMAGE_EXTS, load_rgb
 from inpaint_core.engine import STRATEGIES, InferenceOptions
 from inpaint_core.inpainters import FILL_METHODS, make_inpainter
+from inpaint_core.landcover import TABLE_HELP
 from inpaint_core.masks import as_bool_mask
 
 __all__ = ["add_arguments", "main", "match_by_stem", "read_mask"]
@@ -86,8 +87,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--method", default="model", choices=FILL_METHODS,
                         help="model: the checkpoint's network; patchmatch, telea, navier-stokes: classical fills "
                         "(no checkpoint); landcover-patchmatch, landcover-nearest: fills that follow --landcover")
-    parser.add_argument("--classes", help="land-cover class table (name or JSON file) for a land-cover --method "
-                        "without --checkpoint")
+    parser.add_argument("--classes", help=f"{TABLE_HELP}, for a land-cover --method without --checkpoint (a "
+                        "checkpoint brings its own)")
     parser.add_argument("--image", required=True, type=Path, help="an image file or a folder of images")
     parser.add_argument("--mask", required=True, type=Path, help="a mask file or a folder of masks (white = hole)")
     parser.add_argument("--landcover", type=Path, help="satellite model: land-cover file or folder (matched by stem)")

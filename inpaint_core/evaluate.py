@@ -34,6 +34,7 @@ from tqdm import tqdm
 from inpaint_core.classical import CLASSICAL_METHODS
 from inpaint_core.reports import _grid_row, _json_safe, _nanmean, _save_grid, _summarise, write_markdown
 from inpaint_core.masks import MASK_KINDS, MaskSpec, make_mask
+from inpaint_core.landcover import TABLE_HELP
 from inpaint_core.metrics import METRICS, PERCEPTUAL_LAYERS, PerceptualDistance, image_metrics
 
 __all__ = ["evaluate", "held_out", "fit_square", "centre_window", "tile_windows", "add_arguments", "main"]
@@ -387,8 +388,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--images", required=True, type=Path, help="folder of images (searched recursively); "
                         "satellite: the tile folder (images/ beside masks/) unless --landcover is given")
     parser.add_argument("--landcover", type=Path, help="satellite: folder of land-cover rasters matched to images by stem")
-    parser.add_argument("--classes", help="satellite: class table (dubai-aerial, s2glc, s2glc9 or FILE.json); "
-                        "default: the checkpoint's")
+    parser.add_argument("--classes", help=f"satellite: {TABLE_HELP}; default: the checkpoint's")
     parser.add_argument("--masks", choices=MASK_KINDS, default="research", help="hole kind")
     parser.add_argument("--seed", type=int, default=0, help="mask i is seeded by (seed, i)")
     parser.add_argument("--split", choices=("all", "val"), default="all",

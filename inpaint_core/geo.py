@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from inpaint_core.landcover import ClassTable, get_class_table
+from inpaint_core.landcover import TABLE_HELP, ClassTable, get_class_table
 
 __all__ = [
     "Georef", "Raster", "Tile", "read_tile", "read_rgb", "read_raster", "write_filled", "rgb_band_choice", "read_landcover",
@@ -491,7 +491,7 @@ if __name__ == "__main__":
     parser.add_argument("scene", help="RGB GeoTIFF")
     parser.add_argument("landcover", help="land-cover raster of class codes (GeoTIFF in any CRS, or PNG on the scene grid)")
     parser.add_argument("out", help="output folder (images/, landcover/, manifest.json)")
-    parser.add_argument("--classes", default="s2glc", help="class table: dubai-aerial, s2glc, s2glc9 or FILE.json")
+    parser.add_argument("--classes", default="s2glc", help=TABLE_HELP)
     parser.add_argument("--size", type=int, default=256, help="tile side in px")
     parser.add_argument("--stride", type=int, default=256, help="step between tiles in px")
     parser.add_argument("--max-nodata", type=float, default=0.01, help="largest nodata share of a kept tile")

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["LandCoverClass", "ClassTable", "BUILTIN_TABLES", "TABLES_DIR", "get_class_table", "read_table_file",
+__all__ = ["LandCoverClass", "ClassTable", "BUILTIN_TABLES", "TABLES_DIR", "TABLE_HELP", "get_class_table", "read_table_file",
            "parse_color", "format_color"]
 
 RGB = tuple[int, int, int]
@@ -276,6 +276,8 @@ def read_table_file(path) -> ClassTable:
 # name -> loader; each built-in table is a file in inpaint_core/tables/, in the format a user's own
 # table uses, so adding a data set's table is adding a file
 BUILTIN_TABLES = {name: (lambda n=name: read_table_file(TABLES_DIR / f"{n}.json")) for name in _builtin_names()}
+# what every --classes flag says it takes
+TABLE_HELP = f"a built-in class table ({', '.join(BUILTIN_TABLES)}) or your own FILE.json in the same format"
 
 
 def get_class_table(name_or_path) -> ClassTable:

@@ -28,7 +28,7 @@ from torch.utils.data import DataLoader, DistributedSampler
 
 from inpaint_core.checkpoint import save_model
 from inpaint_core.classical import telea
-from inpaint_core.landcover import get_class_table
+from inpaint_core.landcover import TABLE_HELP, get_class_table
 from inpaint_core.landcover_fill import landcover_patchmatch
 from inpaint_core.losses import PerceptualLoss, l1_loss, load_vgg16, lsgan_loss, tv_loss
 from inpaint_core.masks import MaskSpec
@@ -57,8 +57,7 @@ SELECT = ("psnr_hole", "perceptual", "consistency", "last")
 @dataclasses.dataclass
 class TrainConfig:
     data: str = field(help="tile folder (images/ beside masks/ or landcover/, searched recursively) or an RGB GeoTIFF scene")
-    classes: str = field(help="class table: a built-in one (deepglobe, dubai-aerial, s2glc, s2glc9: the files of "
-                         "inpaint_core/tables/) or your own FILE.json in the same format; the model stores it")
+    classes: str = field(help=f"{TABLE_HELP}; the model stores it, and the app, run and evaluate read it from there")
     landcover: str | None = field(None, help="land-cover GeoTIFF (any CRS) for a GeoTIFF --data scene")
     vgg_weights: str | None = field(None, help="local VGG16 ImageNet state dict (torchvision layout); "
                                     "default: $INPAINT_VGG16_WEIGHTS, else download via torch.hub")
