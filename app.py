@@ -129,25 +129,28 @@ class Handlers:
         editing.check_image(tile.rgb, "tile")
         return tile.rgb, tile.georef, tile.landcover, tile.raster
 
-    @staticmethod
-    def brush_colours(classes) -> list[str]:
-        """The land-cover brush's colours: one per class, from the model's table."""
-        return ["#%02x%02x%02x" % tuple(int(v) for v in c.color) for c in classes]
-
     @user_errors
     def satellite_pickers(self, landcover_model: str | None = None):
         """Satellite tab, another land-cover model was chosen: its legend, class pickers, brush
         colours and fills. Returns 5 component updates."""
         chosen = self.models.landcover(landcover_model)
-        names, colours = chosen.classes.names, self.brush_colours(chosen.classes)
-        fills = list(chosen.fills)
+        names, fills = chosen.classes.names, list(chosen.fills)
         return (
             landcover_edit.legend_html(chosen.classes),
             gr.update(choices=names, value=[]),
             gr.update(choices=names, value=names[0]),
-            gr.update(brush=gr.Brush(colors=colours, default_color=colours[0], color_mode="fixed", default_size=20)),
+            gr.update(brush=landcover_brush(chosen.classes)),
             gr.update(choices=fills, value=fills[0]),
         )
+
+    def satellite_reload(self, tile_file, landcover_file, landcover_model: str | None = None):
+        """Satellite tab, after a model switch: :meth:`satellite_load` with the new table; a land
+        cover that does not fit it clears the overlay and canvases (no stale colours) and says why."""
+        try:
+            return self.satellite_load(tile_file, landcover_file, landcover_model)
+        except gr.Error as err:
+            gr.Warning(f"{err.message} Upload this model's land cover, or choose the model it is drawn for.")
+            return None, None, None
 
     @user_errors
     def satellite_load(self, tile_file, landcover_file, landcover_model: str | None = None):
@@ -240,8 +243,14 @@ def _image(label: str, **kwargs) -> gr.Image:
     return gr.Image(label=label, format="png", type="filepath", interactive=False, **kwargs)
 
 
-# synthetic example tiles by the class table their land cover is drawn in: (what it shows, tile,
-# land cover) (examples/README.md)
+def landcover_brush(classes) -> gr.Brush:
+    """The land-cover brush: one colour per class of the model's table."""
+    colours = classes.hex_colors()
+    return gr.Brush(colors=colours, default_color=colours[0], color_mode="fixed", default_size=20)
+
+
+# synthetic example tiles by the built-in class table their land cover is drawn in: (what it
+# shows, tile, land cover) (examples/README.md)
 EXAMPLE_TILES = {
     "dubai-aerial": ("Town by the sea", EXAMPLES / "satellite" / "tile.tif", EXAMPLES / "satellite" / "landcover.png"),
     "deepglobe": ("Fields, forest, river", EXAMPLES / "satellite-deepglobe" / "rural-tile.tif",
@@ -252,12 +261,15 @@ EXAMPLE_TILES = {
 def example_tiles(models: app_models.AppModels) -> tuple[list[list[str]], list[str]]:
     """Example rows ``[tile, land cover, land-cover model]`` and their labels: one for each
     land-cover model whose table has an example tile."""
+    from inpaint_core.landcover import get_class_table
+
     rows, labels = [], []
     for label, chosen in models.landcover_models.items():
-        what, tile, landcover = EXAMPLE_TILES.get(chosen.classes.name, (None, None, None))
-        if tile is not None and tile.is_file():
-            rows.append([str(tile), str(landcover), label])
-            labels.append(f"{what} ({label})")
+        # by the classes themselves, not the table's name: a user's table may share a name
+        for table_name, (what, tile, landcover) in EXAMPLE_TILES.items():
+            if get_class_table(table_name) == chosen.classes and tile.is_file():
+                rows.append([str(tile), str(landcover), label])
+                labels.append(f"{what} ({label})")
     return rows, labels
 
 
@@ -267,7 +279,6 @@ def build_demo(models: app_models.AppModels, workdir: Path | None = None) -> gr.
     default = models.landcover()
     classes = default.classes
     names = classes.names
-    colours = h.brush_colours(classes)
     strategies = list(STRATEGIES)
 
     with gr.Blocks(title="Inpainting studio") as demo:
@@ -342,8 +353,7 @@ def build_demo(models: app_models.AppModels, workdir: Path | None = None) -> gr.
                         with gr.Tab("Paint land cover (optional)"):
                             paint_editor = _editor(
                                 "Paint land cover in the class colours; painted pixels are inpainted as that class",
-                                brush=gr.Brush(colors=colours, default_color=colours[0], color_mode="fixed",
-                                               default_size=20),
+                                brush=landcover_brush(classes),
                                 eraser=gr.Eraser(default_size=20), sources=(), transforms=(), layers=False, height=520,
                                 elem_id="satellite-paint",
                             )
@@ -373,8 +383,8 @@ def build_demo(models: app_models.AppModels, workdir: Path | None = None) -> gr.
                   [overlay, region_editor, paint_editor], api_name="satellite_load", concurrency_limit=4)
             # another model: its classes in the pickers, then the land cover read again with its table
             sat_model.change(h.satellite_pickers, [sat_model], [legend, erase, fill_class, paint_editor, sat_method],
-                             api_name="satellite_model", concurrency_limit=4).then(
-                h.satellite_load, [tile_file, landcover_file, sat_model], [overlay, region_editor, paint_editor],
+                             api_name="satellite_model", concurrency_limit=4).success(
+                h.satellite_reload, [tile_file, landcover_file, sat_model], [overlay, region_editor, paint_editor],
                 api_name="satellite_reload", concurrency_limit=4)
             sat_run.click(
                 h.satellite_inpaint,

@@ -65,7 +65,7 @@ class AppModels:
 
     def landcover(self, label: str | None = None) -> LandcoverModel:
         """The land-cover model called ``label`` (None or empty: the default); ``ValueError`` naming the choices."""
-        return self.pick(self.landcover_models, label)
+        return self.pick(self.landcover_models, label, "land-cover model")
 
     @property
     def satellite_fills(self) -> dict:
@@ -78,12 +78,12 @@ class AppModels:
         return self.landcover().classes
 
     @staticmethod
-    def pick(choices: dict, label: str | None):
-        """The entry called ``label`` (None or empty: the first); ``ValueError`` naming the choices."""
+    def pick(choices: dict, label: str | None, what: str = "fill"):
+        """The entry called ``label`` (None or empty: the first); ``ValueError`` naming ``what`` and the choices."""
         if not label:
             return next(iter(choices.values()))
         if label not in choices:
-            raise ValueError(f"unknown choice {label!r}; choose one of: {', '.join(choices)}")
+            raise ValueError(f"unknown {what} {label!r}; choose one of: {', '.join(choices)}")
         return choices[label]
 
 
@@ -175,5 +175,8 @@ def load_app_models(checkpoint_dir, device: str = "auto", fallback_classes=FALLB
         landcover_models[label] = LandcoverModel(label, table, fills)
         notes.append(f"Satellite tab: the `{table.name}` classes with land-cover PatchMatch (no exemplar bank) and "
                      f"Telea only; train its model with `python train/satellite.py --data DIR --classes {table.name}`.")
+    if not landcover_models:
+        raise ValueError("no land-cover model and no class table for the Satellite tab: name a built-in table in "
+                         "fallback_classes")
     notes.append(f"Device: **{resolved}** (PatchMatch and Telea run on the CPU)")
     return AppModels(album_fills=album_fills, landcover_models=landcover_models, notes=notes)

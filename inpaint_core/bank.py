@@ -39,14 +39,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     from inpaint_core.checkpoint import load_model_file, save_model
     from inpaint_core.evaluate import held_out
-    from inpaint_core.landcover import ClassTable
+    from inpaint_core.landcover import table_from_meta
     from inpaint_core.satellite_data import find_tile_pairs
 
     try:
         state, meta = load_model_file(args.checkpoint)
         if "classes" not in meta:
             raise ValueError(f"{args.checkpoint} has no land-cover class table: it is not a satellite checkpoint")
-        table = ClassTable.from_json(meta["classes"], name=meta.get("training", {}).get("classes_name", "custom"))
+        table = table_from_meta(meta)
         pairs = find_tile_pairs(args.data)
         try:
             val = set(held_out([p for p, _ in pairs], meta))

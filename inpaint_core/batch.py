@@ -44,19 +44,26 @@ def _collect(path: Path, what: str) -> list[Path]:
 
 
 def match_by_stem(images: list[Path], others: list[Path], what: str) -> list[tuple[Path, Path]]:
-    """Pair each image with the file of the same stem in ``others`` (a single file pairs with all)."""
+    """Pair each image with the file of the same stem in ``others`` (a single file pairs with all),
+    or with the same stem less a tile ending (``119_sat.jpg`` + ``119_mask.png``, as the trainer
+    pairs them: :func:`inpaint_core.satellite_data.pair_key`)."""
+    from inpaint_core.satellite_data import IMAGE_ENDINGS, LABEL_ENDINGS, pair_key
+
     if len(others) == 1 and len(images) == 1:
         return [(images[0], others[0])]
-    by_stem = {}
+    by_stem, by_key = {}, {}
     for p in others:
         if p.stem in by_stem:
             raise ValueError(f"two {what} files share the stem {p.stem!r}: {by_stem[p.stem].name}, {p.name}")
         by_stem[p.stem] = p
-    missing = [p.name for p in images if p.stem not in by_stem]
+        by_key.setdefault(pair_key(p.stem, LABEL_ENDINGS), p)
+    pairs = [(p, by_stem.get(p.stem) or by_key.get(pair_key(p.stem, IMAGE_ENDINGS))) for p in images]
+    missing = [p.name for p, other in pairs if other is None]
     if missing:
         raise ValueError(f"no {what} for {len(missing)} image(s), e.g. {', '.join(missing[:3])} "
-                         f"({what} files are matched to images by file name without extension)")
-    return [(p, by_stem[p.stem]) for p in images]
+                         f"({what} files are matched to images by file name without extension, or without "
+                         f"an ending such as _sat / _mask)")
+    return pairs
 
 
 def read_mask(path, shape: tuple[int, int]) -> np.ndarray:

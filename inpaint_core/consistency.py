@@ -20,7 +20,7 @@ import torch
 
 from inpaint_core.checkpoint import CheckpointError, load_model_file
 from inpaint_core.engine import resolve_device
-from inpaint_core.landcover import ClassTable
+from inpaint_core.landcover import ClassTable, table_from_meta
 from inpaint_core.satellite_model import SatelliteConfig, SatelliteDiscriminator, split_state
 
 __all__ = ["landcover_accuracy", "LandCoverReader", "load_reader", "consistency"]
@@ -80,7 +80,7 @@ def load_reader(path, which: str = "referee", device="auto") -> LandCoverReader:
                               f"{', '.join(k for k in ('referee', 'disc') if parts[k]) or 'none'})")
     net = SatelliteDiscriminator(SatelliteConfig(**meta["config"]))
     net.load_state_dict(parts[which])
-    return LandCoverReader(net, ClassTable.from_json(meta["classes"]), device)
+    return LandCoverReader(net, table_from_meta(meta), device)
 
 
 def consistency(reader: LandCoverReader, filled: np.ndarray, requested: np.ndarray, mask: np.ndarray) -> dict:

@@ -23,7 +23,7 @@ import torch.nn as nn
 from inpaint_core.checkpoint import CheckpointError, load_model_file
 from inpaint_core.classical import CLASSICAL_METHODS, prefill
 from inpaint_core.engine import InferenceOptions, Inpainter
-from inpaint_core.landcover import ClassTable
+from inpaint_core.landcover import ClassTable, table_from_meta
 from inpaint_core.landcover_fill import ExemplarBank
 from inpaint_core.album_model import AlbumConfig, AlbumUNet
 from inpaint_core.satellite_model import SatelliteConfig, SatelliteGenerator, split_state
@@ -174,7 +174,7 @@ class SatelliteInpainter(NetworkInpainter):
         config = SatelliteConfig(**meta["config"])
         model = SatelliteGenerator(config)
         model.load_state_dict(split_state(state)["gen"])
-        table = ClassTable.from_json(meta["classes"], name=meta.get("training", {}).get("classes_name", "custom"))
+        table = table_from_meta(meta)
         bank = ExemplarBank.from_tensors(state)
         if config.prefill == "landcover-bank" and bank is None:
             raise KeyError("the generator's landcover-bank pre-fill needs the exemplar bank (bank.*), "
@@ -244,7 +244,7 @@ def make_inpainter(method: str = "model", checkpoint=None, classes=None, device:
         state, meta = load_model_file(Path(checkpoint))
         if "classes" not in meta:
             raise CheckpointError(f"{checkpoint} holds a {meta['kind']} model without a land-cover class table")
-        table = ClassTable.from_json(meta["classes"], name=meta.get("training", {}).get("classes_name", "custom"))
+        table = table_from_meta(meta)
         if classes is not None and get_class_table(classes).to_json() != table.to_json():
             raise ValueError(f"--classes {classes} differs from the class table of {checkpoint}")
         bank = ExemplarBank.from_tensors(state)

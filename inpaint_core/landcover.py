@@ -28,8 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["LandCoverClass", "ClassTable", "BUILTIN_TABLES", "TABLES_DIR", "TABLE_HELP", "get_class_table", "read_table_file",
-           "parse_color", "format_color"]
+__all__ = ["LandCoverClass", "ClassTable", "BUILTIN_TABLES", "TABLES_DIR", "TABLE_HELP", "get_class_table",
+           "read_table_file", "table_from_meta", "parse_color", "format_color"]
 
 RGB = tuple[int, int, int]
 
@@ -147,6 +147,10 @@ class ClassTable(Sequence):
         return lc.astype(np.int32)
 
     # --- conversions -------------------------------------------------------------------
+    def hex_colors(self) -> list[str]:
+        """The class colours as ``#rrggbb`` strings (row i = class i), as HTML and Gradio take them."""
+        return [format_color(c.color).lower() for c in self._classes]
+
     def palette(self) -> np.ndarray:
         """The class colours as a ``Kx3 uint8`` array (row i = class i)."""
         return np.array([c.color for c in self._classes], dtype=np.uint8).reshape(-1, 3)
@@ -276,8 +280,18 @@ def read_table_file(path) -> ClassTable:
 # name -> loader; each built-in table is a file in inpaint_core/tables/, in the format a user's own
 # table uses, so adding a data set's table is adding a file
 BUILTIN_TABLES = {name: (lambda n=name: read_table_file(TABLES_DIR / f"{n}.json")) for name in _builtin_names()}
+if not BUILTIN_TABLES:  # an install that lost its package data: say so now, not at the first lookup
+    raise ImportError(f"no built-in class tables in {TABLES_DIR}: reinstall the package (pip install .)")
 # what every --classes flag says it takes
 TABLE_HELP = f"a built-in class table ({', '.join(BUILTIN_TABLES)}) or your own FILE.json in the same format"
+
+
+def table_from_meta(meta: dict) -> ClassTable:
+    """The class table a checkpoint stores (``meta["classes"]``, named by its training's
+    ``classes_name``); ``KeyError`` when it has none."""
+    if "classes" not in meta:
+        raise KeyError("the checkpoint has no land-cover class table ('classes' metadata)")
+    return ClassTable.from_json(meta["classes"], name=meta.get("training", {}).get("classes_name", "custom"))
 
 
 def get_class_table(name_or_path) -> ClassTable:

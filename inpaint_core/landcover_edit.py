@@ -79,12 +79,11 @@ def overlay_landcover(image: np.ndarray, landcover: np.ndarray, classes, opacity
 def legend_html(classes) -> str:
     """An HTML legend: one colour swatch and name per class, in table order."""
     items = []
-    for c in classes:
-        r, g, b = (int(v) for v in c.color)
+    for c, colour in zip(classes, classes.hex_colors()):
         items.append(
             '<span style="display:inline-flex;align-items:center;margin:2px 12px 2px 0">'
             f'<span style="width:14px;height:14px;border:1px solid #555;margin-right:5px;'
-            f'background:#{r:02x}{g:02x}{b:02x}"></span>{html.escape(c.name)}</span>'
+            f'background:{colour}"></span>{html.escape(c.name)}</span>'
         )
     return '<div class="landcover-legend">' + "".join(items) + "</div>"
 

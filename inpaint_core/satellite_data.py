@@ -27,7 +27,8 @@ from inpaint_core.geo import read_tile
 from inpaint_core.landcover import ClassTable, get_class_table
 from inpaint_core.masks import MaskSpec, class_patch_holes, free_form, research_holes
 
-__all__ = ["find_tile_pairs", "split_pairs", "split_named", "SatelliteTiles", "draw_mask", "IMAGE_SUFFIXES", "LABEL_DIRS"]
+__all__ = ["find_tile_pairs", "pair_key", "split_pairs", "split_named", "SatelliteTiles", "draw_mask", "IMAGE_SUFFIXES",
+           "LABEL_DIRS", "IMAGE_ENDINGS", "LABEL_ENDINGS"]
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff")
 LABEL_DIRS = ("masks", "landcover", "labels", "label")  # folder names that hold the land-cover rasters
@@ -37,7 +38,9 @@ IMAGE_ENDINGS = ("_sat", "_rgb", "_image", "_img")
 LABEL_ENDINGS = ("_mask", "_label", "_labels", "_lc", "_landcover", "_gt")
 
 
-def _pair_key(stem: str, endings) -> str:
+def pair_key(stem: str, endings) -> str:
+    """``stem`` without one of ``endings`` (``119_sat`` -> ``119``), the key an image and its
+    label share; the stem itself when it has none of them."""
     low = stem.lower()
     return next((stem[: -len(e)] for e in endings if low.endswith(e) and len(stem) > len(e)), stem)
 
@@ -58,9 +61,9 @@ def find_tile_pairs(root) -> list[tuple[Path, Path]]:
             continue
         files = sorted(p for p in label_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
         labels = {p.stem: p for p in files}
-        by_key = {_pair_key(p.stem, LABEL_ENDINGS): p for p in files}
+        by_key = {pair_key(p.stem, LABEL_ENDINGS): p for p in files}
         for img in sorted(p for p in img_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES):
-            label = labels.get(img.stem) or by_key.get(_pair_key(img.stem, IMAGE_ENDINGS))
+            label = labels.get(img.stem) or by_key.get(pair_key(img.stem, IMAGE_ENDINGS))
             if label is not None:
                 pairs.append((img, label))
             else:
@@ -86,18 +89,33 @@ def split_pairs(pairs, val_fraction: float, root=None) -> tuple[list, list]:
     return train, val
 
 
-def split_named(pairs, names) -> tuple[list, list]:
-    """Hold out the images called ``names`` (file names or stems, e.g. ``6399_sat``; a
-    comma-separated string or a list) and train on the rest: for a data set of a few large
-    tiles, where a hash split holds out none or too many. ``ValueError`` names the unknown ones."""
+def split_named(pairs, names, root=None) -> tuple[list, list]:
+    """Hold out the images called ``names`` and train on the rest: for a data set of a few large
+    tiles, where a hash split holds out none or too many. ``names``: a comma-separated string or
+    a list of file names, stems (``6399_sat``) or paths relative to ``root`` (``Tile 4/images/
+    image_part_009``, with or without the extension). ``ValueError`` for a name that matches no
+    image or several (a bare name in a layout of many ``images/`` folders), or for no name."""
     names = [n.strip() for n in (names.split(",") if isinstance(names, str) else names) if n.strip()]
-    wanted = set(names)
-    val = [p for p in pairs if Path(p[0]).name in wanted or Path(p[0]).stem in wanted]
-    found = {Path(p[0]).name for p in val} | {Path(p[0]).stem for p in val}
-    unknown = [n for n in names if n not in found]
-    if unknown:
-        raise ValueError(f"no image called {', '.join(map(repr, unknown))} in the data; images are e.g. "
-                         + ", ".join(Path(p[0]).stem for p in pairs[:5]))
+    if not names:
+        raise ValueError("no image named to hold out")
+
+    def keys(image: Path) -> set[str]:
+        out = {image.name, image.stem}
+        if root is not None:
+            rel = image.resolve().relative_to(Path(root).resolve())
+            out |= {rel.as_posix(), rel.with_suffix("").as_posix()}
+        return out
+
+    val = []
+    for name in names:
+        hits = [p for p in pairs if name in keys(Path(p[0]))]
+        if not hits:
+            raise ValueError(f"no image called {name!r} in the data; images are e.g. "
+                             + ", ".join(Path(p[0]).stem for p in pairs[:5]))
+        if len(hits) > 1:
+            raise ValueError(f"{name!r} names {len(hits)} images ({', '.join(str(p[0]) for p in hits[:3])}); "
+                             "give its path relative to the data folder")
+        val += [h for h in hits if h not in val]
     return [p for p in pairs if p not in val], val
 
 

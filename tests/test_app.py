@@ -223,6 +223,11 @@ def test_switching_land_cover_model_switches_pickers_colours_and_fills(handlers,
     # the land cover is read with the chosen table: Dubai's colours are not DeepGlobe's
     with pytest.raises(gr.Error, match="no class of table 'deepglobe'"):
         handlers.satellite_load(str(TILE), str(LANDCOVER), rural_label)
+    # after a switch, a land cover drawn for the other model clears the canvases instead of keeping
+    # the old table's colours under the new picker
+    assert handlers.satellite_reload(str(TILE), str(LANDCOVER), rural_label) == (None, None, None)
+    with pytest.raises(gr.Error, match="unknown land-cover model 'Mars'"):
+        handlers.satellite_pickers("Mars")
     overlay, _, paint_value = handlers.satellite_load(str(RURAL_TILE), str(RURAL_LANDCOVER), rural_label)
     lc = geo.read_landcover(RURAL_LANDCOVER, rural)
     np.testing.assert_array_equal(paint_value["background"], landcover_edit.colorize(lc, rural))
@@ -234,6 +239,16 @@ def test_switching_land_cover_model_switches_pickers_colours_and_fills(handlers,
     assert mask[100:140, 60:200].all() and mask.sum() == 40 * 140
     np.testing.assert_array_equal(read(result)[~mask], geo.read_rgb(RURAL_TILE)[0][~mask])
     assert (rural.index_from_colors(read(lc_path))[100:140, 60:200] == rural.index("Forest land")).all()
+
+
+def test_example_tiles_set_the_model_whose_classes_they_are_drawn_in(app_models, tmp_path):
+    rows, labels = app.example_tiles(app_models)
+    assert [r[2] for r in rows] == list(app_models.landcover_models)  # Dubai's town, then the rural scene
+    assert [Path(r[0]).name for r in rows] == ["tile.tif", "rural-tile.tif"] and labels[1].startswith("Fields")
+    # matched on the classes, not the name: Dubai's classes under the name "deepglobe" get the town
+    other = app_models.landcover(None).classes
+    impostor = appm.LandcoverModel("mine", type(other)(list(other), name="deepglobe"), {}, None)
+    assert app.example_tiles(appm.AppModels({}, {"mine": impostor}))[0][0][1].endswith("satellite/landcover.png")
 
 
 def _paint_layer(shape, where, classes, name):
@@ -321,7 +336,10 @@ def test_missing_checkpoints_fall_back_to_telea(tmp_path):
     assert [f.kind for f in models.satellite_fills.values()] == ["landcover-patchmatch", "telea"]
     info = models.info_markdown
     assert "album model missing" in info and "python train/album.py" in info
-    assert "could not load" in info and "python train/satellite.py" in info
+    assert "could not load" in info and "no satellite model" in info and "--classes dubai-aerial" in info
+    assert [m.classes.name for m in models.landcover_models.values()] == ["dubai-aerial", "deepglobe"]
+    with pytest.raises(ValueError, match="no land-cover model"):
+        appm.load_app_models(tmp_path, device="cpu", fallback_classes=())
     handlers = app.Handlers(models, tmp_path / "out")
     image, mask = photo(), stroke_mask()
     out = read(handlers.inpaint(editor_value(image, mask), 0, "crop")[0])

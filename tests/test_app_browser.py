@@ -132,11 +132,12 @@ def test_switching_to_the_rural_model_switches_classes_and_brush(page, shots):
     """The DeepGlobe choice: its legend and pickers, its colours in the land-cover brush; its
     example tile sets it, and erasing villages + painting forest comes back filled."""
     page.get_by_role("tab", name="Satellite").click()
-    page.locator("#satellite-model label", has_text="deepglobe").click()
+    page.locator("#satellite-erase").get_by_label("Building").wait_for()  # the default: the Dubai model
+    page.get_by_text("Fields, forest, river").click()  # the rural example sets its model too
     page.locator("#satellite-legend", has_text="Forest land").wait_for()
     page.locator("#satellite-erase").get_by_label("Urban land").wait_for()
     assert page.locator("#satellite-erase").get_by_label("Building").count() == 0
-    page.get_by_text("Fields, forest, river").click()  # the rural example (it also chooses its model)
+    assert page.locator("#satellite-model input:checked").get_attribute("value").startswith("deepglobe")
     page.locator("#satellite-overlay img").wait_for()
     page.locator("#satellite-erase").get_by_label("Urban land").check()
     page.get_by_role("tab", name="Paint land cover (optional)").click()

@@ -45,8 +45,14 @@ def test_every_builtin_table_is_a_file_in_the_users_format():
     files = sorted(TABLES_DIR.glob("*.json"))
     assert [f.stem for f in files] == sorted(BUILTIN_TABLES) and {"dubai-aerial", "deepglobe"} <= set(BUILTIN_TABLES)
     for f in files:
-        assert get_class_table(f) == get_class_table(f.stem)
-        assert json.loads(f.read_text())["name"] == f.stem
+        assert get_class_table(f).name == get_class_table(f.stem).name == json.loads(f.read_text())["name"] == f.stem
+    # the research's 9-class reduction keeps its meaning in the file: "Other" reads every S2GLC
+    # colour and code that is not kept as a class of its own, and nothing else
+    s2, nine = get_class_table("s2glc"), get_class_table("s2glc9")
+    dropped = [c for c in s2 if c.name not in nine.names]
+    assert set(nine[nine.index("Other")].aliases) == {c.color for c in dropped}
+    assert set(nine[nine.index("Other")].alias_codes) == {c.code for c in dropped}
+    assert all(nine[nine.index(c.name)] == c for c in s2 if c.name in nine.names)
 
 
 def test_colour_map_to_index_and_back():

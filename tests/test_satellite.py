@@ -438,3 +438,29 @@ def test_named_images_pair_and_hold_out(tmp_path):
     assert [p[0].name for p in val] == ["6399_sat.jpg", "794214_sat.jpg"] and [p[0].name for p in train] == ["119_sat.jpg"]
     with pytest.raises(ValueError, match="'42_sat'"):
         split_named(pairs, "42_sat")
+    with pytest.raises(ValueError, match="no image named"):
+        split_named(pairs, " , ")
+    # the run and evaluate pair them the same way
+    from inpaint_core.batch import match_by_stem
+
+    images, masks = sorted((tmp_path / "images").iterdir()), sorted((tmp_path / "masks").iterdir())
+    assert match_by_stem(images, masks, "land cover") == pairs
+
+
+def test_named_hold_out_is_unambiguous_in_a_many_folder_layout(tile_folder):
+    """Every Tile N/images/ of the aerial set has an image_part_001: a bare name that matches
+    several images is refused; a path relative to --data names one."""
+    from inpaint_core.satellite_data import find_tile_pairs, split_named
+
+    data, _ = tile_folder
+    other = data / "Tile 2"
+    for sub in ("images", "masks"):
+        (other / sub).mkdir(parents=True)
+        for src in (data / "Tile 1" / sub).iterdir():
+            (other / sub / src.name).write_bytes(src.read_bytes())
+    pairs = find_tile_pairs(data)
+    with pytest.raises(ValueError, match="names 2 images"):
+        split_named(pairs, "image_part_001", data)
+    train, val = split_named(pairs, "Tile 2/images/image_part_001", data)
+    assert [p[0].relative_to(data).as_posix() for p in val] == ["Tile 2/images/image_part_001.jpg"]
+    assert len(train) == 3

@@ -407,7 +407,7 @@ def main(argv=None) -> dict:
     root = Path(cfg.data) if Path(cfg.data).is_dir() else out / "tiles"  # a GeoTIFF scene's prepared tiles
     if cfg.val_tiles:
         try:
-            train_pairs, val_pairs = split_named(pairs, cfg.val_tiles)
+            train_pairs, val_pairs = split_named(pairs, cfg.val_tiles, root)
         except ValueError as err:
             raise SystemExit(f"--val-tiles: {err}") from err
     else:
