@@ -135,7 +135,7 @@ def load_app_models(checkpoint_dir, device: str = "auto", fallback_classes=FALLB
             f"`python train/album.py --data DIR --export {path}` (see the README)."
         )
     # the album model first: on held-out covers with painted strokes it beats PatchMatch on PSNR
-    # (+1.15 dB) and perceptual distance (-3.9 %) at a tenth of its time (checkpoints/README.md)
+    # (+1.31 dB) and perceptual distance (-9.1 %) at a tenth of its time (checkpoints/README.md)
     album_fills = {ALBUM_MODEL: album} if album is not None else {}
     album_fills[PATCHMATCH] = ClassicalInpainter("patchmatch")
     album_fills[TELEA] = ClassicalInpainter("telea")
