@@ -52,13 +52,21 @@ def value_noise(rng: np.random.Generator, size: int, cells: int, octaves: int = 
     return np.clip(total / 1.9, -1, 1)
 
 
+def canvas(rng: np.random.Generator, cells: int):
+    """A tile's drawing aids: pixel coordinates ``yy, xx``, a smooth ``grain`` with ``cells``
+    cells and per-pixel ``fine`` noise (both ``HxWx1``)."""
+    n = TILE_SIZE
+    yy, xx = np.mgrid[0:n, 0:n].astype(np.float32)
+    grain = value_noise(rng, n, cells)[..., None]
+    fine = rng.normal(0, 1, (n, n, 1)).astype(np.float32)
+    return yy, xx, grain, fine
+
+
 def draw_tile(seed: int = 7) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Return the tile (``HxWx3 uint8``) and one ``HxW`` bool map per land-cover kind."""
     rng = np.random.default_rng(seed)
     n = TILE_SIZE
-    yy, xx = np.mgrid[0:n, 0:n].astype(np.float32)
-    grain = value_noise(rng, n, 8)[..., None]
-    fine = rng.normal(0, 1, (n, n, 1)).astype(np.float32)
+    yy, xx, grain, fine = canvas(rng, 8)
 
     # sand everywhere first
     img = np.array([205, 182, 140], np.float32) + grain * 18 + fine * 5
@@ -131,9 +139,7 @@ def draw_rural_tile(seed: int = 11) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     the first words of the ``deepglobe`` class names."""
     rng = np.random.default_rng(seed)
     n = TILE_SIZE
-    yy, xx = np.mgrid[0:n, 0:n].astype(np.float32)
-    grain = value_noise(rng, n, 6)[..., None]
-    fine = rng.normal(0, 1, (n, n, 1)).astype(np.float32)
+    yy, xx, grain, fine = canvas(rng, 6)
 
     # rangeland (dry grass and shrubs) everywhere first
     img = np.array([150, 146, 98], np.float32) + grain * 16 + fine * 6

@@ -432,9 +432,12 @@ def test_client_satellite(client, app_models):
     assert sorted(Path(f).suffix for f in files) == [".png", ".png", ".png", ".tif"]
 
 
-def test_client_switches_the_land_cover_model(client, app_models):
-    from gradio_client import handle_file
+def test_client_switches_the_land_cover_model(app_url, app_models):
+    from gradio_client import Client, handle_file
 
+    # a session of its own: a switch changes this session's pickers (their choices), as it does
+    # a user's page, and the other tests' client stays on the default model
+    client = Client(app_url, verbose=False)
     rural = list(app_models.landcover_models)[1]
     legend, erase, fill_class, _, method = client.predict(rural, api_name="/satellite_model")
     # the pickers come back as updates: the model's classes as choices, its first one chosen

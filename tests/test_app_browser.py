@@ -86,6 +86,25 @@ def result_image(page, selector) -> np.ndarray:
     return np.asarray(Image.open(io.BytesIO(response.body())).convert("RGB"))
 
 
+def paint_land_cover_and_inpaint(page, colour: str, start, end, shot: Path, absent: str | None = None) -> np.ndarray:
+    """In the Satellite tab: pick ``colour`` (CSS ``rgb(...)``) from the land-cover brush's
+    palette (where ``absent`` must not be offered), paint a stroke, press Inpaint; returns the
+    result and saves a screenshot."""
+    page.get_by_role("tab", name="Paint land cover (optional)").click()
+    editor = page.locator("#satellite-paint")
+    editor.get_by_role("button", name="Color").click()
+    editor.locator(f'.color[style*="{colour}"]').click()
+    if absent is not None:
+        assert editor.locator(f'.color[style*="{absent}"]').count() == 0
+    page.mouse.click(5, 5)  # close the colour picker
+    drag(page, editor.locator("canvas").first, start, end)
+    page.click("#satellite-run")
+    result = result_image(page, "#satellite-result")
+    page.wait_for_timeout(1000)
+    page.screenshot(path=str(shot), full_page=True)
+    return result
+
+
 def test_paint_a_stroke_and_inpaint(page, shots):
     picture = EXAMPLES / "photos" / "astronaut.jpg"
     original = np.asarray(Image.open(picture).convert("RGB"))
@@ -110,16 +129,8 @@ def test_satellite_erase_buildings_and_paint_land_cover(page, shots):
     page.get_by_text("Town by the sea").click()  # the bundled example tile
     page.locator("#satellite-overlay img").wait_for()
     page.locator("#satellite-erase").get_by_label("Building").check()
-    page.get_by_role("tab", name="Paint land cover (optional)").click()
-    editor = page.locator("#satellite-paint")
-    editor.get_by_role("button", name="Color").click()
-    editor.locator('.color[style*="rgb(254, 221, 58)"]').click()  # Vegetation's colour
-    page.mouse.click(5, 5)  # close the colour picker
-    drag(page, editor.locator("canvas").first, (0.62, 0.72), (0.92, 0.62))
-    page.click("#satellite-run")
-    result = result_image(page, "#satellite-result")
-    page.wait_for_timeout(1000)
-    page.screenshot(path=str(shots / "satellite-tab.png"), full_page=True)
+    vegetation = "rgb(254, 221, 58)"
+    result = paint_land_cover_and_inpaint(page, vegetation, (0.62, 0.72), (0.92, 0.62), shots / "satellite-tab.png")
     tile = np.asarray(Image.open(EXAMPLES / "satellite" / "tile.tif").convert("RGB"))
     changed = np.abs(result.astype(int) - tile.astype(int)).max(axis=2) > 0
     lc = np.asarray(Image.open(EXAMPLES / "satellite" / "landcover.png").convert("RGB"))
@@ -140,17 +151,10 @@ def test_switching_to_the_rural_model_switches_classes_and_brush(page, shots):
     assert page.locator("#satellite-model input:checked").get_attribute("value").startswith("deepglobe")
     page.locator("#satellite-overlay img").wait_for()
     page.locator("#satellite-erase").get_by_label("Urban land").check()
-    page.get_by_role("tab", name="Paint land cover (optional)").click()
-    editor = page.locator("#satellite-paint")
-    editor.get_by_role("button", name="Color").click()
-    editor.locator('.color[style*="rgb(0, 255, 0)"]').click()  # Forest land's colour: the model's table
-    assert editor.locator('.color[style*="rgb(254, 221, 58)"]').count() == 0  # no Dubai colour left
-    page.mouse.click(5, 5)  # close the colour picker
-    drag(page, editor.locator("canvas").first, (0.3, 0.15), (0.5, 0.2))
-    page.click("#satellite-run")
-    result = result_image(page, "#satellite-result")
-    page.wait_for_timeout(1000)
-    page.screenshot(path=str(shots / "satellite-tab-deepglobe.png"), full_page=True)
+    # the brush offers the model's table: Forest land's green, and no longer Dubai's vegetation yellow
+    forest, vegetation = "rgb(0, 255, 0)", "rgb(254, 221, 58)"
+    result = paint_land_cover_and_inpaint(page, forest, (0.3, 0.15), (0.5, 0.2), shots / "satellite-tab-deepglobe.png",
+                                          absent=vegetation)
     folder = EXAMPLES / "satellite-deepglobe"
     tile = np.asarray(Image.open(folder / "rural-tile.tif").convert("RGB"))
     changed = np.abs(result.astype(int) - tile.astype(int)).max(axis=2) > 0
