@@ -263,11 +263,12 @@ def example_tiles(models: app_models.AppModels) -> tuple[list[list[str]], list[s
     land-cover model whose table has an example tile."""
     from inpaint_core.landcover import get_class_table
 
+    drawn_in = {name: get_class_table(name) for name in EXAMPLE_TILES}
     rows, labels = [], []
     for label, chosen in models.landcover_models.items():
         # by the classes themselves, not the table's name: a user's table may share a name
         for table_name, (what, tile, landcover) in EXAMPLE_TILES.items():
-            if get_class_table(table_name) == chosen.classes and tile.is_file():
+            if drawn_in[table_name] == chosen.classes and tile.is_file():
                 rows.append([str(tile), str(landcover), label])
                 labels.append(f"{what} ({label})")
     return rows, labels

@@ -46,18 +46,18 @@ def _collect(path: Path, what: str) -> list[Path]:
 def match_by_stem(images: list[Path], others: list[Path], what: str) -> list[tuple[Path, Path]]:
     """Pair each image with the file of the same stem in ``others`` (a single file pairs with all),
     or with the same stem less a tile ending (``119_sat.jpg`` + ``119_mask.png``, as the trainer
-    pairs them: :func:`inpaint_core.satellite_data.pair_key`)."""
-    from inpaint_core.satellite_data import IMAGE_ENDINGS, LABEL_ENDINGS, pair_key
+    pairs them: :func:`inpaint_core.satellite_data.label_finder`)."""
+    from inpaint_core.satellite_data import label_finder
 
     if len(others) == 1 and len(images) == 1:
         return [(images[0], others[0])]
-    by_stem, by_key = {}, {}
+    by_stem = {}
     for p in others:
         if p.stem in by_stem:
             raise ValueError(f"two {what} files share the stem {p.stem!r}: {by_stem[p.stem].name}, {p.name}")
         by_stem[p.stem] = p
-        by_key.setdefault(pair_key(p.stem, LABEL_ENDINGS), p)
-    pairs = [(p, by_stem.get(p.stem) or by_key.get(pair_key(p.stem, IMAGE_ENDINGS))) for p in images]
+    find = label_finder(others)
+    pairs = [(p, find(p)) for p in images]
     missing = [p.name for p, other in pairs if other is None]
     if missing:
         raise ValueError(f"no {what} for {len(missing)} image(s), e.g. {', '.join(missing[:3])} "

@@ -27,7 +27,7 @@ from inpaint_core.geo import read_tile
 from inpaint_core.landcover import ClassTable, get_class_table
 from inpaint_core.masks import MaskSpec, class_patch_holes, free_form, research_holes
 
-__all__ = ["find_tile_pairs", "pair_key", "split_pairs", "split_named", "SatelliteTiles", "draw_mask", "IMAGE_SUFFIXES",
+__all__ = ["find_tile_pairs", "pair_key", "label_finder", "split_pairs", "split_named", "SatelliteTiles", "draw_mask", "IMAGE_SUFFIXES",
            "LABEL_DIRS", "IMAGE_ENDINGS", "LABEL_ENDINGS"]
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff")
@@ -45,6 +45,17 @@ def pair_key(stem: str, endings) -> str:
     return next((stem[: -len(e)] for e in endings if low.endswith(e) and len(stem) > len(e)), stem)
 
 
+def label_finder(labels):
+    """``image path -> its label`` among ``labels`` (or None): the label of the same stem, else
+    the one whose stem less a :data:`LABEL_ENDINGS` ending is the image's stem less an
+    :data:`IMAGE_ENDINGS` one. The one pairing rule of training, ``run`` and ``evaluate``."""
+    by_stem, by_key = {}, {}
+    for p in labels:
+        by_stem.setdefault(p.stem, p)
+        by_key.setdefault(pair_key(p.stem, LABEL_ENDINGS), p)
+    return lambda image: by_stem.get(image.stem) or by_key.get(pair_key(image.stem, IMAGE_ENDINGS))
+
+
 def find_tile_pairs(root) -> list[tuple[Path, Path]]:
     """All ``(image, label)`` pairs under ``root``: every ``images`` folder with a sibling
     label folder (one of :data:`LABEL_DIRS`), matched by file stem, or by the stem without
@@ -59,11 +70,9 @@ def find_tile_pairs(root) -> list[tuple[Path, Path]]:
         label_dir = next((img_dir.parent / n for n in LABEL_DIRS if (img_dir.parent / n).is_dir()), None)
         if label_dir is None:
             continue
-        files = sorted(p for p in label_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-        labels = {p.stem: p for p in files}
-        by_key = {pair_key(p.stem, LABEL_ENDINGS): p for p in files}
+        find_label = label_finder(sorted(p for p in label_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES))
         for img in sorted(p for p in img_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES):
-            label = labels.get(img.stem) or by_key.get(pair_key(img.stem, IMAGE_ENDINGS))
+            label = find_label(img)
             if label is not None:
                 pairs.append((img, label))
             else:

@@ -80,8 +80,9 @@ class TrainConfig:
     class_size: int = field(64, help="class patch side in px at 256")
     windows_per_epoch: int = field(2000, help="random windows per epoch")
     val_fraction: float = field(0.1, help="share of images held out for validation (by path hash)")
-    val_tiles: str | None = field(None, help="hold out these images instead (comma-separated file names or stems, "
-                                  "e.g. 6399_sat,794214_sat): for a few large tiles, where a hash split is too coarse")
+    val_tiles: str | None = field(None, help="hold out these images instead (comma-separated file names, stems or "
+                                  "paths relative to --data, e.g. 6399_sat,794214_sat): for a few large tiles, where a "
+                                  "hash split is too coarse")
     val_windows: int = field(32, help="fixed validation windows scored at each validation")
     val_perceptual: str = val_perceptual_field()
     val_baseline: bool = field(True, help="score land-cover PatchMatch (with this run's exemplar bank) on the "
