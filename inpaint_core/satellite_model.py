@@ -45,7 +45,8 @@ class SatelliteConfig:
     lc_channels: int = doc(16, "land-cover-branch channels at half resolution; doubled per level, capped at 64")
     prefill: str = doc("landcover-nearest", "hole pre-fill the generator corrects: landcover-nearest (each hole "
                        "pixel the nearest known pixel of its asked class), landcover-bank (that, with the exemplar "
-                       "bank's texture for a class the window has too little of), telea, zeros (the research), "
+                       "bank's texture for a class the window has too little of), landcover-smooth (Telea from the "
+                       "known pixels of the asked class alone, with the bank), telea, zeros (the research), "
                        "patchmatch, patchmatch-half")
     residual: bool = doc(True, "predict a correction on top of the pre-filled image (zero-initialised head)")
     disc_base: int = doc(32, "discriminator channels after its first stride-2 conv")

@@ -94,8 +94,10 @@ def what_if(model, table, windows, out: Path, seed: int = 0, reader=None, exampl
     for name, fill in (("landcover-patchmatch", LandcoverFillInpainter(table, "landcover-patchmatch", bank=bank)),
                        ("landcover-patchmatch-nobank", LandcoverFillInpainter(table, "landcover-patchmatch")),
                        ("landcover-nearest", LandcoverFillInpainter(table, "landcover-nearest")),
-                       ("landcover-bank", None if bank is None else LandcoverFillInpainter(table, "landcover-bank", bank=bank))):
-        if name in ("landcover-patchmatch-nobank", "landcover-bank") and bank is None:
+                       ("landcover-bank", None if bank is None else LandcoverFillInpainter(table, "landcover-bank", bank=bank)),
+                       ("landcover-smooth",
+                        None if bank is None else LandcoverFillInpainter(table, "landcover-smooth", bank=bank))):
+        if name in ("landcover-patchmatch-nobank", "landcover-bank", "landcover-smooth") and bank is None:
             continue  # the same fill twice, or one that needs the bank
         methods[name] = lambda im, m, lc, f=fill: f.inpaint(im, m, landcover=lc)
     methods["telea"] = lambda im, m, lc: telea(im, m)

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from conftest import make_picture
-from inpaint_core.classical import patchmatch
+from inpaint_core.classical import patchmatch, telea
 from inpaint_core.engine import InferenceOptions
 from inpaint_core.inpainters import FILL_METHODS, ClassicalInpainter, LandcoverFillInpainter, make_inpainter
 from inpaint_core.landcover import get_class_table
@@ -194,6 +194,37 @@ def test_landcover_nearest_with_a_bank_paints_exemplar_texture_for_a_missing_cla
         LandcoverFillInpainter(TABLE, "landcover-bank")
 
 
+def test_landcover_smooth_diffuses_the_asked_class_alone():
+    """The "landcover-smooth" fill: Telea from the known pixels of the asked class only. Each
+    class keeps its own colours across a border hole; in a one-class field it is Telea's fill,
+    and on a noisy field it is closer to the truth than copying single noisy pixels."""
+    image, lc, mask = two_class_tile()
+    out = landcover_nearest(image, mask, lc, smooth=True)
+    np.testing.assert_array_equal(out[~mask], image[~mask])
+    assert in_box(out[mask & (lc == LAND)], RED, slack=0) and in_box(out[mask & (lc == ROAD)], BLUE, slack=0)
+    assert not in_box(telea(image, mask)[mask & (lc == LAND)], RED, slack=0)  # plain Telea mixes the two
+
+    h, w = 96, 128
+    field = np.clip(np.random.default_rng(3).normal((90, 120, 60), 20, (h, w, 3)), 0, 255).astype(np.uint8)
+    one = np.full((h, w), LAND, np.int64)
+    hole = np.zeros((h, w), bool)
+    hole[20:70, 30:90] = True
+    smooth = landcover_nearest(field, hole, one, smooth=True)
+    assert np.abs(smooth.astype(int) - telea(field, hole).astype(int)).max() <= 1
+    mse = lambda f: ((f[hole].astype(float) - field[hole]) ** 2).mean()  # noqa: E731
+    assert mse(smooth) < 0.75 * mse(landcover_nearest(field, hole, one))
+
+    bank = make_bank()
+    asked = lc.copy()
+    asked[mask] = WATER  # missing from the window: the bank's texture, as "landcover-bank"
+    np.testing.assert_array_equal(landcover_nearest(image, mask, asked, bank=bank, smooth=True),
+                                  landcover_nearest(image, mask, asked, bank=bank))
+    fill = LandcoverFillInpainter(TABLE, "landcover-smooth", bank=bank)
+    np.testing.assert_array_equal(fill.inpaint(image, mask, landcover=lc), out)
+    with pytest.raises(ValueError, match="landcover-smooth needs an exemplar bank"):
+        LandcoverFillInpainter(TABLE, "landcover-smooth")
+
+
 def test_landcover_fill_inpainter_validates_and_declares_its_input():
     image, lc, mask = two_class_tile()
     fill = LandcoverFillInpainter(TABLE, "landcover-patchmatch")
@@ -212,7 +243,7 @@ def test_landcover_fill_inpainter_validates_and_declares_its_input():
 
 def test_make_inpainter_knows_every_method(tiny_album_checkpoint):
     assert set(FILL_METHODS) == {"model", "patchmatch", "telea", "navier-stokes", "landcover-patchmatch",
-                                 "landcover-nearest", "landcover-bank"}
+                                 "landcover-nearest", "landcover-bank", "landcover-smooth"}
     assert make_inpainter("patchmatch").kind == "patchmatch"
     assert make_inpainter("model", tiny_album_checkpoint).kind == "album"
     assert make_inpainter("landcover-nearest", classes="dubai-aerial").classes.names == TABLE.names
@@ -248,6 +279,10 @@ def test_prefills_are_exact_outside_the_hole_and_named_once():
     asked[mask] = WATER
     np.testing.assert_array_equal(prefill(image, mask, "landcover-bank", landcover=asked, bank=make_bank()),
                                   landcover_nearest(image, mask, asked, bank=make_bank()))
+    np.testing.assert_array_equal(prefill(image, mask, "landcover-smooth", landcover=lc, bank=make_bank()),
+                                  landcover_nearest(image, mask, lc, smooth=True))
+    with pytest.raises(ValueError, match="the landcover-smooth prefill needs an exemplar bank"):
+        prefill(image, mask, "landcover-smooth", landcover=lc)
     with pytest.raises(ValueError, match="valid: telea, zeros, patchmatch, patchmatch-half$"):
         check_prefill("landcover-nearest")  # not for the album model: it has no land cover
     with pytest.raises(ValueError, match="unknown prefill"):
@@ -279,3 +314,8 @@ def test_untrained_residual_networks_are_their_prefill():
     sat = SatelliteInpainter(gen, TABLE, device="cpu", bank=make_bank())
     out = sat.inpaint(image, mask, landcover=asked, strategy="full")
     assert np.abs(out.astype(int) - landcover_nearest(image, mask, asked, make_bank()).astype(int)).max() <= 1
+    gen = SatelliteGenerator(SatelliteConfig(num_classes=len(TABLE), base=8, depth=2, lc_channels=4,
+                                             bottleneck_blocks=1, prefill="landcover-smooth"))
+    sat = SatelliteInpainter(gen, TABLE, device="cpu", bank=make_bank())
+    out = sat.inpaint(image, mask, landcover=lc, strategy="full")
+    assert np.abs(out.astype(int) - landcover_nearest(image, mask, lc, smooth=True).astype(int)).max() <= 1

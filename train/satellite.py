@@ -27,7 +27,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler
 
 from inpaint_core.checkpoint import save_model
-from inpaint_core.classical import telea
+from inpaint_core.classical import BANK_PREFILLS, telea
 from inpaint_core.landcover import TABLE_HELP, get_class_table
 from inpaint_core.landcover_fill import landcover_patchmatch
 from inpaint_core.losses import PerceptualLoss, l1_loss, load_vgg16, lsgan_loss, tv_loss
@@ -420,11 +420,11 @@ def main(argv=None) -> dict:
     if cfg.overfit_batch:
         train_pairs = val_pairs = train_pairs[: cfg.batch_size]
     # the exemplar bank of the training tiles: exported with the model (land-cover PatchMatch
-    # uses it), and part of the generator's pre-fill with --prefill landcover-bank
+    # uses it), and part of the generator's pre-fill with --prefill landcover-bank or landcover-smooth
     from inpaint_core.bank import bank_from_pairs
 
     bank = bank_from_pairs(train_pairs, table, seed=cfg.seed)
-    pre_bank = bank if mcfg.prefill == "landcover-bank" else None
+    pre_bank = bank if mcfg.prefill in BANK_PREFILLS else None
     train_set = SatelliteTiles(train_pairs, table, cfg.crop, spec, mcfg.prefill, seed=cfg.seed, fixed_masks=cfg.overfit_batch,
                                length=cfg.batch_size if cfg.overfit_batch else cfg.windows_per_epoch,
                                what_if=cfg.what_if, identity=cfg.identity, bank=pre_bank)
