@@ -162,12 +162,15 @@ class SatelliteTiles(Dataset):
     generator must give the window back. ``length`` windows make an epoch; with
     ``train=False`` window ``i``, its holes and its asked class are the same on every read
     (seeded by ``i``; a what-if validation set passes ``what_if=1``); with ``fixed_masks``
-    the same holds in training, never what-if (the overfit test).
+    the same holds in training, never what-if (the overfit test). ``colour_jitter`` > 0
+    puts each training window in other light (see :meth:`_jitter`), target and input alike.
     """
 
     def __init__(self, pairs, table, size: int = 256, mask_spec: MaskSpec | None = None, prefill_method: str = "telea",
                  length: int | None = None, train: bool = True, seed: int = 0, fixed_masks: bool = False,
-                 what_if: float = 0.0, identity: float = 0.0, bank=None):
+                 what_if: float = 0.0, identity: float = 0.0, bank=None, colour_jitter: float = 0.0):
+        if not 0 <= colour_jitter < 1:
+            raise ValueError(f"colour_jitter must be in [0, 1), got {colour_jitter}")
         if not (0 <= what_if <= 1 and 0 <= identity <= 1 and what_if + identity <= 1):
             raise ValueError(f"what_if ({what_if}) and identity ({identity}) must be shares that sum to at most 1")
         if not pairs:
@@ -180,6 +183,7 @@ class SatelliteTiles(Dataset):
         self.bank = bank  # the exemplar bank of the "landcover-bank" pre-fill (cut from the training tiles)
         self.train, self.seed, self.fixed = train, seed, fixed_masks
         self.what_if, self.identity = (0.0, 0.0) if fixed_masks else (what_if, identity)
+        self.colour_jitter = colour_jitter if train and not fixed_masks else 0.0
         self.epoch = 0
         self._cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         self._areas = None
@@ -239,6 +243,8 @@ class SatelliteTiles(Dataset):
             if rng.random() < 0.5:
                 rgb, lc = rgb[:, ::-1], lc[:, ::-1]
             rgb, lc = np.ascontiguousarray(rgb), np.ascontiguousarray(lc)
+        if self.colour_jitter:
+            rgb = self._jitter(rgb, rng)
         mask = draw_mask(self.spec, lc, rng, self.table.nodata_indices)
         asked, whatif = lc, False
         if self.what_if or self.identity:
@@ -256,6 +262,14 @@ class SatelliteTiles(Dataset):
             "landcover_true": torch.from_numpy(lc.astype(np.int64)),
             "whatif": torch.tensor(float(whatif)),
         }
+
+    def _jitter(self, rgb: np.ndarray, rng) -> np.ndarray:
+        """The window in other light: one brightness gain in 1 +- j and a gain per channel in
+        1 +- j/2 (white balance), so a class's colour in the training tiles is no rule and the
+        generator must take the colour of a fill from the pixels around it."""
+        j = self.colour_jitter
+        gain = rng.uniform(1 - j, 1 + j) * rng.uniform(1 - j / 2, 1 + j / 2, size=3)
+        return np.clip(rgb.astype(np.float32) * gain.astype(np.float32), 0, 255).round().astype(np.uint8)
 
     def _ask_other_class(self, lc: np.ndarray, mask: np.ndarray, rng) -> tuple[np.ndarray, bool]:
         """``lc`` with the hole asking for one class other than the one most erased there."""

@@ -295,6 +295,40 @@ def test_what_if_and_identity_windows(tile_folder):
         SatelliteTiles(pairs, TABLE, what_if=0.8, identity=0.4)
 
 
+def test_colour_jitter_relights_training_windows_only(tile_folder):
+    """A jittered training window is the same window in other light: every pixel times one
+    gain per channel, within the promised range, input and target alike (the known pixels
+    still match); held-out windows never are; a jitter of 1 or more is refused."""
+    from inpaint_core.satellite_data import SatelliteTiles, find_tile_pairs
+
+    data, _ = tile_folder
+    pairs = find_tile_pairs(data)
+    j = 0.3
+    jittered = SatelliteTiles(pairs, TABLE, size=32, seed=0, length=20, colour_jitter=j)
+    plain = SatelliteTiles(pairs, TABLE, size=32, seed=0, length=20)
+    gains = []
+    for i in range(20):
+        torch.manual_seed(i)  # the same window (place, turn, flip) from both
+        item = jittered[i]
+        torch.manual_seed(i)
+        ref = plain[i]["target"]
+        known = item["mask"][0] == 0
+        torch.testing.assert_close(item["input"][:, known], item["target"][:, known])
+        ok = (ref > 0.1) & (item["target"] < 0.99)  # away from rounding at black and clipping at white
+        for c in range(3):
+            ratio = item["target"][c][ok[c]] / ref[c][ok[c]]
+            assert ratio.std() < 0.02, "one gain per channel"
+            gains.append(float(ratio.mean()))
+    gains = np.array(gains)
+    assert gains.min() >= (1 - j) * (1 - j / 2) - 0.02 and gains.max() <= (1 + j) * (1 + j / 2) + 0.02
+    assert gains.std() > 0.05  # the light changes from window to window
+    held = SatelliteTiles(pairs, TABLE, size=32, seed=1, length=4, train=False, colour_jitter=j)
+    held_plain = SatelliteTiles(pairs, TABLE, size=32, seed=1, length=4, train=False)
+    assert all(torch.equal(held[i]["target"], held_plain[i]["target"]) for i in range(4))
+    with pytest.raises(ValueError, match="colour_jitter"):
+        SatelliteTiles(pairs, TABLE, colour_jitter=1.0)
+
+
 def test_what_if_holes_carry_no_pixel_loss():
     """In a what-if hole the target shows the erased class: the pixel terms must ignore it."""
     from train.satellite import TrainConfig, g_step

@@ -76,6 +76,9 @@ class TrainConfig:
     what_if: float = field(0.25, help="share of training windows whose hole asks for another class (no pixel "
                            "target there: D's land-cover head, the adversarial and TV terms teach it)")
     identity: float = field(0.05, help="share of training windows with no hole: the generator gives them back")
+    colour_jitter: float = field(0.0, help="put each training window in other light: brightness x(1 +- J), each "
+                                 "channel x(1 +- J/2), so the fill's colour comes from its surroundings, not from "
+                                 "what the class looked like in the training tiles (tiles from many places)")
     class_count: int = field(3, help="class patches per window (most common class of each patch is removed)")
     class_size: int = field(64, help="class patch side in px at 256")
     windows_per_epoch: int = field(2000, help="random windows per epoch")
@@ -427,7 +430,8 @@ def main(argv=None) -> dict:
     pre_bank = bank if mcfg.prefill in BANK_PREFILLS else None
     train_set = SatelliteTiles(train_pairs, table, cfg.crop, spec, mcfg.prefill, seed=cfg.seed, fixed_masks=cfg.overfit_batch,
                                length=cfg.batch_size if cfg.overfit_batch else cfg.windows_per_epoch,
-                               what_if=cfg.what_if, identity=cfg.identity, bank=pre_bank)
+                               what_if=cfg.what_if, identity=cfg.identity, bank=pre_bank,
+                               colour_jitter=cfg.colour_jitter)
     val_set = train_set if cfg.overfit_batch else SatelliteTiles(  # the overfit test scores the batch it fits
         val_pairs or train_pairs, table, cfg.crop, spec, mcfg.prefill, train=False, seed=cfg.seed + 1, length=cfg.val_windows,
         bank=pre_bank)
