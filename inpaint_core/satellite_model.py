@@ -49,11 +49,16 @@ class SatelliteConfig:
                        "known pixels of the asked class alone, with the bank), telea, zeros (the research), "
                        "patchmatch, patchmatch-half")
     residual: bool = doc(True, "predict a correction on top of the pre-filled image (zero-initialised head)")
+    normalize: bool = doc(False, "see each window relative to its known pixels: colours minus their mean, over "
+                                 "their spread, per channel, and the correction in those units (with --residual), "
+                                 "so what a class looked like in the training tiles is no rule for a new one")
     disc_base: int = doc(32, "discriminator channels after its first stride-2 conv")
     disc_depth: int = doc(4, "stride-2 convs in the discriminator trunk: patch map at 1/2**disc_depth")
 
     def __post_init__(self):
         check_prefill(self.prefill, landcover=True)
+        if self.normalize and not self.residual:
+            raise ValueError("normalize needs residual: the correction is made in the window's own units")
         if self.num_classes < 2 or self.depth < 1 or self.base < 4 or self.disc_depth < 2:
             raise ValueError("need num_classes >= 2, depth >= 1, base >= 4 and disc_depth >= 2")
 
@@ -64,6 +69,21 @@ class SatelliteConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+SPREAD_FLOOR = 0.02  # colour spread (std, on [0, 1]) below which a window counts as flat
+
+
+def window_stats(image: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per image and channel, the mean and the spread (2 std, at least ``2 * SPREAD_FLOOR``)
+    of the known pixels (``mask`` 0), each ``Nx3x1x1``; a window without known pixels
+    takes all of them. ``(image - mean) / spread`` is then about in [-1, 1]."""
+    known = 1 - mask
+    known = torch.where(known.sum(dim=(2, 3), keepdim=True) > 0, known, torch.ones_like(known))
+    count = known.sum(dim=(2, 3), keepdim=True)
+    centre = (image * known).sum(dim=(2, 3), keepdim=True) / count
+    var = ((image - centre) ** 2 * known).sum(dim=(2, 3), keepdim=True) / count
+    return centre, 2 * var.sqrt().clamp_min(SPREAD_FLOOR)
 
 
 class SatelliteGenerator(nn.Module):
@@ -106,7 +126,12 @@ class SatelliteGenerator(nn.Module):
             raise ValueError(f"input size {tuple(image.shape[-2:])} must be a multiple of {m}; pad it first")
         onehot = F.one_hot(landcover.long(), self.config.num_classes).permute(0, 3, 1, 2).to(image.dtype)
         lc = self.lc_stem(F.pixel_unshuffle(onehot, 2))
-        x = F.pixel_unshuffle(torch.cat([image * 2 - 1, mask * 2 - 1], dim=1), 2)
+        if self.config.normalize:
+            centre, spread = window_stats(image, mask)
+            seen = (image - centre) / spread
+        else:
+            seen = image * 2 - 1
+        x = F.pixel_unshuffle(torch.cat([seen, mask * 2 - 1], dim=1), 2)
         x = self.merge(torch.cat([self.rgb_stem(x), lc], dim=1))
         skips = []
         for down, lc_down in zip(self.down, self.lc_down):
@@ -119,8 +144,11 @@ class SatelliteGenerator(nn.Module):
             x = F.interpolate(x, size=skip.shape[-2:], mode="nearest")
             x = block(torch.cat([x, skip], dim=1))
         delta = F.pixel_shuffle(self.head(x), 2)
-        out = image * 2 - 1 + delta if self.config.residual else torch.tanh(delta)
-        out = (out.float() + 1) / 2
+        if self.config.normalize:
+            out = ((seen + delta) * spread + centre).float()
+        else:
+            out = image * 2 - 1 + delta if self.config.residual else torch.tanh(delta)
+            out = (out.float() + 1) / 2
         # clamping in training would zero the gradient of every saturated pixel, which then
         # never recovers; the losses keep outputs in range, inference clamps
         return out if self.training else out.clamp(0, 1)

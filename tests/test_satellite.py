@@ -234,6 +234,47 @@ def test_landcover_nearest_prefill_trains_and_exports(tile_folder):
     assert model.model.config.prefill == "landcover-nearest"
 
 
+def test_normalized_generator_fills_the_same_in_any_light():
+    """With ``normalize`` the generator sees a window relative to its known pixels, so a window
+    in other light (each channel times a > 0, plus b) gets the same fill in that light:
+    g(a x + b) = a g(x) + b, for any weights. Untrained, it returns its pre-fill."""
+    from inpaint_core.satellite_model import window_stats
+
+    torch.manual_seed(0)
+    cfg = SatelliteConfig(num_classes=len(TABLE), base=8, depth=2, lc_channels=4, bottleneck_blocks=1, normalize=True)
+    gen = SatelliteGenerator(cfg).eval()
+    image, mask, lc = torch.rand(2, 3, 32, 32) * 0.5 + 0.2, torch.zeros(2, 1, 32, 32), torch.randint(0, 6, (2, 32, 32))
+    mask[:, :, 8:20, 6:24] = 1
+    torch.testing.assert_close(gen(image, mask, lc), image)
+    torch.nn.init.normal_(gen.head.weight, 0, 0.3)  # a generator that changes things
+    a, b = torch.tensor([0.7, 1.1, 0.9]).view(1, 3, 1, 1), torch.tensor([0.05, -0.1, 0.02]).view(1, 3, 1, 1)
+    with torch.no_grad():
+        out, relit = gen.train()(image, mask, lc), gen(image * a + b, mask, lc)  # train(): no clamp to [0, 1]
+    assert (out - image).abs().max() > 0.01
+    torch.testing.assert_close(relit, out * a + b, atol=1e-5, rtol=1e-4)
+    centre, spread = window_stats(image, mask)
+    known = image[0, :, mask[0, 0] == 0]
+    torch.testing.assert_close(centre[0].flatten(), known.mean(dim=1))
+    torch.testing.assert_close(spread[0].flatten(), 2 * known.std(dim=1, unbiased=False))
+    with pytest.raises(ValueError, match="normalize needs residual"):
+        SatelliteConfig(normalize=True, residual=False)
+
+
+def test_normalized_generator_trains_exports_and_loads(tile_folder):
+    from train.satellite import main
+
+    data, vgg = tile_folder
+    out = data / "run-normalize"
+    main(tiny_args(data, vgg, out) + ["--steps", "2", "--val-every", "2", "--normalize", "--colour-jitter", "0.2"])
+    model = load_inpainter(out / "model.safetensors", device="cpu")
+    assert model.model.config.normalize
+    image = np.full((40, 48, 3), 120, np.uint8)
+    mask = np.zeros((40, 48), bool)
+    mask[10:20, 10:30] = True
+    out_img = model.inpaint(image, mask, landcover=np.full((40, 48), 2))
+    np.testing.assert_array_equal(out_img[~mask], image[~mask])
+
+
 def test_landcover_bank_prefill_trains_keeps_exports_and_needs_its_bank(tile_folder, tmp_path):
     """The bank pre-fill trains from the bank it exports; --keep-exports keeps each validation's
     model; a file that lost its bank is refused, not filled with something else."""
