@@ -78,13 +78,13 @@ def landcover_nearest(image: np.ndarray, mask: np.ndarray, landcover: np.ndarray
         if not known.any():
             rest |= want
             continue
-        # for every pixel, the coordinates of the nearest known pixel of class c
-        dist, (iy, ix) = distance_transform_edt(~known, return_indices=True)
         if smooth:
-            box = _box(want, dist)
+            box = _box(want, distance_transform_edt(~known))
             # every pixel of the box that is not a known pixel of class c is filled, from those alone
             out[box][want[box]] = telea(image[box], ~known[box])[want[box]]
             continue
+        # for every pixel, the coordinates of the nearest known pixel of class c
+        _, (iy, ix) = distance_transform_edt(~known, return_indices=True)
         out[want] = image[iy[want], ix[want]]
     if rest.any():
         out[rest] = telea(image, mask)[rest]

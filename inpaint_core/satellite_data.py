@@ -180,7 +180,7 @@ class SatelliteTiles(Dataset):
         self.size = size
         self.spec = mask_spec or MaskSpec({"class-patches": 0.5, "strokes": 0.3, "research": 0.2})
         self.prefill = prefill_method
-        self.bank = bank  # the exemplar bank of the "landcover-bank" pre-fill (cut from the training tiles)
+        self.bank = bank  # the exemplar bank of the bank pre-fills (cut from the training tiles)
         self.train, self.seed, self.fixed = train, seed, fixed_masks
         self.what_if, self.identity = (0.0, 0.0) if fixed_masks else (what_if, identity)
         self.colour_jitter = colour_jitter if train and not fixed_masks else 0.0

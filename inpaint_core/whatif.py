@@ -80,7 +80,7 @@ def what_if(model, table, windows, out: Path, seed: int = 0, reader=None, exampl
     """
     from tqdm import tqdm
 
-    from inpaint_core.classical import telea
+    from inpaint_core.classical import BANK_PREFILLS, telea
     from inpaint_core.inpainters import LandcoverFillInpainter
     from inpaint_core.evaluate import _mask
     from inpaint_core.reports import HOLE_COLOUR, save_labelled_grid
@@ -91,14 +91,13 @@ def what_if(model, table, windows, out: Path, seed: int = 0, reader=None, exampl
     methods = {}
     if model is not None:
         methods["model"] = lambda im, m, lc: model.inpaint(im, m, landcover=lc)
-    for name, fill in (("landcover-patchmatch", LandcoverFillInpainter(table, "landcover-patchmatch", bank=bank)),
-                       ("landcover-patchmatch-nobank", LandcoverFillInpainter(table, "landcover-patchmatch")),
-                       ("landcover-nearest", LandcoverFillInpainter(table, "landcover-nearest")),
-                       ("landcover-bank", None if bank is None else LandcoverFillInpainter(table, "landcover-bank", bank=bank)),
-                       ("landcover-smooth",
-                        None if bank is None else LandcoverFillInpainter(table, "landcover-smooth", bank=bank))):
-        if name in ("landcover-patchmatch-nobank", "landcover-bank", "landcover-smooth") and bank is None:
-            continue  # the same fill twice, or one that needs the bank
+    fills = [("landcover-patchmatch", LandcoverFillInpainter(table, "landcover-patchmatch", bank=bank))]
+    if bank is not None:  # without a bank, the no-bank PatchMatch is the one above and the bank fills cannot run
+        fills.append(("landcover-patchmatch-nobank", LandcoverFillInpainter(table, "landcover-patchmatch")))
+    fills.append(("landcover-nearest", LandcoverFillInpainter(table, "landcover-nearest")))
+    if bank is not None:
+        fills += [(name, LandcoverFillInpainter(table, name, bank=bank)) for name in BANK_PREFILLS]
+    for name, fill in fills:
         methods[name] = lambda im, m, lc, f=fill: f.inpaint(im, m, landcover=lc)
     methods["telea"] = lambda im, m, lc: telea(im, m)
 
