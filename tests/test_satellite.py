@@ -176,8 +176,14 @@ def test_run_exports_and_resumes(tile_folder):
     # --select last exports whatever the latest validation says; the export's step shows it
     main(args + ["--steps", "4", "--resume", "--select", "last"])
     assert load_inpainter(out / "model.safetensors", device="cpu").meta["training"]["steps"] == 4
+    # the feature loss can train on the held-out perceptual distance's layers; the export records them
+    main(args + ["--steps", "5", "--resume", "--select", "last", "--vgg-layers", "relu1_2,relu2_2,relu3_3"])
+    meta = load_inpainter(out / "model.safetensors", device="cpu").meta["training"]
+    assert meta["steps"] == 5 and meta["train_config"]["vgg_layers"] == "relu1_2,relu2_2,relu3_3"
     with pytest.raises(SystemExit, match="--select"):
         main(args + ["--select", "sharpness"])
+    with pytest.raises(SystemExit, match="--vgg-layers"):
+        main(args + ["--vgg-layers", ""])
 
 
 def test_training_script_imports_without_rasterio_or_gradio():

@@ -102,7 +102,9 @@ class TrainConfig:
     max_minutes: float = field(0.0, help="stop (saving state and model) after this many minutes of this run; 0 = no limit")
     hole_weight: float = field(6.0, help="L1 weight of hole pixels relative to known pixels")
     w_mse: float = field(1.0, help="weight of the MSE between output and target")
-    w_vgg: float = field(0.05, help="weight of the VGG16 relu3_3 feature loss")
+    w_vgg: float = field(0.05, help="weight of the VGG16 feature loss (on --vgg-layers)")
+    vgg_layers: str = field("relu3_3", help="VGG16 layers of the feature loss, comma-separated; "
+                            "relu1_2,relu2_2,relu3_3,relu4_3 trains on the held-out perceptual distance's layers")
     w_tv: float = field(0.1, help="weight of the total-variation loss on the composite (as in the album model): "
                         "without it the adversarial reward grows a dotted 2-px pattern in the fills")
     w_adv: float = field(0.02, help="weight of the generator's LSGAN loss")
@@ -139,6 +141,8 @@ class TrainConfig:
             raise SystemExit("--select perceptual needs the validation's perceptual distance (--val-perceptual)")
         if self.select == "consistency" and not self.referee:
             raise SystemExit("--select consistency needs the referee (drop --no-referee)")
+        if self.w_vgg > 0 and not layer_names(self.vgg_layers):
+            raise SystemExit("--w-vgg > 0 needs at least one VGG16 layer in --vgg-layers")
 
 
 FULL_RUN = {"lr": 2e-4, "steps": 20000}
@@ -450,7 +454,7 @@ def main(argv=None) -> dict:
     if device.type == "cpu":  # measured faster for these convs on CPU
         gen, disc = gen.to(memory_format=torch.channels_last), disc.to(memory_format=torch.channels_last)
     n_params = sum(p.numel() for p in gen.parameters())
-    perceptual = PerceptualLoss(load_vgg16(cfg.vgg_weights, ("relu3_3",)).to(device))
+    perceptual = PerceptualLoss(load_vgg16(cfg.vgg_weights, layer_names(cfg.vgg_layers)).to(device))
     judge = None
     if not cfg.overfit_batch and ddp.is_main:  # land-cover PatchMatch with the run's bank, as evaluate runs it
         judge = held_out_judge(cfg.vgg_weights, cfg.val_perceptual, device, "landcover_patchmatch",
