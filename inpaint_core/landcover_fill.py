@@ -137,7 +137,10 @@ class ExemplarBank:
 
         For each class (but ``ignore``, e.g. nodata), 8 windows of 64x64 px are drawn at
         random (seeded) among those at least ``min_purity`` that class, spread over as many
-        images as there are. A class with fewer such windows takes its purest ones, so a
+        images as there are. Of those, only the half whose mean colour is nearest the class's
+        median window colour is drawn from: labels drawn as coarse polygons (DeepGlobe's) call
+        patches of crops or scrub "barren land", and a what-if fill painted from them looks
+        like the wrong class. A class with fewer such windows takes its purest ones, so a
         rare class still gets texture of its own; a class never seen stays empty.
         """
         rng = np.random.default_rng(seed)
@@ -164,6 +167,10 @@ class ExemplarBank:
             if not found:
                 continue
             pure = [f for f in found if f[0] >= min_purity]
+            if len(pure) >= 2 * ROWS * COLS:  # keep the typical half (by mean colour)
+                means = np.array([images[k][y:y + PATCH, x:x + PATCH].reshape(-1, 3).mean(0) for _, k, y, x in pure])
+                dist = np.linalg.norm(means - np.median(means, axis=0), axis=1)
+                pure = [pure[i] for i in np.argsort(dist, kind="stable")[: len(pure) // 2]]
             if len(pure) >= ROWS * COLS:
                 picks = [pure[i] for i in rng.choice(len(pure), ROWS * COLS, replace=False)]
             else:

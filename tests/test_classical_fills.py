@@ -136,6 +136,18 @@ def test_bank_is_cut_from_pure_windows_of_each_class():
     assert ExemplarBank.from_tensors({"x": torch.zeros(1)}) is None
 
 
+def test_bank_skips_off_colour_windows_of_a_coarsely_labelled_class():
+    """Water labelled over a quarter of green scrub (labels drawn as coarse polygons): the
+    strip is cut from the water that looks like water, never from the scrub."""
+    h, w = 256, 256
+    lc = np.full((h, w), WATER, np.int64)
+    image = textured(h, w, *BLUE, 7)
+    image[:, : w // 4] = textured(h, w // 4, *GREEN, 8)  # labelled water all the same
+    for seed in range(4):
+        bank = ExemplarBank.build([(image, lc)], len(TABLE), TABLE.nodata_indices, seed=seed)
+        assert in_box(bank.strips[WATER], BLUE)
+
+
 def test_what_if_uses_the_bank_when_the_window_lacks_the_class():
     """Ask for Water in a tile of Land and Road: only the bank has water texture."""
     image, lc, mask = two_class_tile()
