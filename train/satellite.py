@@ -141,8 +141,8 @@ class TrainConfig:
             raise SystemExit("--select perceptual needs the validation's perceptual distance (--val-perceptual)")
         if self.select == "consistency" and not self.referee:
             raise SystemExit("--select consistency needs the referee (drop --no-referee)")
-        if self.w_vgg > 0 and not layer_names(self.vgg_layers):
-            raise SystemExit("--w-vgg > 0 needs at least one VGG16 layer in --vgg-layers")
+        if not layer_names(self.vgg_layers):  # the feature loss is built even at --w-vgg 0
+            raise SystemExit("--vgg-layers needs at least one VGG16 layer")
 
 
 FULL_RUN = {"lr": 2e-4, "steps": 20000}
