@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 
 __all__ = ["telea", "navier_stokes", "patchmatch", "patchmatch_guide", "prefill", "check_prefill", "PREFILLS",
-           "LANDCOVER_PREFILLS", "BANK_PREFILLS", "CLASSICAL_METHODS", "DEFAULT_RADIUS", "PATCH_SIZE"]
+           "LANDCOVER_PREFILLS", "BANK_PREFILLS", "BANK_COMMAND", "CLASSICAL_METHODS", "DEFAULT_RADIUS", "PATCH_SIZE"]
 
 DEFAULT_RADIUS = 5  # OpenCV's inpaintRadius: the neighbourhood each filled pixel averages
 PATCH_SIZE = 3  # PatchMatch patch radius (7x7 patches): PyPatchMatch's examples and the tools shipping it use 3
@@ -90,6 +90,8 @@ def patchmatch_guide(image: np.ndarray, mask: np.ndarray, scale: float = 0.5, se
 PREFILLS = ("telea", "zeros", "patchmatch", "patchmatch-half")
 LANDCOVER_PREFILLS = PREFILLS + ("landcover-nearest", "landcover-bank", "landcover-smooth")
 BANK_PREFILLS = ("landcover-bank", "landcover-smooth")  # the ones that need an exemplar bank
+# what a person runs to give a satellite checkpoint its exemplar bank (inpaint_core/bank.py)
+BANK_COMMAND = "add one with `python -m inpaint_core bank --checkpoint FILE --data TILE_DIR` (see the README)"
 
 
 def check_prefill(method: str, landcover: bool = False) -> str:
@@ -122,7 +124,8 @@ def prefill(image: np.ndarray, mask: np.ndarray, method: str, landcover: np.ndar
     if landcover is None:
         raise ValueError(f"the {method} prefill needs the land-cover map")
     if method in BANK_PREFILLS and bank is None:
-        raise ValueError(f"the {method} prefill needs an exemplar bank (stored in the satellite checkpoint)")
+        raise ValueError(f"the {method} prefill needs an exemplar bank (stored in the satellite checkpoint): "
+                         f"{BANK_COMMAND}")
     from inpaint_core.landcover_fill import landcover_nearest  # it builds on this module
 
     return landcover_nearest(image, mask, landcover, bank=bank if method in BANK_PREFILLS else None,

@@ -21,7 +21,7 @@ import torch
 import torch.nn as nn
 
 from inpaint_core.checkpoint import CheckpointError, load_model_file
-from inpaint_core.classical import BANK_PREFILLS, CLASSICAL_METHODS, prefill
+from inpaint_core.classical import BANK_COMMAND, BANK_PREFILLS, CLASSICAL_METHODS, prefill
 from inpaint_core.engine import InferenceOptions, Inpainter
 from inpaint_core.landcover import ClassTable, table_from_meta
 from inpaint_core.landcover_fill import ExemplarBank
@@ -77,7 +77,8 @@ class LandcoverFillInpainter(Inpainter):
         if method not in fills:
             raise ValueError(f"unknown land-cover fill {method!r}; valid: {', '.join(fills)}")
         if method in BANK_PREFILLS and bank is None:
-            raise ValueError(f"{method} needs an exemplar bank: give a satellite checkpoint that has one")
+            raise ValueError(f"{method} needs an exemplar bank: give a satellite checkpoint that has one "
+                             f"({BANK_COMMAND})")
         if bank is not None and len(bank) != len(classes):
             raise ValueError(f"exemplar bank has {len(bank)} classes, the class table {len(classes)}")
         super().__init__("cpu", options, meta)
@@ -97,6 +98,27 @@ class LandcoverFillInpainter(Inpainter):
 
 CLASSICAL_FILLS = tuple(CLASSICAL_METHODS)  # names ClassicalInpainter takes
 LANDCOVER_FILLS = ("landcover-patchmatch", "landcover-nearest", "landcover-bank", "landcover-smooth")  # names LandcoverFillInpainter takes
+
+
+def load_weights(model: nn.Module, state: dict[str, torch.Tensor]) -> None:
+    """``model.load_state_dict(state)``, refusing weights that do not fit in one line.
+
+    PyTorch lists every mismatched tensor, one line each (about 30 for a wrong ``base``):
+    a page of text where a person needs to know that the config and the weights disagree.
+    """
+    own = model.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    resized = [k for k in own if k in state and tuple(state[k].shape) != tuple(own[k].shape)]
+    if missing or unexpected or resized:
+        parts = [f"{len(resized)} tensor(s) of another shape" if resized else "",
+                 f"{len(missing)} missing" if missing else "", f"{len(unexpected)} unexpected" if unexpected else ""]
+        first = resized[0] if resized else (missing or unexpected)[0]
+        example = (f"{first} is {'x'.join(map(str, state[first].shape))} in the file, "
+                   f"{'x'.join(map(str, own[first].shape))} for its config" if resized else first)
+        raise CheckpointError(f"its weights do not fit its config: {', '.join(p for p in parts if p)} "
+                              f"(e.g. {example})")
+    model.load_state_dict(state)
 
 
 class NetworkInpainter(Inpainter):
@@ -136,7 +158,7 @@ class AlbumInpainter(NetworkInpainter):
     def from_state(cls, state: dict, meta: dict, device="auto", options=None) -> "AlbumInpainter":
         config = AlbumConfig(**meta["config"])
         model = AlbumUNet(config)
-        model.load_state_dict(state)
+        load_weights(model, state)
         return cls(model, device, options, meta)
 
     @property
@@ -174,15 +196,15 @@ class SatelliteInpainter(NetworkInpainter):
     @classmethod
     def from_state(cls, state: dict, meta: dict, device="auto", options=None) -> "SatelliteInpainter":
         if "classes" not in meta:
-            raise KeyError("satellite checkpoint has no class table ('classes' metadata)")
+            raise CheckpointError("the satellite checkpoint has no class table ('classes' metadata)")
         config = SatelliteConfig(**meta["config"])
         model = SatelliteGenerator(config)
-        model.load_state_dict(split_state(state)["gen"])
+        load_weights(model, split_state(state)["gen"])
         table = table_from_meta(meta)
         bank = ExemplarBank.from_tensors(state)
         if config.prefill in BANK_PREFILLS and bank is None:
-            raise KeyError(f"the generator's {config.prefill} pre-fill needs the exemplar bank (bank.*), "
-                           "which this file lacks")
+            raise CheckpointError(f"the generator's {config.prefill} pre-fill needs an exemplar bank (bank.*), which "
+                                  f"this file lacks: {BANK_COMMAND}")
         return cls(model, table, device, options, meta, bank=bank)
 
     @property
@@ -210,14 +232,18 @@ INPAINTERS: dict[str, type] = {"album": AlbumInpainter, "satellite": SatelliteIn
 
 def load_inpainter(path, device: str = "auto", options: InferenceOptions | None = None) -> Inpainter:
     """Load a checkpoint file and return a ready :class:`Inpainter` (``.kind``, ``.inpaint``)."""
-    state, meta = load_model_file(Path(path))
+    path = Path(path)
+    state, meta = load_model_file(path)
     kind = meta["kind"]
     if kind not in INPAINTERS:
-        raise CheckpointError(f"{path}: unknown model kind {kind!r}; this version knows {', '.join(INPAINTERS)}")
+        raise CheckpointError(f"{path.name}: unknown model kind {kind!r}; this version knows {', '.join(INPAINTERS)}")
     try:
         return INPAINTERS[kind].from_state(state, meta, device=device, options=options)
-    except (TypeError, RuntimeError, KeyError) as err:  # config fields or tensor shapes that do not fit
-        raise CheckpointError(f"{path}: the weights do not fit a {kind} model ({err})") from err
+    except CheckpointError as err:  # said in one line already; the file's name goes in front
+        raise CheckpointError(f"{path.name}: {err}") from err
+    except (TypeError, RuntimeError, KeyError) as err:  # config fields that do not exist, tensors that do not load
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise CheckpointError(f"{path.name}: the weights do not fit a {kind} model ({first})") from err
 
 
 FILL_METHODS = ("model",) + CLASSICAL_FILLS + LANDCOVER_FILLS  # what make_inpainter (and --method) take
@@ -248,10 +274,11 @@ def make_inpainter(method: str = "model", checkpoint=None, classes=None, device:
     if checkpoint is not None:
         state, meta = load_model_file(Path(checkpoint))
         if "classes" not in meta:
-            raise CheckpointError(f"{checkpoint} holds a {meta['kind']} model without a land-cover class table")
+            raise CheckpointError(f"{Path(checkpoint).name} holds a {meta['kind']} model without a land-cover class "
+                                  "table")
         table = table_from_meta(meta)
         if classes is not None and get_class_table(classes).to_json() != table.to_json():
-            raise ValueError(f"--classes {classes} differs from the class table of {checkpoint}")
+            raise ValueError(f"--classes {classes} differs from the class table of {Path(checkpoint).name}")
         bank = ExemplarBank.from_tensors(state)
     elif classes is not None:
         table = get_class_table(classes)
