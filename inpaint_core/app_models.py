@@ -106,7 +106,10 @@ def load_app_models(checkpoint_dir, device: str = "auto", fallback_classes=FALLB
     order of :data:`SATELLITE_CHECKPOINTS`, each with its own class table and exemplar bank,
     then one per built-in table of ``fallback_classes`` that no loaded model paints (with
     land-cover PatchMatch, no bank, and Telea). A missing or unreadable checkpoint is not
-    fatal: it is left out and ``notes`` says what is missing and how to train it. A bad
+    fatal, nor is one whose model does not fit its tab (an album model named
+    ``satellite*.safetensors``: a tab takes a model by what it takes, not by its file name):
+    it is left out and ``notes`` says why and how to train the right one, naming files, never
+    the server's folders (the page shows them to every visitor). A bad
     ``device`` or an unknown fallback table raises ``ValueError``.
     """
     from inpaint_core.checkpoint import CheckpointError
@@ -124,15 +127,22 @@ def load_app_models(checkpoint_dir, device: str = "auto", fallback_classes=FALLB
     if path.is_file():
         try:
             album = load_inpainter(path, device=str(resolved))
-            notes.append(f"Inpaint tab: {_describe(album, path)}")
-        except CheckpointError as err:
-            notes.append(f"Inpaint tab: **could not load** `{path}`: {err}")
+        except CheckpointError as err:  # its message names the file, not the server's folders
+            notes.append(f"Inpaint tab: **could not load** `{path.name}`: {err}")
+        else:
+            if album.extra_inputs:  # by what the model takes, not by its file name
+                notes.append(f"Inpaint tab: **left out** `{path.name}`: it holds a {album.kind} model, which needs "
+                             f"{', '.join(album.extra_inputs)}; a land-cover model belongs in a "
+                             "`satellite*.safetensors` file")
+                album = None
+            else:
+                notes.append(f"Inpaint tab: {_describe(album, path)}")
     else:
-        notes.append(f"Inpaint tab: **album model missing** (`{path}`)")
+        notes.append(f"Inpaint tab: **album model missing** (no `{path.name}` in the checkpoint folder)")
     if album is None:
         notes.append(
             "Inpaint tab offers PatchMatch and Telea only. Train the model with "
-            f"`python train/album.py --data DIR --export {path}` (see the README)."
+            f"`python train/album.py --data DIR --export checkpoints/{path.name}` (see the README)."
         )
     # the album model first: on held-out covers with painted strokes it beats PatchMatch on PSNR
     # (+1.31 dB) and perceptual distance (-9.1 %) at a tenth of its time (checkpoints/README.md)
@@ -146,8 +156,12 @@ def load_app_models(checkpoint_dir, device: str = "auto", fallback_classes=FALLB
     for path in dict.fromkeys(paths):  # each file once, in the order above
         try:
             satellite = load_inpainter(path, device=str(resolved))
-        except CheckpointError as err:
-            notes.append(f"Satellite tab: **could not load** `{path}`: {err}")
+        except CheckpointError as err:  # its message names the file, not the server's folders
+            notes.append(f"Satellite tab: **could not load** `{path.name}`: {err}")
+            continue
+        if "landcover" not in satellite.extra_inputs:  # by what the model takes, not by its file name
+            notes.append(f"Satellite tab: **left out** `{path.name}`: it holds a {satellite.kind} model, which does "
+                         f"not follow land cover (an album model belongs in `{ALBUM_CHECKPOINT}`)")
             continue
         table = satellite.classes
         label = f"{path.stem} ({table.name}: {_class_count(table)})"
@@ -164,7 +178,8 @@ def load_app_models(checkpoint_dir, device: str = "auto", fallback_classes=FALLB
         landcover_models[label] = LandcoverModel(label, table, fills, path)
         painted.append(table)
     if not landcover_models:
-        notes.append(f"Satellite tab: **no satellite model** (no loadable `satellite*.safetensors` in `{folder}`). "
+        notes.append("Satellite tab: **no satellite model** (no loadable `satellite*.safetensors` in the checkpoint "
+                     "folder). "
                      "Train one with `python train/satellite.py --data DIR --classes dubai-aerial` (see the README).")
     for table in fallback_tables:
         if table in painted:

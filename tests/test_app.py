@@ -350,6 +350,40 @@ def test_missing_checkpoints_fall_back_to_telea(tmp_path):
     assert isinstance(app.build_demo(models, tmp_path / "out"), gr.Blocks)
 
 
+def test_a_checkpoint_is_taken_by_its_kind_not_its_name(app_checkpoints, tmp_path):
+    """An album model named satellite*.safetensors once crashed the app at start
+    (AttributeError: no attribute 'classes'); a land-cover model named album.safetensors would
+    fail every Inpaint click. Each is left out of the tab it does not fit, with a note."""
+    import shutil
+
+    shutil.copy(app_checkpoints / "album.safetensors", tmp_path / "satellite-mine.safetensors")
+    shutil.copy(app_checkpoints / "satellite-dubai.safetensors", tmp_path / "album.safetensors")
+    models = appm.load_app_models(tmp_path, device="cpu")
+    info = models.info_markdown
+    assert "left out** `satellite-mine.safetensors`: it holds a album model" in info
+    assert "left out** `album.safetensors`: it holds a satellite model" in info
+    assert [f.kind for f in models.album_fills.values()] == ["patchmatch", "telea"]
+    assert [m.path for m in models.landcover_models.values()] == [None, None]  # the built-in tables only
+    assert isinstance(app.build_demo(models, tmp_path / "out"), gr.Blocks)
+
+
+def test_model_info_shows_file_names_not_the_servers_folders(app_checkpoints, tmp_path):
+    import shutil
+
+    folder = tmp_path / "srv" / "private" / "ckpts"
+    folder.mkdir(parents=True)
+    shutil.copy(app_checkpoints / "satellite-dubai.safetensors", folder)
+    (folder / "album.safetensors").write_bytes(b"\x80\x04K\x01.")  # a broken album model
+    (folder / "satellite-broken.safetensors").write_bytes(b"junk")
+    info = app.Handlers(appm.load_app_models(folder, device="cpu"), tmp_path / "out").model_info()
+    assert "album.safetensors" in info and "satellite-broken.safetensors" in info
+    assert "private" not in info and str(tmp_path) not in info
+    empty = tmp_path / "srv" / "private" / "none"
+    empty.mkdir()
+    info = appm.load_app_models(empty, device="cpu").info_markdown
+    assert "album model missing" in info and "private" not in info
+
+
 def test_bad_device_is_refused():
     with pytest.raises(ValueError, match="device"):
         appm.load_app_models("checkpoints", device="tpu")
