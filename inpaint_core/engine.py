@@ -20,7 +20,7 @@ import torch
 from inpaint_core.masks import as_bool_mask
 
 __all__ = ["STRATEGIES", "MAX_SIDE", "MAX_PIXELS", "InferenceOptions", "Inpainter", "resolve_device", "to_rgb_array",
-           "region_boxes"]
+           "check_8bit", "region_boxes"]
 
 STRATEGIES = ("crop", "resize", "full")
 # The one size limit, of the API, the app and the CLI alike: larger pictures do not fit a browser
@@ -57,12 +57,30 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
         raise ValueError(f"unknown device {device!r}; use auto, cpu or cuda") from err
 
 
+def check_8bit(image, what: str = "image") -> None:
+    """``ValueError`` when the PIL ``image`` has samples wider than 8 bits (16-bit grey, 32-bit
+    integers or floats): PIL's conversion to RGB clips every value above 255, so a 16-bit
+    ramp would come back with almost every pixel white. 48-bit RGB PNGs are not caught here:
+    PIL opens them as 8-bit RGB (the high byte of each sample), which loses depth, not range."""
+    mode = getattr(image, "mode", "")
+    if not mode.startswith(("I", "F")):
+        return
+    depth = "16-bit samples" if mode.startswith("I;16") else "32-bit float samples" if mode == "F" else \
+        "32-bit integer samples"
+    raise ValueError(f"the {what} has {depth} (mode {mode}); the fills work on 8-bit pictures, and reading it as one "
+                     "would clip every value above 255. Save it as an 8-bit picture, or as a GeoTIFF, which "
+                     "`python -m inpaint_core run` fills at its own depth (--rgb-bands 1,1,1 for a grey one)")
+
+
 def to_rgb_array(image) -> np.ndarray:
-    """Return ``image`` as ``HxWx3 uint8`` RGB; accepts PIL images and uint8 HxW / HxWx3 / HxWx4 arrays."""
+    """Return ``image`` as ``HxWx3 uint8`` RGB; accepts PIL images and uint8 HxW / HxWx3 / HxWx4 arrays.
+
+    A PIL image of more than 8 bits per sample raises ``ValueError`` (:func:`check_8bit`)."""
     try:
         from PIL import Image
 
         if isinstance(image, Image.Image):
+            check_8bit(image)
             return np.asarray(image.convert("RGB")).copy()
     except ImportError:  # pragma: no cover
         pass
@@ -155,7 +173,7 @@ class Inpainter:
 
         Returns ``HxWx3 uint8``; pixels outside the mask are identical to the input.
         ``strategy`` overrides ``options.strategy`` for this call. Raises ``ValueError``
-        for bad input.
+        for bad input, and for a mask that covers the whole picture (nothing to fill from).
         """
         image = to_rgb_array(image)
         h, w = image.shape[:2]
@@ -170,6 +188,9 @@ class Inpainter:
         out = image.copy()
         if not mask.any():
             return out
+        if mask.all():  # every fill would invent the picture from nothing (or return it unchanged)
+            raise ValueError(f"the hole covers the whole {w}x{h} picture, so there is nothing to fill it from: "
+                             "leave part of the picture outside the hole")
         opts = self.options
         if strategy == "crop":
             boxes = region_boxes(mask, opts.margin, opts.min_context)

@@ -16,11 +16,15 @@ def model(tiny_album_checkpoint):
     return load_inpainter(tiny_album_checkpoint, device="cpu")
 
 
-@pytest.mark.parametrize("size", [(1, 1), (7, 13), (37, 53), (256, 256), (301, 199)])
+@pytest.mark.parametrize("size", [(1, 2), (7, 13), (37, 53), (256, 256), (301, 199)])
 def test_output_size_dtype_and_unmasked_pixels_identical(model, size):
     h, w = size
     image = make_picture(h, w, 1)
-    mask = free_form(h, w, np.random.default_rng(0)) if min(h, w) > 4 else np.ones((h, w), bool)
+    if min(h, w) > 4:
+        mask = free_form(h, w, np.random.default_rng(0))
+    else:  # one hole pixel: a hole must leave something to fill it from
+        mask = np.zeros((h, w), bool)
+        mask[0, 0] = True
     out = model.inpaint(image, mask)
     assert out.shape == image.shape and out.dtype == np.uint8
     assert np.array_equal(out[~mask], image[~mask])
@@ -41,6 +45,28 @@ def test_empty_mask_returns_input_unchanged(model):
     image = make_picture(40, 50, 3)
     out = model.inpaint(image, np.zeros((40, 50), bool))
     assert np.array_equal(out, image) and out is not image
+
+
+@pytest.mark.parametrize("method", ["model", "telea", "navier-stokes", "patchmatch"])
+@pytest.mark.parametrize("size", [(1, 1), (24, 32)])
+def test_a_hole_covering_the_whole_picture_is_refused(model, method, size):
+    """Nothing is left to fill from: Telea and Navier-Stokes returned the picture unchanged, the
+    model a guess, PatchMatch a black 1x1 picture, all silently."""
+    fill = model if method == "model" else ClassicalInpainter(method)
+    with pytest.raises(ValueError, match="covers the whole .* picture, so there is nothing to fill it from"):
+        fill.inpaint(make_picture(*size, 0), np.ones(size, bool))
+
+
+def test_sixteen_bit_pil_pictures_are_refused_not_clipped(model):
+    """PIL's conversion of a 16-bit grey picture to RGB clips it: a 0-65535 ramp came back
+    99 % white. Refused with what to do instead."""
+    ramp = Image.fromarray(np.tile(np.linspace(0, 65535, 64).astype(np.uint16), (16, 1)))
+    assert ramp.mode == "I;16"
+    mask = np.zeros((16, 64), bool)
+    mask[4:8, 4:8] = True
+    for image in (ramp, ramp.convert("I"), ramp.convert("F")):
+        with pytest.raises(ValueError, match="bit .*samples.*clip every value above 255.*GeoTIFF"):
+            model.inpaint(image, mask)
 
 
 def test_accepts_pil_images_and_masks(model):
