@@ -2,11 +2,14 @@
 
 * :func:`read_rgb` / :func:`write_geotiff` / :func:`write_png` - RGB tiles; GeoTIFFs keep
   their georeferencing (CRS, affine transform, nodata) in a :class:`Georef`.
-* :func:`read_raster` / :func:`write_filled` - a GeoTIFF as it is (any dtype, any band
-  count, nodata) and the way back: the models see three bands stretched to 8 bits; the
-  filled pixels go back through the inverse stretch into the file's own dtype, the other
-  bands' holes get OpenCV's Telea fill, every pixel outside the hole stays bit-identical,
-  and nodata is neither filled nor created.
+* :func:`read_raster` / :func:`fill_raster` / :func:`write_filled` - a GeoTIFF as it is
+  (any dtype, any band count, nodata) and the way back: the models see three bands
+  stretched to 8 bits, with nodata unknown to them (neither hole nor context); the filled
+  pixels go back through the inverse stretch into the file's own dtype, the other bands'
+  holes get OpenCV's Telea fill, every pixel outside the hole stays bit-identical, and
+  nodata is neither filled nor created. A pixel is nodata where any band holds the
+  file's nodata value, its mask says so, or a value is NaN or infinite (whatever the file
+  declares: no stretch or fill can use such a value).
 * :func:`read_landcover` - a land-cover raster -> ``HxW int64`` class indices: colour
   PNGs (RGB or palette), coded PNG/TIF (one band of class codes) or a GeoTIFF in any CRS,
   reprojected (nearest neighbour, so no invented classes) onto an RGB scene's grid.
@@ -32,7 +35,7 @@ from inpaint_core.landcover import TABLE_HELP, ClassTable, get_class_table
 __all__ = [
     "Georef", "Raster", "Tile", "read_tile", "read_rgb", "read_raster", "write_filled", "rgb_band_choice", "read_landcover",
     "write_geotiff", "write_png", "reproject_nearest", "sliding_windows", "ValidityRules", "prepare_tiles",
-    "is_geotiff",
+    "is_geotiff", "fill_raster", "gdal_message",
 ]  # fmt: skip
 
 GEOTIFF_SUFFIXES = (".tif", ".tiff")
@@ -62,6 +65,27 @@ class Georef:
         return Georef(self.crs, (a, b, c + a * x + b * y, d, e, f + d * x + e * y), self.nodata)
 
 
+def gdal_message(err) -> str:
+    """GDAL's own words for ``err``, without the folders it puts in them (an upload's path on
+    the server means nothing to the person who sent it). A failed read says only "Read
+    failed. See previous exception for details."; the previous exception says what failed."""
+    import re
+
+    cause = err.__cause__ or err.__context__
+    text = str(cause) if cause is not None and "previous exception" in str(err) else str(err)
+    return re.sub(r"(/[^\s:'\"]+/)+", "", text).strip() or type(err).__name__
+
+
+def _read_pixels(path: Path, what: str, read):
+    """``read()`` (a rasterio read of ``path``), a damaged file's failure as a ``ValueError``
+    naming the file: its header was read, so its data is cut short or corrupt."""
+    try:
+        return read()
+    except Exception as err:  # RasterioIOError and GDAL's CPLE_* errors share no base class
+        raise ValueError(f"the {what} {path.name} is damaged: its pixel data is cut short or corrupt "
+                         f"({gdal_message(err)}); save it again") from err
+
+
 def _georef_of(ds) -> Georef | None:
     if ds.crs is None and ds.transform.is_identity:
         return None  # a plain TIFF: no georeferencing to keep
@@ -75,7 +99,7 @@ def _to_uint8(bands: np.ndarray, valid: np.ndarray, scale: float | None) -> np.n
     if bands.dtype == np.uint8:
         out = bands
     else:
-        data = bands.astype(np.float64)
+        data = np.where(valid, bands.astype(np.float64), 0.0)  # NaN on nodata would not survive the cast
         if scale is None:
             scale = float(np.percentile(data[:, valid], 99)) if valid.any() else 1.0
         out = np.clip(data / max(scale, 1e-12) * 255.0, 0, 255).round().astype(np.uint8)
@@ -109,7 +133,8 @@ def rgb_band_choice(count: int, colorinterp=(), descriptions=()) -> tuple[int, i
 class Raster:
     """A GeoTIFF as read, every band in its own dtype, and what a model sees of it.
 
-    ``data``: ``BxHxW`` in the file's dtype; ``valid``: ``HxW`` bool (False on nodata);
+    ``data``: ``BxHxW`` in the file's dtype; ``valid``: ``HxW`` bool (False on nodata: any
+    band at the nodata value or masked, or any value NaN or infinite);
     ``rgb_bands``: the 0-based bands shown as RGB; ``scale``: the display stretch of
     non-8-bit data (``value / scale * 255``, clipped), None for uint8; ``profile``: what
     rasterio needs to write the same kind of file back.
@@ -126,34 +151,58 @@ class Raster:
         """``HxWx3 uint8``: the RGB bands through the display stretch; nodata black."""
         return _to_uint8(self.data[list(self.rgb_bands)], self.valid, self.scale)
 
+    def fill_input(self, hole: np.ndarray) -> np.ndarray:
+        """``HxWx3 uint8``: :meth:`rgb` with each nodata pixel replaced by the nearest known pixel
+        (valid, outside ``hole``), what a fill sees. Shown black, nodata entered the fills as dark
+        context and darkened every hole beside it; a copy of the known pixels around it is
+        context the fill already has, as the other bands' Telea fill already does."""
+        rgb = self.rgb()
+        known = self.valid & ~np.asarray(hole, bool)
+        if known.all() or not known.any():
+            return rgb
+        from scipy.ndimage import distance_transform_edt
 
-def read_raster(path, bands: tuple[int, int, int] | None = None, scale: float | None = None) -> Raster:
+        rows, cols = distance_transform_edt(~known, return_distances=False, return_indices=True)
+        out = rgb.copy()
+        out[~self.valid] = rgb[rows[~self.valid], cols[~self.valid]]
+        return out
+
+
+def read_raster(path, bands: tuple[int, int, int] | None = None, scale: float | None = None,
+                what: str = "tile") -> Raster:
     """Read a GeoTIFF whole. ``bands``: 1-based band numbers shown as RGB (default:
     :func:`rgb_band_choice`); ``scale``: the stretch of non-8-bit data (default: the 99th
-    percentile of the valid pixels of the RGB bands)."""
+    percentile of the valid pixels of the RGB bands); ``what`` names the file in errors."""
     import rasterio
 
     path = Path(path)
     if not path.is_file():
-        raise ValueError(f"image not found: {path}")
+        raise ValueError(f"{what} not found: {path.name}")
     try:
         ds = rasterio.open(path)
-    except rasterio.errors.RasterioIOError as err:
-        raise ValueError(f"{path.name} is not a readable GeoTIFF ({err})") from err
+    except Exception as err:  # RasterioIOError and GDAL's CPLE_* errors share no base class
+        raise ValueError(f"the {what} {path.name} is not a readable GeoTIFF ({gdal_message(err)})") from err
     with ds:
         if bands is not None:
             if len(bands) != 3 or not all(1 <= b <= ds.count for b in bands):
                 raise ValueError(f"--rgb-bands must name 3 bands between 1 and {ds.count}, got {bands}")
             rgb_bands = tuple(b - 1 for b in bands)
         elif ds.count < 3:
-            raise ValueError(f"{path} has {ds.count} band(s); an RGB GeoTIFF needs 3")
+            raise ValueError(f"the {what} {path.name} has {ds.count} band(s); an RGB GeoTIFF needs 3 (the batch "
+                             "command's --rgb-bands 1,1,1 shows one band as grey)")
         else:
             rgb_bands = rgb_band_choice(ds.count, ds.colorinterp, ds.descriptions)
-        data = ds.read()
-        valid = ds.dataset_mask() > 0
+        data = _read_pixels(path, what, ds.read)
+        # nodata where any band says so: a band at the nodata value is no data to fill from,
+        # nor one to overwrite (the dataset mask marks only pixels where every band is nodata)
+        valid = np.ones(data.shape[1:], bool)
+        for band in range(1, ds.count + 1):
+            valid &= _read_pixels(path, what, lambda: ds.read_masks(band)) > 0
         georef = _georef_of(ds)
         profile = dict(ds.profile)
         profile["descriptions"] = ds.descriptions
+    if np.issubdtype(data.dtype, np.floating):
+        valid &= np.isfinite(data).all(axis=0)  # NaN is nodata whatever the file declares
     if data.dtype != np.uint8 and scale is None:
         picked = data[list(rgb_bands)].astype(np.float64)
         scale = float(np.percentile(picked[:, valid], 99)) if valid.any() else 1.0
@@ -161,16 +210,27 @@ def read_raster(path, bands: tuple[int, int, int] | None = None, scale: float | 
     return Raster(data, georef, valid, rgb_bands, None if data.dtype == np.uint8 else scale, profile)
 
 
-def _nudge_off_nodata(values: np.ndarray, nodata, dtype) -> np.ndarray:
-    """Values equal to ``nodata`` moved by one step, so a filled pixel never reads as nodata."""
-    if nodata is None or (isinstance(nodata, float) and np.isnan(nodata)):
+def _nudge_off_nodata(values: np.ndarray, nodata, dtype, towards: float | None) -> np.ndarray:
+    """Values equal to ``nodata`` moved by the smallest step of ``dtype`` towards ``towards``
+    (the band's typical value), so a filled pixel never reads as nodata and moves as little as
+    can be: one for integers, the next representable float for floats (a step of 1 took a
+    reflectance of 0 in 0-1 data to the top of its range)."""
+    dtype = np.dtype(dtype)
+    if nodata is None or np.isnan(nodata):
         return values
-    hit = values == nodata
+    if np.issubdtype(dtype, np.integer):
+        info = np.iinfo(dtype)
+        if not info.min <= nodata <= info.max or nodata != int(nodata):
+            return values  # no value of this dtype can equal it
+        up = nodata < info.max and (towards is None or towards > nodata or nodata == info.min)
+        moved = dtype.type(int(nodata) + (1 if up else -1))
+    else:
+        up = towards is None or towards > nodata
+        moved = np.nextafter(dtype.type(nodata), dtype.type(np.inf if up else -np.inf))
+    hit = values == dtype.type(nodata)
     if hit.any():
-        info = np.iinfo(dtype) if np.issubdtype(dtype, np.integer) else None
-        step = 1 if info is None or nodata < info.max else -1
         values = values.copy()
-        values[hit] = values[hit] + step
+        values[hit] = moved
     return values
 
 
@@ -192,23 +252,30 @@ def write_filled(path, raster: Raster, filled_rgb: np.ndarray, mask: np.ndarray)
     if filled_rgb.shape != data.shape[1:] + (3,) or filled_rgb.dtype != np.uint8:
         raise ValueError(f"the fill must be {data.shape[2]}x{data.shape[1]}x3 uint8, got {filled_rgb.dtype} "
                          f"{filled_rgb.shape}")
+    sources = raster.valid & ~mask
+    if mask.any() and not sources.any():
+        raise ValueError(_NOTHING_KNOWN)
     out = data.copy()
     dtype = data.dtype
     nodata = raster.profile.get("nodata")
     limits = np.iinfo(dtype) if np.issubdtype(dtype, np.integer) else None
+
+    def typical(band: int) -> float | None:  # the way a value at nodata steps off it: towards the data
+        known = data[band][sources]
+        return float(np.median(known)) if known.size else None
+
     for channel, band in enumerate(raster.rgb_bands):
         values = filled_rgb[..., channel][mask].astype(np.float64)
         if raster.scale is not None:
             values = values / 255.0 * raster.scale
         if limits is not None:
             values = np.clip(np.round(values), limits.min, limits.max)
-        out[band][mask] = _nudge_off_nodata(values.astype(dtype), nodata, dtype)
+        out[band][mask] = _nudge_off_nodata(values.astype(dtype), nodata, dtype, typical(band))
     others = [b for b in range(data.shape[0]) if b not in raster.rgb_bands]
     if others and mask.any():
         hole = mask.astype(np.uint8) * 255
-        sources = raster.valid & ~mask
         nearest = None
-        if not sources.all() and sources.any():  # Telea must not average nodata in: give it valid values
+        if not sources.all():  # Telea must not average nodata in: give it valid values
             from scipy.ndimage import distance_transform_edt
 
             nearest = distance_transform_edt(~sources, return_indices=True)[1]
@@ -217,10 +284,12 @@ def write_filled(path, raster: Raster, filled_rgb: np.ndarray, mask: np.ndarray)
             if nearest is not None:
                 work = work[nearest[0], nearest[1]]
             filled = cv2.inpaint(work, hole, 5, cv2.INPAINT_TELEA)
-            values = filled[mask].astype(np.float64)
+            known = data[band][sources].astype(np.float64)
+            # Telea extrapolates gradients, which can overshoot: keep the band inside its own range
+            values = np.clip(filled[mask].astype(np.float64), known.min(), known.max())
             if limits is not None:
-                values = np.clip(np.round(values), limits.min, limits.max)
-            out[band][mask] = _nudge_off_nodata(values.astype(dtype), nodata, dtype)
+                values = np.round(values)
+            out[band][mask] = _nudge_off_nodata(values.astype(dtype), nodata, dtype, typical(band))
     profile = {k: v for k, v in raster.profile.items() if k != "descriptions"}
     profile.update(driver="GTiff", count=data.shape[0], dtype=str(dtype), height=data.shape[1], width=data.shape[2])
     path = Path(path)
@@ -233,6 +302,29 @@ def write_filled(path, raster: Raster, filled_rgb: np.ndarray, mask: np.ndarray)
     return path
 
 
+_NOTHING_KNOWN = ("the hole covers every pixel that holds data (the rest is nodata), so there is nothing to fill it "
+                  "from: leave part of the tile's data outside the hole")
+
+
+def fill_raster(inpainter, raster: Raster, mask: np.ndarray, strategy: str | None = None,
+                **extra) -> tuple[np.ndarray, np.ndarray]:
+    """Fill ``raster``'s hole ``mask`` (``HxW`` bool) with ``inpainter``, nodata unknown to it.
+
+    The one way a GeoTIFF is filled (the app, the batch CLI): nodata is never part of the hole
+    (``hole = mask & valid``), nor of the context the fill sees (:meth:`Raster.fill_input`).
+    Returns ``(filled HxWx3 uint8, hole)``: the fill in the display stretch, nodata pixels
+    shown black as :meth:`Raster.rgb` shows them; hand both to :func:`write_filled`. A hole
+    that leaves no valid pixel to fill from raises ``ValueError``.
+    """
+    hole = np.asarray(mask, bool) & raster.valid
+    if hole.any() and not (raster.valid & ~hole).any():
+        raise ValueError(_NOTHING_KNOWN)
+    shown = raster.rgb()
+    filled = inpainter.inpaint(raster.fill_input(hole), hole, strategy=strategy, **extra)
+    filled[~raster.valid] = shown[~raster.valid]
+    return filled, hole
+
+
 def read_rgb(path, scale: float | None = None, with_valid: bool = False, bands: tuple[int, int, int] | None = None):
     """Read an RGB tile: PNG/JPEG/WebP -> ``(HxWx3 uint8, None)``; GeoTIFF -> ``(HxWx3 uint8, Georef)``.
 
@@ -241,18 +333,21 @@ def read_rgb(path, scale: float | None = None, with_valid: bool = False, bands: 
     ``with_valid=True`` a third item, the ``HxW bool`` map of valid (not nodata) pixels,
     is returned too. :func:`read_raster` keeps the whole file for a faithful write-back.
     """
+    from inpaint_core.engine import check_8bit
+
     path = Path(path)
     if not path.is_file():
-        raise ValueError(f"image not found: {path}")
+        raise ValueError(f"image not found: {path.name}")
     if is_geotiff(path):
         raster = read_raster(path, bands=bands, scale=scale)
         rgb, georef, valid = raster.rgb(), raster.georef, raster.valid
     else:
         try:
             with Image.open(path) as im:
+                check_8bit(im, f"tile {path.name}")  # PIL's RGB conversion would clip it
                 rgb = np.asarray(im.convert("RGB")).copy()
-        except OSError as err:
-            raise ValueError(f"{path} is not a readable image ({err})") from err
+        except (OSError, SyntaxError, EOFError) as err:
+            raise ValueError(f"{path.name} is not a readable image ({err})") from err
         georef, valid = None, np.ones(rgb.shape[:2], bool)
     return (rgb, georef, valid) if with_valid else (rgb, georef)
 
@@ -326,6 +421,31 @@ def reproject_nearest(src: np.ndarray, src_ref: Georef, dst_ref: Georef, dst_sha
     return dst
 
 
+def _check_overlap(name: str, src_ref: Georef, src_bounds, dst_ref: Georef, shape: tuple[int, int]) -> None:
+    """``ValueError`` with both bounds when a land cover does not overlap the tile at all: read
+    onto the tile's grid it would be nodata everywhere, and every later step would then say
+    something true but useless (no selected class occurs in this tile)."""
+    from rasterio.crs import CRS
+    from rasterio.transform import array_bounds
+    from rasterio.warp import transform_bounds
+
+    if src_ref.crs is None or dst_ref.crs is None:
+        return  # reproject_nearest says that both need a CRS
+    dst_crs = CRS.from_wkt(dst_ref.crs)
+    west, south, east, north = array_bounds(shape[0], shape[1], dst_ref.affine())
+    tile = (min(west, east), min(south, north), max(west, east), max(south, north))
+    lc = transform_bounds(CRS.from_wkt(src_ref.crs), dst_crs, *src_bounds)
+    if lc[0] < tile[2] and tile[0] < lc[2] and lc[1] < tile[3] and tile[1] < lc[3]:
+        return
+
+    def text(b):
+        return f"x {b[0]:.6g} to {b[2]:.6g}, y {b[1]:.6g} to {b[3]:.6g}"
+
+    crs = dst_crs.to_string() if dst_crs.to_epsg() is None else f"EPSG:{dst_crs.to_epsg()}"
+    raise ValueError(f"the land cover {name} does not overlap the tile: it covers {text(lc)}, the tile covers "
+                     f"{text(tile)} (both in the tile's CRS, {crs}); upload the land cover of this tile")
+
+
 def _nodata_code(table: ClassTable) -> int | None:
     idx = table.nodata_indices
     return table[idx[0]].code if idx else None
@@ -344,27 +464,33 @@ def read_landcover(path, table, target: tuple[Georef, tuple[int, int]] | None = 
     table = get_class_table(table)
     path = Path(path)
     if not path.is_file():
-        raise ValueError(f"land-cover file not found: {path}")
+        raise ValueError(f"land-cover file not found: {path.name}")
     if is_geotiff(path):
         import rasterio
 
-        with rasterio.open(path) as ds:
-            data = ds.read()
+        try:
+            ds = rasterio.open(path)
+        except Exception as err:  # RasterioIOError and GDAL's CPLE_* errors share no base class
+            raise ValueError(f"the land cover {path.name} is not a readable GeoTIFF ({gdal_message(err)})") from err
+        with ds:
+            data = _read_pixels(path, "land cover", ds.read)
             src_ref = _georef_of(ds)
+            src_bounds = tuple(ds.bounds)
         if data.shape[0] >= 3:  # a colour-coded GeoTIFF
             if target is not None:
-                raise ValueError(f"{path}: reprojecting a colour-coded raster is not supported; use a coded one")
+                raise ValueError(f"{path.name}: reprojecting a colour-coded raster is not supported; use a coded one")
             return table.index_from_colors(np.moveaxis(data[:3], 0, -1).astype(np.uint8), unknown)
         codes = data[0]
         if target is not None:
             ref, shape = target
             if src_ref is None:
-                raise ValueError(f"{path} has no georeferencing, so it cannot be placed on the scene's grid")
+                raise ValueError(f"{path.name} has no georeferencing, so it cannot be placed on the scene's grid")
+            _check_overlap(path.name, src_ref, src_bounds, ref, shape)
             fill = _nodata_code(table)
             sentinel = -(2**31) + 1 if fill is None else fill
             codes = reproject_nearest(codes, src_ref, ref, shape, sentinel)
             if fill is None and (codes == sentinel).any():
-                raise ValueError(f"{path} does not cover {(codes == sentinel).sum()} pixels of the scene and "
+                raise ValueError(f"{path.name} does not cover {(codes == sentinel).sum()} pixels of the scene and "
                                  f"table {table.name!r} has no nodata class to give them")
         return table.index_from_codes(codes.astype(np.int64), unknown)
     try:
@@ -373,8 +499,8 @@ def read_landcover(path, table, target: tuple[Georef, tuple[int, int]] | None = 
                 rgb = np.asarray(im.convert("RGB"))  # palette masks: their colours, not their palette indices
                 return table.index_from_colors(rgb, unknown)
             codes = np.asarray(im)
-    except OSError as err:
-        raise ValueError(f"{path} is not a readable land-cover image ({err})") from err
+    except (OSError, SyntaxError, EOFError) as err:
+        raise ValueError(f"{path.name} is not a readable land-cover image ({err})") from err
     return table.index_from_codes(codes.astype(np.int64), unknown)
 
 

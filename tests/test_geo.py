@@ -194,3 +194,116 @@ def test_read_tile_reprojects_and_names_a_size_mismatch(tmp_path):
     write_png(tmp_path / "small.png", small + 73)
     with pytest.raises(ValueError, match="small.png is 10x10 pixels but the tile scene.tif is 64x64"):
         read_tile(tmp_path / "scene.tif", tmp_path / "small.png", table)
+
+
+# --- nothing lost (issue "Nothing lost": items 2 and 3, and its unclear messages) ------------
+
+def _write(path, data, nodata=None, crs=UTM32, transform=None):
+    count, h, w = data.shape
+    with rasterio.open(path, "w", driver="GTiff", height=h, width=w, count=count, dtype=str(data.dtype), crs=crs,
+                       transform=transform or from_origin(*ORIGIN, PIXEL, PIXEL), nodata=nodata) as ds:
+        ds.write(data)
+
+
+def test_a_fill_of_nodata_moves_by_the_smallest_step_towards_the_data(tmp_path):
+    """float32 reflectance in 0-1 with nodata = 0: a fill of 0 was stepped by +1, the top of the
+    range. It moves by one float32 step now, towards the data (and by one for integers)."""
+    from inpaint_core.geo import read_raster, write_filled
+
+    rng = np.random.default_rng(0)
+    data = rng.uniform(0.05, 0.3, (3, 32, 32)).astype(np.float32)
+    data[:, :, :8] = 0  # nodata strip
+    _write(tmp_path / "refl.tif", data, nodata=0.0)
+    raster = read_raster(tmp_path / "refl.tif")
+    mask = np.zeros((32, 32), bool)
+    mask[8:20, 8:20] = True
+    fill = raster.rgb()
+    fill[mask] = 0  # a fill as dark as can be: the inverse stretch gives exactly the nodata value
+    write_filled(tmp_path / "out.tif", raster, fill, mask)
+    with rasterio.open(tmp_path / "out.tif") as ds:
+        out = ds.read()
+    tiny = np.nextafter(np.float32(0), np.float32(1))
+    assert (out[:, mask] == tiny).all()  # not 0 (nodata), not 1.0 (the top of the range)
+    # integers: one step, towards the data (downwards from nodata 5 over data at -100)
+    for dtype, nodata, value, fill_value, scale, expected in (("uint16", 65535, 1000, 255, 65535.0, 65534),
+                                                              ("int16", 5, -100, 255, 5.0, 4),
+                                                              ("uint8", 0, 50, 0, None, 1)):
+        data = np.full((3, 16, 16), value, dtype)
+        data[:, :2] = nodata
+        _write(tmp_path / f"{dtype}.tif", data, nodata=nodata)
+        raster = read_raster(tmp_path / f"{dtype}.tif", scale=scale)
+        mask = np.zeros((16, 16), bool)
+        mask[4:8, 4:8] = True
+        fill = raster.rgb()
+        fill[mask] = fill_value  # its inverse stretch is exactly the nodata value
+        write_filled(tmp_path / f"{dtype}_out.tif", raster, fill, mask)
+        with rasterio.open(tmp_path / f"{dtype}_out.tif") as ds:
+            assert (ds.read()[:, mask] == expected).all(), dtype
+
+
+def test_nan_is_nodata_whatever_the_file_says(tmp_path):
+    """float32 with NaN and no declared nodata: the stretch's scale became NaN and the whole
+    hole was written as NaN."""
+    from inpaint_core.geo import fill_raster, read_raster, write_filled
+    from inpaint_core.inpainters import ClassicalInpainter
+
+    rng = np.random.default_rng(1)
+    data = rng.uniform(0.05, 0.3, (4, 32, 32)).astype(np.float32)
+    data[:, :6, :] = np.nan  # a NaN band across the top, no nodata declared
+    data[2, 20, 20] = np.nan  # and one NaN value in one band only
+    _write(tmp_path / "nan.tif", data)
+    raster = read_raster(tmp_path / "nan.tif")
+    assert np.isfinite(raster.scale) and not raster.valid[:6].any() and not raster.valid[20, 20]
+    mask = np.zeros((32, 32), bool)
+    mask[2:26, 10:26] = True  # over NaN rows, the lone NaN and data
+    filled, hole = fill_raster(ClassicalInpainter("telea"), raster, mask)  # the app's and the CLI's way
+    write_filled(tmp_path / "out.tif", raster, filled, hole)
+    with rasterio.open(tmp_path / "out.tif") as ds:
+        out = ds.read()
+    assert hole.sum() > 0 and np.isfinite(out[:, hole]).all()
+    np.testing.assert_array_equal(np.isnan(out), np.isnan(data))  # NaN where it was, nowhere else
+    assert 0.05 <= out[:, hole].min() and out[:, hole].max() <= 0.3
+
+
+def test_a_truncated_geotiff_says_it_is_damaged(tmp_path):
+    """It said "...(Read failed. See previous exception for details.)"."""
+    from inpaint_core.geo import read_raster, read_tile
+
+    write_s2_like(tmp_path / "s2.tif")
+    whole = (tmp_path / "s2.tif").read_bytes()
+    (tmp_path / "cut.tif").write_bytes(whole[: len(whole) // 2])
+    with pytest.raises(ValueError) as caught:
+        read_raster(tmp_path / "cut.tif")
+    message = str(caught.value)
+    assert message.startswith("the tile cut.tif is damaged: its pixel data is cut short or corrupt")
+    assert "previous exception" not in message and str(tmp_path) not in message
+    write_lc_in_wgs84(tmp_path / "lc.tif")
+    lc = (tmp_path / "lc.tif").read_bytes()
+    (tmp_path / "lc_cut.tif").write_bytes(lc[: len(lc) - 200])
+    with pytest.raises(ValueError, match="the land cover lc_cut.tif is damaged"):
+        read_tile(tmp_path / "s2.tif", tmp_path / "lc_cut.tif", get_class_table("s2glc"))
+
+
+def test_the_one_band_error_names_the_file_not_its_folder(tmp_path):
+    from inpaint_core.geo import read_raster
+
+    folder = tmp_path / "gradio" / "0123abcd"
+    folder.mkdir(parents=True)
+    _write(folder / "grey.tif", np.ones((1, 8, 8), np.uint16))
+    with pytest.raises(ValueError) as caught:
+        read_raster(folder / "grey.tif")
+    assert "grey.tif has 1 band(s)" in str(caught.value) and "0123abcd" not in str(caught.value)
+
+
+def test_a_land_cover_that_does_not_overlap_the_tile_says_so_with_both_bounds(tmp_path):
+    """It said "the selected classes do not occur in this tile"."""
+    from inpaint_core.geo import read_tile
+
+    write_rgb_scene(tmp_path / "scene.tif")
+    far = from_origin(ORIGIN[0] + 50_000, ORIGIN[1], PIXEL, PIXEL)  # 50 km east
+    _write(tmp_path / "lc.tif", np.full((1, 64, 64), 73, np.uint8), nodata=255, transform=far)
+    with pytest.raises(ValueError) as caught:
+        read_tile(tmp_path / "scene.tif", tmp_path / "lc.tif", get_class_table("s2glc"))
+    message = str(caught.value)
+    assert message.startswith("the land cover lc.tif does not overlap the tile: it covers x 550000 to 550640")
+    assert "the tile covers x 500000 to 500640, y 6.19936e+06 to 6.2e+06" in message and "EPSG:32632" in message
