@@ -8,9 +8,16 @@ Fills that follow land cover (a satellite model, ``--method
 landcover-patchmatch`` or ``landcover-nearest``) also need ``--landcover`` (a file or
 folder matched by stem, the same way).
 
+Pictures are read as the app reads them (:func:`inpaint_core.editing.read_picture`): turned
+as their EXIF orientation says, transparent parts on white, the first frame of an animated
+one (a note says so). Every file's size is checked from its header before its pixels are
+read, against the one size limit (:data:`inpaint_core.engine.MAX_PIXELS`); a 16-bit picture
+is refused rather than clipped (a GeoTIFF is filled at its own depth).
+
 A file that cannot be used (not an image, damaged, too large, a mask of another size) is
-named and skipped; every other result is still written, each as soon as it is done. The
-exit status is 0 when all were filled, 1 when some were skipped, 2 for bad arguments.
+named and skipped; every other result is still written, each as soon as it is done, and a
+summary at the end lists the skipped ones with their reasons. The exit status is 0 when all
+were filled, 1 when some were skipped, 2 for bad arguments.
 """
 
 from __future__ import annotations
@@ -23,7 +30,7 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
-from inpaint_core.album_data import IMAGE_EXTS, load_rgb
+from inpaint_core.album_data import IMAGE_EXTS
 from inpaint_core.engine import STRATEGIES, InferenceOptions
 from inpaint_core.inpainters import FILL_METHODS, make_inpainter
 from inpaint_core.landcover import TABLE_HELP
@@ -68,12 +75,28 @@ def match_by_stem(images: list[Path], others: list[Path], what: str) -> list[tup
 
 def read_mask(path, shape: tuple[int, int]) -> np.ndarray:
     """A mask file as ``HxW`` bool, by the one mask rule (:func:`inpaint_core.masks.as_bool_mask`):
-    grey or RGB cut at 127, an RGBA brush layer by its paint."""
+    grey or RGB cut at 127, an RGBA brush layer by its paint.
+
+    Its size is compared with the picture's (``shape``) from the header, before any pixel is
+    decoded: a 20000x20000 mask, or a PNG bomb of that size, costs nothing to refuse.
+    """
+    name = Path(path).name
     try:
-        with Image.open(path) as im:
-            return as_bool_mask(im, shape)
-    except OSError as err:
-        raise ValueError(f"cannot read mask {Path(path).name}: {err}") from err
+        im = Image.open(path)
+    except Image.DecompressionBombError as err:  # PIL refuses > 179 Mpx in open(), before our check
+        raise ValueError(f"the mask {name} is far larger than any picture this can fill (over "
+                         f"{Image.MAX_IMAGE_PIXELS * 2 / 1e6:.0f} Mpx); it must be the size of its picture") from err
+    except Exception as err:  # not an image, or a header PIL cannot parse
+        raise ValueError(f"cannot read the mask {name}: {err}") from err
+    with im:
+        if im.size != (shape[1], shape[0]):
+            raise ValueError(f"the mask {name} is {im.size[0]}x{im.size[1]} pixels but its picture is "
+                             f"{shape[1]}x{shape[0]}; they must match")
+        try:
+            im.load()
+        except Exception as err:  # PIL's decoders raise many types on damaged data
+            raise ValueError(f"the mask {name} is damaged (its data is cut short or corrupt: {err})") from err
+        return as_bool_mask(im, shape)
 
 
 def _bands(text: str | None) -> tuple[int, int, int] | None:
@@ -126,35 +149,49 @@ def main(args: argparse.Namespace) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     args.output.mkdir(parents=True, exist_ok=True)
-    failures = 0
+    failures = {}
     for image_path, mask_path in tqdm(pairs, desc="inpaint", unit="img"):
         try:
-            raster, extra = None, {}
-            if landcovers is not None:  # the one tile reader: land cover reprojected onto the tile's grid
-                from inpaint_core.geo import read_tile
-
-                tile = read_tile(image_path, landcovers[image_path], model.classes, bands=bands)
-                image, raster, extra["landcover"] = tile.rgb, tile.raster, tile.landcover
-            elif image_path.suffix.lower() in (".tif", ".tiff"):
-                from inpaint_core.geo import read_raster
-
-                raster = read_raster(image_path, bands=bands)
-                image = raster.rgb()
-            else:
-                image = load_rgb(image_path)
-            mask = read_mask(mask_path, image.shape[:2])
-            if raster is not None:
-                mask &= raster.valid  # nodata is never filled
-            out = model.inpaint(image, mask, **extra)
-            if raster is not None:
-                from inpaint_core.geo import write_filled
-
-                write_filled(args.output / f"{image_path.stem}.tif", raster, out, mask)
-            else:
-                Image.fromarray(out).save(args.output / f"{image_path.stem}.png")
-        except (ValueError, OSError) as err:  # one bad file must not stop the batch
-            tqdm.write(f"skipped {image_path.name}: {err}")
-            failures += 1
-            continue
-    print(f"wrote {len(pairs) - failures} image(s) to {args.output}" + (f"; {failures} failed" if failures else ""))
+            _fill_one(model, image_path, mask_path, landcovers, bands, args.output)
+        except Exception as err:  # noqa: BLE001 - one bad item must not stop the batch; each is reported
+            reason = str(err) if isinstance(err, (ValueError, OSError)) else f"{type(err).__name__}: {err}"
+            tqdm.write(f"skipped {image_path.name}: {reason}")
+            failures[image_path.name] = reason
+    print(f"wrote {len(pairs) - len(failures)} image(s) to {args.output}"
+          + (f"; {len(failures)} failed:" if failures else ""))
+    for name, reason in failures.items():
+        print(f"  {name}: {reason}")
     return 1 if failures else 0
+
+
+def _fill_one(model, image_path: Path, mask_path: Path, landcovers: dict | None, bands, output: Path) -> None:
+    """Fill one picture and write its result; any problem of its files raises."""
+    from inpaint_core.editing import animation_note, check_upload, read_picture
+
+    raster, extra = None, {}
+    geotiff = image_path.suffix.lower() in (".tif", ".tiff")
+    if geotiff:
+        check_upload(image_path, "image")  # its size from the header, before gigabytes are read
+    if landcovers is not None:  # the one tile reader: land cover reprojected onto the tile's grid
+        from inpaint_core.geo import read_tile
+
+        tile = read_tile(image_path, landcovers[image_path], model.classes, bands=bands)
+        image, raster, extra["landcover"] = tile.rgb, tile.raster, tile.landcover
+    elif geotiff:
+        from inpaint_core.geo import read_raster
+
+        raster = read_raster(image_path, bands=bands, what="image")
+        image = raster.rgb()
+    else:
+        image = read_picture(image_path, "image")
+        if note := animation_note(image_path):
+            tqdm.write(f"note: {note}")
+    mask = read_mask(mask_path, image.shape[:2])
+    if raster is not None:
+        from inpaint_core.geo import fill_raster, write_filled
+
+        out, hole = fill_raster(model, raster, mask, **extra)  # nodata neither filled nor used as context
+        write_filled(output / f"{image_path.stem}.tif", raster, out, hole)
+    else:
+        out = model.inpaint(image, mask, **extra)
+        Image.fromarray(out).save(output / f"{image_path.stem}.png")

@@ -28,7 +28,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from inpaint_core.engine import MAX_PIXELS, MAX_SIDE  # the one size limit (the engine's)
+from inpaint_core.engine import MAX_PIXELS, MAX_SIDE, check_8bit  # the one size limit (the engine's)
 from inpaint_core.masks import as_bool_mask
 
 __all__ = [
@@ -46,6 +46,8 @@ __all__ = [
     "PREVIEW_SIDE",
     "EDIT_SIDE",
     "read_picture",
+    "open_picture",
+    "animation_note",
     "editing_copy",
     "picture_and_mask",
     "output_dir",
@@ -90,43 +92,70 @@ def _check_size(w: int, h: int, what: str, advice: str = "scale it down first") 
 
 
 def check_upload(path, what: str = "picture") -> None:
-    """Refuse an uploaded file before it is decoded, with a message a person can act on.
+    """Refuse an uploaded file before it is used, with a message a person can act on.
 
-    Reads only the header: a file that is no image, one too large for the app's limit
-    (a decompression bomb, 0.4 MB on disk and 400 Mpx decoded, is refused before it costs
-    any memory) and one whose data is cut short each raise ``ValueError`` saying so.
+    The size comes from the header, before any pixel is decoded: a file that is no image,
+    one too large for the app's limit (a decompression bomb, 0.4 MB on disk and 400 Mpx
+    decoded, is refused before it costs any memory) and one whose data is cut short each
+    raise ``ValueError`` saying so. GeoTIFFs are checked from their header only.
     """
+    if Path(path).suffix.lower() in (".tif", ".tiff") and _check_geotiff_header(path, Path(path).name, what):
+        return
+    _open_checked(path, what).close()
+
+
+def _open_checked(path, what: str, eight_bit: bool = False):
+    """``path`` opened and decoded by PIL, after its header passed the size limit (and, with
+    ``eight_bit``, :func:`~inpaint_core.engine.check_8bit`). Any failure of the file itself is a
+    ``ValueError`` naming it: PIL's parsers raise many types (OSError, SyntaxError, EOFError,
+    struct.error, ...) on damaged data, and none of them says which file or what to do."""
     from PIL import Image, UnidentifiedImageError
 
     name = Path(path).name
-    if Path(path).suffix.lower() in (".tif", ".tiff"):
-        _check_geotiff_header(path, name, what)
-        return
     try:
-        with Image.open(path) as im:
-            _check_size(*im.size, f"the {what} {name}")
-            im.load()  # decodes: a truncated or corrupt file fails here, within the size limit
-    except (UnidentifiedImageError, Image.DecompressionBombError) as err:
-        if isinstance(err, Image.DecompressionBombError):
-            raise ValueError(f"the {what} {name} is far larger than the limit of {MAX_PIXELS / 1e6:.0f} megapixels: "
-                             "scale it down first") from err
+        im = Image.open(path)
+    except Image.DecompressionBombError as err:
+        raise ValueError(f"the {what} {name} is far larger than the limit of {MAX_PIXELS / 1e6:.0f} megapixels: "
+                         "scale it down first") from err
+    except UnidentifiedImageError as err:
         raise ValueError(f"the {what} {name} is not an image (PNG, JPEG, WebP, ...): upload a picture file") from err
-    except (OSError, SyntaxError) as err:
+    except FileNotFoundError as err:
+        raise ValueError(f"the {what} {name} was not found") from err
+    except Exception as err:  # a header PIL recognised but could not parse
+        raise ValueError(f"the {what} {name} is damaged (its header is corrupt: {err}); save it again") from err
+    try:
+        _check_size(*im.size, f"the {what} {name}")
+        if eight_bit:
+            check_8bit(im, f"{what} {name}")
+    except ValueError:
+        im.close()
+        raise
+    try:
+        im.load()  # decodes: a truncated or corrupt file fails here, within the size limit
+    except Exception as err:
+        im.close()
         raise ValueError(f"the {what} {name} is damaged (its data is cut short or corrupt: {err}); "
-                         "save it again and re-upload") from err
+                         "save it again") from err
+    return im
 
 
-def _check_geotiff_header(path, name: str, what: str) -> None:
+def _check_geotiff_header(path, name: str, what: str) -> bool:
+    """Check a TIFF's size from its header with rasterio; False when rasterio is not installed
+    (PIL then reads the file as a plain TIFF)."""
     try:
         import rasterio
-    except ImportError:  # PIL reads plain TIFFs; the geo reader says what is missing when it matters
-        return
+    except ImportError:
+        return False
+    from inpaint_core.geo import gdal_message
+
     try:
         with rasterio.open(path) as ds:
             w, h = ds.width, ds.height
-    except rasterio.errors.RasterioIOError as err:
-        raise ValueError(f"the {what} {name} is not a readable TIFF/GeoTIFF ({err}): upload a raster file") from err
+    except Exception as err:  # GDAL raises RasterioIOError and CPLE_* errors (no common base) for damaged files
+        raise ValueError(f"the {what} {name} is not a readable TIFF/GeoTIFF ({gdal_message(err)}): upload a "
+                         "raster file") from err
     _check_size(w, h, f"the {what} {name}", "cut it into tiles first")
+    return True
 
 
 def to_rgb(array, what: str = "image") -> np.ndarray:
@@ -203,15 +232,48 @@ def editor_image_and_mask(value) -> tuple[np.ndarray, np.ndarray]:
     return image, mask
 
 
+def open_picture(path, what: str = "picture", eight_bit: bool = True):
+    """An uploaded picture file as a decoded PIL image, checked (:func:`check_upload`), of at
+    most 8 bits per sample unless ``eight_bit`` is False (a 16-bit picture would be clipped),
+    and turned as its EXIF orientation says, as a browser shows it. Every path that reads a
+    picture file (the app's picture box and editor, the batch CLI) reads it through this, so a
+    file comes back in one orientation everywhere. Bad files raise ``ValueError``."""
+    from PIL import ImageOps
+
+    if Path(path).suffix.lower() in (".tif", ".tiff"):
+        _check_geotiff_header(path, Path(path).name, what)
+    im = _open_checked(path, what, eight_bit=eight_bit)
+    try:
+        turned = ImageOps.exif_transpose(im)
+    except Exception:  # a broken EXIF block: the picture itself is fine, shown as stored (as browsers do)
+        return im
+    if turned is not im:
+        im.close()
+    return turned
+
+
 def read_picture(path, what: str = "picture") -> np.ndarray:
     """An uploaded picture file as ``HxWx3 uint8`` RGB, turned as its EXIF orientation says
-    (as a browser shows it), transparent parts on white; bad files raise ``ValueError``."""
-    from PIL import Image, ImageOps
-
-    check_upload(path, what)  # header first: junk, damaged and oversized files are named
-    with Image.open(path) as im:
-        im = ImageOps.exif_transpose(im)
+    (as a browser shows it), transparent parts on white; bad files, pictures over the size
+    limit (from the header) and pictures of more than 8 bits per sample raise ``ValueError``.
+    An animated picture gives its first frame (:func:`animation_note` says so)."""
+    with open_picture(path, what) as im:
         return to_rgb(np.asarray(im.convert("RGBA")), what)
+
+
+def animation_note(path) -> str:
+    """``""`` for a still picture; for an animated one (GIF, APNG, WebP), a line saying that only
+    its first frame is filled, so no one believes the animation was."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            frames = getattr(im, "n_frames", 1)
+    except Exception:  # unreadable files are refused, with their reason, by the reader
+        return ""
+    if frames <= 1:
+        return ""
+    return f"{Path(path).name} is animated ({frames} frames): only its first frame is filled"
 
 
 def editing_copy(image: np.ndarray) -> dict:

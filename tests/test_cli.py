@@ -147,8 +147,10 @@ def test_batch_run_names_and_skips_bad_files_and_keeps_the_rest(tmp_path):
     buffer = io.BytesIO()
     Image.fromarray(make_picture(60, 60, 1)).save(buffer, format="PNG")
     (images / "cut.png").write_bytes(buffer.getvalue()[:200])
+    hole = np.zeros((40, 40), np.uint8)
+    hole[10:30, 10:30] = 255  # a hole with something around it to fill it from
     for name in ("good", "notes", "cut"):
-        Image.fromarray(np.full((40, 40), 255, np.uint8)).save(masks / f"{name}.png")
+        Image.fromarray(hole).save(masks / f"{name}.png")
     proc = _run("run", "--method", "telea", "--image", images, "--mask", masks, "--output", out)
     assert proc.returncode == 1  # documented: 1 when some files failed
     assert "skipped notes.png" in proc.stdout + proc.stderr and "skipped cut.png" in proc.stdout + proc.stderr
@@ -181,3 +183,125 @@ def test_batch_run_with_a_satellite_model_on_a_geotiff(tmp_path, app_checkpoints
     keep = hole == 0
     np.testing.assert_array_equal(out[:, keep], original[:, keep])
     assert (out[:, ~keep] != original[:, ~keep]).any()
+
+
+# --- nothing lost (issue "Nothing lost": items 1, 4 and 6, the size limit, animated pictures) ----
+
+def _main(*args) -> int:
+    """The batch command in this process (the subprocess runs above check the real command line)."""
+    from inpaint_core.__main__ import main
+
+    return main([str(a) for a in args])
+
+
+def _png_bomb(path, side=20000):
+    """A PNG whose header says ``side`` x ``side`` (400 Mpx at 20000) over a few bytes of data: what
+    PIL's decompression-bomb check sees, without the 400 MB it takes to write a real one."""
+    import struct
+    import zlib
+
+    ihdr = struct.pack(">IIBBBBB", side, side, 8, 0, 0, 0, 0)  # 8-bit grey
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(bytes(side + 1)))
+                     + chunk(b"IEND", b""))
+
+
+def _hole(h, w):
+    hole = np.zeros((h, w), np.uint8)
+    hole[h // 4: h // 2, w // 4: w // 2] = 255
+    return hole
+
+
+def test_one_bomb_mask_does_not_stop_the_batch(tmp_path, capsys):
+    """A mask over 179 Mpx raised an uncaught DecompressionBombError: a traceback, and the
+    pictures after it were never written. Now it is reported, the rest is filled, and the
+    batch ends non-zero with a summary naming it."""
+    images, masks, out = tmp_path / "images", tmp_path / "masks", tmp_path / "out"
+    images.mkdir(), masks.mkdir()
+    for name in ("a", "b", "c"):
+        Image.fromarray(make_picture(32, 40, 0)).save(images / f"{name}.png")
+        Image.fromarray(_hole(32, 40)).save(masks / f"{name}.png")
+    _png_bomb(masks / "b.png")
+    Image.fromarray(_hole(64, 64)).save(masks / "c.png")  # a mask of another size, refused from its header
+    assert _main("run", "--method", "telea", "--image", images, "--mask", masks, "--output", out) == 1
+    printed = capsys.readouterr()
+    text = printed.out + printed.err
+    assert sorted(p.name for p in out.iterdir()) == ["a.png"]
+    assert "wrote 1 image(s)" in printed.out and "2 failed:" in printed.out
+    assert "  b.png: the mask b.png is far larger than any picture" in printed.out
+    assert "  c.png: the mask c.png is 64x64 pixels but its picture is 40x32" in printed.out
+    assert "Traceback" not in text
+
+
+def test_a_sixteen_bit_picture_is_refused_not_clipped(tmp_path, capsys):
+    """A 16-bit grey PNG (0-65535 ramp) came back with 99 % of its values at 255."""
+    images, masks, out = tmp_path / "images", tmp_path / "masks", tmp_path / "out"
+    images.mkdir(), masks.mkdir()
+    ramp = np.tile(np.linspace(0, 65535, 48).astype(np.uint16), (32, 1))
+    Image.fromarray(ramp).save(images / "ramp.png")
+    Image.fromarray(_hole(32, 48)).save(masks / "ramp.png")
+    assert _main("run", "--method", "telea", "--image", images, "--mask", masks, "--output", out) == 1
+    assert "ramp.png has 16-bit samples" in capsys.readouterr().out
+    assert not (out / "ramp.png").exists()
+
+
+def test_an_oversized_geotiff_is_refused_from_its_header(tmp_path, capsys, monkeypatch):
+    """A 12000x12000 GeoTIFF cost 2.2 GB of memory to be refused: it was read whole first."""
+    rasterio = __import__("pytest").importorskip("rasterio")
+    from inpaint_core import geo
+
+    images, masks = tmp_path / "images", tmp_path / "masks"
+    images.mkdir(), masks.mkdir()
+    # sparse: GDAL writes no block of zeros, so the file is a few kB whatever its size
+    with rasterio.open(images / "scene.tif", "w", driver="GTiff", height=12000, width=12000, count=3,
+                       dtype="uint16", tiled=True, sparse_ok=True, crs="EPSG:32632"):
+        pass
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(masks / "scene.png")
+
+    def never(*args, **kwargs):
+        raise AssertionError("the pixels were read before the size was checked")
+
+    monkeypatch.setattr(geo, "read_raster", never)
+    assert _main("run", "--method", "telea", "--image", images, "--mask", masks, "--output", tmp_path / "o") == 1
+    assert "scene.tif is 12000x12000 pixels; the limit is 8192 pixels per side" in capsys.readouterr().out
+
+
+def test_an_animated_picture_is_said_to_be_filled_by_its_first_frame(tmp_path, capsys):
+    images, masks, out = tmp_path / "images", tmp_path / "masks", tmp_path / "out"
+    images.mkdir(), masks.mkdir()
+    frames = [Image.fromarray(make_picture(32, 40, seed)) for seed in range(3)]
+    frames[0].save(images / "anim.gif", save_all=True, append_images=frames[1:], duration=100, loop=0)
+    Image.fromarray(_hole(32, 40)).save(masks / "anim.png")
+    assert _main("run", "--method", "telea", "--image", images / "anim.gif", "--mask", masks / "anim.png",
+                 "--output", out) == 0
+    assert "anim.gif is animated (3 frames): only its first frame is filled" in capsys.readouterr().out
+
+
+def test_nodata_does_not_darken_the_fill_beside_it(tmp_path):
+    """Nodata entered the fills as black: beside a nodata area a hole's mean was 871 against
+    1,298 in the ring around it (Telea, uint16). Nodata is now unknown to the fill."""
+    rasterio = __import__("pytest").importorskip("rasterio")
+    from rasterio.transform import from_origin
+
+    images, masks = tmp_path / "images", tmp_path / "masks"
+    images.mkdir(), masks.mkdir()
+    rng = np.random.default_rng(0)
+    data = rng.normal(1300, 40, (3, 64, 64)).round().astype(np.uint16)
+    data[:, :, :24] = 0  # a nodata strip on the left
+    with rasterio.open(images / "s2.tif", "w", driver="GTiff", height=64, width=64, count=3, dtype="uint16",
+                       crs="EPSG:32632", transform=from_origin(500000, 6200000, 10, 10), nodata=0) as ds:
+        ds.write(data)
+    hole = np.zeros((64, 64), np.uint8)
+    hole[20:44, 24:40] = 255  # touching the nodata strip
+    Image.fromarray(hole).save(masks / "s2.png")
+    assert _main("run", "--method", "telea", "--image", images, "--mask", masks, "--output", tmp_path / "out") == 0
+    with rasterio.open(tmp_path / "out" / "s2.tif") as ds:
+        out = ds.read().astype(float)
+    filled = hole > 0
+    ring = np.zeros_like(filled)
+    ring[14:50, 24:46] = True
+    ring &= ~filled
+    assert abs(out[:, filled].mean() - out[:, ring].mean()) < 40, (out[:, filled].mean(), out[:, ring].mean())
