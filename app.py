@@ -1,6 +1,7 @@
 """The Gradio app: paint a hole into any picture and inpaint it; erase land cover from satellite tiles.
 
     python app.py [--host 127.0.0.1] [--port 7860] [--share] [--device auto] [--checkpoints checkpoints]
+                  [--max-queue 32]
 
 UI only: widget values go to :mod:`inpaint_core.editing` and the inpainters, results come
 back as pictures and files. Every event has an ``api_name`` so ``gradio_client`` can call it
@@ -16,6 +17,7 @@ import tempfile
 from pathlib import Path
 
 import gradio as gr
+import numpy as np
 
 from inpaint_core import app_models, editing, landcover_edit
 from inpaint_core.engine import STRATEGIES
@@ -26,6 +28,8 @@ EXAMPLES = HERE / "examples"
 # (the CPU's cores or the GPU are used by that call; parallel calls would only thrash)
 MODEL_QUEUE = "model"
 MAX_FILE_SIZE = "100mb"  # uploads beyond this are refused by the server before any handler runs
+# requests that may wait in the queue; one more gets "Queue is full" (docs/app.md: sizing it)
+MAX_QUEUE = 32
 
 SLIDER_LABEL = f"Before / after (scaled to {editing.PREVIEW_SIDE} px for larger pictures)"
 RESULT_LABEL = "Result: full-size PNG"
@@ -80,7 +84,8 @@ class Handlers:
         sh, sw = shown["background"].shape[:2]
         note = f"{w}x{h} pixels" + ("" if (sh, sw) == (h, w) else
                                     f"; painted on a {sw}x{sh} copy, filled and saved at full size")
-        return shown, note
+        animated = editing.animation_note(str(picture))
+        return shown, note + (f"; {animated}" if animated else "")
 
     @staticmethod
     @functools.lru_cache(maxsize=2)
@@ -97,6 +102,8 @@ class Handlers:
         API call may send it). Returns result, (before, after), mask paths."""
         fill = self.models.pick(self.models.album_fills, method)
         image, mask = editing.picture_and_mask(self._read_picture(str(picture)) if picture else None, editor)
+        if picture and (animated := editing.animation_note(str(picture))):
+            gr.Warning(animated)
         if not mask.any():
             raise ValueError("nothing painted: paint over what should disappear, then press Inpaint")
         mask = editing.dilate_mask(mask, dilation)
@@ -190,8 +197,13 @@ class Handlers:
             fill_class=fill_class, paint_layers=editing.editor_layers(paint_editor), dilation=dilation,
         )
         extra = {"landcover": edit.landcover} if "landcover" in model.extra_inputs else {}
-        hole = edit.mask if raster is None else edit.mask & raster.valid  # nodata is never filled
-        result = model.inpaint(rgb, hole, strategy=strategy, **extra)
+        if raster is None:
+            hole = edit.mask
+            result = model.inpaint(rgb, hole, strategy=strategy, **extra)
+        else:  # nodata neither filled nor shown to the fill as context
+            from inpaint_core import geo
+
+            result, hole = geo.fill_raster(model, raster, edit.mask, strategy=strategy, **extra)
 
         out = editing.output_dir(self.workdir)
         stem = Path(tile_file).stem
@@ -202,8 +214,6 @@ class Handlers:
         )
         files = [after, landcover_png, mask]
         if raster is not None:
-            from inpaint_core import geo
-
             # the file's own dtype, bands, CRS, transform and nodata; untouched pixels bit-identical
             tif = out / f"{stem}_inpainted.tif"
             geo.write_filled(tif, raster, result, hole)
@@ -215,8 +225,11 @@ class Handlers:
 
 
 class CheckedImageEditor(gr.ImageEditor):
-    """An ImageEditor that says what is wrong with a bad upload (not an image, damaged, too
-    large) instead of Gradio's generic error: each file is checked before it is decoded."""
+    """An ImageEditor that reads each uploaded file as the Picture box does
+    (:func:`inpaint_core.editing.open_picture`): a bad upload (not an image, damaged, too large,
+    16-bit) gets a message saying what is wrong instead of Gradio's generic error or a clipped
+    copy, and a photo comes in the orientation its EXIF says, as from the Picture box (Gradio's
+    own reading ignored it, so one file came back in two orientations)."""
 
     # a template of ImageEditor, as Gradio's own ImageMask is: the page draws it with the
     # ImageEditor's front end (without this, a subclass is looked up as a custom component
@@ -225,12 +238,39 @@ class CheckedImageEditor(gr.ImageEditor):
 
     def convert_and_format_image(self, file, flatten_on_white: bool = False):
         path = getattr(file, "path", None)
-        if path is not None:
+        if path is None or self.type != "numpy":  # bytes from the browser's canvas: Gradio's own reading
+            return super().convert_and_format_image(file, flatten_on_white=flatten_on_white)
+        # Gradio flattens the background and composite (pictures); layers are brush paint, whose
+        # depth does not matter (any paint is a hole)
+        picture = flatten_on_white
+        try:
+            im = editing.open_picture(path, "picture" if picture else "painted layer", eight_bit=picture)
+        except ValueError as err:
+            raise gr.Error(str(err)) from err
+        if picture and (animated := editing.animation_note(path)):
+            gr.Warning(animated)
+        with im:
+            return np.asarray(im.convert(self.image_mode))
+
+
+def _labelled(component: type) -> type:
+    """``component`` whose own range and choice errors name it: Gradio's say "Value -3 is less
+    than minimum value 0." without saying which control, which a person cannot act on."""
+
+    class Labelled(component):
+        is_template = True  # drawn by the component's own front end (see CheckedImageEditor)
+
+        def preprocess(self, payload):
             try:
-                editing.check_upload(path, "picture")
-            except ValueError as err:
-                raise gr.Error(str(err)) from err
-        return super().convert_and_format_image(file, flatten_on_white=flatten_on_white)
+                return super().preprocess(payload)
+            except gr.Error as err:
+                raise gr.Error(f"{self.label}: {err.message}") from err
+
+    Labelled.__name__ = Labelled.__qualname__ = f"Labelled{component.__name__}"
+    return Labelled
+
+
+Slider, Radio, Dropdown, CheckboxGroup = (_labelled(c) for c in (gr.Slider, gr.Radio, gr.Dropdown, gr.CheckboxGroup))
 
 
 def _editor(label: str, **kwargs) -> gr.ImageEditor:
@@ -274,8 +314,11 @@ def example_tiles(models: app_models.AppModels) -> tuple[list[list[str]], list[s
     return rows, labels
 
 
-def build_demo(models: app_models.AppModels, workdir: Path | None = None) -> gr.Blocks:
-    """The whole UI around ``models``; ``workdir`` holds each request's download files."""
+def build_demo(models: app_models.AppModels, workdir: Path | None = None, max_queue: int = MAX_QUEUE) -> gr.Blocks:
+    """The whole UI around ``models``; ``workdir`` holds each request's download files; at most
+    ``max_queue`` requests wait in the queue."""
+    if max_queue < 1:
+        raise ValueError(f"the queue must hold at least 1 request, got {max_queue}")
     h = Handlers(models, workdir)
     default = models.landcover()
     classes = default.classes
@@ -307,11 +350,11 @@ def build_demo(models: app_models.AppModels, workdir: Path | None = None) -> gr.
                         elem_id="inpaint-editor",
                     )
                     with gr.Row():
-                        dilation = gr.Slider(0, 50, value=4, step=1, label="Mask dilation (pixels)",
+                        dilation = Slider(0, 50, value=4, step=1, label="Mask dilation (pixels)",
                                              info="grow the painted hole, to also remove the stroke's halo",
                                              elem_id="inpaint-dilation")
-                        strategy = gr.Radio(strategies, value="crop", label="Large-image strategy", info=STRATEGY_HELP)
-                    album_method = gr.Radio(list(models.album_fills), value=next(iter(models.album_fills)),
+                        strategy = Radio(strategies, value="crop", label="Large-image strategy", info=STRATEGY_HELP)
+                    album_method = Radio(list(models.album_fills), value=next(iter(models.album_fills)),
                                             label="Fill method", info=FILL_HELP, elem_id="inpaint-method")
                     run = gr.Button("Inpaint", variant="primary", elem_id="inpaint-run")
                 with gr.Column():
@@ -333,7 +376,7 @@ def build_demo(models: app_models.AppModels, workdir: Path | None = None) -> gr.
                                             file_types=[".png", ".jpg", ".jpeg", ".tif", ".tiff"])
                         landcover_file = gr.File(label="Land cover (colour PNG, coded raster, GeoTIFF)",
                                                  file_types=[".png", ".tif", ".tiff"])
-                    sat_model = gr.Radio(list(models.landcover_models), value=default.label, label="Land-cover model",
+                    sat_model = Radio(list(models.landcover_models), value=default.label, label="Land-cover model",
                                          info=SAT_MODEL_HELP, elem_id="satellite-model")
                     rows, labels = example_tiles(models)
                     if rows:
@@ -358,17 +401,17 @@ def build_demo(models: app_models.AppModels, workdir: Path | None = None) -> gr.
                                 eraser=gr.Eraser(default_size=20), sources=(), transforms=(), layers=False, height=520,
                                 elem_id="satellite-paint",
                             )
-                    erase = gr.CheckboxGroup(names, label="Classes to erase", elem_id="satellite-erase")
+                    erase = CheckboxGroup(names, label="Classes to erase", elem_id="satellite-erase")
                     with gr.Row():
-                        fill = gr.Radio([(label, key) for key, label in landcover_edit.FILL_MODES.items()],
+                        fill = Radio([(label, key) for key, label in landcover_edit.FILL_MODES.items()],
                                         value="surrounding", label="Fill with")
-                        fill_class = gr.Dropdown(names, value=names[0], label="Chosen class (for 'A chosen class')",
+                        fill_class = Dropdown(names, value=names[0], label="Chosen class (for 'A chosen class')",
                                                  elem_id="satellite-fill-class")
                     with gr.Row():
-                        sat_dilation = gr.Slider(0, 20, value=0, step=1, label="Mask dilation (pixels)")
-                        sat_strategy = gr.Radio(strategies, value="crop", label="Large-image strategy",
+                        sat_dilation = Slider(0, 20, value=0, step=1, label="Mask dilation (pixels)")
+                        sat_strategy = Radio(strategies, value="crop", label="Large-image strategy",
                                                 info=STRATEGY_HELP)
-                    sat_method = gr.Radio(list(default.fills), value=next(iter(default.fills)),
+                    sat_method = Radio(list(default.fills), value=next(iter(default.fills)),
                                           label="Fill method", info=SAT_FILL_HELP, elem_id="satellite-method")
                     sat_run = gr.Button("Inpaint", variant="primary", elem_id="satellite-run")
                 with gr.Column():
@@ -395,11 +438,11 @@ def build_demo(models: app_models.AppModels, workdir: Path | None = None) -> gr.
                 api_name="satellite_inpaint", concurrency_id=MODEL_QUEUE, concurrency_limit=1,
             )
         demo.load(h.model_info, None, info, api_name="model_info")
-    demo.queue(max_size=32)
+    demo.queue(max_size=max_queue)
     return demo
 
 
-def main(argv=None) -> None:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0 for all interfaces)")
@@ -408,14 +451,23 @@ def main(argv=None) -> None:
     parser.add_argument("--device", default="auto", help="auto (CUDA if available), cpu or cuda")
     parser.add_argument("--checkpoints", default=str(HERE / "checkpoints"),
                         help="folder with album.safetensors and satellite*.safetensors")
+    parser.add_argument("--max-queue", type=int, default=MAX_QUEUE,
+                        help="requests that may wait at once; more get 'Queue is full' (docs/app.md: sizing it)")
+    return parser
+
+
+def main(argv=None) -> None:
+    parser = build_parser()
     args = parser.parse_args(argv)
+    if args.max_queue < 1:
+        parser.error(f"--max-queue must be at least 1, got {args.max_queue}")
     try:
         models = app_models.load_app_models(args.checkpoints, args.device)
     except ValueError as err:
         parser.error(str(err))
     for note in models.notes:
         print(note.replace("**", "").replace("`", ""))
-    demo = build_demo(models)
+    demo = build_demo(models, max_queue=args.max_queue)
     demo.launch(server_name=args.host, server_port=args.port, share=args.share, max_file_size=MAX_FILE_SIZE)
 
 

@@ -389,6 +389,116 @@ def test_bad_device_is_refused():
         appm.load_app_models("checkpoints", device="tpu")
 
 
+# --- nothing lost (issue "Nothing lost": items 1, 4, 5, the minor ones, the messages, the queue) --
+
+def _file_data(path):
+    from gradio.data_classes import FileData
+
+    return FileData(path=str(path), orig_name=Path(path).name)
+
+
+def _editor_component(demo, elem_id="inpaint-editor"):
+    return next(b for b in demo.blocks.values() if getattr(b, "elem_id", None) == elem_id)
+
+
+@pytest.fixture
+def demo(app_models, tmp_path):
+    return app.build_demo(app_models, tmp_path / "out")
+
+
+def test_sixteen_bit_pictures_are_refused_on_both_upload_paths(handlers, demo, tmp_path):
+    """A 16-bit grey PNG or TIFF (0-65535 ramp) came back with 99 % of its values at 255, from
+    the Picture box and from the editor's background alike."""
+    ramp = np.tile(np.linspace(0, 65535, 64).astype(np.uint16), (48, 1))
+    for name in ("ramp.png", "ramp.tiff"):
+        Image.fromarray(ramp).save(tmp_path / name)
+        with pytest.raises(gr.Error, match=f"{name} has 16-bit samples.*clip every value above 255"):
+            handlers.picture_load(str(tmp_path / name))
+        with pytest.raises(gr.Error, match=f"{name} has 16-bit samples"):
+            _editor_component(demo).convert_and_format_image(_file_data(tmp_path / name), flatten_on_white=True)
+    with pytest.raises(gr.Error, match="ramp.png has 16-bit samples"):  # a PNG tile on the Satellite tab
+        handlers.satellite_load(str(tmp_path / "ramp.png"), str(LANDCOVER))
+
+
+def test_both_upload_paths_turn_a_photo_as_its_exif_says(handlers, demo, tmp_path):
+    """The editor's background path ignored EXIF orientation while the Picture box applied it:
+    one file came back in two orientations."""
+    upright = photo(40, 60)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # orientation: turn 90 degrees clockwise to show
+    Image.fromarray(upright).save(tmp_path / "phone.png", exif=exif)
+    shown, _ = handlers.picture_load(str(tmp_path / "phone.png"))
+    from_editor = _editor_component(demo).convert_and_format_image(_file_data(tmp_path / "phone.png"),
+                                                                   flatten_on_white=True)
+    assert shown["background"].shape[:2] == (60, 40)  # turned
+    np.testing.assert_array_equal(from_editor, shown["background"])
+
+
+def test_an_animated_picture_is_said_to_be_filled_by_its_first_frame(handlers, tmp_path):
+    frames = [Image.fromarray(photo(48, 64) // (k + 1)) for k in range(4)]
+    frames[0].save(tmp_path / "anim.gif", save_all=True, append_images=frames[1:], duration=80, loop=0)
+    _, note = handlers.picture_load(str(tmp_path / "anim.gif"))
+    assert "anim.gif is animated (4 frames): only its first frame is filled" in note
+    Image.fromarray(photo()).save(tmp_path / "still.png")
+    assert "animated" not in handlers.picture_load(str(tmp_path / "still.png"))[1]
+
+
+def test_an_all_hole_mask_is_refused_in_the_app(handlers):
+    image = photo(32, 48)
+    with pytest.raises(gr.Error, match="nothing to fill it from"):
+        handlers.inpaint(editor_value(image, np.ones((32, 48), bool)), 0, "crop", appm.TELEA)
+
+
+def test_satellite_nodata_is_unknown_to_the_fill(handlers, tmp_path):
+    """Nodata entered the Satellite tab's fills as black: a hole beside it came out dark."""
+    from rasterio.transform import from_origin
+
+    rasterio = pytest.importorskip("rasterio")
+    rgb = geo.read_rgb(TILE)[0]
+    h, w = rgb.shape[:2]
+    data = np.full((3, h, w), 1300, np.uint16) + np.random.default_rng(0).integers(0, 40, (3, h, w)).astype(np.uint16)
+    data[:, :, : w // 3] = 0
+    with rasterio.open(tmp_path / "tile.tif", "w", driver="GTiff", height=h, width=w, count=3, dtype="uint16",
+                       crs="EPSG:32632", transform=from_origin(500000, 6200000, 1, 1), nodata=0) as ds:
+        ds.write(data)
+    region = np.zeros((h, w), bool)
+    region[h // 3: h // 2, w // 3: w // 3 + 40] = True  # beside the nodata strip
+    layer = np.zeros((h, w, 4), np.uint8)
+    layer[region] = (255, 0, 255, 255)
+    every_class = list(handlers.models.classes.names)  # all of them, in the painted region only
+    files = handlers.satellite_inpaint(str(tmp_path / "tile.tif"), str(LANDCOVER), every_class, {"background": None,
+                                       "layers": [layer], "composite": None}, "keep", None, None, 0, "crop",
+                                       appm.TELEA)[-1]
+    with rasterio.open(next(f for f in files if f.endswith(".tif"))) as ds:
+        out = ds.read().astype(float)
+    assert abs(out[:, region].mean() - 1320) < 40, out[:, region].mean()
+
+
+def test_range_and_choice_errors_name_their_control(demo):
+    """Gradio's own errors said "Value -3 is less than minimum value 0." without the control."""
+    cases = [("inpaint-dilation", -3, "Mask dilation (pixels): Value -3 is less than minimum value 0"),
+             ("inpaint-method", "Magic", "Fill method: Value: 'Magic'"),
+             ("satellite-erase", ["Dragons"], "Classes to erase: "),
+             ("satellite-fill-class", "Dragons", "Chosen class (for 'A chosen class'): ")]
+    for elem_id, value, start in cases:
+        with pytest.raises(gr.Error) as caught:
+            _editor_component(demo, elem_id).preprocess(value)
+        assert caught.value.message.startswith(start), caught.value.message
+    # drawn by Gradio's own front ends
+    assert [_editor_component(demo, e).get_block_name() for e, _, _ in cases] == ["slider", "radio", "checkboxgroup",
+                                                                                 "dropdown"]
+
+
+def test_the_queue_size_is_a_flag(app_models, tmp_path):
+    """40 concurrent calls: 7 got "Queue is full" from the fixed queue of 32; a shared server sets it."""
+    args = app.build_parser().parse_args(["--max-queue", "128"])
+    assert args.max_queue == 128 and app.build_parser().parse_args([]).max_queue == app.MAX_QUEUE
+    demo = app.build_demo(app_models, tmp_path / "out", max_queue=args.max_queue)
+    assert demo._queue.max_size == 128
+    with pytest.raises(ValueError, match="at least 1"):
+        app.build_demo(app_models, tmp_path / "out", max_queue=0)
+
+
 # --- the running app, called with gradio_client -----------------------------------------------
 
 @pytest.fixture(scope="module")
