@@ -459,12 +459,22 @@ def read_landcover(path, table, target: tuple[Georef, tuple[int, int]] | None = 
     * single-band PNG (L, I, I;16) or TIFF: class codes mapped through the table;
     * GeoTIFF with ``target=(georef, (h, w))``: reprojected by nearest neighbour onto
       that grid (any CRS); pixels it does not cover become the table's nodata class.
-    Unknown colours/codes raise ``ValueError`` with their pixel counts (see ``unknown``).
+    Unknown colours/codes raise ``ValueError`` with their pixel counts (see ``unknown``);
+    every ``ValueError`` names the file.
     """
     table = get_class_table(table)
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"land-cover file not found: {path.name}")
+    try:
+        return _read_landcover(path, table, target, unknown)
+    except ValueError as err:  # the class table's own errors do not say which file they are about
+        if path.name in str(err):
+            raise
+        raise ValueError(f"the land cover {path.name}: {err}") from err
+
+
+def _read_landcover(path: Path, table: ClassTable, target, unknown) -> np.ndarray:
     if is_geotiff(path):
         import rasterio
 

@@ -307,3 +307,12 @@ def test_a_land_cover_that_does_not_overlap_the_tile_says_so_with_both_bounds(tm
     message = str(caught.value)
     assert message.startswith("the land cover lc.tif does not overlap the tile: it covers x 550000 to 550640")
     assert "the tile covers x 500000 to 500640, y 6.19936e+06 to 6.2e+06" in message and "EPSG:32632" in message
+
+
+def test_land_cover_errors_name_the_file(tmp_path):
+    """The class table's "N pixels have a colour that is in no class" said nothing of which upload."""
+    colours = np.zeros((8, 8, 3), np.uint8)
+    colours[:2, :2] = (1, 2, 3)
+    write_png(tmp_path / "odd_colours.png", colours)
+    with pytest.raises(ValueError, match=r"^the land cover odd_colours.png: 64 pixels have a colour"):
+        read_landcover(tmp_path / "odd_colours.png", get_class_table("dubai-aerial"))
