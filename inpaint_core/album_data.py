@@ -7,6 +7,7 @@ with the same seed sees exactly the same holes.
 
 from __future__ import annotations
 
+import csv
 import hashlib
 from pathlib import Path
 
@@ -16,9 +17,10 @@ from PIL import Image
 from torch.utils.data import Dataset
 
 from inpaint_core.classical import prefill
-from inpaint_core.masks import MaskSpec
+from inpaint_core.masks import MaskSpec, make_mask
 
-__all__ = ["IMAGE_EXTS", "list_images", "load_rgb", "split_files", "InpaintDataset"]
+__all__ = ["IMAGE_EXTS", "list_images", "load_rgb", "split_files", "file_sources", "split_by_source",
+           "InpaintDataset"]
 
 IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".webp"}
 
@@ -57,6 +59,82 @@ def split_files(files: list[Path], val_fraction: float) -> tuple[list[Path], lis
     return train, val
 
 
+SOURCE_COLUMNS = ("repo", "source_repo_or_package", "source")  # a manifest's column naming each file's source
+
+
+def _manifests(root: Path) -> list[Path]:
+    """The manifests that describe ``root``'s files: CSVs named ``*manifest*.csv`` inside it, and
+    ``ROOT-NAME_manifest.csv`` beside it (``album/train_manifest.csv`` for ``album/train/``)."""
+    found = sorted(root.glob("*manifest*.csv"))
+    beside = root.parent / f"{root.name}_manifest.csv"
+    return found + ([beside] if beside.is_file() else [])
+
+
+def file_sources(files: list[Path], root) -> list[str]:
+    """Each file's source (the repository, package or collection it came from), for holding
+    out whole sources: from a manifest of ``root`` (a ``file`` column, as a path relative to
+    ``root`` or a bare name, and a ``repo``/``source_repo_or_package``/``source`` column),
+    else the file's first folder below ``root``, else ``root``'s own name."""
+    root = Path(root)
+    by_path: dict[str, str] = {}
+    for manifest in _manifests(root):
+        with open(manifest, newline="") as f:
+            for row in csv.DictReader(f):
+                column = next((c for c in SOURCE_COLUMNS if row.get(c)), None)
+                if row.get("file") and column:
+                    by_path[row["file"]] = row[column]
+                    by_path.setdefault(Path(row["file"]).name, row[column])
+    out = []
+    for path in files:
+        rel = Path(path).relative_to(root)
+        source = by_path.get(rel.as_posix()) or by_path.get(rel.name)
+        out.append(source or (rel.parts[0] if len(rel.parts) > 1 else root.name))
+    return out
+
+
+def _names(name: str, source: str) -> bool:
+    """Whether ``name`` names ``source``: exactly, without its ``kind:`` prefix (``github:``),
+    by that prefix (``debian`` for every ``debian:`` package), or by its last ``/`` part."""
+    kind, _, rest = source.partition(":")
+    return name in (source, rest, source.split("/")[-1]) or (bool(rest) and name == kind)
+
+
+def split_by_source(folders: list, val_sources: list[str], val_images: int) -> tuple[list[Path], list[Path], dict]:
+    """Hold out whole sources: ``(train, val, counts)``. Every file of a source named in
+    ``val_sources`` (see :func:`_names`: ``debian`` names every ``debian:`` package) stays out of
+    training; ``val`` takes up to ``val_images`` of them, drawn in turn for each name of
+    ``val_sources`` (its files in a fixed hash order), so every held-out source is in every
+    validation. ``counts``: name -> its held-out files. Raises ``ValueError`` for a name that matches no
+    source."""
+    train: list[Path] = []
+    held: dict[str, list[Path]] = {}
+    known = set()
+    for folder in folders:
+        files = list_images(folder)
+        for path, source in zip(files, file_sources(files, folder)):
+            known.add(source)
+            name = next((v for v in val_sources if _names(v, source)), None)
+            if name is None:
+                train.append(path)
+            else:
+                held.setdefault(name, []).append(path)
+    missing = [v for v in val_sources if not any(_names(v, s) for s in known)]
+    if missing:
+        raise ValueError(f"held-out sources not found: {', '.join(missing)}; the sources here are: "
+                         f"{', '.join(sorted(known))}")
+
+    def order(p: Path) -> str:
+        return hashlib.sha1(p.name.encode()).hexdigest()
+
+    queues = [sorted(v, key=order) for _, v in sorted(held.items())]
+    val: list[Path] = []
+    while len(val) < val_images and any(queues):
+        for q in queues:
+            if q and len(val) < val_images:
+                val.append(q.pop(0))
+    return train, val, {k: len(v) for k, v in sorted(held.items())}
+
+
 def _resize_short_side(image: np.ndarray, side: int) -> np.ndarray:
     h, w = image.shape[:2]
     if min(h, w) == side:
@@ -74,11 +152,15 @@ class InpaintDataset(Dataset):
     ``crop``-px window is taken (random when ``train``, centred otherwise). Holes are
     drawn at ``resize`` scale, so a 32-px research patch stays 32 px on a 128-px crop.
     With ``fixed_masks`` the holes do not change between epochs (the overfit test).
+    ``mask_kinds``: item ``i`` gets a hole of kind ``mask_kinds[i % len]`` instead of the
+    spec's mix (validation: the judge's four kinds in turn, on the same images every time).
     """
 
     def __init__(self, files, resize: int = 256, crop: int = 256, mask_spec: MaskSpec | None = None,
-                 prefill_method: str = "telea", train: bool = True, seed: int = 0, fixed_masks: bool = False):
+                 prefill_method: str = "telea", train: bool = True, seed: int = 0, fixed_masks: bool = False,
+                 mask_kinds: tuple[str, ...] | None = None):
         self.files = list(files)
+        self.mask_kinds = tuple(mask_kinds) if mask_kinds else None
         if crop > resize:
             raise ValueError(f"crop ({crop}) cannot exceed resize ({resize})")
         self.resize, self.crop = resize, crop
@@ -108,7 +190,10 @@ class InpaintDataset(Dataset):
             y, x = (h - c) // 2, (w - c) // 2
             image = image[y : y + c, x : x + c]
         image = np.ascontiguousarray(image)
-        mask = self.mask_spec(c, c, rng, ref_size=self.resize)
+        if self.mask_kinds:
+            mask = make_mask(self.mask_kinds[index % len(self.mask_kinds)], c, c, rng)
+        else:
+            mask = self.mask_spec(c, c, rng, ref_size=self.resize)
         filled = prefill(image, mask, self.prefill_method)
         return {
             "input": torch.from_numpy(filled).permute(2, 0, 1).float() / 255.0,

@@ -11,10 +11,18 @@ Every method sees the same image with its holes blacked out, so
 no method can read the original hole pixels. Outside the hole each output is the
 input (the pipeline pastes only hole pixels; baselines are composited the same way).
 
+The figures that decide are the judge's (``../shared/JUDGE.md``): the judge's perceptual
+distance (LPIPS-shaped, VGG16 relu1_2 to relu5_3), hole PSNR, the median detail ratio and the
+win rate (the share of images where a fill's judge distance is below PatchMatch's). The old
+perceptual distance (the album loss's own VGG term) is still reported, for the cards' history.
+Hold out whole sources with ``--sources`` (names from the folder's manifest).
+
 Writes into ``--out``: ``report.json`` (means, paired deltas vs Telea and vs the strongest
-classical fill, PatchMatch or land-cover PatchMatch, per-image scores and seconds per
-image), ``report.md`` (the table) and ``examples.png`` (masked | every method | target, and
-for satellite data the requested land cover). Metric definitions: :mod:`inpaint_core.metrics`.
+classical fill, PatchMatch or land-cover PatchMatch, win rates, median detail ratios,
+per-image scores and seconds per image), ``report.md`` (the table) and ``examples.png``
+(masked | every method | target, and for satellite data the requested land cover). With
+several ``--masks`` kinds, one such folder per kind and a ``summary.md`` across them.
+Metric definitions: :mod:`inpaint_core.metrics`.
 """
 
 from __future__ import annotations
@@ -33,11 +41,12 @@ from tqdm import tqdm
 
 from inpaint_core.classical import BANK_PREFILLS, CLASSICAL_METHODS
 from inpaint_core.reports import _grid_row, _json_safe, _nanmean, _save_grid, _summarise, write_markdown
-from inpaint_core.masks import MASK_KINDS, MaskSpec, make_mask
+from inpaint_core.masks import MASK_KINDS, PICTURE_KINDS, MaskSpec, make_mask
 from inpaint_core.landcover import TABLE_HELP
-from inpaint_core.metrics import METRICS, PERCEPTUAL_LAYERS, PerceptualDistance, image_metrics
+from inpaint_core.metrics import JUDGE_LAYERS, METRICS, JudgeDistance, detail_ratio, image_metrics
 
-__all__ = ["evaluate", "held_out", "fit_square", "centre_window", "tile_windows", "add_arguments", "main"]
+__all__ = ["evaluate", "evaluate_kinds", "held_out", "fit_square", "centre_window", "tile_windows", "add_arguments",
+           "main"]
 
 BASELINE_ONLY = "telea"  # --checkpoint telea: score only the classical fills
 LANDCOVER_BASELINES = ("landcover-patchmatch", "landcover-nearest", "landcover-bank", "landcover-smooth")  # classical fills that read the land cover
@@ -176,7 +185,11 @@ def _load_vgg(vgg, vgg_weights) -> tuple[object, str]:
     from inpaint_core.losses import VGG_ENV, load_vgg16
 
     source = str(vgg_weights) if vgg_weights else (f"${VGG_ENV}" if os.environ.get(VGG_ENV) else "torch hub")
-    return load_vgg16(vgg_weights, PERCEPTUAL_LAYERS), source
+    try:
+        return load_vgg16(vgg_weights, JUDGE_LAYERS), source
+    except ValueError as err:  # e.g. a file that stops at conv4_3
+        raise ValueError(f"the judge reads VGG16 to relu5_3: {err}. Pass weights to conv5_3, e.g. --vgg-weights "
+                         "vgg16_imagenet_features_to_relu4_3.pth,vgg16_imagenet_features_conv5.pth") from err
 
 
 def _class_table(model, classes):
@@ -252,8 +265,9 @@ def _baselines(names, satellite: bool, table, model) -> dict:
     return fills
 
 
-def _score(filled, target, mask, perceptual, feats_t, reader, landcover) -> dict[str, float]:
-    scores = {**image_metrics(filled, target, mask), "perceptual": perceptual(filled, feats_t)}
+def _score(filled, target, mask, judge, feats_t, reader, landcover) -> dict[str, float]:
+    scores = {**image_metrics(filled, target, mask), **judge.scores(filled, feats_t),
+              "detail": detail_ratio(filled, target, mask)}
     if reader is not None:
         scores["landcover_consistency"] = _consistency(reader, filled, landcover, mask)
     return scores
@@ -263,7 +277,7 @@ def evaluate(checkpoint, images, out, masks: str = "research", seed: int = 0, si
              limit: int | None = None, split: str = "all", landcover=None, classes=None, vgg=None,
              vgg_weights=None, device: str = "auto", strategy: str = "full", examples: int = 6,
              windows: int = 1, referee=None, progress: bool = True, baselines=None, what_if: bool = False,
-             split_from=None) -> dict:
+             split_from=None, sources: list[str] | None = None) -> dict:
     """Run the evaluation and write ``report.json``, ``report.md`` and ``examples.png`` to ``out``.
 
     ``checkpoint``: a model file, or ``"telea"`` to score only the baselines. ``vgg``: a
@@ -273,7 +287,8 @@ def evaluate(checkpoint, images, out, masks: str = "research", seed: int = 0, si
     checkpoint whose land-cover referee scores consistency (default: the model's own).
     ``baselines``: the classical fills to score (default: all that apply to the data).
     ``what_if``: satellite data only; score what-if fills instead (:mod:`inpaint_core.whatif`:
-    ``whatif.json``, ``whatif.md``, ``whatif.png``).
+    ``whatif.json``, ``whatif.md``, ``whatif.png``). ``sources``: pictures only; keep the files
+    of these sources (held out from training; names as ``train/album.py --val-sources`` takes).
     Returns the report dict. Raises ``ValueError`` for bad
     arguments or data.
     """
@@ -287,6 +302,7 @@ def evaluate(checkpoint, images, out, masks: str = "research", seed: int = 0, si
     if split not in ("all", "val"):
         raise ValueError(f"--split must be all or val, got {split!r}")
     images, out = Path(images), Path(out)
+    held_sources = [s.strip() for s in (sources or []) if s.strip()]
     t0 = time.time()
     model, meta = None, {}
     if str(checkpoint) != BASELINE_ONLY:
@@ -307,6 +323,17 @@ def evaluate(checkpoint, images, out, masks: str = "research", seed: int = 0, si
         split_meta = read_meta(split_from) if split_from else meta
         chosen = set(held_out([p for p, _ in sources], split_meta))
         sources = [s for s in sources if s[0] in chosen]
+    if held_sources:
+        if satellite:
+            raise ValueError("--sources is for pictures; hold out whole tiles with --split val")
+        from inpaint_core.album_data import _names, file_sources
+
+        origin = file_sources([p for p, _ in sources], images)
+        unknown = [n for n in held_sources if not any(_names(n, o) for o in origin)]
+        if unknown:
+            raise ValueError(f"--sources: {', '.join(unknown)} not found in {images}; its sources: "
+                             f"{', '.join(sorted(set(origin)))}")
+        sources = [s for s, o in zip(sources, origin) if any(_names(n, o) for n in held_sources)]
     if limit:
         sources = sources[:limit]
 
@@ -323,7 +350,7 @@ def evaluate(checkpoint, images, out, masks: str = "research", seed: int = 0, si
         return run_what_if(model, table, found, out, seed=seed, reader=reader, examples=examples,
                            checkpoint=str(checkpoint), progress=progress)
     vgg, vgg_source = _load_vgg(vgg, vgg_weights)
-    perceptual = PerceptualDistance(vgg, resolve_device(device))
+    perceptual = JudgeDistance(vgg, resolve_device(device))
 
     methods = _baselines(baselines, satellite, table, model)  # name -> fill(image, mask, landcover)
     if model is not None:
@@ -361,10 +388,11 @@ def evaluate(checkpoint, images, out, masks: str = "research", seed: int = 0, si
     report["seconds_per_image"] = {m: round(t / len(per_image), 4) for m, t in seconds.items()}
     report.update({
         "checkpoint": str(checkpoint), "model_kind": model.kind if model else None, "images": str(images),
-        "split": split, "masks": masks, "seed": seed, "size": size, "windows": windows if satellite else 1,
+        "split": split, "masks": masks, "held_out_sources": held_sources, "seed": seed, "size": size, "windows": windows if satellite else 1,
         "strategy": strategy, "count": len(per_image), "sources": len(sources),
         "referee": str(referee or checkpoint) if reader is not None else None,
         "skipped": skipped, "perceptual": {"layers": list(perceptual.layers), "weights": vgg_source},
+        "judge": "JUDGE.md: LPIPS-shaped VGG16 relu1_2..relu5_3 distance, hole PSNR, median detail ratio, win rate",
         "metrics": {k: v[0] for k, v in METRICS.items() if k in report["methods"][next(iter(methods))]},
         "training": {k: meta.get("training", {}).get(k) for k in ("steps", "wall_minutes", "images_seen")},
         "per_image": per_image,
@@ -380,6 +408,53 @@ def evaluate(checkpoint, images, out, masks: str = "research", seed: int = 0, si
     return report
 
 
+def evaluate_kinds(kinds: list[str], out, **kwargs) -> dict[str, dict]:
+    """:func:`evaluate` once per hole kind, into ``out/KIND/`` when there are several (``out``
+    itself for one), and ``out/summary.md``: the judge's figures of every kind in one table."""
+    out = Path(out)
+    if len(kinds) == 1:
+        return {kinds[0]: evaluate(out=out, masks=kinds[0], **kwargs)}
+    reports = {kind: evaluate(out=out / kind, masks=kind, **kwargs) for kind in kinds}
+    write_summary(reports, out / "summary.md")
+    return reports
+
+
+def write_summary(reports: dict[str, dict], path) -> Path:
+    """One row per hole kind: the model's (or the first fill's) judge distance against the
+    reference's, the win rate, hole PSNR and median detail ratio, beside the reference's."""
+    first = next(iter(reports.values()))
+    ref = first.get("reference")
+    main = "model" if "model" in first["methods"] else next(m for m in first["methods"] if m != ref)
+    lines = [f"# Judge summary: {first['checkpoint']}", "",
+             f"{first['count']} images from `{first['images']}`"
+             + (f" (held-out sources: {', '.join(first['held_out_sources'])})" if first.get("held_out_sources") else "")
+             + f", {first['size']} px, seed {first['seed']}; `{main}` against `{ref}` and Telea, the same holes for each.",
+             "", f"| holes | judge {main} / {ref} (ratio) | {main} wins | hole PSNR {main} / {ref} (dB) | "
+             f"detail {main} / {ref} | judge Telea | s / image {main} / {ref} |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for kind, r in reports.items():
+        m, b, t = r["methods"][main], r["methods"].get(ref, {}), r["methods"].get("telea", {})
+        ratio = m["judge"] / b["judge"] if b.get("judge") else None
+        win = (r.get("win_rate") or {}).get(main)
+        det = r.get("detail_median") or {}
+        sec = r.get("seconds_per_image", {})
+        lines.append(
+            f"| {kind} | {m['judge']:.4f} / {b.get('judge', float('nan')):.4f}"
+            + (f" ({ratio:.3f}x)" if ratio else "") + f" | {'n/a' if win is None else f'{100 * win:.0f} %'} | "
+            f"{m['psnr_hole']:.2f} / {b.get('psnr_hole', float('nan')):.2f} | "
+            f"{_num(det.get(main))} / {_num(det.get(ref))} | {_num(t.get('judge'), 4)} | "
+            f"{_num(sec.get(main), 3)} / {_num(sec.get(ref), 3)} |")
+    lines += ["", "Judge distance: lower is better (JUDGE.md). Win rate: the share of images where the judge "
+              f"distance of `{main}` is below `{ref}`'s. Detail: median ratio of the hole's texture to the original's.", ""]
+    path = Path(path)
+    path.write_text("\n".join(lines))
+    return path
+
+
+def _num(value, digits: int = 2) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from inpaint_core.engine import STRATEGIES
 
@@ -389,7 +464,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "satellite: the tile folder (images/ beside masks/) unless --landcover is given")
     parser.add_argument("--landcover", type=Path, help="satellite: folder of land-cover rasters matched to images by stem")
     parser.add_argument("--classes", help=f"satellite: {TABLE_HELP}; default: the checkpoint's")
-    parser.add_argument("--masks", choices=MASK_KINDS, default="research", help="hole kind")
+    parser.add_argument("--masks", default="research", help="hole kind, or several comma-separated (one report "
+                        f"each under OUT/KIND/, and OUT/summary.md): {', '.join(MASK_KINDS)}; 'all' = the "
+                        f"judge's four picture kinds ({', '.join(PICTURE_KINDS)})")
+    parser.add_argument("--sources", help="pictures: evaluate only the files of these sources, comma-separated "
+                        "(whole sources held out from training; named as in the folder's manifest, e.g. "
+                        "vncntxl/crate, or 'debian' for every debian: package)")
     parser.add_argument("--seed", type=int, default=0, help="mask i is seeded by (seed, i)")
     parser.add_argument("--split", choices=("all", "val"), default="all",
                         help="val: only the files the checkpoint's training held out (training.val_files)")
@@ -423,16 +503,28 @@ def main(args: argparse.Namespace) -> int:
         import torch
 
         torch.set_num_threads(args.threads)
+    kinds = list(PICTURE_KINDS) if args.masks == "all" else [k.strip() for k in args.masks.split(",") if k.strip()]
+    unknown = [k for k in kinds if k not in MASK_KINDS]
+    if unknown or not kinds:
+        print(f"error: unknown hole kind(s) {', '.join(unknown) or repr(args.masks)}; valid: {', '.join(MASK_KINDS)} "
+              "or all", file=sys.stderr)
+        return 2
     try:
-        report = evaluate(args.checkpoint, args.images, args.out, masks=args.masks, seed=args.seed, size=args.size,
-                          limit=args.limit, split=args.split, landcover=args.landcover, classes=args.classes,
-                          vgg_weights=args.vgg_weights, device=args.device, strategy=args.strategy,
-                          examples=args.examples, windows=args.windows, referee=args.referee,
-                          baselines=args.baselines.split(",") if args.baselines else None, what_if=args.what_if,
-                          split_from=args.split_from)
+        reports = evaluate_kinds(kinds, args.out, checkpoint=args.checkpoint, images=args.images, seed=args.seed,
+                                 size=args.size, limit=args.limit, split=args.split, landcover=args.landcover,
+                                 classes=args.classes, vgg_weights=args.vgg_weights, device=args.device,
+                                 strategy=args.strategy, examples=args.examples, windows=args.windows,
+                                 referee=args.referee, baselines=args.baselines.split(",") if args.baselines else None,
+                                 what_if=args.what_if, split_from=args.split_from,
+                                 sources=args.sources.split(",") if args.sources else None)
     except (ValueError, RuntimeError, FileNotFoundError) as err:  # CheckpointError is a ValueError
         print(f"error: {err}", file=sys.stderr)
         return 2
+    report = next(iter(reports.values()))
+    if len(kinds) > 1:
+        print((args.out / "summary.md").read_text())
+        print(f"wrote {args.out / 'summary.md'} and one report per kind under {args.out}/")
+        return 0
     if args.what_if:
         print((args.out / "whatif.md").read_text().split("\n\n![")[0])
         print(f"\nwrote {args.out / 'whatif.json'}, {args.out / 'whatif.md'}, {args.out / 'whatif.png'} "

@@ -21,6 +21,7 @@ __all__ = [
     "lsgan_loss",
     "VGG16Features",
     "PerceptualLoss",
+    "gram",
     "load_vgg16",
     "resolve_vgg_weights",
     "VGG_ENV",
@@ -122,17 +123,24 @@ class VGG16Features(nn.Module):
 def resolve_vgg_weights(path: str | os.PathLike | None = None) -> dict:
     """Return a VGG16 state dict from ``path``, else ``$INPAINT_VGG16_WEIGHTS``, else torch hub.
 
+    ``path`` may name several files, comma-separated; their tensors are merged (the offline
+    files here hold conv1_1-conv4_3 and conv5_1-conv5_3 apart).
+
     The hub path downloads torchvision's official ImageNet file into the user's torch hub
     cache (or reuses it). If none works, raises ``RuntimeError`` naming both local
     options; it never falls back to random weights.
     """
     path = path or os.environ.get(VGG_ENV)
     if path:
-        path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"VGG16 weights file not found: {path}")
-        # weights_only: a .pth is a pickle; never execute code from it
-        return torch.load(path, map_location="cpu", weights_only=True)
+        # several files (comma-separated) are merged: e.g. conv1_1-conv4_3 in one, conv5 in another
+        state = {}
+        for part in str(path).split(","):
+            part = Path(part.strip())
+            if not part.is_file():
+                raise FileNotFoundError(f"VGG16 weights file not found: {part}")
+            # weights_only: a .pth is a pickle; never execute code from it
+            state.update(torch.load(part, map_location="cpu", weights_only=True))
+        return state
     try:
         return torch.hub.load_state_dict_from_url(VGG_URL, map_location="cpu", progress=True, weights_only=True)
     except Exception as err:  # network down, proxy, disk full...
@@ -165,13 +173,33 @@ class PerceptualLoss(nn.Module):
             raise ValueError(f"{len(self.weights)} weights for {len(vgg.layers)} VGG layers")
 
     def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return self.with_style(pred, target, style=False)[0]
+
+    def with_style(self, pred: torch.Tensor, target: torch.Tensor, style: bool = True
+                   ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """``(perceptual, style)`` from one VGG pass: the perceptual distance above, and the
+        style (texture) loss: the L1 distance between the activations' Gram matrices, summed
+        over the layers (Gatys et al.; the partial-convolution inpainting recipe of Liu et al.).
+        It asks the fill for the original's texture statistics, not its exact pixels, so it
+        rewards texture where L1 and the perceptual term reward the average of all fills."""
         with torch.no_grad():
             feats_t = self.vgg(target)
         feats_p = self.vgg(pred)
         total = pred.new_zeros((), dtype=torch.float32)
+        loss_style = pred.new_zeros((), dtype=torch.float32) if style else None
         for w, fp, ft in zip(self.weights, feats_p, feats_t):
-            total = total + w * (fp.float() - ft.float()).abs().mean()
-        return total
+            fp, ft = fp.float(), ft.float()
+            total = total + w * (fp - ft).abs().mean()
+            if style:
+                loss_style = loss_style + w * (gram(fp) - gram(ft)).abs().mean()
+        return total, loss_style
+
+
+def gram(features: torch.Tensor) -> torch.Tensor:
+    """``NxCxHxW`` activations -> ``NxCxC`` Gram matrices, normalised by ``C*H*W``."""
+    n, c, h, w = features.shape
+    f = features.reshape(n, c, h * w)
+    return f @ f.transpose(1, 2) / (c * h * w)
 
 
 class PatchDiscriminator(nn.Module):

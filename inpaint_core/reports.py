@@ -61,7 +61,17 @@ def _summarise(per_image: list[dict], methods: list[str], reference: str | None 
     report = {"methods": means, "delta_vs_telea": deltas, "delta_sem_vs_telea": sems, "reference": reference}
     if reference is not None:
         report["delta_vs_reference"], report["delta_sem_vs_reference"] = _paired(per_image, methods, keys, reference)
+        if "judge" in keys:  # the judge's win rate: the share of pictures where a fill is nearer than the reference's
+            report["win_rate"] = {m: float(np.mean([r["scores"][m]["judge"] < r["scores"][reference]["judge"]
+                                                    for r in per_image])) for m in methods if m != reference}
+    if "detail" in keys:  # a median: one flat original (a huge ratio) must not decide the figure
+        report["detail_median"] = {m: _nanmedian([r["scores"][m]["detail"] for r in per_image]) for m in methods}
     return report
+
+
+def _nanmedian(values) -> float | None:
+    arr = np.array([np.nan if v is None else v for v in values], dtype=float)
+    return float(np.nanmedian(arr)) if np.isfinite(arr).any() else None
 
 
 def _fmt(value, key: str, signed: bool = False) -> str:
@@ -97,11 +107,18 @@ def write_markdown(report: dict, path) -> Path:
             sems = report[sem_key][method]
             cells = [_fmt(deltas[k], k, signed=True) + (f" ± {_fmt(sems[k], k)}" if sems[k] is not None else "")
                      for k in keys]
-            rel = deltas.get("perceptual")
-            ref_mean = report["methods"][base].get("perceptual")
-            if rel is not None and ref_mean:
-                cells[keys.index("perceptual")] += f" ({100 * rel / ref_mean:+.1f} %)"
+            for k in ("judge", "perceptual"):
+                rel, ref_mean = deltas.get(k), report["methods"][base].get(k)
+                if rel is not None and ref_mean:
+                    cells[keys.index(k)] += f" ({100 * rel / ref_mean:+.1f} %)"
             lines.append(f"| {method} − {base} | " + " | ".join(cells) + " |")
+    if report.get("win_rate"):
+        lines += ["", f"Win rate against {report['reference']} (share of images where the judge distance is lower): "
+                  + ", ".join(f"{m} {100 * v:.0f} %" for m, v in report["win_rate"].items()) + "."]
+    if report.get("detail_median"):
+        lines += ["", "Detail ratio, median over images (the fill's Laplacian variance over the original's in the "
+                  "hole's interior; 1 = the original's texture): " + ", ".join(
+                      f"{m} {_fmt(v, 'detail')}" for m, v in report["detail_median"].items()) + "."]
     if report.get("seconds_per_image"):
         lines += ["", "Seconds per image (mean, this machine): " + ", ".join(
             f"{m} {t:.3f}" for m, t in report["seconds_per_image"].items()) + "."]
@@ -109,8 +126,11 @@ def write_markdown(report: dict, path) -> Path:
         "",
         "Means over images; deltas are paired per-image differences ± their standard error.",
         f"PSNR/SSIM/L1 on the hole (SSIM: hole dilated by a few px) and on the whole image; L1 on [0, 1] colours; "
-        f"perceptual distance = mean L1 between VGG16 activations at {', '.join(report['perceptual']['layers'])} "
-        f"(weights: {report['perceptual']['weights']}).",
+        f"judge distance = the judge of JUDGE.md: VGG16 activations at {', '.join(report['perceptual']['layers'])}, "
+        f"each pixel's feature vector unit-normalised over channels, squared differences summed over channels, "
+        f"averaged over pixels and summed over layers (weights: {report['perceptual']['weights']}); "
+        f"old perceptual = mean L1 between raw activations at relu1_2..relu4_3 (the album loss's own term: history only); "
+        f"detail ratio: the table shows the mean, the line above the median.",
     ]
     if report.get("landcover_consistency_target") is not None:
         lines.append(f"Land-cover consistency = the referee segmenter's pixel accuracy on the hole against the "

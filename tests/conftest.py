@@ -32,12 +32,14 @@ def make_picture(h: int, w: int, seed: int) -> np.ndarray:
 
 @pytest.fixture(scope="session")
 def random_vgg_file(tmp_path_factory) -> Path:
-    """A randomly initialised VGG16 (to relu3_3) in torchvision's key layout, for tests only."""
+    """A randomly initialised VGG16 (to relu5_3, as the judge reads) in torchvision's key layout,
+    in float16 as the offline files are, for tests only."""
     from inpaint_core.losses import VGG16Features
+    from inpaint_core.metrics import JUDGE_LAYERS
 
     torch.manual_seed(0)
     path = tmp_path_factory.mktemp("vgg") / "vgg16_random.pth"
-    torch.save(VGG16Features(("relu1_2", "relu2_2", "relu3_3")).state_dict(), path)
+    torch.save({k: v.half() for k, v in VGG16Features(JUDGE_LAYERS).state_dict().items()}, path)
     return path
 
 

@@ -12,18 +12,18 @@ from inpaint_core.checkpoint import load_model_file, save_model
 from inpaint_core.evaluate import evaluate, fit_square, held_out, tile_windows
 from inpaint_core.landcover import get_class_table
 from inpaint_core.losses import VGG16Features
-from inpaint_core.metrics import METRICS, PERCEPTUAL_LAYERS
+from inpaint_core.metrics import JUDGE_LAYERS, METRICS
 from inpaint_core.satellite_model import REFEREE_PREFIX
 from conftest import make_picture
 
 SIZE = 64
-PIXEL_KEYS = {"psnr_hole", "psnr_whole", "ssim_hole", "ssim_whole", "l1_hole", "perceptual"}
+PIXEL_KEYS = {"psnr_hole", "psnr_whole", "ssim_hole", "ssim_whole", "l1_hole", "judge", "detail", "perceptual"}
 
 
 @pytest.fixture(scope="module")
 def vgg():
     torch.manual_seed(0)
-    return VGG16Features(PERCEPTUAL_LAYERS)
+    return VGG16Features(JUDGE_LAYERS)
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +53,7 @@ def test_reports_have_the_expected_keys(tiny_album_checkpoint, covers, tmp_path,
     expected = np.mean([r["scores"]["model"]["psnr_hole"] - r["scores"]["patchmatch"]["psnr_hole"] for r in per])
     assert on_disk["delta_vs_reference"]["model"]["psnr_hole"] == pytest.approx(expected)
     assert set(on_disk["seconds_per_image"]) == set(on_disk["methods"])
-    assert on_disk["perceptual"]["layers"] == list(PERCEPTUAL_LAYERS)
+    assert on_disk["perceptual"]["layers"] == list(JUDGE_LAYERS)
     assert len(on_disk["per_image"]) == 4 and on_disk["per_image"][0]["mask_seed"] == [0, 0]
     for record in on_disk["per_image"]:
         for scores in record["scores"].values():
@@ -139,6 +139,53 @@ def test_cli_writes_reports_and_rejects_bad_masks(tiny_album_checkpoint, covers,
               "class-patches", "--vgg-weights", str(weights), "--out", str(tmp_path / "x")])
     assert rc == 2
     assert "land cover" in capsys.readouterr().err
+
+
+def test_judge_figures_win_rate_and_detail_are_reported(tiny_album_checkpoint, covers, tmp_path, vgg):
+    report = run(tiny_album_checkpoint, covers, tmp_path, vgg, masks="large")
+    per = report["per_image"]
+    wins = np.mean([r["scores"]["model"]["judge"] < r["scores"]["patchmatch"]["judge"] for r in per])
+    assert report["win_rate"]["model"] == pytest.approx(wins)
+    assert "patchmatch" not in report["win_rate"]  # the reference is not scored against itself
+    assert report["detail_median"]["telea"] == pytest.approx(
+        np.nanmedian([r["scores"]["telea"]["detail"] for r in per]))
+    text = (tmp_path / "report.md").read_text()
+    assert "Win rate against patchmatch" in text and "judge dist." in text and "Detail ratio, median" in text
+
+
+def test_every_judge_kind_in_one_run_with_a_summary(tiny_album_checkpoint, covers, tmp_path, vgg, capsys):
+    weights = tmp_path / "vgg.pth"
+    torch.save(vgg.state_dict(), weights)
+    rc = cli(["evaluate", "--checkpoint", str(tiny_album_checkpoint), "--images", str(covers), "--masks", "all",
+              "--size", str(SIZE), "--limit", "2", "--vgg-weights", str(weights), "--baselines", "patchmatch",
+              "--out", str(tmp_path / "o")])
+    assert rc == 0
+    assert {p.name for p in (tmp_path / "o").iterdir()} == {"research", "strokes", "large", "very-large",
+                                                            "summary.md"}
+    summary = (tmp_path / "o" / "summary.md").read_text()
+    assert all(f"| {k} |" in summary for k in ("research", "strokes", "large", "very-large"))
+    assert "model wins" in capsys.readouterr().out
+    holes = [json.loads((tmp_path / "o" / k / "report.json").read_text())["per_image"][0]["hole_fraction"]
+             for k in ("research", "very-large")]
+    assert holes[0] < 0.1 < 0.4 <= holes[1]
+    assert cli(["evaluate", "--checkpoint", "telea", "--images", str(covers), "--masks", "research,blobs",
+                "--vgg-weights", str(weights), "--out", str(tmp_path / "x")]) == 2
+    assert "blobs" in capsys.readouterr().err
+
+
+def test_sources_keep_only_held_out_sources(covers, tmp_path, vgg):
+    """Whole sources, named in a manifest beside the folder, are evaluated alone; a name that
+    is not there says which are."""
+    root = tmp_path / "pics"
+    root.mkdir()
+    for i in range(4):
+        Image.fromarray(make_picture(72, 72, i)).save(root / f"p{i}.png")
+    (tmp_path / "pics_manifest.csv").write_text("file,repo\np0.png,a/one\np1.png,b/two\np2.png,a/one\np3.png,b/two\n")
+    report = run("telea", root, tmp_path / "o", vgg, sources=["a/one"])
+    assert sorted(r["file"] for r in report["per_image"]) == ["p0.png", "p2.png"]
+    assert report["held_out_sources"] == ["a/one"]
+    with pytest.raises(ValueError, match="b/two"):
+        run("telea", root, tmp_path / "o2", vgg, sources=["c/three"])
 
 
 @pytest.fixture(scope="module")

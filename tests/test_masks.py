@@ -25,7 +25,7 @@ def test_research_holes_count_and_size_configurable():
     assert mask.sum() == 100 and np.ptp(ys) == 9 and np.ptp(xs) == 9
 
 
-@pytest.mark.parametrize("kind", ["research", "strokes"])
+@pytest.mark.parametrize("kind", ["research", "strokes", "large", "very-large"])
 def test_same_seed_same_mask_new_seed_new_mask(kind):
     a = make_mask(kind, 128, 96, np.random.default_rng(7))
     b = make_mask(kind, 128, 96, np.random.default_rng(7))
@@ -129,3 +129,34 @@ def test_one_mask_rule_in_the_api_the_app_and_the_cli(tmp_path):
         np.testing.assert_array_equal(pil, cli)
     assert read_mask(tmp_path / "brush.png", (20, 30)).sum() == 5 * 15 + 15
     assert read_mask(tmp_path / "grey.png", (20, 30)).sum() == 36
+
+
+@pytest.mark.parametrize("kind, low, high", [("large", 0.08, 0.45), ("very-large", 0.40, 0.70)])
+@pytest.mark.parametrize("side", [256, 512, 100])
+def test_judge_hole_kinds_cover_their_share_at_any_size(kind, low, high, side):
+    """JUDGE.md: large holes cover 8-45 % of the picture, very large ones 40-70 %, at any size."""
+    rng = np.random.default_rng(3)
+    covers = [make_mask(kind, side, side, rng).mean() for _ in range(30)]
+    assert low <= min(covers) and max(covers) <= high
+
+
+def test_judge_strokes_are_8_to_28_px_wide_at_256():
+    """Strokes of the judge: no boxes, and strokes 8-28 px wide. A pixel's distance to the
+    nearest known pixel is at most half its stroke's width, except where strokes cross, so
+    almost no hole pixel lies deeper than 14 px, and every mask has one at least 3 px deep."""
+    import cv2
+
+    rng = np.random.default_rng(5)
+    deep = []
+    for _ in range(30):
+        mask = make_mask("strokes", 256, 256, rng)
+        depth = cv2.distanceTransform(mask.astype(np.uint8), cv2.DIST_L2, 5)
+        assert 0 < mask.mean() <= 0.4 and depth.max() >= 3
+        deep.append((depth > 15).sum() / mask.sum())
+    assert np.mean(deep) < 0.08  # boxes of 26-77 px (the older strokes kind) put far more of the hole deeper
+
+
+def test_mask_spec_draws_the_judge_kinds_at_the_reference_scale():
+    spec = MaskSpec.parse("very-large:1")
+    mask = spec(128, 128, np.random.default_rng(0), ref_size=256)  # a crop of a 256-px picture
+    assert mask.shape == (128, 128) and mask.mean() > 0.2

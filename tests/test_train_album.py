@@ -17,8 +17,7 @@ from train import album
 
 ROOT = Path(__file__).resolve().parent.parent
 TOY = ["--resize", "64", "--crop", "32", "--base", "8", "--depth", "2", "--bottleneck-blocks", "1",
-       "--batch-size", "4", "--val-images", "4", "--workers", "0", "--log-every", "1", "--warmup", "1",
-       "--val-perceptual", "relu1_2,relu2_2,relu3_3"]  # the random test VGG stops at relu3_3
+       "--batch-size", "4", "--val-images", "4", "--workers", "0", "--log-every", "1", "--warmup", "1"]
 
 
 def _args(image_folder, vgg, out, *extra):
@@ -240,87 +239,126 @@ def test_adversarial_term_trains_resumes_and_stays_out_of_the_export(image_folde
     assert result["step"] == 3 and "adv" in result
 
 
-def test_validation_reads_the_issue_figures_against_patchmatch(image_folder, random_vgg_file, tmp_path):
-    """Each validation scores evaluate's perceptual distance (the model's pixels pasted into the
-    holes only) and PatchMatch's PSNR and distance on the same holes, computed once per run."""
+def test_validation_reads_the_judge_against_patchmatch_and_telea(image_folder, random_vgg_file, tmp_path):
+    """Each validation scores the judge's distance and detail ratio (the model's pixels pasted
+    into the holes only), and each peer's PSNR, distance and detail on the same holes, filled
+    once per run; the win rate is the share of images where the model is nearer than PatchMatch."""
     from torch.utils.data import DataLoader
 
     from inpaint_core.album_data import InpaintDataset, list_images
     from inpaint_core.album_model import AlbumConfig, AlbumUNet
-    from inpaint_core.classical import patchmatch
+    from inpaint_core.classical import patchmatch, telea
     from inpaint_core.losses import load_vgg16
-    from inpaint_core.masks import MaskSpec
-    from inpaint_core.metrics import PerceptualDistance
+    from inpaint_core.metrics import JUDGE_LAYERS, JudgeDistance, detail_ratio
     from train.common import HeldOutJudge, hole_psnr
 
     files = list_images(image_folder)[:3]
-    data = InpaintDataset(files, 64, 64, MaskSpec.parse("research:0.5,strokes:0.5"), "telea", train=False, seed=1)
+    data = InpaintDataset(files, 64, 64, None, "telea", train=False, seed=1, mask_kinds=("large", "strokes"))
     loader = DataLoader(data, batch_size=2)
     model = AlbumUNet(AlbumConfig(base=8, depth=2, bottleneck_blocks=1))
     torch.nn.init.normal_(model.head.weight, std=0.05)  # not the pre-fill: pasting must matter
-    distance = PerceptualDistance(load_vgg16(random_vgg_file, ("relu1_2", "relu2_2", "relu3_3")))
-    judge = HeldOutJudge(distance, patchmatch, "patchmatch")
+    distance = JudgeDistance(load_vgg16(random_vgg_file, JUDGE_LAYERS))
+    judge = HeldOutJudge(distance, patchmatch, "patchmatch", peers={"telea": telea})
     val = album.validate(model, loader, "cpu", judge)
-    want_pm, want_perc, want_model = [], [], []
+    want_pm, want_dist, want_model, want_detail = [], [], [], []
     with torch.no_grad():
         for i in range(len(data)):
             item = data[i]
             t = (item["target"].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
             m = item["mask"][0].bool().numpy()
             masked = np.where(m[..., None], 0, t).astype(np.uint8)  # PatchMatch never sees the hole's pixels
-            pm = np.where(m[..., None], patchmatch(masked, m), t)
+            pm = np.where(m[..., None], patchmatch(masked, m), t).astype(np.uint8)
             want_pm.append(hole_psnr(pm, t, m))
-            want_perc.append(distance(pm, t))
+            want_dist.append(distance(pm, t))
             pred = model(item["input"][None], item["mask"][None])[0].permute(1, 2, 0).numpy()
-            p = (pred.clip(0, 1) * 255).round().astype(np.uint8)
-            want_model.append(distance(np.where(m[..., None], p, t), t))
+            p = np.where(m[..., None], (pred.clip(0, 1) * 255).round().astype(np.uint8), t).astype(np.uint8)
+            want_model.append(distance(p, t))
+            want_detail.append(detail_ratio(p, t, m))
     assert val["psnr_hole_patchmatch"] == pytest.approx(np.mean(want_pm))
-    assert val["perceptual_patchmatch"] == pytest.approx(np.mean(want_perc))
-    assert val["perceptual"] == pytest.approx(np.mean(want_model), rel=1e-4)
-    assert judge.baseline is not None and len(judge.baseline) == len(data)
-    judge.baseline = [(0.0, 1.0)] * len(data)  # cached: a second validation does not refill
+    assert val["judge_patchmatch"] == pytest.approx(np.mean(want_dist))
+    assert val["judge"] == pytest.approx(np.mean(want_model), rel=1e-4)
+    assert val["detail"] == pytest.approx(np.nanmedian(want_detail), rel=1e-4)
+    assert val["win_rate_patchmatch"] == pytest.approx(np.mean(np.array(want_model) < np.array(want_dist)))
+    assert {"judge_telea", "detail_telea", "win_rate_telea", "psnr_hole_telea"} <= set(val)
+    assert set(judge.baseline) == {"patchmatch", "telea"} and len(judge.baseline["patchmatch"]) == len(data)
+    judge.baseline = {"patchmatch": [(0.0, 1.0, 1.0)] * len(data)}  # cached: a second validation does not refill
     assert album.validate(model, loader, "cpu", judge)["psnr_hole_patchmatch"] == 0.0
     line = album.describe_validation(val)
-    assert "PatchMatch" in line and "x PatchMatch's" in line
+    assert "PatchMatch" in line and "x PatchMatch's" in line and "wins" in line and "detail" in line
 
 
-def test_select_perceptual_and_keep_exports(image_folder, random_vgg_file, tmp_path, monkeypatch):
+def test_sources_are_held_out_whole(tmp_path):
+    """--val-sources: every file of a held-out source stays out of training, whichever folder
+    it is in; validation draws from each held-out name in turn; an unknown name lists the known."""
+    from inpaint_core.album_data import file_sources, split_by_source
+
+    covers, photos = tmp_path / "covers", tmp_path / "photos"
+    for folder, names in ((covers, ["a1", "a2", "b1", "b2", "b3"]), (photos / "images", ["x1", "y1", "y2"])):
+        folder.mkdir(parents=True)
+        for n in names:
+            Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(folder / f"{n}.png")
+    (tmp_path / "covers_manifest.csv").write_text("file,repo\na1.png,o/A\na2.png,o/A\nb1.png,o/B\nb2.png,o/B\n"
+                                                  "b3.png,o/B\n")
+    (photos / "manifest.csv").write_text("file,source_repo_or_package\nimages/x1.png,debian:wall\n"
+                                         "images/y1.png,github:p/Y\nimages/y2.png,github:p/Y\n")
+    assert file_sources(sorted(covers.glob("*.png")), covers) == ["o/A", "o/A", "o/B", "o/B", "o/B"]
+    train, val, counts = split_by_source([covers, photos], ["B", "debian"], 3)
+    assert sorted(p.stem for p in train) == ["a1", "a2", "y1", "y2"]
+    assert counts == {"B": 3, "debian": 1}
+    assert len(val) == 3 and {p.stem for p in val} >= {"x1"}  # both names are in every validation
+    with pytest.raises(ValueError, match="o/A"):
+        split_by_source([covers], ["nowhere"], 3)
+
+
+def test_select_judge_and_keep_exports(image_folder, random_vgg_file, tmp_path, monkeypatch):
     out = tmp_path / "perc"
     album.main(_args(image_folder, random_vgg_file, out, "--steps", "4", "--val-every", "2", "--keep-exports"))
     kept = sorted(p.name for p in (out / "exports").glob("*.safetensors"))
     assert kept == ["step000002.safetensors", "step000004.safetensors"]
-    for name in kept:  # the real figures, model and PatchMatch, reach the card
-        assert {"perceptual", "perceptual_patchmatch", "psnr_hole_patchmatch"} <= set(
+    for name in kept:  # the judge's figures, model and both peers, reach the card
+        assert {"judge", "judge_patchmatch", "win_rate_patchmatch", "detail", "judge_telea", "psnr_hole_patchmatch"} <= set(
             read_meta(out / "exports" / name)["training"]["validation"])
     log = [json.loads(r) for r in (out / "log.jsonl").read_text().splitlines()]
-    assert sum("perceptual_patchmatch" in r for r in log) == 2
+    assert sum("judge_patchmatch" in r for r in log) == 2
 
-    # the selection itself, on scripted figures: the lowest distance wins, whatever its PSNR or step
-    scripted = iter([0.5, 0.7, 0.6, 0.4])
+    # the selection itself, on scripted figures: the lowest judge distance wins, whatever its PSNR,
+    # its step or the old distance (the loss's own term)
+    scripted = iter([(0.5, 0.9), (0.7, 0.1), (0.6, 0.1), (0.4, 0.9)])
 
     def fake_validate(*_):
-        return {"psnr_hole": 30.0, "psnr_hole_telea": 10.0, "perceptual": next(scripted)}
+        judge, old = next(scripted)
+        return {"psnr_hole": 30.0, "psnr_hole_telea": 10.0, "judge": judge, "perceptual": old}
 
     monkeypatch.setattr(album, "validate", fake_validate)
     sel = tmp_path / "sel"
-    album.main(_args(image_folder, random_vgg_file, sel, "--steps", "4", "--val-every", "2", "--select", "perceptual"))
+    album.main(_args(image_folder, random_vgg_file, sel, "--steps", "4", "--val-every", "2"))
     card = read_meta(sel / "album.safetensors")["training"]
-    assert card["steps"] == 2 and card["validation"]["perceptual"] == 0.5
-    # --init from it: its 0.5 (same layers) is the bar; 0.6 is not exported, 0.4 is
+    assert card["steps"] == 2 and card["validation"]["judge"] == 0.5
+    # --init from it, validated the same way: its 0.5 is the bar; 0.6 is not exported, 0.4 is
     init = tmp_path / "init"
-    args = _args(image_folder, random_vgg_file, init, "--steps", "2", "--val-every", "2", "--select", "perceptual",
+    args = _args(image_folder, random_vgg_file, init, "--steps", "2", "--val-every", "2",
                  "--init", str(sel / "album.safetensors"))
     album.main(args)
     assert not (init / "album.safetensors").exists()
     album.main(args)
-    assert read_meta(init / "album.safetensors")["training"]["validation"]["perceptual"] == 0.4
+    assert read_meta(init / "album.safetensors")["training"]["validation"]["judge"] == 0.4
 
-    with pytest.raises(SystemExit, match="lack"):  # the random test VGG stops at relu3_3
-        album.main(_args(image_folder, random_vgg_file, tmp_path / "deep", "--val-perceptual",
-                         "relu1_2,relu4_3"))
+    with pytest.raises(SystemExit, match="--select judge"):
+        album.main(_args(image_folder, random_vgg_file, tmp_path / "old", "--val-perceptual", "relu1_2,relu4_3"))
     with pytest.raises(SystemExit, match="--select perceptual"):
         album.main(_args(image_folder, random_vgg_file, tmp_path / "none", "--val-perceptual", "",
                          "--select", "perceptual"))
+
+
+def test_the_judge_needs_weights_to_conv5(image_folder, tmp_path):
+    """A VGG file that stops at conv4_3 (the first offline file alone) is a clear stop, naming
+    the second file, never a judge on fewer layers."""
+    from inpaint_core.losses import VGG16Features
+
+    short = tmp_path / "to_relu4_3.pth"
+    torch.save(VGG16Features(("relu4_3",)).state_dict(), short)
+    with pytest.raises(SystemExit, match="conv5"):
+        album.main(_args(image_folder, short, tmp_path / "o", "--steps", "2", "--vgg-layers", "relu1_2"))
 
 
 def test_a_best_score_carries_over_only_where_it_compares():
@@ -338,3 +376,7 @@ def test_a_best_score_carries_over_only_where_it_compares():
     assert not best_carries_over({"select": "perceptual", "val_perceptual": "relu1_2"}, perc)
     with pytest.raises(SystemExit, match="--select perceptual"):
         album.TrainConfig(data="x", select="perceptual", val_perceptual=",")
+    judge = SimpleNamespace(select="judge", val_perceptual="judge")
+    assert best_carries_over({"select": "judge", "val_perceptual": "judge"}, judge)
+    assert not best_carries_over({"select": "judge", "val_perceptual": "relu1_2"}, judge)
+    assert not best_carries_over({"select": "perceptual", "val_perceptual": "judge"}, judge)

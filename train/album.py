@@ -8,8 +8,13 @@
 
 Losses (summed here, logged as parts): L1 with hole pixels weighted ``hole_weight``,
 VGG16 perceptual distance and total variation on the composite (prediction in the
-holes, target elsewhere); optionally (``--w-adv``) a PatchGAN's hinge term on the
-composite's filled patches. Holes are new on every read (see inpaint_core.album_data).
+holes, target elsewhere); optionally (``--w-style``) the Gram-matrix style term on the same
+VGG features, and (``--w-adv``) a PatchGAN's hinge term on the composite's filled patches.
+Holes are new on every read (see inpaint_core.album_data).
+
+Validation reads the judge of ``../shared/JUDGE.md`` on whole held-out sources
+(``--val-sources``), on the judge's four hole kinds in turn, against PatchMatch and Telea;
+the export is selected by the judge (``--select judge``), never by a term of the loss.
 """
 
 from __future__ import annotations
@@ -26,30 +31,35 @@ from tqdm import tqdm
 
 from inpaint_core.checkpoint import save_model
 from inpaint_core.classical import patchmatch, telea
-from inpaint_core.album_data import InpaintDataset, list_images, split_files
+from inpaint_core.album_data import InpaintDataset, list_images, split_by_source, split_files
 from inpaint_core.losses import (
     PatchDiscriminator, PerceptualLoss, hinge_d_loss, hinge_g_loss, l1_loss, load_vgg16, tv_loss,
 )
-from inpaint_core.masks import MaskSpec
+from inpaint_core.masks import PICTURE_KINDS, MaskSpec
 from inpaint_core.album_model import AlbumConfig, AlbumUNet
 from train.common import (
-    HeldOutJudge, JsonLog, Loop, Progress, Timer, autocast_for, best_carries_over, field, grad_scaler_for, hole_psnr,
-    held_out_judge, images_to_uint8, layer_names, load_state, lr_factor, parse_config, plot_curves,
+    JUDGE, HeldOutJudge, JsonLog, Loop, Progress, Timer, autocast_for, best_carries_over, check_select, field,
+    grad_scaler_for, hole_psnr, held_out_judge, images_to_uint8, load_state, lr_factor, parse_config, plot_curves,
     resolve_model_config, run_loop, save_grid, save_state, seed_everything, selection_score, setup_distributed,
     val_perceptual_field,
 )  # fmt: skip
 
 
-CURVES = {"training loss": ["loss", "l1", "vgg", "tv"],
+CURVES = {"training loss": ["loss", "l1", "vgg", "style", "tv"],
           "validation hole PSNR (dB)": ["psnr_hole", "psnr_hole_patchmatch", "psnr_hole_telea"],
-          "validation perceptual distance": ["perceptual", "perceptual_patchmatch"],
+          "validation judge distance (JUDGE.md)": ["judge", "judge_patchmatch", "judge_telea"],
+          "validation detail ratio (median)": ["detail", "detail_patchmatch", "detail_telea"],
+          "validation win rate against PatchMatch": ["win_rate_patchmatch"],
+          "old perceptual distance (history)": ["perceptual", "perceptual_patchmatch"],
           "discriminator (with --w-adv)": ["d_real", "d_fake", "adv"]}
-SELECT = ("psnr_hole", "perceptual", "last")
+SELECT = ("judge", "psnr_hole", "perceptual", "last")
+VAL_SOURCES_EXAMPLE = "vncntxl/crate,ryonlunar/Algeo02-23052,luanfujun/deep-photo-styletransfer,Li-Chongyi/Zero-DCE,debian"
 
 
 @dataclasses.dataclass
 class TrainConfig:
-    data: str = field(help="folder of training images (searched recursively; jpg/png/webp; any size)")
+    data: str = field(help="folder(s) of training images, comma-separated (searched recursively; jpg/png/webp; "
+                      "any size)")
     extra_data: str | None = field(None, help="more image folders, comma-separated, added to the training side "
                                    "only: the validation split of --data stays unchanged, so old and new "
                                    "models are scored on the same images")
@@ -66,9 +76,19 @@ class TrainConfig:
     # data
     resize: int = field(256, help="images are resized so their short side is this (the research's 256)")
     crop: int = field(128, help="training crop side (crops are cheaper; holes keep their 256-scale size)")
-    masks: str = field("research:0.5,strokes:0.5", help="mix of hole kinds: research (4 32-px squares), strokes")
-    val_fraction: float = field(0.05, help="share of images held out for validation (by file-name hash)")
+    masks: str = field("research:0.1,strokes:0.3,large:0.3,very-large:0.3", help="mix of hole kinds: research "
+                       "(4 32-px squares), strokes (2-5, 8-28 px wide), large (8-45 %%), very-large (40-70 %%); "
+                       "'research:1' is the research's recipe")
+    val_sources: str = field("", help="hold out whole sources, comma-separated: every file of each is kept out of "
+                             "training, and validation draws from each in turn. A file's source is its "
+                             "repository or package in a *manifest*.csv of its folder (or NAME_manifest.csv "
+                             "beside it), else its first sub-folder; 'debian' names every 'debian:' package. "
+                             f"E.g. {VAL_SOURCES_EXAMPLE}. Empty: the old hash split of the first --data folder")
+    val_fraction: float = field(0.05, help="without --val-sources: share of the first --data folder's images held "
+                                "out for validation (by file-name hash; files of the same sources: it flatters)")
     val_images: int = field(64, help="validation images scored at each validation")
+    val_masks: str = field(",".join(PICTURE_KINDS), help="hole kinds of the validation images, given in turn "
+                           "(the judge's: research, strokes, large, very-large); '' = the training mix")
     val_perceptual: str = val_perceptual_field()
     val_patchmatch: bool = field(True, help="score PatchMatch on the validation holes once per run (0.5-0.8 s an "
                                  "image), so every validation reads as a gain over it; skipped with a note where "
@@ -87,6 +107,9 @@ class TrainConfig:
     vgg_every: int = field(1, help="apply the perceptual term on every Nth step only, at N times its weight "
                            "(the same expected pull, at a fraction of its cost: on 2 CPU cores the VGG term "
                            "makes a step ~4x slower); 1 = every step, the research's recipe")
+    w_style: float = field(0.0, help="weight of the style (texture) loss: L1 between Gram matrices of the VGG "
+                           "activations of the composite and the original, on --vgg-layers, on the steps the "
+                           "perceptual term runs (0 = off; the partial-convolution recipe uses 120)")
     w_tv: float = field(0.1, help="weight of the total-variation loss")
     w_adv: float = field(0.0, help="weight of an adversarial term: a spectral-norm PatchGAN (hinge loss) judges "
                          "the patches of the composite that hold filled pixels, to reward texture that L1 "
@@ -104,8 +127,9 @@ class TrainConfig:
     val_every: int = field(500, help="steps between validations (and exports when validation improves)")
     save_every: int = field(200, help="steps between training-state saves")
     sample_every: int = field(500, help="steps between sample grids")
-    select: str = field("psnr_hole", help="validation figure that picks the exported model: psnr_hole, perceptual "
-                        "(the lowest validation perceptual distance) or last (the latest validated model)")
+    select: str = field(JUDGE, help="validation figure that picks the exported model: judge (the lowest judge "
+                        "distance, JUDGE.md), psnr_hole, perceptual (the old distance: the loss's own term, history "
+                        "only) or last (the latest validated model)")
     keep_exports: bool = field(False, help="also export every validation's model to OUT/exports/stepNNNNNN.safetensors, "
                                "to choose among them with evaluate after the run")
 
@@ -123,8 +147,7 @@ class TrainConfig:
             raise SystemExit(f"--vgg-every must be at least 1, got {self.vgg_every}")
         if self.select not in SELECT:
             raise SystemExit(f"--select must be one of {', '.join(SELECT)}, got {self.select!r}")
-        if self.select == "perceptual" and not layer_names(self.val_perceptual):
-            raise SystemExit("--select perceptual needs the validation's perceptual distance (--val-perceptual)")
+        check_select(self.select, self.val_perceptual)
 
 
 FULL_RUN = {"lr": 3e-4, "steps": 20000}
@@ -148,9 +171,12 @@ def compute_losses(pred, target, mask, perceptual, cfg, vgg_weight: float | None
     total = loss_l1 + cfg.w_tv * loss_tv
     parts = {"l1": loss_l1.item(), "tv": loss_tv.item()}
     if w_vgg > 0:
-        loss_vgg = perceptual(comp, target)
+        loss_vgg, loss_style = perceptual.with_style(comp, target, style=cfg.w_style > 0)
         total = total + w_vgg * loss_vgg
         parts["vgg"] = loss_vgg.item()
+        if loss_style is not None:  # on the perceptual term's steps, at the same every-Nth factor
+            total = total + cfg.w_style * (w_vgg / cfg.w_vgg) * loss_style
+            parts["style"] = loss_style.item()
     elif cfg.w_vgg == 0:
         parts["vgg"] = 0.0  # the recipe has no perceptual term (not a skipped step)
     return total, parts
@@ -206,8 +232,9 @@ def train_step(model, opt, inputs, mask, target, perceptual, cfg, device, scaler
 
 @torch.no_grad()
 def validate(model, loader, device, judge: HeldOutJudge | None = None) -> dict[str, float]:
-    """Hole PSNR of the model and of Telea on the fixed validation holes; with ``judge``
-    also the model's perceptual distance and PatchMatch's figures (see :class:`HeldOutJudge`)."""
+    """Hole PSNR of the model and of Telea on the fixed validation holes; with ``judge`` (a
+    :class:`HeldOutJudge` with its peers, PatchMatch and Telea) also the judge's figures of the
+    model and of each peer: distance, median detail ratio, win rate."""
     model.eval()
     ours, base = [], []
     if judge is not None:
@@ -232,6 +259,14 @@ def describe_validation(v: dict) -> str:
     if "psnr_hole_patchmatch" in v:
         text += f", PatchMatch {v['psnr_hole_patchmatch']:.2f}: {v['psnr_hole'] - v['psnr_hole_patchmatch']:+.2f} dB"
     text += ")"
+    if "judge" in v:
+        text += f"; judge {v['judge']:.4f}"
+        if "judge_patchmatch" in v:
+            text += (f" ({v['judge'] / v['judge_patchmatch']:.3f}x PatchMatch's {v['judge_patchmatch']:.4f}, "
+                     f"wins {100 * v['win_rate_patchmatch']:.0f} %)")
+    if "detail" in v:
+        text += f"; detail {v['detail']:.2f}" + (f" (PatchMatch {v['detail_patchmatch']:.2f})"
+                                                 if "detail_patchmatch" in v else "")
     if "perceptual" in v:
         text += f"; perceptual {v['perceptual']:.4f}"
         if "perceptual_patchmatch" in v:
@@ -300,11 +335,21 @@ def main(argv=None) -> dict:
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
 
-    files = list_images(cfg.data)
-    train_files, val_files = split_files(files, cfg.val_fraction)
-    for folder in (cfg.extra_data or "").split(","):
-        if folder.strip():
-            train_files += list_images(folder.strip())
+    folders = [f.strip() for f in cfg.data.split(",") if f.strip()]
+    extra = [f.strip() for f in (cfg.extra_data or "").split(",") if f.strip()]
+    held_counts = {}
+    if cfg.val_sources.strip():
+        try:
+            train_files, val_files, held_counts = split_by_source(
+                folders + extra, [v.strip() for v in cfg.val_sources.split(",") if v.strip()], cfg.val_images)
+        except ValueError as err:
+            raise SystemExit(f"--val-sources: {err}") from err
+        files = train_files + val_files
+    else:
+        files = list_images(folders[0])
+        train_files, val_files = split_files(files, cfg.val_fraction)
+        for folder in folders[1:] + extra:
+            train_files += list_images(folder)
     if not train_files:
         raise SystemExit(f"all {len(files)} images fell into the validation split; lower --val-fraction")
     mask_spec = MaskSpec.parse(cfg.masks)
@@ -333,7 +378,7 @@ def main(argv=None) -> dict:
     # the overfit test scores the very crops and holes it fits; a real run, held-out images at full size
     val_set = train_set if cfg.overfit_batch else InpaintDataset(
         (val_files or train_files)[: cfg.val_images], cfg.resize, cfg.resize, mask_spec, mcfg.prefill, train=False,
-        seed=cfg.seed + 1)
+        seed=cfg.seed + 1, mask_kinds=tuple(k.strip() for k in cfg.val_masks.split(",") if k.strip()) or None)
     sampler = DistributedSampler(train_set, shuffle=True, seed=cfg.seed) if ddp.enabled else None
     loader = DataLoader(train_set, batch_size=cfg.batch_size, shuffle=sampler is None, sampler=sampler,
                         num_workers=cfg.workers, drop_last=len(train_set) >= cfg.batch_size,
@@ -349,7 +394,9 @@ def main(argv=None) -> dict:
     judge = None
     if not cfg.overfit_batch and not cfg.lr_find and ddp.is_main:  # patch_size 3, seed 0: as evaluate runs it
         judge = held_out_judge(cfg.vgg_weights, cfg.val_perceptual, device, "patchmatch",
-                               patchmatch if cfg.val_patchmatch else None)
+                               patchmatch if cfg.val_patchmatch else None, more={"telea": telea})
+        if held_counts and ddp.is_main:
+            print(f"held-out sources: {held_counts}; validating on {len(val_files)} of their images")
 
     if cfg.lr_find:
         suggestion = lr_find(model, loader, perceptual, cfg, device, out)
@@ -383,8 +430,13 @@ def main(argv=None) -> dict:
         model.load_state_dict(init_state)
         # export only what beats the model it started from (where its card has the figure)
         init_val = training.get("validation", {})
-        if cfg.select == "psnr_hole":
+        init_cfg = training.get("train_config", {})
+        same_val = all(init_cfg.get(k) == getattr(cfg, k) for k in ("val_sources", "val_images", "val_masks", "data"))
+        if cfg.select == "psnr_hole" and same_val:
             progress.best = init_val.get("psnr_hole", progress.best)
+        elif cfg.select == JUDGE and "judge" in init_val and same_val and best_carries_over(
+                {"select": JUDGE, "val_perceptual": init_cfg.get("val_perceptual", "")}, cfg):
+            progress.best = -init_val["judge"]
         elif cfg.select == "perceptual" and "perceptual" in init_val and best_carries_over(
                 {"select": "perceptual", "val_perceptual": training.get("train_config", {}).get("val_perceptual", "")}, cfg):
             progress.best = -init_val["perceptual"]
@@ -416,7 +468,7 @@ def main(argv=None) -> dict:
             "wall_minutes": round(timer.elapsed / 60, 1), "hardware": f"{platform.processor() or platform.machine()}"
             f" x{ddp.world_size} ({device.type})", "parameters": n_params, "train_images": len(train_files),
             "val_images": len(val_set), "validation": val, "train_config": dataclasses.asdict(cfg),
-            "val_files": [p.name for p in val_files],
+            "val_files": [p.name for p in val_files], "val_sources": held_counts,
         }  # fmt: skip
         save_model(path or cfg.export, model.state_dict(), "album", mcfg.to_dict(), training=summary)
 
@@ -438,7 +490,7 @@ def main(argv=None) -> dict:
         describe=describe_validation, score=lambda v: selection_score(cfg.select, v, progress.step), export=export, save_state=save_training_state,
         sample=lambda path: sample_grid(model, sample_batch, device, path),
         curves=lambda: plot_curves(log.path, out / "curves.png", CURVES, log_scale=("training loss",)),
-        postfix=("l1", "vgg", "tv", "adv", "d_real", "d_fake"), export_on_improvement=not cfg.overfit_batch,
+        postfix=("l1", "vgg", "style", "tv", "adv", "d_real", "d_fake"), export_on_improvement=not cfg.overfit_batch,
         snapshot=(lambda v: export(v, out / "exports" / f"step{prior_steps + progress.step:06d}.safetensors"))
         if cfg.keep_exports and not cfg.overfit_batch else None,
     )  # fmt: skip

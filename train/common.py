@@ -238,113 +238,153 @@ def hole_psnr(pred: np.ndarray, target: np.ndarray, mask: np.ndarray) -> float:
 class HeldOutJudge:
     """The targets' figures on a trainer's fixed validation holes, read at every validation.
 
-    ``distance``: ``inpaint_core.metrics.PerceptualDistance`` (evaluate's metric), or None
-    for PSNR only. ``fill(masked, mask, *extra) -> HxWx3 uint8``: the classical baseline
-    the targets are set against (PatchMatch, land-cover PatchMatch), scored under ``name``.
-    As in ``evaluate``, the baseline sees the image with its holes blacked out and only
-    its hole pixels count, and the model's output is pasted into the holes only. The
-    validation holes are fixed for a run, so the baseline fills them once (the first
-    validation) and its scores are reused.
+    ``distance``: ``inpaint_core.metrics.JudgeDistance`` (the judge of ``../shared/JUDGE.md``,
+    logged as ``judge``), ``PerceptualDistance`` (the old raw-VGG distance, logged as
+    ``perceptual``, for the model cards' history), or None for PSNR and detail only.
+    ``fill(masked, mask, *extra) -> HxWx3 uint8``: the classical peer the targets are set
+    against (PatchMatch, land-cover PatchMatch), scored under ``name``. As in ``evaluate``,
+    the peer sees the image with its holes blacked out and only its hole pixels count, and
+    the model's output is pasted into the holes only. The validation holes are fixed for a
+    run, so the peer fills them once (the first validation) and its scores are reused.
 
     Per validation: :meth:`start`, :meth:`image` for each image, then :meth:`finish`.
     """
 
-    def __init__(self, distance=None, fill: typing.Callable | None = None, name: str = "baseline"):
-        self.distance, self.fill, self.name = distance, fill, name
-        self.baseline: list[tuple[float, float | None]] | None = None  # per image: (hole PSNR, perceptual)
-        self._model: list[float] = []
+    def __init__(self, distance=None, fill: typing.Callable | None = None, name: str = "baseline",
+                 peers: dict[str, typing.Callable] | None = None):
+        from inpaint_core.metrics import JudgeDistance
+
+        self.distance = distance
+        self.peers = dict(peers or {})  # name -> fill; ``fill``/``name`` add one more
+        if fill is not None:
+            self.peers[name] = fill
+        self.key = "judge" if isinstance(distance, JudgeDistance) else "perceptual"
+        # per peer, per image: (hole PSNR, distance, detail), filled once per run
+        self.baseline: dict[str, list[tuple[float, float | None, float]]] | None = None
+        self._model: list[tuple[float | None, float]] = []  # per image: (distance, detail)
         self._count, self._new = 0, None
 
     def start(self) -> None:
         self._model, self._count = [], 0
-        self._new = [] if self.fill is not None and self.baseline is None else None
+        self._new = {name: [] for name in self.peers} if self.peers and self.baseline is None else None
 
     def image(self, pred: np.ndarray, target: np.ndarray, mask: np.ndarray, *extra) -> None:
         """One validation image: ``pred`` the model's output, ``target`` the original (both
-        ``HxWx3 uint8``), ``mask`` the ``HxW`` bool hole; ``extra``: the fill's other inputs."""
+        ``HxWx3 uint8``), ``mask`` the ``HxW`` bool hole; ``extra``: the fills' other inputs."""
+        from inpaint_core.metrics import detail_ratio
+
         self._count += 1
         hole = mask[..., None]
-        feats = None if self.distance is None else self.distance.features(target)  # once for both fills
-        if feats is not None:
-            self._model.append(self.distance(np.where(hole, pred, target), feats))
+        feats = None if self.distance is None else self.distance.features(target)  # once for every fill
+        comp = np.where(hole, pred, target).astype(np.uint8)
+        self._model.append((None if feats is None else self.distance(comp, feats), detail_ratio(comp, target, mask)))
         if self._new is not None:
             masked = np.where(hole, 0, target).astype(np.uint8)  # no fill sees the hole's own pixels
-            filled = np.where(hole, self.fill(masked, mask, *extra), target).astype(np.uint8)
-            self._new.append((hole_psnr(filled, target, mask), None if feats is None else self.distance(filled, feats)))
+            for name, fill in self.peers.items():
+                filled = np.where(hole, fill(masked, mask, *extra), target).astype(np.uint8)
+                self._new[name].append((hole_psnr(filled, target, mask),
+                                        None if feats is None else self.distance(filled, feats),
+                                        detail_ratio(filled, target, mask)))
 
     def finish(self) -> dict[str, float]:
-        """``perceptual`` (the model's), and ``psnr_hole_NAME`` / ``perceptual_NAME`` (the baseline's)."""
+        """The model's ``judge`` (or ``perceptual``) distance and median ``detail`` ratio; each
+        peer's ``psnr_hole_NAME``, ``judge_NAME`` and ``detail_NAME``; and ``win_rate_NAME``, the
+        share of images where the model's distance is below that peer's."""
         if self._new is not None:
             self.baseline, self._new = self._new, None
         out = {}
         if self._model:
-            out["perceptual"] = float(np.mean(self._model))
-        if self.baseline:
-            if len(self.baseline) != self._count:
-                raise RuntimeError(f"{self.name} scored {len(self.baseline)} validation images, the model {self._count}")
-            out[f"psnr_hole_{self.name}"] = float(np.mean([r[0] for r in self.baseline]))
+            out["detail"] = float(np.nanmedian([d for _, d in self._model]))
             if self.distance is not None:
-                out[f"perceptual_{self.name}"] = float(np.mean([r[1] for r in self.baseline]))
+                out[self.key] = float(np.mean([v for v, _ in self._model]))
+        for name, rows in (self.baseline or {}).items():
+            if len(rows) != self._count:
+                raise RuntimeError(f"{name} scored {len(rows)} validation images, the model {self._count}")
+            out[f"psnr_hole_{name}"] = float(np.mean([r[0] for r in rows]))
+            out[f"detail_{name}"] = float(np.nanmedian([r[2] for r in rows]))
+            if self.distance is not None:
+                out[f"{self.key}_{name}"] = float(np.mean([r[1] for r in rows]))
+                out[f"win_rate_{name}"] = float(np.mean([m[0] < r[1] for m, r in zip(self._model, rows)]))
         return out
 
 
-def val_perceptual_field():
-    """The trainers' ``--val-perceptual`` flag: the layers of the validation's perceptual distance."""
-    from inpaint_core.metrics import PERCEPTUAL_LAYERS
+JUDGE = "judge"  # --val-perceptual's value for the judge of ../shared/JUDGE.md
 
-    return field(",".join(PERCEPTUAL_LAYERS), help="VGG16 layers of the validation's perceptual distance, "
-                 "evaluate's metric by default (the --vgg-weights file must hold them); '' = none")
+
+def val_perceptual_field():
+    """The trainers' ``--val-perceptual`` flag: which perceptual distance the validation reads."""
+    return field(JUDGE, help="the validation's perceptual distance: 'judge' (the judge of JUDGE.md: LPIPS-shaped, "
+                 "relu1_2 to relu5_3, channel-normalised; --vgg-weights must reach conv5_3, e.g. two files "
+                 "comma-separated), or VGG16 layer names for the old raw-activation distance (the card history's "
+                 "figure); '' = none")
 
 
 def layer_names(layers: str) -> tuple[str, ...]:
-    """``--val-perceptual``'s comma-separated VGG16 layer names (empty: no perceptual distance)."""
+    """``--val-perceptual``'s comma-separated names: ``("judge",)``, VGG16 layers, or none."""
     return tuple(x.strip() for x in layers.split(",") if x.strip())
+
+
+def check_select(select: str, val_perceptual: str) -> None:
+    """Stop with a clear message where ``--select`` names a figure the validation does not read."""
+    names = layer_names(val_perceptual)
+    if select == "judge" and names != (JUDGE,):
+        raise SystemExit("--select judge needs the judge in validation (--val-perceptual judge)")
+    if select == "perceptual" and (not names or names == (JUDGE,)):
+        raise SystemExit("--select perceptual needs the old distance's layers in --val-perceptual "
+                         "(e.g. relu1_2,relu2_2,relu3_3,relu4_3); the judge is --select judge")
 
 
 def best_carries_over(state: dict, cfg) -> bool:
     """Whether a resumed run's best score still compares with this run's: the same ``--select``,
-    and for ``perceptual`` the same layers (another figure, or a distance on other layers, does not)."""
+    and for ``perceptual``/``judge`` the same distance (another figure, or a distance on other
+    layers, does not)."""
     if state.get("select", "psnr_hole") != cfg.select:
         return False
-    return cfg.select != "perceptual" or layer_names(state.get("val_perceptual", cfg.val_perceptual)) == layer_names(
-        cfg.val_perceptual)
+    return cfg.select not in ("perceptual", JUDGE) or layer_names(
+        state.get("val_perceptual", cfg.val_perceptual)) == layer_names(cfg.val_perceptual)
 
 
-def held_out_judge(vgg_weights, layers: str, device, name: str, fill: typing.Callable | None) -> HeldOutJudge:
+def held_out_judge(vgg_weights, layers: str, device, name: str, fill: typing.Callable | None,
+                   more: dict[str, typing.Callable] | None = None) -> HeldOutJudge:
     """The trainers' :class:`HeldOutJudge`: ``--val-perceptual``'s distance, and ``fill`` (a
-    PatchMatch-based baseline, or None when switched off) unless PyPatchMatch cannot run here,
-    which is said, not fatal (the GPU training machine lacks it)."""
+    PatchMatch-based peer, or None when switched off) unless PyPatchMatch cannot run here,
+    which is said, not fatal (the GPU training machine lacks it); ``more``: other peers."""
     if fill is not None:
         why = _patchmatch_missing()
         if why:
             print(f"validation: {name} skipped ({why}); pip install pypatchmatch to score it")
             fill = None
-    return HeldOutJudge(validation_distance(vgg_weights, layers, device), fill, name)
+    return HeldOutJudge(validation_distance(vgg_weights, layers, device), fill, name, peers=more)
 
 
 def selection_score(select: str, val: dict, step: int) -> float:
     """The figure ``--select`` exports by (higher is better): the step for ``last``, minus the
-    distance for ``perceptual``, else the validation figure of that name."""
+    distance for ``judge`` and ``perceptual``, else the validation figure of that name."""
     if select == "last":
         return float(step)
-    if select == "perceptual":
-        return -val["perceptual"]
+    if select in ("perceptual", JUDGE):
+        return -val[select]
     return val.get(select, -float("inf"))
 
 
 def validation_distance(vgg_weights, layers: str, device):
-    """``--val-perceptual``'s metric: evaluate's perceptual distance on ``layers`` (comma-separated),
-    or None for ``''``; a clear stop when the VGG file lacks them."""
+    """``--val-perceptual``'s metric: the judge (``judge``), the old distance on ``layers``
+    (comma-separated), or None for ``''``; a clear stop when the VGG file lacks the layers."""
     from inpaint_core.losses import load_vgg16
-    from inpaint_core.metrics import PerceptualDistance
+    from inpaint_core.metrics import JUDGE_LAYERS, JudgeDistance, PerceptualDistance
 
     names = layer_names(layers)
     if not names:
         return None
     try:
+        if names == (JUDGE,):
+            return JudgeDistance(load_vgg16(vgg_weights, JUDGE_LAYERS), device)
         return PerceptualDistance(load_vgg16(vgg_weights, names), device)
     except ValueError as err:
-        raise SystemExit(f"--val-perceptual {layers}: {err} (name layers the file holds, or '' for PSNR only)") from err
+        hint = ("the judge reads relu5_3: pass weights to conv5_3 (e.g. --vgg-weights "
+                "vgg16_imagenet_features_to_relu4_3.pth,vgg16_imagenet_features_conv5.pth)") if names == (JUDGE,) else \
+            "name layers the file holds, or '' for PSNR only"
+        raise SystemExit(f"--val-perceptual {layers}: {err} ({hint})") from err
 
 
 def _patchmatch_missing() -> str | None:

@@ -38,7 +38,7 @@ from inpaint_core.satellite_model import (
 from inpaint_core.satellite_data import SatelliteTiles, find_tile_pairs, split_named, split_pairs
 from train.common import (
     HeldOutJudge, JsonLog, Loop, Progress, Timer, autocast_for, best_carries_over, field, grad_scaler_for, hole_psnr,
-    held_out_judge, images_to_uint8, layer_names, load_state, lr_factor, parse_config, plot_curves,
+    check_select, held_out_judge, images_to_uint8, layer_names, load_state, lr_factor, parse_config, plot_curves,
     resolve_model_config, run_loop, save_grid, save_state, seed_everything, selection_score, setup_distributed,
     val_perceptual_field,
 )  # fmt: skip
@@ -49,9 +49,11 @@ CURVES = {  # panels of OUT/curves.png
     "discriminator patch output": ["d_real", "d_fake", "val_d_real", "val_d_fake"],
     "land-cover accuracy": ["d_acc_real", "val_d_acc_real", "consistency", "consistency_telea", "whatif_consistency"],
     "validation hole PSNR (dB)": ["psnr_hole", "psnr_hole_landcover_patchmatch", "psnr_hole_telea"],
-    "validation perceptual distance": ["perceptual", "perceptual_landcover_patchmatch"],
+    "validation judge distance (JUDGE.md)": ["judge", "judge_landcover_patchmatch"],
+    "validation detail ratio (median)": ["detail", "detail_landcover_patchmatch"],
+    "old perceptual distance (history)": ["perceptual", "perceptual_landcover_patchmatch"],
 }
-SELECT = ("psnr_hole", "perceptual", "consistency", "last")
+SELECT = ("psnr_hole", "judge", "perceptual", "consistency", "last")
 
 
 @dataclasses.dataclass
@@ -118,8 +120,8 @@ class TrainConfig:
     seed: int = field(0, help="seed for weights, windows and holes")
     # bookkeeping
     log_every: int = field(10, help="steps between log lines (tqdm postfix and OUT/log.jsonl)")
-    select: str = field("psnr_hole", help="validation figure that picks the exported model: psnr_hole, perceptual "
-                        "(the lowest), consistency (the referee's land-cover accuracy on the fills) or last (the latest)")
+    select: str = field("psnr_hole", help="validation figure that picks the exported model: psnr_hole, judge "
+                        "(the lowest judge distance, JUDGE.md), perceptual (the old distance, history), consistency (the referee's land-cover accuracy on the fills) or last (the latest)")
     val_every: int = field(250, help="steps between validations (and exports when validation improves)")
     keep_exports: bool = field(False, help="also export every validation's model to OUT/exports/stepNNNNNN.safetensors, "
                                "to choose among them with evaluate after the run (a GAN's best is not its last)")
@@ -137,8 +139,7 @@ class TrainConfig:
             raise SystemExit("--resume continues a run, --init starts a new one from a model: pick one")
         if self.select not in SELECT:
             raise SystemExit(f"--select must be one of {', '.join(SELECT)}, got {self.select!r}")
-        if self.select == "perceptual" and not layer_names(self.val_perceptual):
-            raise SystemExit("--select perceptual needs the validation's perceptual distance (--val-perceptual)")
+        check_select(self.select, self.val_perceptual)
         if self.select == "consistency" and not self.referee:
             raise SystemExit("--select consistency needs the referee (drop --no-referee)")
         if not layer_names(self.vgg_layers):  # the feature loss is built even at --w-vgg 0
