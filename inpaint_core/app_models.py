@@ -1,7 +1,10 @@
 """The app's fills, loaded once at start, and what to tell the user about them.
 
-Each tab offers its best measured fill first: the album model (PatchMatch when it is
-missing), then PatchMatch, then OpenCV's Telea. The Satellite tab offers one choice per
+Each tab offers its best measured fill first. On the Inpaint tab that is decided by the judge
+of JUDGE.md (held-out sources, LPIPS-shaped distance, win rate), read from the album model's
+own card: the model goes first only where its card shows it nearer the originals than
+PatchMatch on most pictures; until then PatchMatch is the default, then the album model,
+then OpenCV's Telea (``docs/app.md`` has the figures). The Satellite tab offers one choice per
 land-cover model (each ``satellite*.safetensors``: Dubai's urban classes, DeepGlobe's rural
 ones, or a user's own table); each choice brings its class table (the picker, the colours)
 and its fills: the satellite model, land-cover PatchMatch with the checkpoint's exemplar
@@ -15,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 __all__ = ["ALBUM_CHECKPOINT", "SATELLITE_CHECKPOINTS", "FALLBACK_TABLES", "PATCHMATCH", "ALBUM_MODEL", "TELEA",
-           "LANDCOVER_PATCHMATCH", "SATELLITE_MODEL", "LandcoverModel", "AppModels", "load_app_models"]
+           "LANDCOVER_PATCHMATCH", "SATELLITE_MODEL", "LandcoverModel", "AppModels", "load_app_models", "judge_leads"]
 
 ALBUM_CHECKPOINT = "album.safetensors"
 # land-cover models, in the order the Satellite tab offers them (the first found is its default)
@@ -24,8 +27,8 @@ SATELLITE_CHECKPOINTS = ("satellite-dubai.safetensors", "satellite-deepglobe.saf
 FALLBACK_TABLES = ("dubai-aerial", "deepglobe")
 
 # labels of the app's fill choices (the first of each tab's list that is available is its default)
-PATCHMATCH = "PatchMatch (copies texture from the picture)"
-ALBUM_MODEL = "Album model (U-Net)"
+PATCHMATCH = "PatchMatch (real texture from the picture; best on large holes)"
+ALBUM_MODEL = "Album model (fast; smooth fills, good on thin strokes)"
 TELEA = "Telea (smooth, instant)"
 LANDCOVER_PATCHMATCH = "Land-cover PatchMatch (texture of the asked class)"
 SATELLITE_MODEL = "Satellite model (GAN)"
@@ -87,6 +90,18 @@ class AppModels:
         return choices[label]
 
 
+def judge_leads(meta: dict) -> bool:
+    """Whether an album model's card shows it ahead of PatchMatch by the judge of JUDGE.md: its
+    validation's judge distance below PatchMatch's on the same held-out pictures, and nearer
+    than PatchMatch on at least half of them. A card without the judge's figures (a model
+    selected by the loss's own terms) does not."""
+    val = ((meta or {}).get("training") or {}).get("validation") or {}
+    try:
+        return val["judge"] < val["judge_patchmatch"] and val["win_rate_patchmatch"] >= 0.5
+    except (KeyError, TypeError):
+        return False
+
+
 def _describe(model, path: Path) -> str:
     params = getattr(model, "model", None)
     count = sum(p.numel() for p in params.parameters()) if hasattr(params, "parameters") else 0
@@ -144,10 +159,14 @@ def load_app_models(checkpoint_dir, device: str = "auto", fallback_classes=FALLB
             "Inpaint tab offers PatchMatch and Telea only. Train the model with "
             f"`python train/album.py --data DIR --export checkpoints/{path.name}` (see the README)."
         )
-    # the album model first: on held-out covers with painted strokes it beats PatchMatch on PSNR
-    # (+1.31 dB) and perceptual distance (-9.1 %) at a tenth of its time (checkpoints/README.md)
-    album_fills = {ALBUM_MODEL: album} if album is not None else {}
+    # the default follows the judge: PatchMatch until the model's card shows it ahead of PatchMatch
+    album_fills = {ALBUM_MODEL: album} if album is not None and judge_leads(album.meta) else {}
     album_fills[PATCHMATCH] = ClassicalInpainter("patchmatch")
+    if album is not None:
+        album_fills.setdefault(ALBUM_MODEL, album)
+        if next(iter(album_fills)) == PATCHMATCH:
+            notes.append("Inpaint tab: PatchMatch is the default; the album model's card does not show it nearer "
+                         "the originals than PatchMatch by the judge (see docs/app.md)")
     album_fills[TELEA] = ClassicalInpainter("telea")
 
     landcover_models = {}

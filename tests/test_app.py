@@ -54,9 +54,34 @@ def handlers(app_models, tmp_path):
 
 # --- handlers as plain functions -----------------------------------------------------------
 
+def test_the_inpaint_tab_default_follows_the_judge(app_checkpoints, tmp_path):
+    """The album model is the default only where its card shows it ahead of PatchMatch by the
+    judge (lower distance on the held-out pictures and nearer on at least half of them)."""
+    import shutil
+
+    from inpaint_core.checkpoint import load_model_file, save_model
+    from inpaint_core.app_models import judge_leads, load_app_models
+
+    state, meta = load_model_file(app_checkpoints / "album.safetensors")
+    for val, first in [({"judge": 1.0, "judge_patchmatch": 1.1, "win_rate_patchmatch": 0.6}, "album"),
+                       ({"judge": 1.0, "judge_patchmatch": 1.1, "win_rate_patchmatch": 0.4}, "patchmatch"),
+                       ({"judge": 1.2, "judge_patchmatch": 1.1, "win_rate_patchmatch": 0.6}, "patchmatch"),
+                       ({"perceptual": 0.1, "perceptual_patchmatch": 0.2}, "patchmatch")]:  # the loss's own term
+        folder = tmp_path / f"c{len(list(tmp_path.iterdir()))}"
+        folder.mkdir()
+        save_model(folder / "album.safetensors", state, "album", meta["config"], training={"validation": val})
+        shutil.copy(app_checkpoints / "satellite-dubai.safetensors", folder)
+        models = load_app_models(folder, device="cpu", fallback_classes=())
+        assert next(iter(models.album_fills.values())).kind == first
+        assert judge_leads({"training": {"validation": val}}) == (first == "album")
+        assert [f.kind for f in models.album_fills.values()][1:] == [k for k in ("album", "patchmatch") if k != first] + [
+            "telea"]
+
+
 def test_models_loaded_from_checkpoints(app_models):
-    # each tab: its best measured fill first (the default), then the others
-    assert [f.kind for f in app_models.album_fills.values()] == ["album", "patchmatch", "telea"]
+    # each tab: its best measured fill first (the default), then the others; the tiny album model's
+    # card has no judge figures, so PatchMatch leads the Inpaint tab
+    assert [f.kind for f in app_models.album_fills.values()] == ["patchmatch", "album", "telea"]
     assert [f.kind for f in app_models.satellite_fills.values()] == ["satellite", "landcover-patchmatch", "telea"]
     assert [c.name for c in app_models.classes][:2] == ["Unlabeled", "Water"]
     # one choice per land-cover model, then the built-in tables no model paints (classical fills only)
@@ -530,10 +555,11 @@ def inpaint_call(client, folder, layer="mask_rgba.png", dilation=0, *method):
 
 
 def test_client_chooses_the_fill_method(client, upload_files, app_models):
-    """Left out, the method is the tab's default (the album model); named, it is that fill."""
+    """Left out, the method is the tab's default (PatchMatch, until the model's card shows it ahead
+    by the judge); named, it is that fill."""
     folder, image, mask = upload_files
     default = read(inpaint_call(client, folder)[0])
-    np.testing.assert_array_equal(default, app_models.album_fills[appm.ALBUM_MODEL].inpaint(image, mask))
+    np.testing.assert_array_equal(default, app_models.album_fills[appm.PATCHMATCH].inpaint(image, mask))
     telea = read(inpaint_call(client, folder, "mask_rgba.png", 0, appm.TELEA)[0])
     np.testing.assert_array_equal(telea, app_models.album_fills[appm.TELEA].inpaint(image, mask))
 
