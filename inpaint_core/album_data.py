@@ -38,8 +38,11 @@ def list_images(root) -> list[Path]:
 
 def load_rgb(path) -> np.ndarray:
     """Read an image file as ``HxWx3 uint8`` RGB (``ValueError`` if it is not an image)."""
+    from inpaint_core.engine import check_8bit
+
     try:
         with Image.open(path) as im:
+            check_8bit(im, f"image {Path(path).name}")  # converting a 16-bit picture would clip it silently
             return np.asarray(im.convert("RGB")).copy()
     except (OSError, Image.DecompressionBombError) as err:
         raise ValueError(f"cannot read image {path}: {err}") from err

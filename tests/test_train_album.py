@@ -380,3 +380,14 @@ def test_a_best_score_carries_over_only_where_it_compares():
     assert best_carries_over({"select": "judge", "val_perceptual": "judge"}, judge)
     assert not best_carries_over({"select": "judge", "val_perceptual": "relu1_2"}, judge)
     assert not best_carries_over({"select": "perceptual", "val_perceptual": "judge"}, judge)
+
+
+def test_a_sixteen_bit_picture_is_refused_not_clipped(tmp_path):
+    """Training and evaluation read pictures through load_rgb: a 16-bit grey ramp would come
+    back almost all white; it is refused with a message naming the file instead."""
+    from inpaint_core.album_data import load_rgb
+
+    ramp = np.tile(np.linspace(0, 65535, 64).astype(np.uint16), (16, 1))
+    Image.fromarray(ramp).save(tmp_path / "ramp16.png")
+    with pytest.raises(ValueError, match="ramp16.png.*16-bit"):
+        load_rgb(tmp_path / "ramp16.png")
