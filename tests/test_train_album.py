@@ -391,3 +391,33 @@ def test_a_sixteen_bit_picture_is_refused_not_clipped(tmp_path):
     Image.fromarray(ramp).save(tmp_path / "ramp16.png")
     with pytest.raises(ValueError, match="ramp16.png.*16-bit"):
         load_rgb(tmp_path / "ramp16.png")
+
+
+def test_a_gpu_pack_keeps_the_held_out_sources_and_the_budget(tmp_path, random_vgg_file):
+    """train/pack.py: within its size budget, VGG weights included; every held-out picture and
+    none of the held-out sources' pictures among the training ones; on the pack, --val-sources
+    finds the same held-out pictures in the same order as on the full data (so figures compare)."""
+    from inpaint_core.album_data import split_by_source
+    from train.pack import pack
+
+    rng = np.random.default_rng(0)
+    covers = tmp_path / "covers"
+    covers.mkdir()
+    rows = ["file,repo"]
+    for i in range(30):
+        Image.fromarray(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(covers / f"c{i:02d}.jpg", quality=95)
+        rows.append(f"c{i:02d}.jpg,{'held/out' if i % 3 == 0 else 'train/src'}")
+    (tmp_path / "covers_manifest.csv").write_text("\n".join(rows) + "\n")
+    vgg_mib = random_vgg_file.stat().st_size / 2**20
+    summary = pack([covers], ["held/out"], tmp_path / "pack", max_mib=vgg_mib + 0.08, val_images=4,
+                   vgg_weights=str(random_vgg_file), side=64)
+    size = sum(f.stat().st_size for f in (tmp_path / "pack").rglob("*") if f.is_file())
+    assert size <= (vgg_mib + 0.08) * 2**20
+    assert summary["val"] == 4 and 0 < summary["train"] < 20  # the budget cut the training pictures
+    packed_train, packed_val, _ = split_by_source([tmp_path / "pack" / "images"], ["held/out"], 4)
+    _, full_val, _ = split_by_source([covers], ["held/out"], 4)
+    assert [p.name for p in packed_val] == [p.name for p in full_val]
+    assert all(int(p.stem[1:]) % 3 for p in packed_train)  # no held-out source in training
+    with pytest.raises(ValueError, match="held-out pictures"):
+        pack([covers], ["held/out"], tmp_path / "small", max_mib=vgg_mib, val_images=4,
+             vgg_weights=str(random_vgg_file), side=64)
