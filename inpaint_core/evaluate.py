@@ -333,18 +333,35 @@ def evaluate(checkpoint, images, out, masks: str = "research", seed: int = 0, si
         if unknown:
             raise ValueError(f"--sources: {', '.join(unknown)} not found in {images}; its sources: "
                              f"{', '.join(sorted(set(origin)))}")
-        sources = [s for s, o in zip(sources, origin) if any(_names(n, o) for n in held_sources)]
+        # in turn from each named source (each in its sorted order), so --limit takes a balanced sample
+        queues = [[s for s, o in zip(sources, origin) if _names(n, o)] for n in held_sources]
+        sources = []
+        while any(queues):
+            sources += [q.pop(0) for q in queues if q]
     if limit:
         sources = sources[:limit]
 
     reader = _referee(model, checkpoint, device, referee)
     if what_if:
+        from inpaint_core.geo import read_tile
         from inpaint_core.whatif import what_if as run_what_if
+        from inpaint_core.whatif import windows_in_tiles
 
         if not satellite:
             raise ValueError("--what-if needs land cover: a satellite checkpoint or --landcover/--classes")
-        skipped: list = []
-        found = [(n, rgb, lc) for n, rgb, lc in _samples(sources, images, table, size, windows, skipped, progress)]
+
+        def tiles():  # whole tiles: each window's hole is filled in its tile, as the app fills it
+            for image_path, lc_path in tqdm(sources, desc="tiles", unit="tile", disable=not progress):
+                name = image_path.relative_to(images).as_posix() if image_path.is_relative_to(images) else \
+                    image_path.name
+                try:
+                    tile = read_tile(image_path, lc_path, table)
+                except ValueError as err:
+                    tqdm.write(f"skipped {name}: {err}")
+                    continue
+                yield name, tile.rgb, tile.landcover
+
+        found = windows_in_tiles(tiles(), size, windows)
         if not found:
             raise ValueError(f"no tile could be evaluated in {images}")
         return run_what_if(model, table, found, out, seed=seed, reader=reader, examples=examples,
@@ -475,7 +492,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="val: only the files the checkpoint's training held out (training.val_files)")
     parser.add_argument("--split-from", help="with --split val: the held-out files of this checkpoint instead of "
                         "the evaluated one's (to score the shipped model on a candidate's held-out tiles)")
-    parser.add_argument("--limit", type=int, help="evaluate at most this many images (the first ones, in sorted order)")
+    parser.add_argument("--limit", type=int, help="evaluate at most this many images (the first ones, in sorted order; "
+                        "with --sources, taken in turn from each source)")
     parser.add_argument("--size", type=int, default=256, help="side of the square each image is brought to")
     parser.add_argument("--windows", type=int, default=1, help="satellite: windows per tile, from a grid of "
                         "non-overlapping size x size ones (0 = all; default 1 = the centre window)")

@@ -186,6 +186,8 @@ def test_sources_keep_only_held_out_sources(covers, tmp_path, vgg):
     assert report["held_out_sources"] == ["a/one"]
     with pytest.raises(ValueError, match="b/two"):
         run("telea", root, tmp_path / "o2", vgg, sources=["c/three"])
+    both = run("telea", root, tmp_path / "o3", vgg, sources=["b/two", "a/one"], limit=2)  # one of each, in turn
+    assert [r["file"] for r in both["per_image"]] == ["p1.png", "p0.png"]
 
 
 @pytest.fixture(scope="module")
