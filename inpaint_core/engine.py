@@ -167,6 +167,13 @@ class Inpainter:
         """Fill one working-size array; returns ``HxWx3 uint8`` of the same size."""
         raise NotImplementedError
 
+    def _region_fill(self, image: np.ndarray, mask: np.ndarray, aux: dict[str, np.ndarray]):
+        """The fill of this call's regions, made once from the whole picture before it is cut into
+        them: ``fill(image, mask, aux, scale)`` for one region brought to ``scale`` of its size.
+        By default :meth:`_fill`; a fill that borrows from anywhere in the picture (texture of a
+        class the region lacks) gathers it here, so a crop never hides it."""
+        return lambda region, region_mask, region_aux, scale: self._fill(region, region_mask, region_aux)
+
     # --- the pipeline -----------------------------------------------------------------
     def inpaint(self, image, mask, strategy: str | None = None, **extra) -> np.ndarray:
         """Fill the holes of ``image`` (``HxWx3 uint8`` or PIL) where ``mask`` (``HxW``) is nonzero.
@@ -196,26 +203,28 @@ class Inpainter:
             boxes = region_boxes(mask, opts.margin, opts.min_context)
         else:
             boxes = [(0, h, 0, w)]
+        fill = self._region_fill(image, mask, aux)
         for y0, y1, x0, x1 in boxes:
             sub_mask = mask[y0:y1, x0:x1]
             sub_aux = {k: v[y0:y1, x0:x1] for k, v in aux.items()}
             limit = opts.working_size if strategy != "full" else None
-            filled = self._fill_scaled(image[y0:y1, x0:x1], sub_mask, sub_aux, limit)
+            filled = self._fill_scaled(image[y0:y1, x0:x1], sub_mask, sub_aux, limit, fill)
             region = out[y0:y1, x0:x1]
             region[sub_mask] = filled[sub_mask]
         return out
 
-    def _fill_scaled(self, image, mask, aux, limit):
+    def _fill_scaled(self, image, mask, aux, limit, fill=None):
+        fill = fill or (lambda region, region_mask, region_aux, scale: self._fill(region, region_mask, region_aux))
         h, w = mask.shape
         scale = 1.0 if limit is None else min(1.0, limit / max(h, w))
         if scale >= 1.0:
-            return self._fill(image, mask, aux)
+            return fill(image, mask, aux, 1.0)
         sh, sw = max(1, round(h * scale)), max(1, round(w * scale))
         small = cv2.resize(image, (sw, sh), interpolation=cv2.INTER_AREA)
         # a hole pixel stays a hole at low resolution if any of its area was a hole
         small_mask = cv2.resize(mask.astype(np.float32), (sw, sh), interpolation=cv2.INTER_AREA) > 0
         small_aux = {k: cv2.resize(v.astype(np.int32), (sw, sh), interpolation=cv2.INTER_NEAREST) for k, v in aux.items()}
-        filled = self._fill(small, small_mask, small_aux)
+        filled = fill(small, small_mask, small_aux, sh / h)
         return cv2.resize(filled, (w, h), interpolation=cv2.INTER_CUBIC)
 
     def _pad(self, array: np.ndarray) -> tuple[np.ndarray, tuple[int, int]]:

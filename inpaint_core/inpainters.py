@@ -56,7 +56,8 @@ class LandcoverFillInpainter(Inpainter):
     """Classical fills that follow a land-cover map: ``inpaint(image, mask, landcover=lc)``.
 
     ``"landcover-patchmatch"``: PatchMatch whose sources are known pixels of each hole
-    pixel's asked class, with ``bank``'s exemplars where the picture has too few;
+    pixel's asked class; where the crop it fills has too few, that class's pixels from anywhere
+    in the picture, else ``bank``'s exemplars matched to the picture's colours;
     ``"landcover-nearest"``: the nearest known pixel of the asked class (no texture);
     ``"landcover-bank"``: that, with ``bank``'s exemplar texture for classes the picture has
     too little of (a few ms: the pre-fill of the satellite generator trained on it);
@@ -94,6 +95,16 @@ class LandcoverFillInpainter(Inpainter):
 
     def _fill(self, image, mask, aux):
         return self._method(image, mask, aux["landcover"])
+
+    def _region_fill(self, image, mask, aux):
+        if self.kind != "landcover-patchmatch":
+            return super()._region_fill(image, mask, aux)
+        from inpaint_core.landcover_fill import TileSources, landcover_patchmatch
+
+        # texture of a class the crop lacks is taken from anywhere in the tile before the bank
+        sources = TileSources(image, mask, aux["landcover"], len(self.classes))
+        return lambda region, region_mask, region_aux, scale: landcover_patchmatch(
+            region, region_mask, region_aux["landcover"], self.bank, sources=sources.scaled(scale))
 
 
 CLASSICAL_FILLS = tuple(CLASSICAL_METHODS)  # names ClassicalInpainter takes

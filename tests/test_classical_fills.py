@@ -8,6 +8,7 @@ source was of that class).
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -17,7 +18,8 @@ from inpaint_core.classical import patchmatch, telea
 from inpaint_core.engine import InferenceOptions
 from inpaint_core.inpainters import FILL_METHODS, ClassicalInpainter, LandcoverFillInpainter, make_inpainter
 from inpaint_core.landcover import get_class_table
-from inpaint_core.landcover_fill import ExemplarBank, landcover_nearest, landcover_patchmatch
+from inpaint_core.landcover_fill import (BLEND_WIDTH, PATCH, ExemplarBank, TileSources, blend_edge,
+                                         landcover_nearest, landcover_patchmatch)
 
 TABLE = get_class_table("dubai-aerial")  # 0 Unlabeled, 1 Water, 2 Land, 3 Road, 4 Building, 5 Vegetation
 WATER, LAND, ROAD, VEG = 1, 2, 3, 5
@@ -155,9 +157,89 @@ def test_what_if_uses_the_bank_when_the_window_lacks_the_class():
     asked[mask] = WATER
     out = landcover_patchmatch(image, mask, asked, bank=make_bank())
     np.testing.assert_array_equal(out[~mask], image[~mask])
-    assert in_box(out[mask], BLUE)
+    inside = interior(mask)  # the edge is blended into the ground (test_borrowed_fill_is_blended_at_its_edge)
+    assert in_box(out[inside], BLUE)
     asked[mask] = VEG
-    assert in_box(landcover_patchmatch(image, mask, asked, bank=make_bank())[mask], GREEN)
+    assert in_box(landcover_patchmatch(image, mask, asked, bank=make_bank())[inside], GREEN)
+
+
+def interior(mask, width=BLEND_WIDTH):
+    """The hole's pixels more than ``width`` px from its edge."""
+    return cv2.distanceTransform(mask.astype(np.uint8), cv2.DIST_L2, 3) > width + 1
+
+
+def test_borrowed_fill_is_blended_at_its_edge():
+    """Water asked inside red Land: the blue fill meets the ground without a hard line (its
+    edge moves towards the ground's colour), and keeps its own colour inside."""
+    image, lc, _ = two_class_tile()
+    mask = np.zeros_like(lc, bool)
+    mask[20:76, 4:52] = True  # inside the Land half
+    asked = lc.copy()
+    asked[mask] = WATER
+    out = landcover_patchmatch(image, mask, asked, bank=make_bank()).astype(float)
+    edge = mask & ~cv2.erode(mask.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+    assert out[edge, 0].mean() > 60  # red from the ground joins the fill at its edge
+    assert in_box(out[interior(mask)], BLUE)
+    blended = blend_edge(out.astype(np.uint8), image, mask, ~mask)
+    np.testing.assert_array_equal(blended[~mask], image[~mask])
+
+
+def test_what_if_takes_the_class_from_elsewhere_in_the_tile_before_the_bank():
+    """The tile's own water (green here) lies far from the hole, outside the crop the engine
+    fills: the fill takes it, not the bank's blue water."""
+    h = w = 512
+    lc = np.full((h, w), LAND, np.int64)
+    image = textured(h, w, *RED, 1)
+    lc[380:500, 380:500] = WATER
+    image[380:500, 380:500] = textured(120, 120, *GREEN, 2)
+    mask = np.zeros((h, w), bool)
+    mask[40:100, 40:100] = True
+    asked = lc.copy()
+    asked[mask] = WATER
+    fill = LandcoverFillInpainter(TABLE, "landcover-patchmatch", bank=make_bank())
+    out = fill.inpaint(image, mask, landcover=asked, strategy="crop")
+    np.testing.assert_array_equal(out[~mask], image[~mask])
+    assert in_box(out[interior(mask)], GREEN)
+    # the crop alone holds no water: the bank's (blue) would have been used
+    assert in_box(landcover_patchmatch(image[:256, :256], mask[:256, :256], asked[:256, :256],
+                                       bank=make_bank())[interior(mask[:256, :256])], BLUE)
+
+
+def test_bank_exemplars_are_matched_to_the_tiles_own_colours():
+    """A tile with a few pixels of water (too few to copy from) gets the bank's water texture in
+    the tile's water colour; a tile with none gets it at the tile's light level; every exemplar
+    is brought to one colour, so exemplars of different tones make no patchwork."""
+    bank = make_bank()
+    bank.strips[WATER, :PATCH] //= 3  # the first row of exemplars cut from a much darker tile
+    image, lc, _ = two_class_tile()
+    lc[0:4, 0:5] = WATER  # 20 px of teal water
+    image[0:4, 0:5] = (20, 120, 110)
+    sources = TileSources(image, np.zeros_like(lc, bool), lc, len(TABLE))
+    assert not sources.has(WATER)
+    patches = sources.bank_patches(bank, WATER)
+    means = np.array([p.reshape(-1, 3).mean(0) for p, _ in patches])
+    np.testing.assert_allclose(means, np.tile([20, 120, 110], (len(patches), 1)), atol=1.5)
+    # no water in the tile: the bank's water at the tile's light level (Vegetation is shared, and
+    # the tile's vegetation is half as bright as the bank's)
+    veg = make_bank().strips[VEG]
+    tile = np.concatenate([veg // 2, textured(256, 64, *RED, 3)], axis=1)
+    tile_lc = np.full(tile.shape[:2], LAND, np.int64)
+    tile_lc[:, :128] = VEG
+    sources = TileSources(tile, np.zeros_like(tile_lc, bool), tile_lc, len(TABLE))
+    assert sources.light_gain(make_bank()) == pytest.approx(0.5, abs=0.02)
+    darker = np.array([p.reshape(-1, 3).mean(0) for p, _ in sources.bank_patches(make_bank(), WATER)])
+    np.testing.assert_allclose(darker, np.tile(make_bank().strips[WATER].reshape(-1, 3).mean(0) * sources.light_gain(
+        make_bank()), (len(darker), 1)), atol=1.5)
+
+
+def test_tile_sources_gather_the_richest_windows_of_each_class_and_follow_a_scaled_crop():
+    image, lc, mask = two_class_tile(192, 256)
+    sources = TileSources(image, mask, lc, len(TABLE))
+    assert sources.has(LAND) and sources.has(ROAD) and not sources.has(WATER)
+    for rgb, valid in sources.patches[LAND]:
+        assert rgb.shape == (PATCH, PATCH, 3) and valid.mean() >= 0.5 and in_box(rgb[valid], RED, slack=0)
+    half = sources.scaled(0.5)
+    assert half.patches[LAND][0][0].shape == (PATCH // 2, PATCH // 2, 3) and sources.scaled(1.0) is sources
 
 
 def test_without_bank_a_missing_class_gets_plain_patchmatch():
