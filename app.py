@@ -408,7 +408,8 @@ def build_demo(models: app_models.AppModels, workdir: Path | None = None, max_qu
                         fill_class = Dropdown(names, value=names[0], label="Chosen class (for 'A chosen class')",
                                                  elem_id="satellite-fill-class")
                     with gr.Row():
-                        sat_dilation = Slider(0, 20, value=0, step=1, label="Mask dilation (pixels)")
+                        sat_dilation = Slider(0, 20, value=landcover_edit.ERASE_DILATION, step=1,
+                                              label="Mask dilation (pixels)")
                         sat_strategy = Radio(strategies, value="crop", label="Large-image strategy",
                                                 info=STRATEGY_HELP)
                     sat_method = Radio(list(default.fills), value=next(iter(default.fills)),

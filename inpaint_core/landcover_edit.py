@@ -19,7 +19,7 @@ from scipy import ndimage
 
 from inpaint_core.editing import check_image, dilate_mask
 
-__all__ = ["FILL_MODES", "class_indices", "class_mask", "fill_landcover", "paint_landcover", "SatelliteEdit",
+__all__ = ["FILL_MODES", "ERASE_DILATION", "class_indices", "class_mask", "fill_landcover", "paint_landcover", "SatelliteEdit",
            "plan_satellite_edit", "palette", "colorize", "overlay_landcover", "legend_html"]
 
 # "Fill with" rules of the satellite tab: key -> label shown in the app
@@ -29,6 +29,13 @@ FILL_MODES = {
     "class": "A chosen class",
 }
 
+# how far an erased class's hole grows by default (the Satellite tab's mask dilation): a building's
+# shadow and bright rim are not of its class, and left outside the hole they stay as a dark block.
+# Measured with land-cover PatchMatch and the Dubai model, erasing Building on 256-px Dubai windows: the
+# mean luminance of the ring across the hole's edge (4 px each side) over that of the same classes'
+# ground 20-40 px from any building. Chosen on Tiles 3-6 (16 windows): 0.94 at 0 px, 0.98 at 2-10,
+# 0.99 at 12; held-out Tiles 7-8 (12 windows): 0.81 at 0, 0.93 at 8, 0.96 at 12 (model 0.82, 0.98, 1.01).
+ERASE_DILATION = 12
 # a painted land-cover pixel must be at least this opaque to count, so the brush's
 # anti-aliased rim (colour blended into transparency) is not read as a class
 _PAINT_ALPHA = 128
@@ -184,7 +191,7 @@ def plan_satellite_edit(
     fill: str = "surrounding",
     fill_class: str | None = None,
     paint_layers=(),
-    dilation: int = 0,
+    dilation: int = ERASE_DILATION,
 ) -> SatelliteEdit:
     """Turn the satellite tab's choices into a mask and an edited land cover.
 
@@ -193,7 +200,8 @@ def plan_satellite_edit(
     :data:`FILL_MODES`; ``fill_class``: a class name (for ``fill="class"``);
     ``paint_layers``: RGBA layers with land cover painted in the class colours (those pixels
     are inpainted too, with the painted class); ``dilation``: pixels to grow the mask by
-    (the land cover under the grown rim stays as it was).
+    (the land cover under the grown rim stays as it was; default :data:`ERASE_DILATION`, so an
+    erased building takes its shadow and rim with it).
     """
     landcover = _check_landcover(landcover, classes)
     erase_idx = class_indices(erase, classes)

@@ -200,7 +200,7 @@ def test_plan_satellite_edit_combines_erasing_and_painting():
     paint[9, :3] = True
     edit = landcover_edit.plan_satellite_edit(
         lc, CLASSES, erase=["Building"], region=region, fill="surrounding",
-        paint_layers=[rgba_layer(paint, CLASSES[0].color)],
+        paint_layers=[rgba_layer(paint, CLASSES[0].color)], dilation=0,
     )
     expected_mask = (lc == 3) & region | paint
     np.testing.assert_array_equal(edit.mask, expected_mask)
@@ -208,6 +208,17 @@ def test_plan_satellite_edit_combines_erasing_and_painting():
     assert (edit.landcover[7:9, 7:9] == 3).all()  # outside the region: untouched
     assert (edit.landcover[paint] == 0).all()  # painted water
     assert edit.landcover.dtype == np.int64
+
+
+def test_erasing_a_class_grows_its_hole_by_the_measured_default():
+    """An erased building takes ERASE_DILATION px around it (its shadow and rim) unless told otherwise;
+    the land cover under the grown rim stays as it was."""
+    lc = np.ones((64, 64), np.int64)
+    lc[28:36, 28:36] = 3
+    edit = landcover_edit.plan_satellite_edit(lc, CLASSES, erase=["Building"])
+    grow = landcover_edit.ERASE_DILATION
+    assert grow > 0 and edit.mask[28 - grow, 31] and edit.mask[31, 35 + grow] and not edit.mask[28 - grow - 1, 31]
+    assert (edit.landcover[edit.mask & (lc != 3)] == 1).all()
 
 
 def test_plan_satellite_edit_chosen_class_and_dilation():
