@@ -7,7 +7,9 @@
   neither hole nor context of the fill;
 * :func:`write_filled` - the way back: the filled pixels through the inverse stretch into the
   file's own dtype, the other bands' holes by OpenCV's Telea fill within the band's range,
-  every pixel outside the hole bit-identical, nodata neither filled nor created.
+  every pixel outside the hole bit-identical, nodata neither filled nor created
+  (:func:`filled_bands` gives those values without writing, for a window of a scene with the
+  whole scene's :class:`BandStats`).
 
 A pixel is nodata where any band holds the file's nodata value, its mask says so, or a value
 is NaN or infinite (whatever the file declares: no stretch or fill can use such a value).
@@ -22,7 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["Georef", "Raster", "read_raster", "fill_raster", "write_filled", "rgb_band_choice", "gdal_message"]
+__all__ = ["Georef", "Raster", "BandStats", "read_raster", "fill_raster", "band_stats", "filled_bands", "write_filled",
+           "rgb_band_choice", "gdal_message"]
 
 
 @dataclass(frozen=True)
@@ -148,6 +151,50 @@ class Raster:
         return out
 
 
+def shown_bands(ds, bands: tuple[int, int, int] | None, path: Path, what: str) -> tuple[int, int, int]:
+    """The 0-based bands of the open dataset ``ds`` shown as RGB: ``bands`` (1-based, checked)
+    or :func:`rgb_band_choice`'s; a file of fewer than 3 bands needs them named."""
+    if bands is not None:
+        if len(bands) != 3 or not all(1 <= b <= ds.count for b in bands):
+            raise ValueError(f"--rgb-bands must name 3 bands between 1 and {ds.count}, got {bands}")
+        return tuple(b - 1 for b in bands)
+    if ds.count < 3:
+        raise ValueError(f"the {what} {path.name} has {ds.count} band(s); an RGB GeoTIFF needs 3 (the batch "
+                         "command's --rgb-bands 1,1,1 shows one band as grey)")
+    return rgb_band_choice(ds.count, ds.colorinterp, ds.descriptions)
+
+
+def valid_pixels(ds, data: np.ndarray, path: Path, what: str, window=None) -> np.ndarray:
+    """``HxW`` bool, False on nodata, for ``data`` (``BxHxW``, every band of ``ds`` read over
+    ``window``, the whole raster by default): any band at the nodata value or masked, or any
+    value NaN or infinite. A band at the nodata value is no data to fill from, nor one to
+    overwrite (the dataset mask marks only pixels where every band is nodata)."""
+    from rasterio.enums import MaskFlags
+
+    valid = np.ones(data.shape[1:], bool)
+    nodata = ds.nodata
+    by_value = (all(flags == [MaskFlags.nodata] for flags in ds.mask_flag_enums) and nodata is not None
+                and not np.isnan(nodata) and (data.dtype == np.float32 or
+                                              (np.issubdtype(data.dtype, np.integer) and _fits(nodata, data.dtype))))
+    if by_value:
+        # GDAL's mask of a nodata value, without GDAL reading every band again to build it: the
+        # value in the band's type (float32 data meet it as a float32; GDAL's tolerance, 1e-10
+        # relative, is below float32's resolution). Other cases are left to GDAL.
+        valid &= (data != np.array(nodata).astype(data.dtype)).all(axis=0)
+    elif not all(flags == [MaskFlags.all_valid] for flags in ds.mask_flag_enums):
+        for band in range(1, ds.count + 1):
+            valid &= _read_pixels(path, what, lambda: ds.read_masks(band, window=window)) > 0
+    if np.issubdtype(data.dtype, np.floating):
+        valid &= np.isfinite(data).all(axis=0)  # NaN is nodata whatever the file declares
+    return valid
+
+
+def _fits(value: float, dtype) -> bool:
+    """Whether an integer of ``dtype`` equals ``value`` (a nodata of -1 in uint8 data masks nothing)."""
+    info = np.iinfo(dtype)
+    return info.min <= value <= info.max and value == int(value)
+
+
 def read_raster(path, bands: tuple[int, int, int] | None = None, scale: float | None = None,
                 what: str = "tile") -> Raster:
     """Read a GeoTIFF whole. ``bands``: 1-based band numbers shown as RGB (default:
@@ -163,26 +210,12 @@ def read_raster(path, bands: tuple[int, int, int] | None = None, scale: float | 
     except Exception as err:  # RasterioIOError and GDAL's CPLE_* errors share no base class
         raise ValueError(f"the {what} {path.name} is not a readable GeoTIFF ({gdal_message(err)})") from err
     with ds:
-        if bands is not None:
-            if len(bands) != 3 or not all(1 <= b <= ds.count for b in bands):
-                raise ValueError(f"--rgb-bands must name 3 bands between 1 and {ds.count}, got {bands}")
-            rgb_bands = tuple(b - 1 for b in bands)
-        elif ds.count < 3:
-            raise ValueError(f"the {what} {path.name} has {ds.count} band(s); an RGB GeoTIFF needs 3 (the batch "
-                             "command's --rgb-bands 1,1,1 shows one band as grey)")
-        else:
-            rgb_bands = rgb_band_choice(ds.count, ds.colorinterp, ds.descriptions)
+        rgb_bands = shown_bands(ds, bands, path, what)
         data = _read_pixels(path, what, ds.read)
-        # nodata where any band says so: a band at the nodata value is no data to fill from,
-        # nor one to overwrite (the dataset mask marks only pixels where every band is nodata)
-        valid = np.ones(data.shape[1:], bool)
-        for band in range(1, ds.count + 1):
-            valid &= _read_pixels(path, what, lambda: ds.read_masks(band)) > 0
+        valid = valid_pixels(ds, data, path, what)
         georef = _georef_of(ds)
         profile = dict(ds.profile)
         profile["descriptions"] = ds.descriptions
-    if np.issubdtype(data.dtype, np.floating):
-        valid &= np.isfinite(data).all(axis=0)  # NaN is nodata whatever the file declares
     if data.dtype != np.uint8 and scale is None:
         picked = data[list(rgb_bands)].astype(np.float64)
         scale = float(np.percentile(picked[:, valid], 99)) if valid.any() else 1.0
@@ -214,18 +247,38 @@ def _nudge_off_nodata(values: np.ndarray, nodata, dtype, towards: float | None) 
     return values
 
 
-def write_filled(path, raster: Raster, filled_rgb: np.ndarray, mask: np.ndarray) -> Path:
-    """Write ``raster`` with its hole ``mask`` filled, as a GeoTIFF of the same kind.
+@dataclass(frozen=True)
+class BandStats:
+    """What the write-back knows of each band beyond the pixels it writes, from the known pixels
+    (valid, outside the hole) of the whole raster: ``low``/``high``, the range the other bands'
+    Telea fill is kept in; ``typical``, the median a value at nodata steps towards (None where
+    the file has no nodata value, which makes it unused). A window of a scene is written with
+    the scene's statistics (:mod:`inpaint_core.scene`), so it comes out as the whole would."""
 
-    ``filled_rgb``: the fill as the model returned it (``HxWx3 uint8``, in the display
-    stretch). Hole pixels of the RGB bands get the inverse stretch of it, in the file's
-    dtype; hole pixels of the other bands get Telea's fill of that band. Nodata pixels are
-    never filled, filled pixels never take the nodata value, and everything else is the
-    input, bit for bit. Type, band count, CRS, transform, nodata and band descriptions are
-    kept.
-    """
+    low: tuple[float | None, ...]
+    high: tuple[float | None, ...]
+    typical: tuple[float | None, ...]
+
+
+def band_stats(raster: Raster, mask: np.ndarray) -> BandStats:
+    """:class:`BandStats` of ``raster`` with hole ``mask`` (``HxW`` bool)."""
+    data = raster.data
+    sources = raster.valid & ~np.asarray(mask, bool)
+    nodata = raster.profile.get("nodata")
+    low, high, typical = [], [], []
+    for band in range(data.shape[0]):
+        known = data[band][sources]
+        low.append(float(known.min()) if known.size else None)
+        high.append(float(known.max()) if known.size else None)
+        needed = nodata is not None and not np.isnan(nodata) and known.size
+        typical.append(float(np.median(known)) if needed else None)
+    return BandStats(tuple(low), tuple(high), tuple(typical))
+
+
+def filled_bands(raster: Raster, filled_rgb: np.ndarray, mask: np.ndarray, stats: BandStats | None = None) -> np.ndarray:
+    """``raster.data`` (``BxHxW``, its dtype) with the hole ``mask`` filled, as :func:`write_filled`
+    writes it. ``stats``: the bands' :class:`BandStats`, by default those of ``raster`` itself."""
     import cv2
-    import rasterio
 
     data = raster.data
     mask = np.asarray(mask, bool) & raster.valid
@@ -235,22 +288,19 @@ def write_filled(path, raster: Raster, filled_rgb: np.ndarray, mask: np.ndarray)
     sources = raster.valid & ~mask
     if mask.any() and not sources.any():
         raise ValueError(_NOTHING_KNOWN)
+    stats = stats or band_stats(raster, mask)
     out = data.copy()
     dtype = data.dtype
     nodata = raster.profile.get("nodata")
     limits = np.iinfo(dtype) if np.issubdtype(dtype, np.integer) else None
-
-    def typical(band: int) -> float | None:  # the way a value at nodata steps off it: towards the data
-        known = data[band][sources]
-        return float(np.median(known)) if known.size else None
-
     for channel, band in enumerate(raster.rgb_bands):
         values = filled_rgb[..., channel][mask].astype(np.float64)
         if raster.scale is not None:
             values = values / 255.0 * raster.scale
         if limits is not None:
             values = np.clip(np.round(values), limits.min, limits.max)
-        out[band][mask] = _nudge_off_nodata(values.astype(dtype), nodata, dtype, typical(band))
+        # the way a value at nodata steps off it: towards the band's data
+        out[band][mask] = _nudge_off_nodata(values.astype(dtype), nodata, dtype, stats.typical[band])
     others = [b for b in range(data.shape[0]) if b not in raster.rgb_bands]
     if others and mask.any():
         hole = mask.astype(np.uint8) * 255
@@ -264,14 +314,29 @@ def write_filled(path, raster: Raster, filled_rgb: np.ndarray, mask: np.ndarray)
             if nearest is not None:
                 work = work[nearest[0], nearest[1]]
             filled = cv2.inpaint(work, hole, 5, cv2.INPAINT_TELEA)
-            known = data[band][sources].astype(np.float64)
             # Telea extrapolates gradients, which can overshoot: keep the band inside its own range
-            values = np.clip(filled[mask].astype(np.float64), known.min(), known.max())
+            values = np.clip(filled[mask].astype(np.float64), stats.low[band], stats.high[band])
             if limits is not None:
                 values = np.round(values)
-            out[band][mask] = _nudge_off_nodata(values.astype(dtype), nodata, dtype, typical(band))
+            out[band][mask] = _nudge_off_nodata(values.astype(dtype), nodata, dtype, stats.typical[band])
+    return out
+
+
+def write_filled(path, raster: Raster, filled_rgb: np.ndarray, mask: np.ndarray) -> Path:
+    """Write ``raster`` with its hole ``mask`` filled, as a GeoTIFF of the same kind.
+
+    ``filled_rgb``: the fill as the model returned it (``HxWx3 uint8``, in the display
+    stretch). Hole pixels of the RGB bands get the inverse stretch of it, in the file's
+    dtype; hole pixels of the other bands get Telea's fill of that band. Nodata pixels are
+    never filled, filled pixels never take the nodata value, and everything else is the
+    input, bit for bit. Type, band count, CRS, transform, nodata and band descriptions are
+    kept.
+    """
+    import rasterio
+
+    out = filled_bands(raster, filled_rgb, mask)
     profile = {k: v for k, v in raster.profile.items() if k != "descriptions"}
-    profile.update(driver="GTiff", count=data.shape[0], dtype=str(dtype), height=data.shape[1], width=data.shape[2])
+    profile.update(driver="GTiff", count=out.shape[0], dtype=str(out.dtype), height=out.shape[1], width=out.shape[2])
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with rasterio.open(path, "w", **profile) as ds:
