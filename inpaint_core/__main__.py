@@ -1,7 +1,8 @@
-"""Command line: ``python -m inpaint_core {run,evaluate,benchmark,app-benchmark,bank} ...``.
+"""Command line: ``inpaint {run,evaluate,benchmark,app-benchmark,bank} ...`` (or ``python -m inpaint_core ...``).
 
 Each sub-command lives in its own module exposing ``add_arguments(parser)`` and
-``main(args) -> int``; this file only wires them together.
+``main(args) -> int``; this file only wires them together. ``-h`` is written for people, not
+for Sphinx: the usage names the command as it was typed, and the texts carry no markup.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+from pathlib import Path
 
 COMMANDS = {
     "run": ("fill a folder (or one file) of images with a model", "inpaint_core.batch"),
@@ -20,8 +22,21 @@ COMMANDS = {
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m inpaint_core", description=__doc__.split("\n")[0])
+DESCRIPTION = "Inpainting studio's command line: fill pictures and tiles, score and time the fills."
+
+
+def program_name(argv0: str | None = None) -> str:
+    """How the command was typed, for its usage line: ``inpaint`` when run as the installed
+    script, ``python -m inpaint_core`` when run as a module (``argv0`` is then this file)."""
+    argv0 = sys.argv[0] if argv0 is None else argv0
+    name = Path(argv0 or "").name
+    if not name or name in ("__main__.py", "-c", "-m") or name.endswith(".py"):
+        return "python -m inpaint_core"
+    return name
+
+
+def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=prog or program_name(), description=DESCRIPTION)
     sub = parser.add_subparsers(dest="command", required=True, metavar="{" + ",".join(COMMANDS) + "}")
     for name, (help_text, module_name) in COMMANDS.items():
         try:

@@ -1,12 +1,13 @@
 """``python -m inpaint_core run``: fill many images with one model or classical fill.
 
 Masks are matched to images by file stem (``cat.jpg`` <- ``cat.png``); white (>127)
-is hole. Results are written as PNG (lossless) under the output folder with the
-image's stem; GeoTIFF inputs come back as GeoTIFF of the same kind (dtype, bands, CRS,
-transform, nodata; see :func:`inpaint_core.geo.write_filled`), their nodata never filled.
-Fills that follow land cover (a satellite model, ``--method
-landcover-patchmatch`` or ``landcover-nearest``) also need ``--landcover`` (a file or
-folder matched by stem, the same way).
+is hole, grown by ``--dilate`` pixels (by default as much as the app's Inpaint tab grows a
+painted hole: :data:`inpaint_core.editing.MASK_DILATION`). Results are written as PNG
+(lossless) under the output folder with the image's stem; GeoTIFF inputs come back as
+GeoTIFF of the same kind (dtype, bands, CRS, transform, nodata; see
+:func:`inpaint_core.geo.write_filled`), their nodata never filled. Fills that follow land
+cover (a satellite model, ``--method landcover-patchmatch`` or ``landcover-nearest``) also
+need ``--landcover`` (a file or folder matched by stem, the same way).
 
 Pictures are read as the app reads them (:func:`inpaint_core.editing.read_picture`): turned
 as their EXIF orientation says, transparent parts on white, the first frame of an animated
@@ -31,6 +32,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from inpaint_core.album_data import IMAGE_EXTS
+from inpaint_core.editing import MASK_DILATION, dilate_mask
 from inpaint_core.engine import STRATEGIES, InferenceOptions
 from inpaint_core.inpainters import FILL_METHODS, make_inpainter
 from inpaint_core.landcover import TABLE_HELP
@@ -124,6 +126,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--landcover", type=Path, help="satellite model: land-cover file or folder (matched by stem)")
     parser.add_argument("--output", required=True, type=Path, help="folder for the filled PNGs")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    parser.add_argument("--dilate", type=int, default=MASK_DILATION, metavar="N",
+                        help="grow each mask by N pixels before filling, so the rim of a removed object goes too "
+                        "(the app's Mask dilation; 0 fills the mask exactly as drawn)")
     parser.add_argument("--strategy", default="crop", choices=STRATEGIES, help="large-image strategy")
     parser.add_argument("--working-size", type=int, default=512, help="longest side the network sees")
     parser.add_argument("--rgb-bands", help="GeoTIFF inputs: the 1-based bands shown to the fill as red,green,blue "
@@ -133,6 +138,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     try:
+        if args.dilate < 0:
+            raise ValueError(f"--dilate takes 0 or more pixels, got {args.dilate}")
         if args.method == "model" and not args.checkpoint:
             raise ValueError("--checkpoint FILE is needed (or a classical --method such as patchmatch)")
         model = make_inpainter(args.method, args.checkpoint, classes=args.classes, device=args.device,
@@ -152,7 +159,7 @@ def main(args: argparse.Namespace) -> int:
     failures = {}
     for image_path, mask_path in tqdm(pairs, desc="inpaint", unit="img"):
         try:
-            _fill_one(model, image_path, mask_path, landcovers, bands, args.output)
+            _fill_one(model, image_path, mask_path, landcovers, bands, args.output, args.dilate)
         except Exception as err:  # noqa: BLE001 - one bad item must not stop the batch; each is reported
             reason = str(err) if isinstance(err, (ValueError, OSError)) else f"{type(err).__name__}: {err}"
             tqdm.write(f"skipped {image_path.name}: {reason}")
@@ -164,8 +171,10 @@ def main(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
-def _fill_one(model, image_path: Path, mask_path: Path, landcovers: dict | None, bands, output: Path) -> None:
-    """Fill one picture and write its result; any problem of its files raises."""
+def _fill_one(model, image_path: Path, mask_path: Path, landcovers: dict | None, bands, output: Path,
+              dilate: int = 0) -> None:
+    """Fill one picture, its mask grown by ``dilate`` pixels, and write its result; any problem of
+    its files raises."""
     from inpaint_core.editing import animation_note, check_upload, read_picture
 
     raster, extra = None, {}
@@ -186,7 +195,7 @@ def _fill_one(model, image_path: Path, mask_path: Path, landcovers: dict | None,
         image = read_picture(image_path, "image")
         if note := animation_note(image_path):
             tqdm.write(f"note: {note}")
-    mask = read_mask(mask_path, image.shape[:2])
+    mask = dilate_mask(read_mask(mask_path, image.shape[:2]), dilate)  # as the app grows a painted one
     if raster is not None:
         from inpaint_core.geo import fill_raster, write_filled
 

@@ -41,6 +41,7 @@ __all__ = [
     "editor_image_and_mask",
     "editor_layers",
     "dilate_mask",
+    "MASK_DILATION",
     "mask_image",
     "preview",
     "PREVIEW_SIDE",
@@ -311,6 +312,11 @@ def picture_and_mask(picture: np.ndarray | None, value) -> tuple[np.ndarray, np.
             raise ValueError(f"the painted mask is {layer.shape[1]}x{layer.shape[0]} pixels but the picture is "
                              f"{w}x{h} (shown for painting at {copy[1]}x{copy[0]}); it must be one of those")
     return picture, mask
+
+
+# how far the Inpaint tab and ``inpaint run --dilate`` grow a painted hole by default: a brush
+# stroke over an object leaves its rim (shadow, anti-aliased edge) a few pixels outside
+MASK_DILATION = 4
 
 
 def dilate_mask(mask: np.ndarray, pixels: int | float) -> np.ndarray:

@@ -1,10 +1,12 @@
 """``python -m inpaint_core run`` on a temporary folder."""
 
+import argparse
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from conftest import make_picture
@@ -29,7 +31,7 @@ def test_batch_run_matches_masks_by_stem(tmp_path, tiny_album_checkpoint):
         mask[10:20, 10:30] = 255
         Image.fromarray(mask).save(masks / f"{name}.png")
     proc = _run("run", "--checkpoint", tiny_album_checkpoint, "--image", images, "--mask", masks,
-                "--output", out, "--device", "cpu")
+                "--output", out, "--device", "cpu", "--dilate", 0)  # the masks exactly as drawn
     assert proc.returncode == 0, proc.stderr
     assert "wrote 3 image(s)" in proc.stdout
     for name in ["b", "c"]:  # PNG inputs: unmasked pixels come back exactly
@@ -80,7 +82,7 @@ def _one_tile(tmp_path):
 def test_batch_run_with_a_classical_method_needs_no_checkpoint(tmp_path):
     folders, image, hole, _ = _one_tile(tmp_path)
     proc = _run("run", "--method", "patchmatch", "--image", folders["images"], "--mask", folders["masks"],
-                "--output", tmp_path / "out")
+                "--output", tmp_path / "out", "--dilate", 0)
     assert proc.returncode == 0, proc.stderr
     from inpaint_core.inpainters import ClassicalInpainter
 
@@ -93,7 +95,7 @@ def test_batch_run_with_a_classical_method_needs_no_checkpoint(tmp_path):
 def test_batch_run_with_landcover_patchmatch(tmp_path):
     folders, image, hole, lc = _one_tile(tmp_path)
     args = ["run", "--method", "landcover-patchmatch", "--image", folders["images"], "--mask", folders["masks"],
-            "--output", tmp_path / "out"]
+            "--output", tmp_path / "out", "--dilate", 0]
     proc = _run(*args)
     assert proc.returncode == 2 and "class table" in proc.stderr
     proc = _run(*args, "--classes", "dubai-aerial")
@@ -123,7 +125,7 @@ def test_batch_run_writes_geotiff_for_geotiff_input(tmp_path):
     hole[:20, :20] = 255
     Image.fromarray(hole).save(masks / "s2.png")
     proc = _run("run", "--method", "telea", "--image", images, "--mask", masks, "--output", tmp_path / "out",
-                "--rgb-bands", "3,2,1")
+                "--rgb-bands", "3,2,1", "--dilate", 0)
     assert proc.returncode == 0, proc.stderr
     with rasterio.open(tmp_path / "out" / "s2.tif") as ds:
         assert (ds.count, ds.dtypes[0], ds.crs.to_epsg(), ds.nodata) == (4, "uint16", 32632, 0)
@@ -175,7 +177,8 @@ def test_batch_run_with_a_satellite_model_on_a_geotiff(tmp_path, app_checkpoints
     hole[100:160, 200:300] = 255
     Image.fromarray(hole).save(masks / "tile.png")
     proc = _run("run", "--checkpoint", app_checkpoints / "satellite-dubai.safetensors", "--image", images,
-                "--mask", masks, "--landcover", landcover, "--output", tmp_path / "out", "--device", "cpu")
+                "--mask", masks, "--landcover", landcover, "--output", tmp_path / "out", "--device", "cpu",
+                "--dilate", 0)
     assert proc.returncode == 0, proc.stderr
     with rasterio.open(tmp_path / "out" / "tile.tif") as ds:
         assert (ds.crs, ds.transform, ds.count, ds.dtypes[0]) == (crs, transform, original.shape[0], str(original.dtype))
@@ -305,3 +308,66 @@ def test_nodata_does_not_darken_the_fill_beside_it(tmp_path):
     ring[14:50, 24:46] = True
     ring &= ~filled
     assert abs(out[:, filled].mean() - out[:, ring].mean()) < 40, (out[:, filled].mean(), out[:, ring].mean())
+
+
+# --- the editor people expect (issue 29, item 6): --dilate as in the app, the command's name ------
+
+def test_dilate_fills_the_hole_the_app_fills(tmp_path):
+    """``--dilate N`` grows a mask as the app's Mask dilation does, and its default is the app's:
+    the same picture and painted mask give the same fill and the same hole from both."""
+    pytest.importorskip("gradio")  # the app needs it
+    import app
+    import inpaint_core.app_models as appm
+    from inpaint_core import editing
+    from inpaint_core.batch import add_arguments
+
+    image = make_picture(48, 64, 3)
+    painted = np.zeros(image.shape[:2], bool)
+    painted[20:26, 10:40] = True
+    images, masks = tmp_path / "images", tmp_path / "masks"
+    images.mkdir(), masks.mkdir()
+    Image.fromarray(image).save(images / "p.png")
+    Image.fromarray(painted.astype(np.uint8) * 255).save(masks / "p.png")
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    default = parser.parse_args(["--image", "i", "--mask", "m", "--output", "o"]).dilate
+    models = appm.load_app_models(tmp_path / "no-checkpoints", device="cpu")  # classical fills only
+    demo = app.build_demo(models, tmp_path / "app-out")
+    slider = next(b for b in demo.blocks.values() if getattr(b, "elem_id", None) == "inpaint-dilation")
+    assert default == slider.value == editing.MASK_DILATION > 0  # one default, in one place
+
+    handlers = app.Handlers(models, tmp_path / "app-out")
+    layer = np.zeros(image.shape[:2] + (4,), np.uint8)
+    layer[painted] = (255, 0, 255, 255)
+    editor = {"background": np.dstack([image, np.full(image.shape[:2], 255, np.uint8)]), "layers": [layer],
+              "composite": None}
+    for n in (default, 7):
+        app_result, _, app_mask = handlers.inpaint(editor, n, "crop", appm.TELEA)
+        assert _main("run", "--method", "telea", "--image", images, "--mask", masks, "--output", tmp_path / f"o{n}",
+                     *(["--dilate", n] if n != default else [])) == 0
+        np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / f"o{n}" / "p.png")),
+                                      np.asarray(Image.open(app_result)))
+        hole = np.asarray(Image.open(app_mask)) > 127
+        assert hole.sum() > painted.sum()  # grown past the stroke, as the app grows it
+        np.testing.assert_array_equal(hole, editing.dilate_mask(painted, n))
+    assert _main("run", "--method", "telea", "--image", images, "--mask", masks, "--output", tmp_path / "x",
+                 "--dilate", -1) == 2
+
+
+def test_the_command_is_named_as_typed_and_its_help_is_plain_words(capsys):
+    from inpaint_core.__main__ import build_parser, program_name
+
+    assert program_name("/usr/local/bin/inpaint") == "inpaint"
+    assert program_name(str(ROOT / "inpaint_core" / "__main__.py")) == "python -m inpaint_core"
+    parser = build_parser(prog="inpaint")
+    texts = [parser.format_help()]
+    texts += [sub.format_help() for sub in parser._subparsers._group_actions[0].choices.values()]
+    assert texts[0].startswith("usage: inpaint ")
+    assert "usage: inpaint run " in texts[1 + list(parser._subparsers._group_actions[0].choices).index("run")]
+    for text in texts:
+        assert "`" not in text, text  # no reStructuredText markup in what people read
+    script = Path(sys.executable).with_name("inpaint")
+    if script.exists():  # the installed command (pip install -e .) names itself
+        proc = subprocess.run([str(script), "-h"], capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0 and proc.stdout.startswith("usage: inpaint "), proc.stdout
