@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import argparse
 import functools
+import json
 import tempfile
 from pathlib import Path
 
 import gradio as gr
 import numpy as np
 
-from inpaint_core import app_models, editing, landcover_edit
+from inpaint_core import app_models, editing, editor_state, landcover_edit
 from inpaint_core.engine import STRATEGIES
 
 HERE = Path(__file__).resolve().parent
@@ -44,6 +45,21 @@ SAT_MODEL_HELP = (
 SAT_FILL_HELP = (
     "Land-cover PatchMatch copies texture of the class asked for at each pixel (from the tile, or from the "
     "model's exemplars of that class); the model follows land cover and is faster; Telea ignores land cover"
+)
+# the page's painting editors: their CSS class (the page script's keys act on these), the suffix of
+# the hidden number beside an editor that holds picture pixels per editor pixel, and the land-cover
+# editor whose palette the legend is (its tab's id is the editor's id + "-tab")
+EDITOR_CLASS = "studio-editor"
+SCALE_SUFFIX = "-scale"
+PAINT_EDITOR = "satellite-paint"
+EMPTY_EDITOR = {
+    "inpaint-editor": "Upload a picture in the Picture box above (or click an example); paint on it here",
+    "satellite-region": "Load a tile and its land cover above (or click an example tile); paint on it here",
+    PAINT_EDITOR: "Load a tile and its land cover above (or click an example tile); paint on it here",
+}
+SHORTCUTS = (
+    "**Shortcuts:** Ctrl+Z undo a stroke · Ctrl+Shift+Z or Ctrl+Y redo · `[` / `]` smaller / larger brush "
+    "(its width shows in pixels of the picture) · Ctrl or Alt + mouse wheel: zoom (⌘ for Ctrl on a Mac)"
 )
 STRATEGY_HELP = (
     "crop: fill a box around each painted region (fast on big photos); resize: the whole picture "
@@ -78,14 +94,62 @@ class Handlers:
         a line on its size."""
         if not picture:
             return None, ""
-        image = self._read_picture(str(picture))
+        return self._picture_view(str(picture))
+
+    def _picture_view(self, path: str, history=()) -> tuple[dict, str]:
+        """The editor value for painting on the picture at ``path`` and the line on it."""
+        image = self._read_picture(path)
         shown = editing.editing_copy(image)
         h, w = image.shape[:2]
         sh, sw = shown["background"].shape[:2]
         note = f"{w}x{h} pixels" + ("" if (sh, sw) == (h, w) else
                                     f"; painted on a {sw}x{sh} copy, filled and saved at full size")
-        animated = editing.animation_note(str(picture))
-        return shown, note + (f"; {animated}" if animated else "")
+        extra = [line for line in (editing.animation_note(path), editor_state.history_note(history)) if line]
+        return shown, "; ".join([note, *extra])
+
+    @staticmethod
+    def inpaint_clear():
+        """Inpaint tab, a picture was loaded (uploaded, an example, or emptied after a refusal): no
+        output of the previous picture stays on screen, and no fill is left to undo. Returns the
+        result, comparison and mask (all empty) and the history."""
+        return None, None, None, []
+
+    def picture_brush(self, picture: str | None):
+        """Inpaint tab, after a picture was loaded: the brush and eraser sized to it, and its pixels
+        per pixel of the editor (for the brush width the page shows). Returns the editor update and
+        that scale."""
+        if not picture:
+            return gr.update(), 1.0
+        shape = self._read_picture(str(picture)).shape[:2]  # cached by the load just before
+        radius = editor_state.brush_radius(editor_state.editor_shape(shape))
+        return (gr.update(brush=inpaint_brush(radius), eraser=gr.Eraser(default_size=radius)),
+                editor_state.picture_scale(shape))
+
+    @staticmethod
+    def picture_refused():
+        """Inpaint tab, a picture was refused: the box lets go of the file, so it shows no picture
+        that the editor does not have (emptying it clears the error badges too)."""
+        return None
+
+    @user_errors
+    def keep_editing(self, result: str | None, history):
+        """Inpaint tab: the last result becomes the picture to paint on (the full-size file stays
+        here, as an upload does), so a second object can go without a download and upload.
+        Returns the editor value, the line on the picture and the history."""
+        history = editor_state.keep_step(history, str(result) if result else None)
+        shown, note = self._picture_view(str(history[-1]), history)
+        return shown, note, history
+
+    @user_errors
+    def undo_fill(self, picture: str | None, history):
+        """Inpaint tab: back to the picture before the last kept fill. Returns the editor value,
+        the line on the picture, the history, and the (emptied) result, comparison and mask."""
+        history = editor_state.undo_step(history)
+        path = editor_state.current_step(history, picture)
+        if not path:
+            raise ValueError("no picture: upload one first")
+        shown, note = self._picture_view(str(path), history)
+        return shown, note, history, None, None, None
 
     @staticmethod
     @functools.lru_cache(maxsize=2)
@@ -96,11 +160,13 @@ class Handlers:
 
     @user_errors
     def inpaint(self, editor: dict | None, dilation: float, strategy: str, method: str | None = None,
-                picture: str | None = None):
+                picture: str | None = None, history=None):
         """Inpaint tab: ``editor`` is the ImageEditor value, ``method`` a fill label (None: the default),
         ``picture`` the uploaded picture file (None: the editor's background is the picture, as an
-        API call may send it). Returns result, (before, after), mask paths."""
+        API call may send it), ``history`` the results kept to edit further (the last one is the
+        picture then). Returns result, (before, after), mask paths."""
         fill = self.models.pick(self.models.album_fills, method)
+        picture = editor_state.current_step(history, picture)
         image, mask = editing.picture_and_mask(self._read_picture(str(picture)) if picture else None, editor)
         if picture and (animated := editing.animation_note(str(picture))):
             gr.Warning(animated)
@@ -143,7 +209,7 @@ class Handlers:
         chosen = self.models.landcover(landcover_model)
         names, fills = chosen.classes.names, list(chosen.fills)
         return (
-            landcover_edit.legend_html(chosen.classes),
+            landcover_edit.legend_html(chosen.classes, palette_for=PAINT_EDITOR),
             gr.update(choices=names, value=[]),
             gr.update(choices=names, value=names[0]),
             gr.update(brush=landcover_brush(chosen.classes)),
@@ -175,16 +241,67 @@ class Handlers:
             "composite": colours,
         }
 
+    @staticmethod
+    def satellite_clear():
+        """Satellite tab, a tile, land cover or model was chosen: no output of the previous one
+        stays on screen, and no fill is left to undo. Returns the result, comparison, mask, edited
+        land cover and downloads (all empty) and the history."""
+        return None, None, None, None, None, []
+
+    def satellite_brushes(self, overlay, landcover_model: str | None = None):
+        """Satellite tab, after a tile was loaded (its overlay, ``HxWx3``): the region and land-cover
+        brushes and erasers sized to it. Returns 2 editor updates."""
+        if overlay is None:
+            return gr.update(), gr.update()
+        radius = editor_state.brush_radius(np.asarray(overlay).shape[:2])  # tiles are painted whole
+        classes = self.models.landcover(landcover_model).classes
+        eraser = gr.Eraser(default_size=radius)
+        return (gr.update(brush=region_brush(radius), eraser=eraser),
+                gr.update(brush=landcover_brush(classes, radius), eraser=eraser))
+
+    @staticmethod
+    def satellite_refused(tile_file, landcover_file):
+        """Satellite tab, a tile or land cover was refused: the box of a file that cannot be read
+        lets go of it (both stay when they are fine alone but do not fit together, which the
+        message says). Returns 2 file updates."""
+        def unreadable(path, what) -> bool:
+            try:
+                editing.check_upload(path, what)
+            except ValueError:
+                return True
+            return False
+
+        return tuple(None if path and unreadable(path, what) else gr.update()
+                     for path, what in ((tile_file, "tile"), (landcover_file, "land cover")))
+
+    @user_errors
+    def satellite_keep_editing(self, files, history, landcover_model: str | None = None):
+        """Satellite tab: the last result (its GeoTIFF when the tile was one) and its edited land
+        cover become the tile and land cover to edit, so both stay aligned. Returns the overlay,
+        the two painting canvases and the history."""
+        history = editor_state.keep_step(history, editor_state.satellite_step(files))
+        return (*self.satellite_load(*history[-1], landcover_model), history)
+
+    @user_errors
+    def satellite_undo(self, tile_file, landcover_file, landcover_model: str | None = None, history=None):
+        """Satellite tab: back to the tile and land cover before the last kept fill. Returns the
+        overlay, the two canvases, the history and the 5 (emptied) outputs."""
+        history = editor_state.undo_step(history)
+        tile, landcover = editor_state.current_step(history, (tile_file, landcover_file))
+        return (*self.satellite_load(tile, landcover, landcover_model), history, None, None, None, None, None)
+
     @user_errors
     def satellite_inpaint(self, tile_file, landcover_file, erase, region_editor, fill, fill_class,
                           paint_editor, dilation, strategy, method: str | None = None,
-                          landcover_model: str | None = None):
+                          landcover_model: str | None = None, history=None):
         """Satellite tab: erase classes / apply painted land cover, then inpaint with the fill
         labelled ``method`` of the land-cover model labelled ``landcover_model`` (None: the
-        defaults).
+        defaults). ``history``: the (tile, land cover) results kept to edit further; the last one
+        is filled instead of the uploads.
 
         Returns the result, (before, after), mask, edited land cover and the download files.
         """
+        tile_file, landcover_file = editor_state.current_step(history, (tile_file, landcover_file))
         chosen = self.models.landcover(landcover_model)
         classes = chosen.classes
         model = self.models.pick(chosen.fills, method)
@@ -206,16 +323,16 @@ class Handlers:
             result, hole = geo.fill_raster(model, raster, edit.mask, strategy=strategy, **extra)
 
         out = editing.output_dir(self.workdir)
-        stem = Path(tile_file).stem
-        after = editing.save_png(out / f"{stem}_inpainted.png", result)
+        stem = editor_state.result_stem(tile_file)
+        after = editing.save_png(out / f"{stem}{editor_state.RESULT_SUFFIX}.png", result)
         mask = editing.save_png(out / f"{stem}_mask.png", editing.mask_image(hole))
         landcover_png = editing.save_png(
-            out / f"{stem}_landcover_edited.png", landcover_edit.colorize(edit.landcover, classes)
+            out / f"{stem}{editor_state.LANDCOVER_SUFFIX}.png", landcover_edit.colorize(edit.landcover, classes)
         )
         files = [after, landcover_png, mask]
         if raster is not None:
             # the file's own dtype, bands, CRS, transform and nodata; untouched pixels bit-identical
-            tif = out / f"{stem}_inpainted.tif"
+            tif = out / f"{stem}{editor_state.RESULT_SUFFIX}.tif"
             geo.write_filled(tif, raster, result, hole)
             files.insert(0, str(tif))
         return after, self._comparison(out, rgb, result, after), mask, landcover_png, files
@@ -274,8 +391,24 @@ Slider, Radio, Dropdown, CheckboxGroup = (_labelled(c) for c in (gr.Slider, gr.R
 
 
 def _editor(label: str, **kwargs) -> gr.ImageEditor:
-    # RGBA so that the brush layer's alpha is the mask; PNG so nothing is lossy on the way
-    return CheckedImageEditor(label=label, type="numpy", image_mode="RGBA", format="png", **kwargs)
+    # RGBA so that the brush layer's alpha is the mask; PNG so nothing is lossy on the way; the
+    # class lets the page script's keys find it
+    return CheckedImageEditor(label=label, type="numpy", image_mode="RGBA", format="png",
+                              elem_classes=[EDITOR_CLASS], **kwargs)
+
+
+def _scale(editor_id: str) -> gr.Number:
+    """The hidden number beside an editor: picture pixels per editor pixel (see :data:`SCALE_SUFFIX`)."""
+    return gr.Number(value=1.0, visible="hidden", interactive=False, elem_id=editor_id + SCALE_SUFFIX,
+                     label="picture pixels per editor pixel")
+
+
+def page_script() -> str:
+    """The page script (``inpaint_core/editor_page.js``: keys, brush width, palette, empty-editor
+    texts) as a function for ``demo.load(js=...)``, with this page's settings."""
+    source = Path(editing.__file__).with_name("editor_page.js").read_text(encoding="utf-8")
+    settings = {"editor": EDITOR_CLASS, "scale_suffix": SCALE_SUFFIX, "empty": EMPTY_EDITOR}
+    return f"() => ({source})({json.dumps(settings)})"
 
 
 def _image(label: str, **kwargs) -> gr.Image:
@@ -283,10 +416,20 @@ def _image(label: str, **kwargs) -> gr.Image:
     return gr.Image(label=label, format="png", type="filepath", interactive=False, **kwargs)
 
 
-def landcover_brush(classes) -> gr.Brush:
-    """The land-cover brush: one colour per class of the model's table."""
+def landcover_brush(classes, size: int = 20) -> gr.Brush:
+    """The land-cover brush: one colour per class of the model's table, of radius ``size``."""
     colours = classes.hex_colors()
-    return gr.Brush(colors=colours, default_color=colours[0], color_mode="fixed", default_size=20)
+    return gr.Brush(colors=colours, default_color=colours[0], color_mode="fixed", default_size=size)
+
+
+def inpaint_brush(size: int | str = "auto") -> gr.Brush:
+    """The Inpaint tab's brush: see-through magenta, so one sees what one covers, of radius ``size``."""
+    return gr.Brush(colors=[("#ff00ff", 0.7)], color_mode="fixed", default_size=size)
+
+
+def region_brush(size: int = 30) -> gr.Brush:
+    """The Satellite tab's region brush, of radius ``size``."""
+    return gr.Brush(colors=["#ff00ff"], color_mode="fixed", default_size=size)
 
 
 # synthetic example tiles by the built-in class table their land cover is drawn in: (what it
@@ -336,21 +479,23 @@ def build_demo(models: app_models.AppModels, workdir: Path | None = None, max_qu
                     # the upload stays on the server; the editor paints on a screen-size copy of it,
                     # so a click sends a brush layer, not a 12 Mpx picture (docs/app.md: the timings)
                     picture = gr.File(label="Picture (JPEG, PNG, WebP, ...): upload or drop it here",
-                                      file_types=["image"], height=90, elem_id="inpaint-picture")
+                                      file_types=["image"], height=150, elem_id="inpaint-picture")
                     photos = sorted((EXAMPLES / "photos").glob("*.jpg"))
                     if photos:
                         gr.Examples([[str(p)] for p in photos], inputs=[picture], label="Example pictures")
                     picture_info = gr.Markdown("", elem_id="inpaint-picture-info")
                     editor = _editor(
                         "Paint over what should disappear",
-                        brush=gr.Brush(colors=[("#ff00ff", 0.7)], color_mode="fixed", default_size="auto"),
-                        eraser=gr.Eraser(default_size="auto"),
+                        brush=inpaint_brush(), eraser=gr.Eraser(default_size="auto"),  # sized to each picture
                         sources=(), transforms=(),  # the picture comes from the upload above, whole
                         height=560,
                         elem_id="inpaint-editor",
                     )
+                    gr.Markdown(SHORTCUTS, elem_id="inpaint-shortcuts")
+                    scale = _scale("inpaint-editor")
+                    history = gr.State([])  # results kept to edit further (inpaint_core.editor_state)
                     with gr.Row():
-                        dilation = Slider(0, 50, value=4, step=1, label="Mask dilation (pixels)",
+                        dilation = Slider(0, 50, value=editing.MASK_DILATION, step=1, label="Mask dilation (pixels)",
                                              info="grow the painted hole, to also remove the stroke's halo",
                                              elem_id="inpaint-dilation")
                         strategy = Radio(strategies, value="crop", label="Large-image strategy", info=STRATEGY_HELP)
@@ -360,13 +505,27 @@ def build_demo(models: app_models.AppModels, workdir: Path | None = None, max_qu
                 with gr.Column():
                     compare = gr.ImageSlider(label=SLIDER_LABEL, format="png", type="filepath",
                                              interactive=False, elem_id="inpaint-compare")
+                    with gr.Row():
+                        keep = gr.Button("Keep editing the result", size="md", elem_id="inpaint-keep")
+                        undo = gr.Button(f"Undo last fill (up to {editor_state.UNDO_FILLS})", size="md",
+                                         elem_id="inpaint-undo")
                     # a file, not a picture: the page then loads only the previews, not a 12 Mpx PNG
                     result = gr.File(label=RESULT_LABEL, interactive=False, elem_id="inpaint-result")
-                    mask = _image("Mask used (white = filled)", height=200)
-            picture.change(h.picture_load, [picture], [editor, picture_info], api_name="picture_load",
-                           concurrency_limit=4)
-            run.click(h.inpaint, [editor, dilation, strategy, album_method, picture], [result, compare, mask],
+                    mask = _image("Mask used (white = filled)", height=200, elem_id="inpaint-mask")
+            outputs = [result, compare, mask]
+            # a new picture (upload, example, or the box emptied after a refusal): nothing of the last one stays
+            picture.change(h.inpaint_clear, None, [*outputs, history], api_visibility="private",
+                           concurrency_limit=None)
+            loaded = picture.change(h.picture_load, [picture], [editor, picture_info], api_name="picture_load",
+                                    concurrency_limit=4)
+            loaded.success(h.picture_brush, [picture], [editor, scale], api_visibility="private", concurrency_limit=4)
+            loaded.failure(h.picture_refused, None, [picture], api_visibility="private")
+            run.click(h.inpaint, [editor, dilation, strategy, album_method, picture, history], outputs,
                       api_name="inpaint", concurrency_id=MODEL_QUEUE, concurrency_limit=1)
+            keep.click(h.keep_editing, [result, history], [editor, picture_info, history], api_visibility="private",
+                       concurrency_limit=4)
+            undo.click(h.undo_fill, [picture, history], [editor, picture_info, history, *outputs],
+                       api_visibility="private", concurrency_limit=4)
 
         with gr.Tab("Satellite"):
             with gr.Row():
@@ -382,7 +541,8 @@ def build_demo(models: app_models.AppModels, workdir: Path | None = None, max_qu
                     if rows:
                         gr.Examples(rows, inputs=[tile_file, landcover_file, sat_model], example_labels=labels,
                                     label="Example tiles (synthetic); each sets the model it is drawn for")
-                    legend = gr.HTML(landcover_edit.legend_html(classes), elem_id="satellite-legend")
+                    legend = gr.HTML(landcover_edit.legend_html(classes, palette_for=PAINT_EDITOR),
+                                     elem_id="satellite-legend")
                     with gr.Tabs():
                         with gr.Tab("Land-cover overlay"):
                             overlay = gr.Image(label="Land cover over the tile", format="png", interactive=False,
@@ -390,17 +550,20 @@ def build_demo(models: app_models.AppModels, workdir: Path | None = None, max_qu
                         with gr.Tab("Restrict to a region (optional)"):
                             region_editor = _editor(
                                 "Paint the region to erase in (unpainted = whole tile)",
-                                brush=gr.Brush(colors=["#ff00ff"], color_mode="fixed", default_size=30),
-                                eraser=gr.Eraser(default_size=30), sources=(), transforms=(), layers=False, height=520,
-                                elem_id="satellite-region",
+                                brush=region_brush(), eraser=gr.Eraser(default_size=30), sources=(), transforms=(),
+                                layers=False, height=520, elem_id="satellite-region",
                             )
-                        with gr.Tab("Paint land cover (optional)"):
+                        # the page script opens this tab by its id when a class of the legend is clicked
+                        with gr.Tab("Paint land cover (optional)", id=PAINT_EDITOR + "-tab"):
                             paint_editor = _editor(
-                                "Paint land cover in the class colours; painted pixels are inpainted as that class",
+                                "Paint land cover in the class colours (click a class in the legend above); "
+                                "painted pixels are inpainted as that class",
                                 brush=landcover_brush(classes),
                                 eraser=gr.Eraser(default_size=20), sources=(), transforms=(), layers=False, height=520,
-                                elem_id="satellite-paint",
+                                elem_id=PAINT_EDITOR,
                             )
+                    gr.Markdown(SHORTCUTS, elem_id="satellite-shortcuts")
+                    sat_history = gr.State([])  # (tile, land cover) results kept to edit further
                     erase = CheckboxGroup(names, label="Classes to erase", elem_id="satellite-erase")
                     with gr.Row():
                         fill = Radio([(label, key) for key, label in landcover_edit.FILL_MODES.items()],
@@ -419,26 +582,46 @@ def build_demo(models: app_models.AppModels, workdir: Path | None = None, max_qu
                     sat_compare = gr.ImageSlider(label=SLIDER_LABEL, format="png", type="filepath",
                                                  interactive=False, elem_id="satellite-compare")
                     with gr.Row():
-                        sat_mask = _image("Mask (white = filled)")
-                        sat_landcover = _image("Edited land cover")
+                        sat_keep = gr.Button("Keep editing the result", size="md", elem_id="satellite-keep")
+                        sat_undo = gr.Button(f"Undo last fill (up to {editor_state.UNDO_FILLS})", size="md",
+                                             elem_id="satellite-undo")
+                    with gr.Row():
+                        sat_mask = _image("Mask (white = filled)", elem_id="satellite-mask")
+                        sat_landcover = _image("Edited land cover", elem_id="satellite-landcover")
                     sat_result = gr.File(label=RESULT_LABEL, interactive=False, elem_id="satellite-result")
                     sat_files = gr.File(label="Downloads (GeoTIFF when the tile was one)", file_count="multiple",
-                                        interactive=False)
-            gr.on([tile_file.change, landcover_file.change], h.satellite_load, [tile_file, landcover_file, sat_model],
-                  [overlay, region_editor, paint_editor], api_name="satellite_load", concurrency_limit=4)
+                                        interactive=False, elem_id="satellite-files")
+            sat_outputs = [sat_result, sat_compare, sat_mask, sat_landcover, sat_files]
+            canvases = [overlay, region_editor, paint_editor]
+            # a new tile, land cover or model (an example sets all three): nothing of the last one stays
+            gr.on([tile_file.change, landcover_file.change, sat_model.change], h.satellite_clear, None,
+                  [*sat_outputs, sat_history], api_visibility="private", concurrency_limit=None)
+            sat_loaded = gr.on([tile_file.change, landcover_file.change], h.satellite_load,
+                               [tile_file, landcover_file, sat_model], canvases, api_name="satellite_load",
+                               concurrency_limit=4)
+            sat_loaded.success(h.satellite_brushes, [overlay, sat_model], [region_editor, paint_editor],
+                               api_visibility="private", concurrency_limit=4)
+            sat_loaded.failure(h.satellite_refused, [tile_file, landcover_file], [tile_file, landcover_file],
+                               api_visibility="private")
             # another model: its classes in the pickers, then the land cover read again with its table
             sat_model.change(h.satellite_pickers, [sat_model], [legend, erase, fill_class, paint_editor, sat_method],
                              api_name="satellite_model", concurrency_limit=4).success(
-                h.satellite_reload, [tile_file, landcover_file, sat_model], [overlay, region_editor, paint_editor],
-                api_name="satellite_reload", concurrency_limit=4)
+                h.satellite_reload, [tile_file, landcover_file, sat_model], canvases,
+                api_name="satellite_reload", concurrency_limit=4).success(
+                h.satellite_brushes, [overlay, sat_model], [region_editor, paint_editor],
+                api_visibility="private", concurrency_limit=4)
             sat_run.click(
                 h.satellite_inpaint,
                 [tile_file, landcover_file, erase, region_editor, fill, fill_class, paint_editor, sat_dilation,
-                 sat_strategy, sat_method, sat_model],
-                [sat_result, sat_compare, sat_mask, sat_landcover, sat_files],
-                api_name="satellite_inpaint", concurrency_id=MODEL_QUEUE, concurrency_limit=1,
+                 sat_strategy, sat_method, sat_model, sat_history],
+                sat_outputs, api_name="satellite_inpaint", concurrency_id=MODEL_QUEUE, concurrency_limit=1,
             )
+            sat_keep.click(h.satellite_keep_editing, [sat_files, sat_history, sat_model], [*canvases, sat_history],
+                           api_visibility="private", concurrency_limit=4)
+            sat_undo.click(h.satellite_undo, [tile_file, landcover_file, sat_model, sat_history],
+                           [*canvases, sat_history, *sat_outputs], api_visibility="private", concurrency_limit=4)
         demo.load(h.model_info, None, info, api_name="model_info")
+        demo.load(None, None, None, js=page_script())  # keys, brush width, palette (inpaint_core/editor_page.js)
     demo.queue(max_size=max_queue)
     return demo
 

@@ -83,16 +83,32 @@ def overlay_landcover(image: np.ndarray, landcover: np.ndarray, classes, opacity
     return np.round(out).astype(np.uint8)
 
 
-def legend_html(classes) -> str:
-    """An HTML legend: one colour swatch and name per class, in table order."""
+def legend_html(classes, palette_for: str | None = None) -> str:
+    """An HTML legend: one colour swatch and name per class, in table order.
+
+    With ``palette_for`` (the element id of a land-cover painting editor) the legend is also
+    that editor's palette: each class one can paint is a button carrying its colour
+    (``data-colour``), which the page's script turns into a click on the editor's own colour
+    swatch, so a person picks "Water" by its name rather than by an unlabelled swatch.
+    No-data classes are listed but not offered: they are never painted.
+    """
     items = []
     for c, colour in zip(classes, classes.hex_colors()):
-        items.append(
-            '<span style="display:inline-flex;align-items:center;margin:2px 12px 2px 0">'
-            f'<span style="width:14px;height:14px;border:1px solid #555;margin-right:5px;'
-            f'background:{colour}"></span>{html.escape(c.name)}</span>'
-        )
-    return '<div class="landcover-legend">' + "".join(items) + "</div>"
+        swatch = (f'<span style="width:14px;height:14px;border:1px solid #555;margin-right:5px;'
+                  f'background:{colour}"></span>{html.escape(c.name)}')
+        style = "display:inline-flex;align-items:center;margin:2px 12px 2px 0"
+        if palette_for and not c.nodata:
+            items.append(f'<button type="button" class="landcover-class" data-colour="{colour}" '
+                         f'title="Paint {html.escape(c.name)}" style="{style};padding:2px 6px;cursor:pointer;'
+                         f'border:1px solid transparent;border-radius:4px;background:none;color:inherit;font:inherit">'
+                         f'{swatch}</button>')
+        else:
+            items.append(f'<span style="{style}">{swatch}</span>')
+    if not palette_for:
+        return '<div class="landcover-legend">' + "".join(items) + "</div>"
+    hint = '<span style="margin-right:10px;opacity:0.75">Click a class to paint with it:</span>'
+    return (f'<div class="landcover-legend" data-palette-for="{html.escape(palette_for)}">' + hint
+            + "".join(items) + "</div>")
 
 
 def class_indices(names, classes) -> list[int]:

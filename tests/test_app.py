@@ -763,3 +763,72 @@ def test_a_third_class_table_trains_loads_fills_and_fills_the_picker(tmp_path):
     assert mask.sum() == 48 * 20
     np.testing.assert_array_equal(read(result)[~mask], read(tile)[~mask])
     assert (table.index_from_colors(read(lc_path))[mask] == 0).all()  # asked: reed bed
+
+
+# --- the editor people expect (issue 29): keep editing, undo a fill, nothing stale, brush sizes -----
+
+def test_keep_editing_fills_the_result_again_and_undo_goes_back(handlers, tmp_path):
+    image = photo()
+    path = tmp_path / "p.png"
+    Image.fromarray(image).save(path)
+    first = stroke_mask()
+    r1, _, _ = handlers.inpaint(editor_value(image, first), 0, "crop", appm.TELEA, str(path), [])
+    shown, note, history = handlers.keep_editing(r1, [])
+    np.testing.assert_array_equal(shown["background"][..., :3], read(r1))  # the result is the picture now
+    assert not shown["layers"][0].any() and "1 kept fill" in note
+    second = np.zeros(first.shape, bool)
+    second[70:80, 20:60] = True
+    # the editor's layer is all a second click sends; the picture is the kept result, at full size
+    r2, _, _ = handlers.inpaint(editor_value(image, second), 0, "crop", appm.TELEA, str(path), history)
+    changed = (read(r2) != read(r1)).any(axis=2)
+    assert changed[second].any() and not changed[~second].any()  # only the second hole moved
+    assert handlers.keep_editing(r1, history)[2] == history  # keeping it twice is one step
+    shown, note, history, *outputs = handlers.undo_fill(str(path), history)
+    assert history == [] and outputs == [None, None, None] and "kept" not in note
+    np.testing.assert_array_equal(shown["background"][..., :3], image)  # back to the upload
+    with pytest.raises(gr.Error, match="no fill to undo"):
+        handlers.undo_fill(str(path), history)
+    with pytest.raises(gr.Error, match="press Inpaint"):
+        handlers.keep_editing(None, [])
+
+
+def test_satellite_keep_editing_keeps_the_land_cover_aligned(handlers):
+    first = handlers.satellite_inpaint(str(TILE), str(LANDCOVER), ["Building"], None, "surrounding", None, None, 0,
+                                       "crop", appm.TELEA)
+    overlay, _, paint, history = handlers.satellite_keep_editing(first[-1], [])
+    tile, landcover = history[-1]
+    assert Path(tile).name == "tile_inpainted.tif"  # the GeoTIFF goes on, georeferencing and all
+    building = (0x3C, 0x10, 0x98)
+    assert (read(LANDCOVER)[..., :3] == building).all(axis=2).any()
+    assert not (paint["background"][..., :3] == building).all(axis=2).any()  # the edited land cover
+    np.testing.assert_array_equal(overlay.shape[:2], read(first[0]).shape[:2])
+    with pytest.raises(gr.Error, match="do not occur"):  # no building left to erase on the kept step
+        handlers.satellite_inpaint(str(TILE), str(LANDCOVER), ["Building"], None, "surrounding", None, None, 0,
+                                   "crop", appm.TELEA, None, history)
+    second = handlers.satellite_inpaint(str(TILE), str(LANDCOVER), ["Road"], None, "surrounding", None, None, 0,
+                                        "crop", appm.TELEA, None, history)
+    assert Path(second[0]).name == "tile_inpainted.png"  # names do not pile up suffixes
+    roads = (read(landcover)[..., :3] == (0x6E, 0xC1, 0xE4)).all(axis=2)
+    changed = (read(second[0]) != read(first[0])).any(axis=2)
+    assert changed[roads].any() and not changed[~roads].any()  # the first fill stays as it was
+    back = handlers.satellite_undo(str(TILE), str(LANDCOVER), None, history)
+    assert back[3] == [] and back[4:] == (None,) * 5
+    np.testing.assert_array_equal(back[2]["background"][..., :3], read(LANDCOVER)[..., :3])  # the upload again
+
+
+def test_a_new_picture_or_tile_leaves_nothing_stale_and_sizes_the_brushes(handlers, app_models, tmp_path):
+    assert handlers.inpaint_clear() == (None, None, None, [])
+    assert handlers.satellite_clear() == (None, None, None, None, None, [])
+    big = tmp_path / "big.png"
+    Image.fromarray(photo(700, 2560)).save(big)  # painted on a 1280x350 copy
+    update, scale = handlers.picture_brush(str(big))
+    assert scale == 2.0 and update["brush"].default_size == update["eraser"].default_size == 7  # 350 / 50
+    assert handlers.picture_brush(None) == (gr.update(), 1.0)
+    assert handlers.picture_refused() is None  # the box lets go of a refused picture
+    junk = tmp_path / "junk.png"
+    junk.write_text("not a picture")
+    assert handlers.satellite_refused(str(junk), str(LANDCOVER)) == (None, gr.update())
+    assert handlers.satellite_refused(str(TILE), str(LANDCOVER)) == (gr.update(), gr.update())
+    region, paint = handlers.satellite_brushes(np.zeros((500, 600, 3), np.uint8))
+    assert region["brush"].default_size == paint["brush"].default_size == 10
+    assert paint["brush"].colors == app_models.landcover().classes.hex_colors()

@@ -287,3 +287,18 @@ def test_output_dir_removes_old_request_folders(tmp_path):
     os.utime(first, (0, 0))  # pretend it is from 1970
     second = editing.output_dir(tmp_path)
     assert second.is_dir() and not first.exists()
+
+
+def test_the_legend_is_the_land_cover_palette():
+    """Issue 29, item 3: each class one can paint is a named button carrying its colour, for the
+    editor it paints in; no-data classes are listed but never offered."""
+    from inpaint_core.landcover import get_class_table
+
+    table = get_class_table("dubai-aerial")
+    palette = landcover_edit.legend_html(table, palette_for="satellite-paint")
+    assert 'data-palette-for="satellite-paint"' in palette
+    for c, colour in zip(table, table.hex_colors()):
+        button = f'<button type="button" class="landcover-class" data-colour="{colour}" title="Paint {c.name}"'
+        assert (button in palette) != c.nodata, c.name
+        assert c.name in palette
+    assert "<button" not in landcover_edit.legend_html(table)  # a plain legend stays a legend
