@@ -15,6 +15,14 @@ one (a note says so). Every file's size is checked from its header before its pi
 read, against the one size limit (:data:`inpaint_core.engine.MAX_PIXELS`); a 16-bit picture
 is refused rather than clipped (a GeoTIFF is filled at its own depth).
 
+**GeoTIFFs of any size** (with the default ``crop`` strategy) are filled as scenes, window by
+window (:mod:`inpaint_core.scene`): memory depends on the window, not on the scene, and there is
+no size limit. Their mask may be a GeoTIFF on any grid (reprojected per window), holes may come
+from a classification band (``--mask-values BAND:V1,V2``) or from the file's own nodata gaps
+(``--fill-nodata``), and ``--scheduler`` / ``--workers`` spread the windows over a Dask cluster
+(:mod:`inpaint_core.cluster`). Each scene shows a progress bar over its windows, and the run ends
+with the regions and pixels filled, the time and the peak memory.
+
 A file that cannot be used (not an image, damaged, too large, a mask of another size) is
 named and skipped; every other result is still written, each as soon as it is done, and a
 summary at the end lists the skipped ones with their reasons. The exit status is 0 when all
@@ -24,7 +32,9 @@ were filled, 1 when some were skipped, 2 for bad arguments.
 from __future__ import annotations
 
 import argparse
+import resource
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -122,7 +132,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--classes", help=f"{TABLE_HELP}, for a land-cover --method without --checkpoint (a "
                         "checkpoint brings its own)")
     parser.add_argument("--image", required=True, type=Path, help="an image file or a folder of images")
-    parser.add_argument("--mask", required=True, type=Path, help="a mask file or a folder of masks (white = hole)")
+    parser.add_argument("--mask", type=Path, help="a mask file or a folder of masks (white = hole); a scene's may be a "
+                        "GeoTIFF on another grid (needed unless --fill-nodata or --mask-values names the holes)")
     parser.add_argument("--landcover", type=Path, help="satellite model: land-cover file or folder (matched by stem)")
     parser.add_argument("--output", required=True, type=Path, help="folder for the filled PNGs")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
@@ -134,6 +145,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rgb-bands", help="GeoTIFF inputs: the 1-based bands shown to the fill as red,green,blue "
                         "(default: colour interpretation, Sentinel-2 band names, 4,3,2 for a 12+ band Sentinel-2 "
                         "stack, else 1,2,3); the other bands get Telea's fill")
+    scene = parser.add_argument_group("whole scenes (GeoTIFF inputs of any size, filled window by window)")
+    scene.add_argument("--fill-nodata", action="store_true", help="the file's own nodata gaps are holes and are "
+                       "filled (Landsat 7 SLC-off stripes, scan gaps); nodata wider than --nodata-gap stays nodata")
+    scene.add_argument("--nodata-gap", type=int, default=64, metavar="PX",
+                       help="--fill-nodata: nodata narrower than this between data is a gap")
+    scene.add_argument("--mask-values", metavar="BAND:V1,V2", help="holes where band BAND of the mask (of the image "
+                       "without --mask) holds one of the values, e.g. 1:3,8,9,10 for a Sentinel-2 SCL's cloud "
+                       "shadows, clouds and cirrus")
+    scene.add_argument("--block", type=int, default=1024, help="most rows of a scan strip (small values for tests)")
+    scene.add_argument("--max-window", type=int, default=2048, metavar="PX", help="a region whose box is larger is "
+                       "filled in tiles of --working-size at full resolution")
+    scene.add_argument("--cog", action="store_true", help="write cloud-optimised GeoTIFFs (GDAL's COG driver, with "
+                       "overviews; one more pass over the file)")
+    scene.add_argument("--scheduler", metavar="ADDRESS", help="spread scenes over this Dask cluster, e.g. "
+                       "tcp://HOST:8786 (needs the cluster extra)")
+    scene.add_argument("--workers", type=int, help="spread scenes over a local Dask cluster of N worker processes")
+    scene.add_argument("--threads-per-worker", type=int, default=1, help="--workers: threads per worker process")
+    scene.add_argument("--torch-threads", type=int, help="threads torch uses in each worker (default: torch's choice)")
+    scene.add_argument("--retries", type=int, default=2, help="times a failed window is run again on the cluster")
 
 
 def main(args: argparse.Namespace) -> int:
@@ -146,7 +176,14 @@ def main(args: argparse.Namespace) -> int:
                                options=InferenceOptions(strategy=args.strategy, working_size=args.working_size))
         bands = _bands(args.rgb_bands)
         images = _collect(args.image, "image")
-        pairs = match_by_stem(images, _collect(args.mask, "mask"), "mask")
+        if args.mask is None and not (args.fill_nodata or args.mask_values):
+            raise ValueError("--mask FILE|DIR is needed (or, for GeoTIFFs, --fill-nodata or --mask-values)")
+        if args.mask_values:
+            from inpaint_core.scene_inputs import parse_mask_values
+
+            args.mask_values = parse_mask_values(args.mask_values)
+        pairs = (match_by_stem(images, _collect(args.mask, "mask"), "mask") if args.mask is not None
+                 else [(image, None) for image in images])
         landcovers = None
         if "landcover" in model.extra_inputs:
             if args.landcover is None:
@@ -156,19 +193,78 @@ def main(args: argparse.Namespace) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     args.output.mkdir(parents=True, exist_ok=True)
-    failures = {}
-    for image_path, mask_path in tqdm(pairs, desc="inpaint", unit="img"):
-        try:
-            _fill_one(model, image_path, mask_path, landcovers, bands, args.output, args.dilate)
-        except Exception as err:  # noqa: BLE001 - one bad item must not stop the batch; each is reported
-            reason = str(err) if isinstance(err, (ValueError, OSError)) else f"{type(err).__name__}: {err}"
-            tqdm.write(f"skipped {image_path.name}: {reason}")
-            failures[image_path.name] = reason
-    print(f"wrote {len(pairs) - len(failures)} image(s) to {args.output}"
-          + (f"; {len(failures)} failed:" if failures else ""))
-    for name, reason in failures.items():
-        print(f"  {name}: {reason}")
+    try:
+        runner = _runner(args) if args.scheduler or args.workers else None
+    except (ValueError, OSError) as err:  # OSError: no scheduler at that address
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    start, failures, totals = time.perf_counter(), {}, {"regions": 0, "pixels": 0, "scenes": 0}
+    try:
+        for image_path, mask_path in tqdm(pairs, desc="inpaint", unit="img"):
+            try:
+                if image_path.suffix.lower() in (".tif", ".tiff") and args.strategy == "crop":
+                    _fill_scene(model, image_path, mask_path, landcovers, bands, args, runner, totals)
+                elif mask_path is None:
+                    raise ValueError("a picture needs --mask (--fill-nodata and --mask-values are for GeoTIFFs)")
+                else:
+                    _fill_one(model, image_path, mask_path, landcovers, bands, args.output, args.dilate)
+            except Exception as err:  # noqa: BLE001 - one bad item must not stop the batch; each is reported
+                reason = str(err) if isinstance(err, (ValueError, OSError)) else f"{type(err).__name__}: {err}"
+                tqdm.write(f"skipped {image_path.name}: {reason}")
+                failures[image_path.name] = reason
+        print(f"wrote {len(pairs) - len(failures)} image(s) to {args.output}"
+              + (f"; {len(failures)} failed:" if failures else ""))
+        for name, reason in failures.items():
+            print(f"  {name}: {reason}")
+        if totals["scenes"]:
+            peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+            workers = f"; workers' peak {runner.worker_peak_mb():.0f} MB" if runner else ""
+            print(f"scenes: {totals['scenes']}, regions filled: {totals['regions']:,}, pixels filled: "
+                  f"{totals['pixels']:,}, time: {time.perf_counter() - start:.1f} s, peak memory: {peak:.0f} MB"
+                  f"{workers}")
+    finally:
+        if runner is not None:
+            runner.close()
     return 1 if failures else 0
+
+
+def _runner(args):
+    """The Dask runner of ``--scheduler`` / ``--workers`` (imported only when asked for)."""
+    from inpaint_core.cluster import DaskRunner, FillSpec
+
+    options = InferenceOptions(strategy=args.strategy, working_size=args.working_size)
+    spec = FillSpec(args.method, args.checkpoint, args.classes, args.device, options, args.torch_threads)
+    runner = DaskRunner(spec, scheduler=args.scheduler, workers=args.workers,
+                        threads_per_worker=args.threads_per_worker, retries=args.retries)
+    tqdm.write(f"running on a {runner.describe()}")
+    return runner
+
+
+def _fill_scene(model, image_path: Path, mask_path: Path | None, landcovers: dict | None, bands, args, runner,
+                totals: dict) -> None:
+    """Fill one GeoTIFF window by window (:func:`inpaint_core.scene.fill_scene`), any size."""
+    from inpaint_core.scene import SceneOptions, fill_scene
+    from inpaint_core.scene_inputs import HoleRule, Scene
+
+    rule = HoleRule(mask=str(mask_path) if mask_path else None, mask_values=args.mask_values,
+                    fill_nodata=args.fill_nodata, gap=args.nodata_gap, dilate=args.dilate)
+    scene = Scene(image_path, rule, bands=bands, landcover=landcovers[image_path] if landcovers else None,
+                  table=model.classes if landcovers else None)
+    opts = SceneOptions(block=args.block, max_window=args.max_window, cog=args.cog)
+    with tqdm(desc=image_path.name, unit="window", leave=False) as bar:
+        def progress(total):
+            if total is None:
+                bar.update()
+            else:
+                bar.reset(total=total)
+
+        report = fill_scene(model, scene, args.output / f"{image_path.stem}.tif", opts, runner=runner,
+                            progress=progress)
+    tqdm.write(f"{image_path.name}: {report.regions} region(s), {report.pixels:,} px filled in {report.windows} "
+               "window(s)")
+    totals["scenes"] += 1
+    totals["regions"] += report.regions
+    totals["pixels"] += report.pixels
 
 
 def _fill_one(model, image_path: Path, mask_path: Path, landcovers: dict | None, bands, output: Path,

@@ -155,7 +155,9 @@ def _check_geotiff_header(path, name: str, what: str) -> bool:
     except Exception as err:  # GDAL raises RasterioIOError and CPLE_* errors (no common base) for damaged files
         raise ValueError(f"the {what} {name} is not a readable TIFF/GeoTIFF ({gdal_message(err)}): upload a "
                          "raster file") from err
-    _check_size(w, h, f"the {what} {name}", "cut it into tiles first")
+    # the app holds a picture whole; the command line fills a scene of any size window by window
+    _check_size(w, h, f"the {what} {name}", "fill a whole scene with the command line, which reads it window by "
+                f"window: inpaint run --image {name} --mask MASK.tif --output DIR (README: Whole scenes)")
     return True
 
 

@@ -266,3 +266,20 @@ def test_merged_boxes_do_not_depend_on_order():
 def test_a_hole_rule_needs_a_hole():
     with pytest.raises(ValueError, match="--mask, --mask-values or --fill-nodata"):
         HoleRule()
+
+
+def test_the_app_refuses_a_scene_from_its_header_and_points_to_the_command_line(tmp_path, monkeypatch):
+    """The app keeps its size limit and reads no pixel of a larger GeoTIFF; its message says how to
+    fill a whole scene."""
+    from inpaint_core import editing, raster
+
+    with rasterio.open(tmp_path / "scene.tif", "w", driver="GTiff", height=9000, width=9000, count=3, dtype="uint8",
+                       tiled=True, sparse_ok=True, crs=CRS, transform=TRANSFORM):
+        pass
+
+    def never(*args, **kwargs):
+        raise AssertionError("pixels were read")
+
+    monkeypatch.setattr(raster, "read_raster", never)
+    with pytest.raises(ValueError, match=r"9000x9000 pixels; the limit is .* inpaint run --image scene.tif"):
+        editing.check_upload(tmp_path / "scene.tif", "tile")
