@@ -15,7 +15,7 @@ import threading
 import cv2
 import numpy as np
 
-__all__ = ["telea", "navier_stokes", "patchmatch", "patchmatch_guide", "prefill", "check_prefill", "PREFILLS",
+__all__ = ["telea", "navier_stokes", "patchmatch", "patchmatch_guide", "patchmatch_texture", "prefill", "check_prefill", "PREFILLS",
            "LANDCOVER_PREFILLS", "BANK_PREFILLS", "BANK_COMMAND", "CLASSICAL_METHODS", "DEFAULT_RADIUS", "PATCH_SIZE"]
 
 DEFAULT_RADIUS = 5  # OpenCV's inpaintRadius: the neighbourhood each filled pixel averages
@@ -80,6 +80,29 @@ def patchmatch_guide(image: np.ndarray, mask: np.ndarray, scale: float = 0.5, se
     out = image.copy()
     out[mask] = up[mask]
     return out
+
+
+def patchmatch_texture(image: np.ndarray, mask: np.ndarray, guide: np.ndarray, weight: float = 1.0,
+                       patch_size: int = PATCH_SIZE, seed: int = 0) -> np.ndarray:
+    """PatchMatch guided by a fill: every hole pixel is rebuilt from real patches of the known
+    pixels, chosen to match the picture around them and ``guide`` (``HxWx3 uint8``, a fill of
+    the same holes, e.g. one made at a lower resolution and scaled up) where they land.
+
+    The guide's lightness and chroma (Lab) steer PatchMatch's search (its regularity term,
+    ``weight`` relative to the patch distance), so the result follows the guide's structure
+    with the picture's own texture at full resolution.
+    """
+    if not mask.any():
+        return image.copy()
+    import patchmatch as pm
+
+    lab = cv2.cvtColor(np.ascontiguousarray(guide), cv2.COLOR_RGB2LAB).astype(np.float32)
+    steer = np.dstack([lab[..., 0], (lab[..., 1] + lab[..., 2]) / 2, np.zeros_like(lab[..., 0])])
+    masked = np.ascontiguousarray(np.where(mask[..., None], 0, image).astype(np.uint8))
+    with _PATCHMATCH_LOCK:
+        pm.set_random_seed(seed)
+        return pm.inpaint_regularity(masked, mask.astype(np.uint8), np.ascontiguousarray(steer),
+                                     patch_size=patch_size, guide_weight=weight)
 
 
 # What a network's holes can be pre-filled with (its residual head starts at zero, so an untrained

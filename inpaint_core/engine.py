@@ -35,6 +35,9 @@ class InferenceOptions:
     working_size: int = 512  # longest side the network sees; larger crops/images are scaled down to it
     margin: int = 64  # context in px kept around each masked region ("crop")
     min_context: int = 256  # a crop is grown to at least this side (when the image is that large)
+    # a region filled below its own resolution gets the picture's texture back at full resolution:
+    # PatchMatch guided by the scaled-up fill (a few seconds for a large region of a 12-Mpx photo)
+    native_detail: bool = False
 
     def __post_init__(self):
         if self.strategy not in STRATEGIES:
@@ -225,7 +228,12 @@ class Inpainter:
         small_mask = cv2.resize(mask.astype(np.float32), (sw, sh), interpolation=cv2.INTER_AREA) > 0
         small_aux = {k: cv2.resize(v.astype(np.int32), (sw, sh), interpolation=cv2.INTER_NEAREST) for k, v in aux.items()}
         filled = fill(small, small_mask, small_aux, sh / h)
-        return cv2.resize(filled, (w, h), interpolation=cv2.INTER_CUBIC)
+        up = cv2.resize(filled, (w, h), interpolation=cv2.INTER_CUBIC)
+        if self.options.native_detail and not aux:  # land-cover fills choose their sources by class: not here
+            from inpaint_core.classical import patchmatch_texture  # the engine knows no fill; this one is optional
+
+            return patchmatch_texture(image, mask, up)
+        return up
 
     def _pad(self, array: np.ndarray) -> tuple[np.ndarray, tuple[int, int]]:
         h, w = array.shape[:2]

@@ -179,3 +179,27 @@ def test_one_size_limit_for_the_api_and_the_app():
         ClassicalInpainter().inpaint(wide, mask)
     with pytest.raises(ValueError, match="8192 pixels per side"):
         editing.check_image(wide)
+
+
+def test_native_detail_gives_a_scaled_fill_the_pictures_texture_back():
+    """A region larger than the working size is filled small and scaled up, which smears it;
+    with native_detail, PatchMatch guided by that fill rebuilds it from the picture's own
+    full-resolution patches: the hole gets about the original's texture, and the pixels
+    outside it stay untouched."""
+    from inpaint_core.metrics import detail_ratio
+
+    rng = np.random.default_rng(0)
+    image = np.repeat(rng.integers(0, 256, (300, 300, 1)), 3, axis=2).astype(np.uint8)  # fine grain everywhere
+    image[:, 150:, 0] //= 2  # two halves of different colour: the guide has structure to keep
+    mask = np.zeros((300, 300), bool)
+    mask[100:200, 60:240] = True
+    masked = image.copy()
+    masked[mask] = 0
+    smooth = ClassicalInpainter("telea", options=InferenceOptions(working_size=64, min_context=0))
+    sharp = ClassicalInpainter("telea", options=InferenceOptions(working_size=64, min_context=0, native_detail=True))
+    soft, crisp = smooth.inpaint(masked, mask), sharp.inpaint(masked, mask)
+    assert detail_ratio(soft, image, mask) < 0.2
+    assert 0.6 < detail_ratio(crisp, image, mask) < 1.4
+    assert np.array_equal(crisp[~mask], image[~mask])
+    # the guide's structure is kept: the left half of the hole stays redder than the right half
+    assert crisp[100:200, 60:140, 0].mean() > crisp[100:200, 160:240, 0].mean() + 30
