@@ -1,4 +1,4 @@
-"""Command line: ``inpaint {run,evaluate,benchmark,app-benchmark,bank} ...`` (or ``python -m inpaint_core ...``).
+"""Command line: ``inpaint {run,evaluate,benchmark,app-benchmark,scene-benchmark,bank} ...`` (or ``python -m inpaint_core ...``).
 
 Each sub-command lives in its own module exposing ``add_arguments(parser)`` and
 ``main(args) -> int``; this file only wires them together. ``-h`` is written for people, not
@@ -18,6 +18,8 @@ COMMANDS = {
     "benchmark": ("print inference latency, peak memory and training throughput", "inpaint_core.benchmark"),
     "app-benchmark": ("time the app's click-to-result in a real browser (needs playwright and chromium)",
                       "inpaint_core.app_benchmark"),
+    "scene-benchmark": ("time whole-scene fills of generated GeoTIFFs (5000 to 40000 px a side, a Sentinel-2 tile, "
+                        "a local Dask cluster) and their peak memory", "inpaint_core.scene_benchmark"),
     "bank": ("cut a land-cover exemplar bank from training tiles into a satellite checkpoint", "inpaint_core.bank"),
 }
 

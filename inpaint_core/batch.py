@@ -164,6 +164,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     scene.add_argument("--threads-per-worker", type=int, default=1, help="--workers: threads per worker process")
     scene.add_argument("--torch-threads", type=int, help="threads torch uses in each worker (default: torch's choice)")
     scene.add_argument("--retries", type=int, default=2, help="times a failed window is run again on the cluster")
+    scene.add_argument("--gdal-threads", default="ALL_CPUS", help="threads GDAL compresses the output with")
 
 
 def main(args: argparse.Namespace) -> int:
@@ -250,7 +251,7 @@ def _fill_scene(model, image_path: Path, mask_path: Path | None, landcovers: dic
                     fill_nodata=args.fill_nodata, gap=args.nodata_gap, dilate=args.dilate)
     scene = Scene(image_path, rule, bands=bands, landcover=landcovers[image_path] if landcovers else None,
                   table=model.classes if landcovers else None)
-    opts = SceneOptions(block=args.block, max_window=args.max_window, cog=args.cog)
+    opts = SceneOptions(block=args.block, max_window=args.max_window, cog=args.cog, gdal_threads=args.gdal_threads)
     with tqdm(desc=image_path.name, unit="window", leave=False) as bar:
         def progress(total):
             if total is None:
