@@ -34,6 +34,7 @@ __all__ = ["Box", "HoleRule", "Scene", "parse_mask_values", "clip_box", "window_
 
 Box = tuple[int, int, int, int]  # y0, y1, x0, x1
 _ANCHOR = 16  # another CRS is projected exactly every this many pixels of the scene, interpolated between
+_OPENED: dict = {}  # a worker process's open sources, by scene (see Scene.__setstate__)
 
 
 def window_of(box: Box):
@@ -211,6 +212,13 @@ class Scene:
         state = self.__dict__.copy()
         state["_open"] = {}
         return state
+
+    def __setstate__(self, state):
+        # every task brings its own copy: the files are opened (a PNG mask read) once per process
+        self.__dict__.update(state)
+        key = (str(self.path), self.path.stat().st_mtime_ns, self.rule, self.bands, str(self.landcover_path),
+               getattr(self.table, "name", None))
+        self._open = _OPENED.setdefault(key, {})
 
     @property
     def ds(self):
