@@ -166,13 +166,15 @@ def shown_bands(ds, bands: tuple[int, int, int] | None, path: Path, what: str) -
 
 def valid_pixels(ds, data: np.ndarray, path: Path, what: str, window=None) -> np.ndarray:
     """``HxW`` bool, False on nodata, for ``data`` (``BxHxW``, every band of ``ds`` read over
-    ``window``, the whole raster by default): any band at the nodata value or masked, or any
-    value NaN or infinite. A band at the nodata value is no data to fill from, nor one to
+    ``window``, the whole raster by default): any band at the nodata value or masked, any
+    value NaN or infinite, or an alpha band at 0. A band at the nodata value is no data to fill from, nor one to
     overwrite (the dataset mask marks only pixels where every band is nodata)."""
     from rasterio.enums import MaskFlags
 
     valid = np.ones(data.shape[1:], bool)
     nodata = ds.nodata
+    # an alpha band says transparency, not data: its 0 is no data, its opaque value never is
+    alpha = [i for i, c in enumerate(ds.colorinterp) if str(getattr(c, "name", c)).lower() == "alpha"]
     by_value = (all(flags == [MaskFlags.nodata] for flags in ds.mask_flag_enums) and nodata is not None
                 and not np.isnan(nodata) and (data.dtype == np.float32 or
                                               (np.issubdtype(data.dtype, np.integer) and _fits(nodata, data.dtype))))
@@ -180,12 +182,17 @@ def valid_pixels(ds, data: np.ndarray, path: Path, what: str, window=None) -> np
         # GDAL's mask of a nodata value, without GDAL reading every band again to build it: the
         # value in the band's type (float32 data meet it as a float32; GDAL's tolerance, 1e-10
         # relative, is below float32's resolution). Other cases are left to GDAL.
-        valid &= (data != np.array(nodata).astype(data.dtype)).all(axis=0)
+        bands = [i for i in range(data.shape[0]) if i not in alpha] or list(range(data.shape[0]))
+        valid &= (data[bands] != np.array(nodata).astype(data.dtype)).all(axis=0)
     elif not all(flags == [MaskFlags.all_valid] for flags in ds.mask_flag_enums):
         for band in range(1, ds.count + 1):
             valid &= _read_pixels(path, what, lambda: ds.read_masks(band, window=window)) > 0
     if np.issubdtype(data.dtype, np.floating):
         valid &= np.isfinite(data).all(axis=0)  # NaN is nodata whatever the file declares
+    # a transparent pixel is no data either, even where a nodata value is declared (GDAL's mask
+    # then follows the value alone and would take a transparent pixel as data)
+    for band in alpha:
+        valid &= data[band] > 0
     return valid
 
 

@@ -316,3 +316,26 @@ def test_land_cover_errors_name_the_file(tmp_path):
     write_png(tmp_path / "odd_colours.png", colours)
     with pytest.raises(ValueError, match=r"^the land cover odd_colours.png: 4 pixels have a colour"):
         read_landcover(tmp_path / "odd_colours.png", get_class_table("dubai-aerial"))
+
+
+def test_a_transparent_pixel_is_nodata_even_where_a_nodata_value_is_declared(tmp_path):
+    """A 4-band uint8 GeoTIFF with an alpha band and nodata=255: GDAL's mask follows the value
+    alone, but a pixel whose alpha is 0 is no data to fill from nor one to overwrite."""
+    import rasterio
+    from rasterio.enums import ColorInterp
+
+    from inpaint_core.geo import read_raster
+
+    data = np.full((4, 8, 8), 100, np.uint8)
+    data[3] = 255
+    data[3, :2, :] = 0  # two transparent rows
+    data[:, 5, 5] = 255  # a nodata pixel (every band at the value)
+    path = tmp_path / "rgba.tif"
+    with rasterio.open(path, "w", driver="GTiff", height=8, width=8, count=4, dtype="uint8", nodata=255,
+                       photometric="RGB", alpha="YES") as ds:
+        ds.write(data)
+    with rasterio.open(path) as ds:
+        assert ds.colorinterp[3] == ColorInterp.alpha
+    valid = read_raster(path).valid
+    assert not valid[:2].any() and not valid[5, 5]
+    assert valid[2:].sum() == 6 * 8 - 1

@@ -91,17 +91,20 @@ def _same_nodata(a, b) -> bool:
 @given(case=cases())
 def test_geotiff_fill_round_trip_loses_nothing(case, tmp_path):
     dtype, nodata, data, mask, bands, descriptions, georeferenced, fill, rng = case
+    count = data.shape[0]
     src, dst = tmp_path / "in.tif", tmp_path / "out.tif"
     _write(src, data, nodata, descriptions, georeferenced)
     raster = read_raster(src, bands=bands)
 
     # nodata, as the README states it: any band at the nodata value, or any value NaN; and, as
     # GDAL reads a 4-band uint8 file, a zero in its alpha band
-    valid = np.isfinite(data.astype(np.float64)).all(axis=0)
-    if nodata is not None and not np.isnan(nodata):
-        valid &= (data != np.dtype(dtype).type(nodata)).all(axis=0)
+    # (the alpha band says transparency: its 0 is nodata, its value never is)
     with rasterio.open(src) as ds:
         alpha = [i for i, c in enumerate(ds.colorinterp) if c == ColorInterp.alpha]
+    valid = np.isfinite(data.astype(np.float64)).all(axis=0)
+    if nodata is not None and not np.isnan(nodata):
+        bands = [i for i in range(count) if i not in alpha] or list(range(count))
+        valid &= (data[bands] != np.dtype(dtype).type(nodata)).all(axis=0)
     for band in alpha:
         valid &= data[band] > 0
     np.testing.assert_array_equal(raster.valid, valid)
