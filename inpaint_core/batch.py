@@ -142,6 +142,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "(the app's Mask dilation; 0 fills the mask exactly as drawn)")
     parser.add_argument("--strategy", default="crop", choices=STRATEGIES, help="large-image strategy")
     parser.add_argument("--working-size", type=int, default=512, help="longest side the network sees")
+    parser.add_argument("--native-detail", action="store_true", help="a region larger than --working-size is "
+                        "filled small and scaled up, which softens it; this rebuilds it at full resolution with "
+                        "PatchMatch guided by that fill, so it keeps the picture's own texture (seconds more per "
+                        "large region)")
     parser.add_argument("--rgb-bands", help="GeoTIFF inputs: the 1-based bands shown to the fill as red,green,blue "
                         "(default: colour interpretation, Sentinel-2 band names, 4,3,2 for a 12+ band Sentinel-2 "
                         "stack, else 1,2,3); the other bands get Telea's fill")
@@ -174,7 +178,7 @@ def main(args: argparse.Namespace) -> int:
         if args.method == "model" and not args.checkpoint:
             raise ValueError("--checkpoint FILE is needed (or a classical --method such as patchmatch)")
         model = make_inpainter(args.method, args.checkpoint, classes=args.classes, device=args.device,
-                               options=InferenceOptions(strategy=args.strategy, working_size=args.working_size))
+                               options=_options(args))
         bands = _bands(args.rgb_bands)
         images = _collect(args.image, "image")
         if args.mask is None and not (args.fill_nodata or args.mask_values):
@@ -229,11 +233,16 @@ def main(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
+def _options(args) -> InferenceOptions:
+    return InferenceOptions(strategy=args.strategy, working_size=args.working_size,
+                            native_detail=getattr(args, "native_detail", False))
+
+
 def _runner(args):
     """The Dask runner of ``--scheduler`` / ``--workers`` (imported only when asked for)."""
     from inpaint_core.cluster import DaskRunner, FillSpec
 
-    options = InferenceOptions(strategy=args.strategy, working_size=args.working_size)
+    options = _options(args)
     spec = FillSpec(args.method, args.checkpoint, args.classes, args.device, options, args.torch_threads)
     runner = DaskRunner(spec, scheduler=args.scheduler, workers=args.workers,
                         threads_per_worker=args.threads_per_worker, retries=args.retries)

@@ -455,3 +455,26 @@ def test_the_command_is_named_as_typed_and_its_help_is_plain_words(capsys):
     if script.exists():  # the installed command (pip install -e .) names itself
         proc = subprocess.run([str(script), "-h"], check=False, capture_output=True, text=True, timeout=120)
         assert proc.returncode == 0 and proc.stdout.startswith("usage: inpaint "), proc.stdout
+
+
+def test_native_detail_reaches_the_fill(tmp_path):
+    """--native-detail and --working-size go to the fill's options: a hole wider than the working
+    size comes back as the engine's native-detail fill makes it, not as the scaled-up one."""
+    from inpaint_core.engine import InferenceOptions
+    from inpaint_core.inpainters import ClassicalInpainter
+
+    rng = np.random.default_rng(0)
+    image = np.repeat(rng.integers(0, 256, (160, 160, 1)), 3, axis=2).astype(np.uint8)
+    hole = np.zeros((160, 160), bool)
+    hole[40:120, 30:130] = True
+    (tmp_path / "in").mkdir()
+    Image.fromarray(image).save(tmp_path / "in" / "p.png")
+    Image.fromarray((hole * 255).astype(np.uint8)).save(tmp_path / "m.png")
+    proc = _run("run", "--method", "telea", "--image", tmp_path / "in", "--mask", tmp_path / "m.png", "--output",
+                tmp_path / "out", "--dilate", 0, "--working-size", 48, "--native-detail")
+    assert proc.returncode == 0, proc.stderr
+    result = np.asarray(Image.open(tmp_path / "out" / "p.png"))
+    opts = dict(working_size=48, native_detail=True)
+    np.testing.assert_array_equal(result, ClassicalInpainter("telea", options=InferenceOptions(**opts)).inpaint(image, hole))
+    soft = ClassicalInpainter("telea", options=InferenceOptions(working_size=48)).inpaint(image, hole)
+    assert not np.array_equal(result, soft)
