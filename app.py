@@ -114,16 +114,30 @@ class Handlers:
         result, comparison and mask (all empty) and the history."""
         return None, None, None, []
 
+    def picture_open(self, picture: str | None):
+        """Inpaint tab, a picture was uploaded: :meth:`picture_load`, with the brush and eraser sized
+        to the picture in the same update (a resize arriving later would cut short a stroke begun
+        before it). Returns the editor update and the line on the picture."""
+        shown, note = self.picture_load(picture)
+        if shown is None:
+            return None, note
+        update, _ = self.picture_brush(picture)
+        update["value"] = shown
+        return update, note
+
     def picture_brush(self, picture: str | None):
-        """Inpaint tab, after a picture was loaded: the brush and eraser sized to it, and its pixels
-        per pixel of the editor (for the brush width the page shows). Returns the editor update and
-        that scale."""
+        """Inpaint tab: the brush and eraser sized to ``picture``, and its pixels per pixel of the
+        editor (for the brush width the page shows). Returns the editor update and that scale."""
         if not picture:
             return gr.update(), 1.0
-        shape = self._read_picture(str(picture)).shape[:2]  # cached by the load just before
+        shape = self._read_picture(str(picture)).shape[:2]  # cached: read by the load
         radius = editor_state.brush_radius(editor_state.editor_shape(shape))
         return (gr.update(brush=inpaint_brush(radius), eraser=gr.Eraser(default_size=radius)),
                 editor_state.picture_scale(shape))
+
+    def picture_scale(self, picture: str | None) -> float:
+        """Inpaint tab: the picture's pixels per pixel of the editor (1 without a picture)."""
+        return self.picture_brush(picture)[1]
 
     @staticmethod
     def picture_refused():
@@ -219,8 +233,16 @@ class Handlers:
     def satellite_reload(self, tile_file, landcover_file, landcover_model: str | None = None):
         """Satellite tab, after a model switch: :meth:`satellite_load` with the new table; a land
         cover that does not fit it clears the overlay and canvases (no stale colours) and says why."""
+        return self._reload(self.satellite_load, tile_file, landcover_file, landcover_model)
+
+    def satellite_reopen(self, tile_file, landcover_file, landcover_model: str | None = None):
+        """:meth:`satellite_reload` for the page: the canvases come with their brushes (:meth:`satellite_open`)."""
+        return self._reload(self.satellite_open, tile_file, landcover_file, landcover_model)
+
+    @staticmethod
+    def _reload(load, tile_file, landcover_file, landcover_model):
         try:
-            return self.satellite_load(tile_file, landcover_file, landcover_model)
+            return load(tile_file, landcover_file, landcover_model)
         except gr.Error as err:
             gr.Warning(f"{err.message} Upload this model's land cover, or choose the model it is drawn for.")
             return None, None, None
@@ -248,9 +270,20 @@ class Handlers:
         land cover and downloads (all empty) and the history."""
         return None, None, None, None, None, []
 
+    def satellite_open(self, tile_file, landcover_file, landcover_model: str | None = None):
+        """Satellite tab, a tile or land cover was uploaded: :meth:`satellite_load`, with both
+        canvases' brushes sized to the tile in the same update (see :meth:`picture_open`).
+        Returns the overlay and 2 editor updates."""
+        overlay, region, paint = self.satellite_load(tile_file, landcover_file, landcover_model)
+        if overlay is None:
+            return overlay, region, paint
+        region_update, paint_update = self.satellite_brushes(overlay, landcover_model)
+        region_update["value"], paint_update["value"] = region, paint
+        return overlay, region_update, paint_update
+
     def satellite_brushes(self, overlay, landcover_model: str | None = None):
-        """Satellite tab, after a tile was loaded (its overlay, ``HxWx3``): the region and land-cover
-        brushes and erasers sized to it. Returns 2 editor updates."""
+        """Satellite tab: the region and land-cover brushes and erasers sized to a tile (its
+        overlay, ``HxWx3``). Returns 2 editor updates."""
         if overlay is None:
             return gr.update(), gr.update()
         radius = editor_state.brush_radius(np.asarray(overlay).shape[:2])  # tiles are painted whole
@@ -516,16 +549,18 @@ def build_demo(models: app_models.AppModels, workdir: Path | None = None, max_qu
             # a new picture (upload, example, or the box emptied after a refusal): nothing of the last one stays
             picture.change(h.inpaint_clear, None, [*outputs, history], api_visibility="private",
                            concurrency_limit=None)
-            loaded = picture.change(h.picture_load, [picture], [editor, picture_info], api_name="picture_load",
+            loaded = picture.change(h.picture_open, [picture], [editor, picture_info], api_visibility="private",
                                     concurrency_limit=4)
-            loaded.success(h.picture_brush, [picture], [editor, scale], api_visibility="private", concurrency_limit=4)
+            loaded.success(h.picture_scale, [picture], [scale], api_visibility="private", concurrency_limit=4)
             loaded.failure(h.picture_refused, None, [picture], api_visibility="private")
             run.click(h.inpaint, [editor, dilation, strategy, album_method, picture, history], outputs,
                       api_name="inpaint", concurrency_id=MODEL_QUEUE, concurrency_limit=1)
+            # no progress overlay on a painted editor: Gradio's stayed over the canvas after the new
+            # picture came, and strokes under it were lost (the line under the picture says what happened)
             keep.click(h.keep_editing, [result, history], [editor, picture_info, history], api_visibility="private",
-                       concurrency_limit=4)
+                       concurrency_limit=4, show_progress="hidden")
             undo.click(h.undo_fill, [picture, history], [editor, picture_info, history, *outputs],
-                       api_visibility="private", concurrency_limit=4)
+                       api_visibility="private", concurrency_limit=4, show_progress="hidden")
 
         with gr.Tab("Satellite"):
             with gr.Row():
@@ -596,19 +631,15 @@ def build_demo(models: app_models.AppModels, workdir: Path | None = None, max_qu
             # a new tile, land cover or model (an example sets all three): nothing of the last one stays
             gr.on([tile_file.change, landcover_file.change, sat_model.change], h.satellite_clear, None,
                   [*sat_outputs, sat_history], api_visibility="private", concurrency_limit=None)
-            sat_loaded = gr.on([tile_file.change, landcover_file.change], h.satellite_load,
-                               [tile_file, landcover_file, sat_model], canvases, api_name="satellite_load",
+            sat_loaded = gr.on([tile_file.change, landcover_file.change], h.satellite_open,
+                               [tile_file, landcover_file, sat_model], canvases, api_visibility="private",
                                concurrency_limit=4)
-            sat_loaded.success(h.satellite_brushes, [overlay, sat_model], [region_editor, paint_editor],
-                               api_visibility="private", concurrency_limit=4)
             sat_loaded.failure(h.satellite_refused, [tile_file, landcover_file], [tile_file, landcover_file],
                                api_visibility="private")
             # another model: its classes in the pickers, then the land cover read again with its table
             sat_model.change(h.satellite_pickers, [sat_model], [legend, erase, fill_class, paint_editor, sat_method],
                              api_name="satellite_model", concurrency_limit=4).success(
-                h.satellite_reload, [tile_file, landcover_file, sat_model], canvases,
-                api_name="satellite_reload", concurrency_limit=4).success(
-                h.satellite_brushes, [overlay, sat_model], [region_editor, paint_editor],
+                h.satellite_reopen, [tile_file, landcover_file, sat_model], canvases,
                 api_visibility="private", concurrency_limit=4)
             sat_run.click(
                 h.satellite_inpaint,
@@ -617,9 +648,19 @@ def build_demo(models: app_models.AppModels, workdir: Path | None = None, max_qu
                 sat_outputs, api_name="satellite_inpaint", concurrency_id=MODEL_QUEUE, concurrency_limit=1,
             )
             sat_keep.click(h.satellite_keep_editing, [sat_files, sat_history, sat_model], [*canvases, sat_history],
-                           api_visibility="private", concurrency_limit=4)
+                           api_visibility="private", concurrency_limit=4, show_progress="hidden")
             sat_undo.click(h.satellite_undo, [tile_file, landcover_file, sat_model, sat_history],
-                           [*canvases, sat_history, *sat_outputs], api_visibility="private", concurrency_limit=4)
+                           [*canvases, sat_history, *sat_outputs], api_visibility="private", concurrency_limit=4,
+                           show_progress="hidden")
+        # the API's loading endpoints, with the plain editor values docs/app.md gives; the page's own
+        # events (private, above) send each editor's brush, sized to the picture, in the same update
+        # as the picture (a brush update of its own, arriving later, wiped a stroke begun before it)
+        api_only = gr.Button(visible=False)
+        api_only.click(h.picture_load, [picture], [editor, picture_info], api_name="picture_load", concurrency_limit=4)
+        api_only.click(h.satellite_load, [tile_file, landcover_file, sat_model], canvases, api_name="satellite_load",
+                       concurrency_limit=4)
+        api_only.click(h.satellite_reload, [tile_file, landcover_file, sat_model], canvases,
+                       api_name="satellite_reload", concurrency_limit=4)
         demo.load(h.model_info, None, info, api_name="model_info")
         demo.load(None, None, None, js=page_script())  # keys, brush width, palette (inpaint_core/editor_page.js)
     demo.queue(max_size=max_queue)

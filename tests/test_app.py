@@ -15,7 +15,7 @@ from PIL import Image
 gr = pytest.importorskip("gradio")
 import app  # noqa: E402
 import inpaint_core.app_models as appm  # noqa: E402
-from inpaint_core import editing, geo, landcover_edit  # noqa: E402
+from inpaint_core import editing, editor_state, geo, landcover_edit  # noqa: E402
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 TILE = EXAMPLES / "satellite" / "tile.tif"
@@ -821,9 +821,12 @@ def test_a_new_picture_or_tile_leaves_nothing_stale_and_sizes_the_brushes(handle
     assert handlers.satellite_clear() == (None, None, None, None, None, [])
     big = tmp_path / "big.png"
     Image.fromarray(photo(700, 2560)).save(big)  # painted on a 1280x350 copy
-    update, scale = handlers.picture_brush(str(big))
-    assert scale == 2.0 and update["brush"].default_size == update["eraser"].default_size == 7  # 350 / 50
-    assert handlers.picture_brush(None) == (gr.update(), 1.0)
+    # the picture and its brush come in one update: a resize arriving later cut short a stroke begun before it
+    update, note = handlers.picture_open(str(big))
+    assert update["value"]["background"].shape == (350, 1280, 4) and note.startswith("2560x700 pixels")
+    assert update["brush"].default_size == update["eraser"].default_size == 7  # 350 / 50
+    assert handlers.picture_scale(str(big)) == 2.0 and handlers.picture_scale(None) == 1.0
+    assert handlers.picture_open(None) == (None, "")
     assert handlers.picture_refused() is None  # the box lets go of a refused picture
     junk = tmp_path / "junk.png"
     junk.write_text("not a picture")
@@ -832,3 +835,8 @@ def test_a_new_picture_or_tile_leaves_nothing_stale_and_sizes_the_brushes(handle
     region, paint = handlers.satellite_brushes(np.zeros((500, 600, 3), np.uint8))
     assert region["brush"].default_size == paint["brush"].default_size == 10
     assert paint["brush"].colors == app_models.landcover().classes.hex_colors()
+    overlay, region, paint = handlers.satellite_open(str(TILE), str(LANDCOVER))
+    radius = editor_state.brush_radius(overlay.shape[:2])  # a tile is painted whole, at its own size
+    assert region["value"]["background"].shape[:2] == overlay.shape[:2] and region["brush"].default_size == radius
+    assert paint["value"]["background"].shape[:2] == overlay.shape[:2] and paint["eraser"].default_size == radius
+    assert handlers.satellite_open(str(TILE), None) == (None, None, None)
