@@ -35,8 +35,9 @@ MAX_QUEUE = 32
 SLIDER_LABEL = f"Before / after (scaled to {editing.PREVIEW_SIDE} px for larger pictures)"
 RESULT_LABEL = "Result: full-size PNG"
 FILL_HELP = (
-    "the model is the most accurate on painted strokes and fast; PatchMatch copies real texture from the "
-    "picture into large holes (about a second per painted region); Telea is instant and smooth"
+    "PatchMatch copies real texture from the picture (about a second per painted region) and is nearer the "
+    "originals than the model on most held-out pictures; the model is fast and smooth, good on thin strokes; "
+    "Telea is instant and smooth"
 )
 SAT_MODEL_HELP = (
     "each land-cover model paints its own classes (Dubai: urban; DeepGlobe: rural fields, forest, water); "
