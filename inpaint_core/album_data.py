@@ -19,7 +19,8 @@ from torch.utils.data import Dataset
 from inpaint_core.classical import prefill
 from inpaint_core.masks import MaskSpec, make_mask
 
-__all__ = ["IMAGE_EXTS", "list_images", "load_rgb", "split_files", "file_sources", "split_by_source",
+__all__ = ["IMAGE_EXTS", "list_images", "load_rgb", "split_files", "file_sources", "split_by_source", "names_source",
+           "in_turn",
            "InpaintDataset"]
 
 IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".webp"}
@@ -95,8 +96,9 @@ def file_sources(files: list[Path], root) -> list[str]:
     return out
 
 
-def _names(name: str, source: str) -> bool:
-    """Whether ``name`` names ``source``: exactly, without its ``kind:`` prefix (``github:``),
+def names_source(name: str, source: str) -> bool:
+    """Whether ``name`` (as ``--val-sources`` and ``evaluate --sources`` take it) names ``source``: exactly,
+    without its ``kind:`` prefix (``github:``),
     by that prefix (``debian`` for every ``debian:`` package), or by its last ``/`` part."""
     kind, _, rest = source.partition(":")
     return name in (source, rest, source.split("/")[-1]) or (bool(rest) and name == kind)
@@ -104,7 +106,7 @@ def _names(name: str, source: str) -> bool:
 
 def split_by_source(folders: list, val_sources: list[str], val_images: int) -> tuple[list[Path], list[Path], dict]:
     """Hold out whole sources: ``(train, val, counts)``. Every file of a source named in
-    ``val_sources`` (see :func:`_names`: ``debian`` names every ``debian:`` package) stays out of
+    ``val_sources`` (see :func:`names_source`: ``debian`` names every ``debian:`` package) stays out of
     training; ``val`` takes up to ``val_images`` of them, drawn in turn for each name of
     ``val_sources`` (its files in a fixed hash order), so every held-out source is in every
     validation. ``counts``: name -> its held-out files. Raises ``ValueError`` for a name that matches no
@@ -116,26 +118,30 @@ def split_by_source(folders: list, val_sources: list[str], val_images: int) -> t
         files = list_images(folder)
         for path, source in zip(files, file_sources(files, folder)):
             known.add(source)
-            name = next((v for v in val_sources if _names(v, source)), None)
+            name = next((v for v in val_sources if names_source(v, source)), None)
             if name is None:
                 train.append(path)
             else:
                 held.setdefault(name, []).append(path)
-    missing = [v for v in val_sources if not any(_names(v, s) for s in known)]
+    missing = [v for v in val_sources if not any(names_source(v, s) for s in known)]
     if missing:
         raise ValueError(f"held-out sources not found: {', '.join(missing)}; the sources here are: "
                          f"{', '.join(sorted(known))}")
 
-    def order(p: Path) -> str:
-        return hashlib.sha1(p.name.encode()).hexdigest()
-
-    queues = [sorted(v, key=order) for _, v in sorted(held.items())]
-    val: list[Path] = []
-    while len(val) < val_images and any(queues):
-        for q in queues:
-            if q and len(val) < val_images:
-                val.append(q.pop(0))
+    val = in_turn([v for _, v in sorted(held.items())], hashed=True)[:val_images]
     return train, val, {k: len(v) for k, v in sorted(held.items())}
+
+
+def in_turn(groups: list[list], hashed: bool = False) -> list:
+    """One item of each group in turn until all are used, so any prefix of the result samples
+    every group. ``hashed``: each group of paths in a fixed order by a hash of their names (the
+    same whatever the folder's order), else in its own order."""
+    queues = [sorted(g, key=lambda p: hashlib.sha1(p.name.encode()).hexdigest()) if hashed else list(g)
+              for g in groups]
+    out = []
+    while any(queues):
+        out += [q.pop(0) for q in queues if q]
+    return out
 
 
 def _resize_short_side(image: np.ndarray, side: int) -> np.ndarray:

@@ -326,18 +326,15 @@ def evaluate(checkpoint, images, out, masks: str = "research", seed: int = 0, si
     if held_sources:
         if satellite:
             raise ValueError("--sources is for pictures; hold out whole tiles with --split val")
-        from inpaint_core.album_data import _names, file_sources
+        from inpaint_core.album_data import file_sources, in_turn, names_source
 
         origin = file_sources([p for p, _ in sources], images)
-        unknown = [n for n in held_sources if not any(_names(n, o) for o in origin)]
+        unknown = [n for n in held_sources if not any(names_source(n, o) for o in origin)]
         if unknown:
             raise ValueError(f"--sources: {', '.join(unknown)} not found in {images}; its sources: "
                              f"{', '.join(sorted(set(origin)))}")
         # in turn from each named source (each in its sorted order), so --limit takes a balanced sample
-        queues = [[s for s, o in zip(sources, origin) if _names(n, o)] for n in held_sources]
-        sources = []
-        while any(queues):
-            sources += [q.pop(0) for q in queues if q]
+        sources = in_turn([[s for s, o in zip(sources, origin) if names_source(n, o)] for n in held_sources])
     if limit:
         sources = sources[:limit]
 

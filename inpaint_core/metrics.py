@@ -144,6 +144,16 @@ def image_metrics(pred: np.ndarray, target: np.ndarray, mask: np.ndarray) -> dic
     }
 
 
+@torch.inference_mode()
+def _vgg_features(vgg: VGG16Features, device: torch.device, image: np.ndarray) -> list[torch.Tensor]:
+    """``HxWx3 uint8`` -> ``vgg``'s activations, ``1xCxhxw`` float32, one per layer."""
+    if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
+        raise ValueError(f"image must be HxWx3 uint8, got {getattr(image, 'dtype', type(image).__name__)} "
+                         f"{getattr(image, 'shape', '')}")
+    x = torch.from_numpy(image.copy())  # a copy: PIL-backed arrays are read-only
+    return [f.float() for f in vgg(x.to(device).permute(2, 0, 1)[None].float() / 255.0)]
+
+
 class PerceptualDistance:
     """Mean L1 distance between VGG16 ReLU activations, averaged over the VGG's layers.
 
@@ -157,14 +167,9 @@ class PerceptualDistance:
         self.vgg = vgg.to(self.device).eval()
         self.layers = tuple(vgg.layers)
 
-    @torch.inference_mode()
     def features(self, image: np.ndarray) -> list[torch.Tensor]:
         """``HxWx3 uint8`` -> list of ``1xCxhxw`` float32 activations, one per layer."""
-        if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
-            raise ValueError(f"image must be HxWx3 uint8, got {image.dtype} {image.shape}")
-        x = torch.from_numpy(image.copy())  # a copy: PIL-backed arrays are read-only
-        x = x.to(self.device).permute(2, 0, 1)[None].float() / 255.0
-        return [f.float() for f in self.vgg(x)]
+        return _vgg_features(self.vgg, self.device, image)
 
     @torch.inference_mode()
     def __call__(self, pred: np.ndarray, target) -> float:
@@ -217,13 +222,9 @@ class JudgeDistance:
         self._judge = [vgg.layers.index(name) for name in JUDGE_LAYERS]
         self._old = [vgg.layers.index(name) for name in PERCEPTUAL_LAYERS if name in vgg.layers]
 
-    @torch.inference_mode()
     def features(self, image: np.ndarray) -> list[torch.Tensor]:
         """``HxWx3 uint8`` -> the VGG's activations (``1xCxhxw`` float32, one per layer)."""
-        if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
-            raise ValueError(f"image must be HxWx3 uint8, got {image.dtype} {image.shape}")
-        x = torch.from_numpy(image.copy()).to(self.device).permute(2, 0, 1)[None].float() / 255.0  # PIL arrays are read-only
-        return [f.float() for f in self.vgg(x)]
+        return _vgg_features(self.vgg, self.device, image)
 
     @staticmethod
     def _unit(f: torch.Tensor) -> torch.Tensor:

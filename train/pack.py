@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import hashlib
 import io
 import shutil
 import sys
@@ -29,7 +28,9 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as a script: the package is the repository's
     sys.path.insert(0, str(ROOT))
 
-from inpaint_core.album_data import _resize_short_side, file_sources, list_images, load_rgb, split_by_source  # noqa: E402
+from inpaint_core.album_data import (  # noqa: E402
+    _resize_short_side, file_sources, in_turn, list_images, load_rgb, split_by_source,
+)
 
 __all__ = ["pack", "main"]
 
@@ -46,22 +47,6 @@ def _encode(path: Path, side: int, quality: int) -> bytes:
     else:
         Image.fromarray(image).save(buf, "PNG" if path.suffix.lower() == ".png" else "WEBP", lossless=True)
     return buf.getvalue()
-
-
-def _interleaved(files: list[Path], sources: list[str]) -> list[tuple[Path, str]]:
-    """Training files in turn from each source (each source in a fixed hash order), so a small
-    budget still sees every source."""
-    groups: dict[str, list[Path]] = {}
-    for f, s in zip(files, sources):
-        groups.setdefault(s, []).append(f)
-    queues = [sorted(v, key=lambda p: hashlib.sha1(p.name.encode()).hexdigest()) for _, v in sorted(groups.items())]
-    names = [s for s, _ in sorted(groups.items())]
-    out = []
-    while any(queues):
-        for name, q in zip(names, queues):
-            if q:
-                out.append((q.pop(0), name))
-    return out
 
 
 def pack(folders: list, val_sources: list[str], out, max_mib: float = 60.0, val_images: int = 80,
@@ -115,8 +100,11 @@ def pack(folders: list, val_sources: list[str], out, max_mib: float = 60.0, val_
             raise ValueError(f"{max_mib} MiB do not hold the VGG weights and the {len(val)} held-out pictures; "
                              "raise --max-mib or lower --val-images")
     n_train = 0
-    for path, source in _interleaved(train, [origin[p] for p in train]):
-        if not write(path, source, "train"):
+    groups: dict[str, list[Path]] = {}
+    for path in train:  # in turn from each source, so a small budget still sees every one
+        groups.setdefault(origin[path], []).append(path)
+    for path in in_turn([g for _, g in sorted(groups.items())], hashed=True):
+        if not write(path, origin[path], "train"):
             break
         n_train += 1
     manifest = out / "images" / "manifest.csv"
