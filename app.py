@@ -3,7 +3,7 @@
     python app.py [--host 127.0.0.1] [--port 7860] [--share] [--device auto] [--checkpoints checkpoints]
                   [--max-queue 32]
 
-UI only: widget values go to :mod:`inpaint_core.editing` and the inpainters, results come
+UI only: widget values go to :mod:`inpaint_core.app.editing` and the inpainters, results come
 back as pictures and files. Every event has an ``api_name`` so ``gradio_client`` can call it
 (see ``docs/app.md``). Models are loaded once at start; a missing checkpoint is replaced by
 a classical fill (PatchMatch, land-cover PatchMatch, Telea) and the page says so.
@@ -20,7 +20,8 @@ from pathlib import Path
 import gradio as gr
 import numpy as np
 
-from inpaint_core import app_models, editing, editor_state, landcover_edit
+from inpaint_core.app import editing, editor_state, landcover_edit
+from inpaint_core.app import models as app_models
 from inpaint_core.engine import STRATEGIES
 
 HERE = Path(__file__).resolve().parent
@@ -203,7 +204,7 @@ class Handlers:
                 editing.save_png(out / "after_preview.png", editing.preview(after)))
 
     def _read_tile(self, tile_file, landcover_file, classes):
-        from inpaint_core import geo
+        from inpaint_core.data import geo
 
         if not tile_file:
             raise ValueError("no tile: upload an RGB tile (PNG, JPEG or GeoTIFF)")
@@ -352,7 +353,7 @@ class Handlers:
             hole = edit.mask
             result = model.inpaint(rgb, hole, strategy=strategy, **extra)
         else:  # nodata neither filled nor shown to the fill as context
-            from inpaint_core import geo
+            from inpaint_core.data import geo
 
             result, hole = geo.fill_raster(model, raster, edit.mask, strategy=strategy, **extra)
 
@@ -377,7 +378,7 @@ class Handlers:
 
 class CheckedImageEditor(gr.ImageEditor):
     """An ImageEditor that reads each uploaded file as the Picture box does
-    (:func:`inpaint_core.editing.open_picture`): a bad upload (not an image, damaged, too large,
+    (:func:`inpaint_core.app.editing.open_picture`): a bad upload (not an image, damaged, too large,
     16-bit) gets a message saying what is wrong instead of Gradio's generic error or a clipped
     copy, and a photo comes in the orientation its EXIF says, as from the Picture box (Gradio's
     own reading ignored it, so one file came back in two orientations)."""
@@ -478,7 +479,7 @@ EXAMPLE_TILES = {
 def example_tiles(models: app_models.AppModels) -> tuple[list[list[str]], list[str]]:
     """Example rows ``[tile, land cover, land-cover model]`` and their labels: one for each
     land-cover model whose table has an example tile."""
-    from inpaint_core.landcover import get_class_table
+    from inpaint_core.data.landcover import get_class_table
 
     drawn_in = {name: get_class_table(name) for name in EXAMPLE_TILES}
     rows, labels = [], []
@@ -527,7 +528,7 @@ def build_demo(models: app_models.AppModels, workdir: Path | None = None, max_qu
                     )
                     gr.Markdown(SHORTCUTS, elem_id="inpaint-shortcuts")
                     scale = _scale("inpaint-editor")
-                    history = gr.State([])  # results kept to edit further (inpaint_core.editor_state)
+                    history = gr.State([])  # results kept to edit further (inpaint_core.app.editor_state)
                     with gr.Row():
                         dilation = Slider(0, 50, value=editing.MASK_DILATION, step=1, label="Mask dilation (pixels)",
                                              info="grow the painted hole, to also remove the stroke's halo",

@@ -215,7 +215,7 @@ def export_satellite(out: Path, table_name: str = "dubai-aerial", draw=draw_tile
     import rasterio
     from rasterio.transform import from_origin
 
-    from inpaint_core.landcover import get_class_table
+    from inpaint_core.data.landcover import get_class_table
 
     out.mkdir(parents=True, exist_ok=True)
     table = get_class_table(table_name)

@@ -18,7 +18,7 @@ Public API::
 """
 
 from inpaint_core.engine import Inpainter
-from inpaint_core.inpainters import load_inpainter, make_inpainter
+from inpaint_core.registry import load_inpainter, make_inpainter
 
 __all__ = ["Inpainter", "load_inpainter", "make_inpainter"]
 __version__ = "0.1.0"

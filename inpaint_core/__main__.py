@@ -13,14 +13,14 @@ import sys
 from pathlib import Path
 
 COMMANDS = {
-    "run": ("fill a folder (or one file) of images with a model", "inpaint_core.batch"),
-    "evaluate": ("score a model against OpenCV baselines on seeded holes", "inpaint_core.evaluate"),
-    "benchmark": ("print inference latency, peak memory and training throughput", "inpaint_core.benchmark"),
+    "run": ("fill a folder (or one file) of images with a model", "inpaint_core.cli.run"),
+    "evaluate": ("score a model against OpenCV baselines on seeded holes", "inpaint_core.eval.evaluate"),
+    "benchmark": ("print inference latency, peak memory and training throughput", "inpaint_core.eval.benchmark"),
     "app-benchmark": ("time the app's click-to-result in a real browser (needs playwright and chromium)",
-                      "inpaint_core.app_benchmark"),
+                      "inpaint_core.app.benchmark"),
     "scene-benchmark": ("time whole-scene fills of generated GeoTIFFs (5000 to 40000 px a side, a Sentinel-2 tile, "
-                        "a local Dask cluster) and their peak memory", "inpaint_core.scene_benchmark"),
-    "bank": ("cut a land-cover exemplar bank from training tiles into a satellite checkpoint", "inpaint_core.bank"),
+                        "a local Dask cluster) and their peak memory", "inpaint_core.scene.benchmark"),
+    "bank": ("cut a land-cover exemplar bank from training tiles into a satellite checkpoint", "inpaint_core.cli.bank"),
 }
 
 

@@ -6,7 +6,7 @@ each working-size region -> resize back -> paste only masked pixels into the inp
 A fill plugs in by subclassing :class:`Inpainter`: ``_fill`` and, if it takes extra
 per-pixel inputs such as land cover, ``extra_inputs`` and ``_aux_maps``. The adapters
 (classical fills, the album and satellite networks) and the registry that loads them
-live in :mod:`inpaint_core.inpainters`.
+live in :mod:`inpaint_core.registry`.
 """
 
 from __future__ import annotations
@@ -17,16 +17,66 @@ import cv2
 import numpy as np
 import torch
 
-from inpaint_core.masks import as_bool_mask
-
 __all__ = ["STRATEGIES", "MAX_SIDE", "MAX_PIXELS", "InferenceOptions", "Inpainter", "resolve_device", "to_rgb_array",
-           "check_8bit", "region_boxes"]
+           "check_8bit", "region_boxes", "as_bool_mask"]
 
 STRATEGIES = ("crop", "resize", "full")
 # The one size limit, of the API, the app and the CLI alike: larger pictures do not fit a browser
 # canvas comfortably and a "resize"/"full" run would take minutes; 25 Mpx admits a 6000x4000 photo.
 MAX_SIDE = 8192
 MAX_PIXELS = 25_000_000
+
+
+def as_bool_mask(mask, shape: tuple[int, int] | None = None) -> np.ndarray:
+    """Return ``mask`` as an ``HxW`` bool array: the one mask rule of the API, the app and the CLI.
+
+    * an RGBA brush layer (some pixel not fully opaque): every painted pixel, alpha > 0, so
+      the faint anti-aliased rim of a stroke goes too (what the user sees painted is filled);
+      an RGBA picture without transparency is read like RGB;
+    * other 8-bit masks are cut at 127: grey by its level, RGB by its brightest channel
+      (white-on-black masks);
+    * bool as it is; other integers: nonzero; floats (torch-style [0, 1]): >= 0.5;
+    * PIL images by the same rules (their alpha kept).
+
+    Raises ``ValueError`` for anything else, or when ``shape`` is given and does not match.
+    """
+    try:
+        from PIL import Image
+
+        if isinstance(mask, Image.Image):
+            has_alpha = mask.mode in ("RGBA", "LA", "PA") or "transparency" in mask.info
+            mask = np.asarray(mask.convert("RGBA" if has_alpha else "L"))
+    except ImportError:  # pragma: no cover - pillow is a hard dependency
+        pass
+    if not isinstance(mask, np.ndarray):
+        raise ValueError(f"mask must be a numpy array or PIL image, got {type(mask).__name__}")
+    if mask.ndim == 3:
+        if mask.shape[2] == 4 and (mask[..., 3] < 255).any():  # a brush layer: alpha says where paint is
+            out = mask[..., 3] > 0
+            if shape is not None and out.shape != tuple(shape):
+                raise ValueError(f"mask size {out.shape[1]}x{out.shape[0]} does not match image size "
+                                 f"{shape[1]}x{shape[0]}")
+            return out
+        else:  # RGB, or RGBA without transparency (a picture, not paint): the brightest channel
+            mask = mask[..., :3].max(axis=2)
+    if mask.ndim != 2:
+        raise ValueError(f"mask must be HxW (or HxWxC), got shape {mask.shape}")
+    if mask.dtype == bool:
+        out = mask
+    elif mask.dtype == np.uint8:
+        out = mask > 127
+    elif np.issubdtype(mask.dtype, np.floating):
+        # float masks in [0, 1] are common from torch code; treat >= 0.5 as hole
+        out = mask >= 0.5
+    elif np.issubdtype(mask.dtype, np.integer):
+        out = mask != 0
+    else:
+        raise ValueError(f"unsupported mask dtype {mask.dtype}")
+    if shape is not None and out.shape != tuple(shape):
+        raise ValueError(
+            f"mask size {out.shape[1]}x{out.shape[0]} does not match image size {shape[1]}x{shape[0]}"
+        )
+    return out
 
 
 @dataclass
@@ -152,6 +202,9 @@ class Inpainter:
 
     kind = "base"
     multiple = 1  # network input sides must be divisible by this
+    # options.native_detail's full-resolution texture pass, (image, mask, upscaled fill) -> fill;
+    # the engine knows no fill: the registry gives its inpainters one
+    detail_pass = None
     extra_inputs: tuple[str, ...] = ()  # per-pixel inputs inpaint() takes besides image and mask (e.g. "landcover")
 
     def __init__(self, device: str | torch.device = "cpu", options: InferenceOptions | None = None, meta: dict | None = None):
@@ -230,9 +283,9 @@ class Inpainter:
         filled = fill(small, small_mask, small_aux, sh / h)
         up = cv2.resize(filled, (w, h), interpolation=cv2.INTER_CUBIC)
         if self.options.native_detail and not aux:  # land-cover fills choose their sources by class: not here
-            from inpaint_core.classical import patchmatch_texture  # the engine knows no fill; this one is optional
-
-            return patchmatch_texture(image, mask, up)
+            if self.detail_pass is None:
+                raise ValueError(f"{self.kind} has no full-resolution texture pass (native_detail)")
+            return self.detail_pass(image, mask, up)
         return up
 
     def _pad(self, array: np.ndarray) -> tuple[np.ndarray, tuple[int, int]]:

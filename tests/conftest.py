@@ -34,8 +34,8 @@ def make_picture(h: int, w: int, seed: int) -> np.ndarray:
 def random_vgg_file(tmp_path_factory) -> Path:
     """A randomly initialised VGG16 (to relu5_3, as the judge reads) in torchvision's key layout,
     in float16 as the offline files are, for tests only."""
-    from inpaint_core.losses import VGG16Features
-    from inpaint_core.metrics import JUDGE_LAYERS
+    from inpaint_core.eval.metrics import JUDGE_LAYERS
+    from inpaint_core.models.vgg import VGG16Features
 
     torch.manual_seed(0)
     path = tmp_path_factory.mktemp("vgg") / "vgg16_random.pth"
@@ -60,7 +60,7 @@ def image_folder(tmp_path_factory) -> Path:
 def tiny_album_checkpoint(tmp_path_factory) -> Path:
     """A small randomly initialised album model saved in the checkpoint format."""
     from inpaint_core.checkpoint import save_model
-    from inpaint_core.album_model import AlbumConfig, AlbumUNet
+    from inpaint_core.models.album import AlbumConfig, AlbumUNet
 
     torch.manual_seed(0)
     # residual=False: a random non-zero head, so outputs differ from the Telea pre-fill
@@ -77,9 +77,9 @@ def tiny_album_checkpoint(tmp_path_factory) -> Path:
 def app_checkpoints(tmp_path_factory) -> Path:
     """A checkpoint folder as the app expects it, with tiny random album and satellite models."""
     from inpaint_core.checkpoint import save_model
-    from inpaint_core.landcover import get_class_table
-    from inpaint_core.album_model import AlbumConfig, AlbumUNet
-    from inpaint_core.satellite_model import SatelliteConfig, SatelliteGenerator
+    from inpaint_core.data.landcover import get_class_table
+    from inpaint_core.models.album import AlbumConfig, AlbumUNet
+    from inpaint_core.models.satellite import SatelliteConfig, SatelliteGenerator
 
     folder = tmp_path_factory.mktemp("app-checkpoints")
     torch.manual_seed(0)
@@ -97,7 +97,7 @@ def app_checkpoints(tmp_path_factory) -> Path:
 def app_models(app_checkpoints):
     """The app's fills from the tiny checkpoints, or from ``$INPAINT_APP_CHECKPOINTS`` (e.g. the
     shipped ``checkpoints/``, to take the documentation's screenshots with the browser test)."""
-    from inpaint_core.app_models import load_app_models
+    from inpaint_core.app.models import load_app_models
 
     return load_app_models(os.environ.get("INPAINT_APP_CHECKPOINTS") or app_checkpoints, device="cpu")
 

@@ -14,8 +14,13 @@ from PIL import Image
 
 gr = pytest.importorskip("gradio")
 import app  # noqa: E402
-import inpaint_core.app_models as appm  # noqa: E402
-from inpaint_core import editing, editor_state, geo, landcover_edit  # noqa: E402
+import inpaint_core.app.models as appm  # noqa: E402
+from inpaint_core.app import (
+    editing,  # noqa: E402
+    editor_state,
+    landcover_edit,
+)
+from inpaint_core.data import geo
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 TILE = EXAMPLES / "satellite" / "tile.tif"
@@ -59,8 +64,8 @@ def test_the_inpaint_tab_default_follows_the_judge(app_checkpoints, tmp_path):
     judge (lower distance on the held-out pictures and nearer on at least half of them)."""
     import shutil
 
+    from inpaint_core.app.models import judge_leads, load_app_models
     from inpaint_core.checkpoint import load_model_file, save_model
-    from inpaint_core.app_models import judge_leads, load_app_models
 
     state, meta = load_model_file(app_checkpoints / "album.safetensors")
     for val, first in [({"judge": 1.0, "judge_patchmatch": 1.1, "win_rate_patchmatch": 0.6}, "album"),
@@ -717,9 +722,9 @@ def test_a_third_class_table_trains_loads_fills_and_fills_the_picker(tmp_path):
 
     import torch
 
-    from inpaint_core.landcover import get_class_table
-    from inpaint_core.losses import VGG16Features
-    from train.satellite import main as train_satellite
+    from inpaint_core.data.landcover import get_class_table
+    from inpaint_core.models.vgg import VGG16Features
+    from inpaint_core.training.satellite import main as train_satellite
 
     table_file = tmp_path / "wetlands.json"
     table_file.write_text(json.dumps({"name": "wetlands", "classes": [

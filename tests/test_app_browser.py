@@ -210,8 +210,8 @@ def test_switching_to_the_rural_model_switches_classes_and_brush(page, shots):
 def test_big_photo_is_painted_on_a_copy_and_comes_back_full_size(page, tmp_path):
     """A photo larger than the editor's side: the editor shows a screen-size copy (so a click sends
     little), and the result is the full-size original with only the painted stroke filled."""
-    from inpaint_core import editing, editor_state
-    from inpaint_core.benchmark import synthetic_image
+    from inpaint_core.app import editing, editor_state
+    from inpaint_core.eval.benchmark import synthetic_image
 
     h, w = 1950, 2600
     picture = tmp_path / "big.jpg"
@@ -241,8 +241,8 @@ def test_big_photo_is_painted_on_a_copy_and_comes_back_full_size(page, tmp_path)
 def test_keys_undo_and_redo_strokes_and_resize_the_brush(page, shots):
     """Ctrl+Z removes the last stroke (Ctrl+Shift+Z brings it back); ] and [ grow and shrink the
     brush, whose width the slider shows in pixels of the picture; the default fits the picture."""
-    from inpaint_core import app_models as appm
-    from inpaint_core import editor_state
+    from inpaint_core.app import editor_state
+    from inpaint_core.app import models as appm
 
     picture = EXAMPLES / "photos" / "astronaut.jpg"
     original = np.asarray(Image.open(picture).convert("RGB"))
@@ -291,7 +291,7 @@ def test_keys_undo_and_redo_strokes_and_resize_the_brush(page, shots):
 def test_keep_editing_the_result_fills_a_second_hole(page, shots):
     """"Keep editing the result" puts the result in the editor; a second fill then changes only the
     second hole (the first fill stays); "Undo last fill" goes back to the upload."""
-    from inpaint_core import app_models as appm
+    from inpaint_core.app import models as appm
 
     picture = EXAMPLES / "photos" / "astronaut.jpg"
     original = np.asarray(Image.open(picture).convert("RGB"))
@@ -326,7 +326,7 @@ def test_a_new_picture_leaves_no_stale_output_and_the_empty_editor_says_where_to
     """Loading an example clears the last picture's outputs and error badges; a refused file
     leaves the Picture box; the box is tall enough for its text; the empty editor says where
     pictures come from."""
-    from inpaint_core import app_models as appm
+    from inpaint_core.app import models as appm
 
     box = page.locator("#inpaint-picture")
     assert box.bounding_box()["height"] >= 150
@@ -383,7 +383,7 @@ def test_the_legend_is_the_land_cover_palette_and_a_new_tile_clears_the_outputs(
     """Clicking a class of the legend picks its colour in the land-cover brush (opening the paint
     tab); a stroke then paints that class's code into the edited land cover. Loading another
     example tile then clears the Satellite tab's outputs."""
-    from inpaint_core import app_models as appm
+    from inpaint_core.app import models as appm
 
     page.get_by_role("tab", name="Satellite").click()
     page.get_by_text("Town by the sea").click()

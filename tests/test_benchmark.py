@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from inpaint_core.__main__ import main as cli
-from inpaint_core.benchmark import PeakMemory, benchmark, few_strokes, format_table
+from inpaint_core.eval.benchmark import PeakMemory, benchmark, few_strokes, format_table
 
 
 def test_benchmark_runs_on_a_tiny_config(tiny_album_checkpoint):

@@ -5,12 +5,17 @@ import json
 import numpy as np
 import pytest
 import torch
+from conftest import make_picture
 from safetensors.torch import save_file
 
-from conftest import make_picture
 from inpaint_core import load_inpainter
-from inpaint_core.checkpoint import CheckpointError, load_model_file, read_meta, save_model
-from inpaint_core.album_model import AlbumConfig, AlbumUNet
+from inpaint_core.checkpoint import (
+    CheckpointError,
+    load_model_file,
+    read_meta,
+    save_model,
+)
+from inpaint_core.models.album import AlbumConfig, AlbumUNet
 
 
 def test_round_trip_gives_identical_outputs(tmp_path):
@@ -172,8 +177,8 @@ def test_refusals_name_the_file_not_the_folder(tmp_path):
 
 
 def test_missing_bank_names_the_command_that_builds_one(tmp_path):
-    from inpaint_core.landcover import get_class_table
-    from inpaint_core.satellite_model import SatelliteConfig, SatelliteGenerator
+    from inpaint_core.data.landcover import get_class_table
+    from inpaint_core.models.satellite import SatelliteConfig, SatelliteGenerator
 
     table = get_class_table("dubai-aerial")
     cfg = SatelliteConfig(num_classes=len(table), base=8, depth=2, max_channels=16, bottleneck_blocks=1,

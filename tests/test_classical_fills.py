@@ -12,14 +12,26 @@ import cv2
 import numpy as np
 import pytest
 import torch
-
 from conftest import make_picture
-from inpaint_core.classical import patchmatch, telea
+
+from inpaint_core.data.landcover import get_class_table
 from inpaint_core.engine import InferenceOptions
-from inpaint_core.inpainters import FILL_METHODS, ClassicalInpainter, LandcoverFillInpainter, make_inpainter
-from inpaint_core.landcover import get_class_table
-from inpaint_core.landcover_fill import (BLEND_WIDTH, PATCH, ExemplarBank, TileSources, blend_edge,
-                                         landcover_nearest, landcover_patchmatch)
+from inpaint_core.fills.classical import patchmatch, telea
+from inpaint_core.fills.landcover import (
+    BLEND_WIDTH,
+    PATCH,
+    ExemplarBank,
+    TileSources,
+    blend_edge,
+    landcover_nearest,
+    landcover_patchmatch,
+)
+from inpaint_core.registry import (
+    FILL_METHODS,
+    ClassicalInpainter,
+    LandcoverFillInpainter,
+    make_inpainter,
+)
 
 TABLE = get_class_table("dubai-aerial")  # 0 Unlabeled, 1 Water, 2 Land, 3 Road, 4 Building, 5 Vegetation
 WATER, LAND, ROAD, VEG = 1, 2, 3, 5
@@ -68,7 +80,7 @@ def test_patchmatch_is_exact_outside_the_hole_and_deterministic():
 
 def test_patchmatch_copies_texture_where_telea_smears():
     """A hole in a fine random texture: PatchMatch keeps its contrast, Telea flattens it."""
-    from inpaint_core.classical import telea
+    from inpaint_core.fills.classical import telea
 
     image = textured(96, 96, (0, 0, 0), (255, 255, 255), 5)
     mask = np.zeros((96, 96), bool)
@@ -354,7 +366,8 @@ def test_make_inpainter_knows_every_method(tiny_album_checkpoint):
 # --- pre-fills: what an untrained residual network returns ------------------------------------
 
 def test_prefills_are_exact_outside_the_hole_and_named_once():
-    from inpaint_core.classical import PREFILLS, check_prefill, patchmatch_guide, prefill
+    from inpaint_core.fills.classical import patchmatch_guide
+    from inpaint_core.fills.prefill import PREFILLS, check_prefill, prefill
 
     image, lc, mask = two_class_tile()
     for method in PREFILLS:
@@ -386,10 +399,10 @@ def test_prefills_are_exact_outside_the_hole_and_named_once():
 def test_untrained_residual_networks_are_their_prefill():
     """The heads start at zero: a new album model with the PatchMatch guide fills exactly like the
     guide, a new satellite model with the land-cover nearest pre-fill exactly like that fill."""
-    from inpaint_core.classical import patchmatch_guide
-    from inpaint_core.inpainters import AlbumInpainter, SatelliteInpainter
-    from inpaint_core.album_model import AlbumConfig, AlbumUNet
-    from inpaint_core.satellite_model import SatelliteConfig, SatelliteGenerator
+    from inpaint_core.fills.classical import patchmatch_guide
+    from inpaint_core.models.album import AlbumConfig, AlbumUNet
+    from inpaint_core.models.satellite import SatelliteConfig, SatelliteGenerator
+    from inpaint_core.registry import AlbumInpainter, SatelliteInpainter
 
     image, lc, mask = two_class_tile()
     album = AlbumInpainter(AlbumUNet(AlbumConfig(base=8, depth=2, bottleneck_blocks=1, prefill="patchmatch-half")),

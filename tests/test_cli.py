@@ -7,9 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
-
 from conftest import make_picture
+from PIL import Image
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -62,7 +61,7 @@ def test_bad_checkpoint_is_reported(tmp_path):
 
 def _one_tile(tmp_path):
     """A 64x80 tile, its colour-coded land cover (Land left, Road right) and a hole across both."""
-    from inpaint_core.landcover import get_class_table
+    from inpaint_core.data.landcover import get_class_table
 
     table = get_class_table("dubai-aerial")
     lc = np.full((64, 80), 2, np.int64)
@@ -84,7 +83,7 @@ def test_batch_run_with_a_classical_method_needs_no_checkpoint(tmp_path):
     proc = _run("run", "--method", "patchmatch", "--image", folders["images"], "--mask", folders["masks"],
                 "--output", tmp_path / "out", "--dilate", 0)
     assert proc.returncode == 0, proc.stderr
-    from inpaint_core.inpainters import ClassicalInpainter
+    from inpaint_core.registry import ClassicalInpainter
 
     result = np.asarray(Image.open(tmp_path / "out" / "t.png"))
     np.testing.assert_array_equal(result, ClassicalInpainter("patchmatch").inpaint(image, hole))
@@ -102,7 +101,7 @@ def test_batch_run_with_landcover_patchmatch(tmp_path):
     assert proc.returncode == 2 and "pass --landcover" in proc.stderr
     proc = _run(*args, "--classes", "dubai-aerial", "--landcover", folders["landcover"])
     assert proc.returncode == 0, proc.stderr
-    from inpaint_core.inpainters import make_inpainter
+    from inpaint_core.registry import make_inpainter
 
     expected = make_inpainter("landcover-patchmatch", classes="dubai-aerial").inpaint(image, hole, landcover=lc)
     np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "out" / "t.png")), expected)
@@ -254,7 +253,7 @@ def test_a_sixteen_bit_picture_is_refused_not_clipped(tmp_path, capsys):
 def test_an_oversized_geotiff_is_refused_from_its_header(tmp_path, capsys, monkeypatch):
     """A 12000x12000 GeoTIFF cost 2.2 GB of memory to be refused: it was read whole first."""
     rasterio = __import__("pytest").importorskip("rasterio")
-    from inpaint_core import geo
+    from inpaint_core.data import geo
 
     images, masks = tmp_path / "images", tmp_path / "masks"
     images.mkdir(), masks.mkdir()
@@ -290,7 +289,7 @@ def test_a_scene_beyond_the_picture_limit_is_filled_window_by_window(tmp_path, c
     rasterio = __import__("pytest").importorskip("rasterio")
     from rasterio.windows import Window
 
-    from inpaint_core import geo, raster
+    from inpaint_core.data import geo, raster
 
     images, masks = tmp_path / "images", tmp_path / "masks"
     images.mkdir(), masks.mkdir()
@@ -401,9 +400,9 @@ def test_dilate_fills_the_hole_the_app_fills(tmp_path):
     the same picture and painted mask give the same fill and the same hole from both."""
     pytest.importorskip("gradio")  # the app needs it
     import app
-    import inpaint_core.app_models as appm
-    from inpaint_core import editing
-    from inpaint_core.batch import add_arguments
+    import inpaint_core.app.models as appm
+    from inpaint_core.app import editing
+    from inpaint_core.cli.run import add_arguments
 
     image = make_picture(48, 64, 3)
     painted = np.zeros(image.shape[:2], bool)
@@ -461,7 +460,7 @@ def test_native_detail_reaches_the_fill(tmp_path):
     """--native-detail and --working-size go to the fill's options: a hole wider than the working
     size comes back as the engine's native-detail fill makes it, not as the scaled-up one."""
     from inpaint_core.engine import InferenceOptions
-    from inpaint_core.inpainters import ClassicalInpainter
+    from inpaint_core.registry import ClassicalInpainter
 
     rng = np.random.default_rng(0)
     image = np.repeat(rng.integers(0, 256, (160, 160, 1)), 3, axis=2).astype(np.uint8)

@@ -1,4 +1,4 @@
-"""A scene over a Dask LocalCluster of 2 worker processes (inpaint_core.cluster): the same bytes as the
+"""A scene over a Dask LocalCluster of 2 worker processes (inpaint_core.scene.cluster): the same bytes as the
 one-process run, and still the same bytes when a worker is killed in the middle of the run."""
 
 import hashlib
@@ -11,12 +11,12 @@ import pytest
 pytest.importorskip("distributed")
 rasterio = pytest.importorskip("rasterio")
 from PIL import Image  # noqa: E402
-
-from inpaint_core.cluster import DaskRunner, FillSpec  # noqa: E402
-from inpaint_core.inpainters import make_inpainter  # noqa: E402
-from inpaint_core.scene import SceneOptions, fill_scene  # noqa: E402
-from inpaint_core.scene_inputs import HoleRule, Scene  # noqa: E402
 from test_scene import scene_data, write_scene  # noqa: E402
+
+from inpaint_core.registry import make_inpainter  # noqa: E402
+from inpaint_core.scene.cluster import DaskRunner, FillSpec  # noqa: E402
+from inpaint_core.scene.fill import SceneOptions, fill_scene  # noqa: E402
+from inpaint_core.scene.inputs import HoleRule, Scene  # noqa: E402
 
 
 def _digest(path) -> str:

@@ -1,11 +1,11 @@
-"""The app's logic in :mod:`inpaint_core.editing`: editor values, masks, land-cover editing."""
+"""The app's logic in :mod:`inpaint_core.app.editing`: editor values, masks, land-cover editing."""
 
 
 import numpy as np
 import pytest
 
-from inpaint_core import editing, landcover_edit
-from inpaint_core.landcover import ClassTable
+from inpaint_core.app import editing, landcover_edit
+from inpaint_core.data.landcover import ClassTable
 
 # a small class table (name, code, colour per class)
 CLASSES = ClassTable.from_json([
@@ -292,7 +292,7 @@ def test_output_dir_removes_old_request_folders(tmp_path):
 def test_the_legend_is_the_land_cover_palette():
     """Issue 29, item 3: each class one can paint is a named button carrying its colour, for the
     editor it paints in; no-data classes are listed but never offered."""
-    from inpaint_core.landcover import get_class_table
+    from inpaint_core.data.landcover import get_class_table
 
     table = get_class_table("dubai-aerial")
     palette = landcover_edit.legend_html(table, palette_for="satellite-paint")

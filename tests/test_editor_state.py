@@ -1,8 +1,8 @@
-"""The editors' brush sizing and keep-editing history (``inpaint_core/editor_state.py``)."""
+"""The editors' brush sizing and keep-editing history (``inpaint_core/app/editor_state.py``)."""
 
 import pytest
 
-from inpaint_core import editing, editor_state
+from inpaint_core.app import editing, editor_state
 
 
 def test_the_default_brush_follows_the_picture_not_a_fixed_size():

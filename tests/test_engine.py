@@ -2,13 +2,13 @@
 
 import numpy as np
 import pytest
+from conftest import make_picture
 from PIL import Image
 
-from conftest import make_picture
 from inpaint_core import load_inpainter
+from inpaint_core.data.masks import free_form
 from inpaint_core.engine import InferenceOptions, region_boxes, resolve_device
-from inpaint_core.inpainters import ClassicalInpainter
-from inpaint_core.masks import free_form
+from inpaint_core.registry import ClassicalInpainter
 
 
 @pytest.fixture(scope="module")
@@ -169,7 +169,8 @@ def test_device_resolution():
 
 
 def test_one_size_limit_for_the_api_and_the_app():
-    from inpaint_core import editing, engine
+    from inpaint_core import engine
+    from inpaint_core.app import editing
 
     assert (editing.MAX_SIDE, editing.MAX_PIXELS) == (engine.MAX_SIDE, engine.MAX_PIXELS)
     wide = np.zeros((4, engine.MAX_SIDE + 1, 3), np.uint8)
@@ -186,7 +187,7 @@ def test_native_detail_gives_a_scaled_fill_the_pictures_texture_back():
     with native_detail, PatchMatch guided by that fill rebuilds it from the picture's own
     full-resolution patches: the hole gets about the original's texture, and the pixels
     outside it stay untouched."""
-    from inpaint_core.metrics import detail_ratio
+    from inpaint_core.eval.metrics import detail_ratio
 
     rng = np.random.default_rng(0)
     image = np.repeat(rng.integers(0, 256, (300, 300, 1)), 3, axis=2).astype(np.uint8)  # fine grain everywhere

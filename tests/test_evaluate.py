@@ -5,16 +5,16 @@ import json
 import numpy as np
 import pytest
 import torch
+from conftest import make_picture
 from PIL import Image
 
 from inpaint_core.__main__ import main as cli
 from inpaint_core.checkpoint import load_model_file, save_model
-from inpaint_core.evaluate import evaluate, fit_square, held_out, tile_windows
-from inpaint_core.landcover import get_class_table
-from inpaint_core.losses import VGG16Features
-from inpaint_core.metrics import JUDGE_LAYERS, METRICS
-from inpaint_core.satellite_model import REFEREE_PREFIX
-from conftest import make_picture
+from inpaint_core.data.landcover import get_class_table
+from inpaint_core.eval.evaluate import evaluate, fit_square, held_out, tile_windows
+from inpaint_core.eval.metrics import JUDGE_LAYERS, METRICS
+from inpaint_core.models.satellite import REFEREE_PREFIX
+from inpaint_core.models.vgg import VGG16Features
 
 SIZE = 64
 PIXEL_KEYS = {"psnr_hole", "psnr_whole", "ssim_hole", "ssim_whole", "l1_hole", "judge", "detail", "perceptual"}
@@ -94,7 +94,7 @@ def test_model_and_baseline_only_runs_share_the_holes(tiny_album_checkpoint, cov
 
 
 def test_split_val_keeps_only_held_out_files(tmp_path, covers, vgg):
-    from inpaint_core.album_model import AlbumConfig, AlbumUNet
+    from inpaint_core.models.album import AlbumConfig, AlbumUNet
 
     model = AlbumUNet(AlbumConfig(base=8, depth=2, bottleneck_blocks=1))
     ckpt = save_model(tmp_path / "m.safetensors", model.state_dict(), "album", model.config.to_dict(),
@@ -193,8 +193,13 @@ def test_sources_keep_only_held_out_sources(covers, tmp_path, vgg):
 @pytest.fixture(scope="module")
 def satellite_setup(tmp_path_factory):
     """A tile folder in the aerial set's layout and a tiny random satellite checkpoint with a referee."""
-    from inpaint_core.landcover import get_class_table
-    from inpaint_core.satellite_model import REFEREE_PREFIX, SatelliteConfig, SatelliteDiscriminator, SatelliteGenerator
+    from inpaint_core.data.landcover import get_class_table
+    from inpaint_core.models.satellite import (
+        REFEREE_PREFIX,
+        SatelliteConfig,
+        SatelliteDiscriminator,
+        SatelliteGenerator,
+    )
 
     table = get_class_table("dubai-aerial")
     root = tmp_path_factory.mktemp("tiles")
@@ -300,7 +305,7 @@ def test_what_if_asks_the_farthest_colour_class_and_scores_every_fill(satellite_
 
 
 def test_asked_class_is_the_farthest_in_colour():
-    from inpaint_core.whatif import asked_class, class_means
+    from inpaint_core.eval.whatif import asked_class, class_means
 
     rgb = np.zeros((4, 4, 3), np.uint8)
     lc = np.array([[0, 1, 2, 3]] * 4)
@@ -316,8 +321,8 @@ def test_asked_class_is_the_farthest_in_colour():
 
 def test_progress_curve_from_evaluate_reports(covers, tmp_path, vgg, capsys):
     """train/progress.py draws the model's gain over PatchMatch against images seen, per hole kind."""
-    from inpaint_core.album_model import AlbumConfig, AlbumUNet
-    from train import progress
+    from inpaint_core.models.album import AlbumConfig, AlbumUNet
+    from inpaint_core.training import progress
 
     reports = []
     for seen in (800, 4000):

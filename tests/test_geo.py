@@ -11,11 +11,18 @@ from rasterio.crs import CRS  # noqa: E402
 from rasterio.transform import from_origin  # noqa: E402
 from rasterio.warp import transform as warp_points  # noqa: E402
 
-from inpaint_core.geo import (  # noqa: E402
-    Georef, ValidityRules, prepare_tiles, read_landcover, read_rgb, sliding_windows, write_geotiff, write_png,
+from inpaint_core.data.geo import (  # noqa: E402
+    Georef,
+    ValidityRules,
+    prepare_tiles,
+    read_landcover,
+    read_rgb,
+    sliding_windows,
+    write_geotiff,
+    write_png,
 )
-from inpaint_core.landcover import get_class_table  # noqa: E402
-from inpaint_core.satellite_data import SatelliteTiles, find_tile_pairs  # noqa: E402
+from inpaint_core.data.landcover import get_class_table  # noqa: E402
+from inpaint_core.data.tiles import SatelliteTiles, find_tile_pairs  # noqa: E402
 
 UTM32 = CRS.from_epsg(32632)  # Denmark, as in the research's Sentinel-2 tiles
 ORIGIN = (500_000.0, 6_200_000.0)  # UTM 32N metres
@@ -137,7 +144,7 @@ def write_s2_like(path, h=48, w=64, count=4, nodata=0, descriptions=None):
 
 
 def test_filled_geotiff_keeps_type_bands_georeferencing_and_untouched_pixels(tmp_path):
-    from inpaint_core.geo import read_raster, write_filled
+    from inpaint_core.data.geo import read_raster, write_filled
 
     data = write_s2_like(tmp_path / "s2.tif")
     raster = read_raster(tmp_path / "s2.tif")
@@ -164,7 +171,7 @@ def test_filled_geotiff_keeps_type_bands_georeferencing_and_untouched_pixels(tmp
 
 
 def test_rgb_bands_default_to_sentinel2_order_and_can_be_chosen(tmp_path):
-    from inpaint_core.geo import read_raster, rgb_band_choice
+    from inpaint_core.data.geo import read_raster, rgb_band_choice
 
     write_s2_like(tmp_path / "full.tif", count=12)
     assert read_raster(tmp_path / "full.tif").rgb_bands == (3, 2, 1)  # B4, B3, B2 of B1..B12
@@ -180,7 +187,7 @@ def test_rgb_bands_default_to_sentinel2_order_and_can_be_chosen(tmp_path):
 def test_read_tile_reprojects_and_names_a_size_mismatch(tmp_path):
     """The one tile reader: a GeoTIFF land cover in another CRS lands on the tile's grid; a
     land cover of another size is refused with both names and sizes."""
-    from inpaint_core.geo import read_tile
+    from inpaint_core.data.geo import read_tile
 
     write_rgb_scene(tmp_path / "scene.tif")
     write_lc_in_wgs84(tmp_path / "lc.tif")
@@ -208,7 +215,7 @@ def _write(path, data, nodata=None, crs=UTM32, transform=None):
 def test_a_fill_of_nodata_moves_by_the_smallest_step_towards_the_data(tmp_path):
     """float32 reflectance in 0-1 with nodata = 0: a fill of 0 was stepped by +1, the top of the
     range. It moves by one float32 step now, towards the data (and by one for integers)."""
-    from inpaint_core.geo import read_raster, write_filled
+    from inpaint_core.data.geo import read_raster, write_filled
 
     rng = np.random.default_rng(0)
     data = rng.uniform(0.05, 0.3, (3, 32, 32)).astype(np.float32)
@@ -244,8 +251,8 @@ def test_a_fill_of_nodata_moves_by_the_smallest_step_towards_the_data(tmp_path):
 def test_nan_is_nodata_whatever_the_file_says(tmp_path):
     """float32 with NaN and no declared nodata: the stretch's scale became NaN and the whole
     hole was written as NaN."""
-    from inpaint_core.geo import fill_raster, read_raster, write_filled
-    from inpaint_core.inpainters import ClassicalInpainter
+    from inpaint_core.data.geo import fill_raster, read_raster, write_filled
+    from inpaint_core.registry import ClassicalInpainter
 
     rng = np.random.default_rng(1)
     data = rng.uniform(0.05, 0.3, (4, 32, 32)).astype(np.float32)
@@ -267,7 +274,7 @@ def test_nan_is_nodata_whatever_the_file_says(tmp_path):
 
 def test_a_truncated_geotiff_says_it_is_damaged(tmp_path):
     """It said "...(Read failed. See previous exception for details.)"."""
-    from inpaint_core.geo import read_raster, read_tile
+    from inpaint_core.data.geo import read_raster, read_tile
 
     write_s2_like(tmp_path / "s2.tif")
     whole = (tmp_path / "s2.tif").read_bytes()
@@ -285,7 +292,7 @@ def test_a_truncated_geotiff_says_it_is_damaged(tmp_path):
 
 
 def test_the_one_band_error_names_the_file_not_its_folder(tmp_path):
-    from inpaint_core.geo import read_raster
+    from inpaint_core.data.geo import read_raster
 
     folder = tmp_path / "gradio" / "0123abcd"
     folder.mkdir(parents=True)
@@ -297,7 +304,7 @@ def test_the_one_band_error_names_the_file_not_its_folder(tmp_path):
 
 def test_a_land_cover_that_does_not_overlap_the_tile_says_so_with_both_bounds(tmp_path):
     """It said "the selected classes do not occur in this tile"."""
-    from inpaint_core.geo import read_tile
+    from inpaint_core.data.geo import read_tile
 
     write_rgb_scene(tmp_path / "scene.tif")
     far = from_origin(ORIGIN[0] + 50_000, ORIGIN[1], PIXEL, PIXEL)  # 50 km east
@@ -324,7 +331,7 @@ def test_a_transparent_pixel_is_nodata_even_where_a_nodata_value_is_declared(tmp
     import rasterio
     from rasterio.enums import ColorInterp
 
-    from inpaint_core.geo import read_raster
+    from inpaint_core.data.geo import read_raster
 
     data = np.full((4, 8, 8), 100, np.uint8)
     data[3] = 255

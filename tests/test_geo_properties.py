@@ -3,8 +3,8 @@
 Hypothesis draws the dtype (uint8, uint16, int16, float32), the band count (1-13), the
 nodata value (none, 0, a value, NaN; NaN values also where none is declared), where nodata
 and the hole lie, which bands are shown as RGB and whether the fill is Telea's (through
-:func:`inpaint_core.geo.fill_raster`, as the app and the CLI fill) or arbitrary bytes handed to
-:func:`inpaint_core.geo.write_filled` (every fill value, 0 and 255 included). Every written
+:func:`inpaint_core.data.geo.fill_raster`, as the app and the CLI fill) or arbitrary bytes handed to
+:func:`inpaint_core.data.geo.write_filled` (every fill value, 0 and 255 included). Every written
 file must keep what the README promises: dtype, bands, CRS, transform, nodata and band
 descriptions; every pixel outside the filled ones bit-identical (nodata included); no filled
 pixel at the nodata value, no NaN where there was none, filled values inside their band's
@@ -21,8 +21,8 @@ from hypothesis import strategies as st  # noqa: E402
 from rasterio.enums import ColorInterp  # noqa: E402
 from rasterio.transform import from_origin  # noqa: E402
 
-from inpaint_core.geo import fill_raster, read_raster, write_filled  # noqa: E402
-from inpaint_core.inpainters import ClassicalInpainter  # noqa: E402
+from inpaint_core.data.geo import fill_raster, read_raster, write_filled  # noqa: E402
+from inpaint_core.registry import ClassicalInpainter  # noqa: E402
 
 # a nodata "value" per dtype: the top of uint8/uint16, the usual -9999 of signed data
 NODATA_VALUE = {"uint8": 255, "uint16": 65535, "int16": -9999, "float32": -9999.0}

@@ -6,8 +6,15 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from inpaint_core.geo import read_landcover, write_png
-from inpaint_core.landcover import BUILTIN_TABLES, TABLES_DIR, ClassTable, LandCoverClass, format_color, get_class_table
+from inpaint_core.data.geo import read_landcover, write_png
+from inpaint_core.data.landcover import (
+    BUILTIN_TABLES,
+    TABLES_DIR,
+    ClassTable,
+    LandCoverClass,
+    format_color,
+    get_class_table,
+)
 
 
 @pytest.mark.parametrize("name", list(BUILTIN_TABLES))

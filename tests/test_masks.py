@@ -3,7 +3,14 @@
 import numpy as np
 import pytest
 
-from inpaint_core.masks import MaskSpec, as_bool_mask, class_patch_holes, free_form, make_mask, research_holes
+from inpaint_core.data.masks import (
+    MaskSpec,
+    class_patch_holes,
+    free_form,
+    make_mask,
+    research_holes,
+)
+from inpaint_core.engine import as_bool_mask
 
 
 def test_research_holes_are_square_patches_that_may_overlap():
@@ -109,9 +116,9 @@ def test_one_mask_rule_in_the_api_the_app_and_the_cli(tmp_path):
     cut at 127."""
     from PIL import Image
 
-    from inpaint_core.batch import read_mask
-    from inpaint_core.editing import layers_mask
-    from inpaint_core.masks import as_bool_mask
+    from inpaint_core.app.editing import layers_mask
+    from inpaint_core.cli.run import read_mask
+    from inpaint_core.engine import as_bool_mask
 
     brush = np.zeros((20, 30, 4), np.uint8)
     brush[5:10, 5:20] = (255, 0, 255, 178)

@@ -5,13 +5,22 @@ import math
 import numpy as np
 import pytest
 import torch
-
-from inpaint_core.losses import VGG16Features
-from inpaint_core.metrics import (
-    JUDGE_LAYERS, PERCEPTUAL_LAYERS, PSNR_CAP, JudgeDistance, PerceptualDistance, detail_ratio, dilate, image_metrics,
-    l1_hole, psnr, ssim,
-)  # fmt: skip
 from conftest import make_picture
+
+from inpaint_core.eval.metrics import (
+    JUDGE_LAYERS,
+    PERCEPTUAL_LAYERS,
+    PSNR_CAP,
+    JudgeDistance,
+    PerceptualDistance,
+    detail_ratio,
+    dilate,
+    image_metrics,
+    l1_hole,
+    psnr,
+    ssim,
+)  # fmt: skip
+from inpaint_core.models.vgg import VGG16Features
 
 
 def square_mask(h=64, w=64, y=16, x=20, side=24):

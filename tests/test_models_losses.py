@@ -3,8 +3,9 @@
 import pytest
 import torch
 
-from inpaint_core.losses import PerceptualLoss, VGG16Features, l1_loss, load_vgg16, lsgan_loss, tv_loss
-from inpaint_core.album_model import AlbumConfig, AlbumUNet
+from inpaint_core.models.album import AlbumConfig, AlbumUNet
+from inpaint_core.models.vgg import VGG16Features, load_vgg16
+from inpaint_core.training.losses import PerceptualLoss, l1_loss, lsgan_loss, tv_loss
 
 
 def test_unet_output_shape_and_range():

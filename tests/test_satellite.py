@@ -13,12 +13,16 @@ from PIL import Image
 
 from inpaint_core import load_inpainter
 from inpaint_core.checkpoint import save_model
-from inpaint_core.consistency import landcover_accuracy, load_reader
+from inpaint_core.data.landcover import get_class_table
 from inpaint_core.engine import InferenceOptions
-from inpaint_core.landcover import get_class_table
-from inpaint_core.losses import VGG16Features
-from inpaint_core.inpainters import SatelliteInpainter
-from inpaint_core.satellite_model import SatelliteConfig, SatelliteDiscriminator, SatelliteGenerator
+from inpaint_core.eval.referee import landcover_accuracy, load_reader
+from inpaint_core.models.satellite import (
+    SatelliteConfig,
+    SatelliteDiscriminator,
+    SatelliteGenerator,
+)
+from inpaint_core.models.vgg import VGG16Features
+from inpaint_core.registry import SatelliteInpainter
 
 ROOT = Path(__file__).resolve().parent.parent
 TABLE = get_class_table("dubai-aerial")
@@ -142,7 +146,7 @@ def tiny_args(data, vgg, out):
 
 
 def test_overfit_smoke_loss_falls(tile_folder):
-    from train.satellite import main
+    from inpaint_core.training.satellite import main
 
     data, vgg = tile_folder
     out = data / "run"
@@ -159,7 +163,7 @@ def test_overfit_smoke_loss_falls(tile_folder):
 
 
 def test_run_exports_and_resumes(tile_folder):
-    from train.satellite import main
+    from inpaint_core.training.satellite import main
 
     data, vgg = tile_folder
     out = data / "run2"
@@ -188,14 +192,14 @@ def test_run_exports_and_resumes(tile_folder):
 
 def test_training_script_imports_without_rasterio_or_gradio():
     code = ("import sys; sys.modules['rasterio'] = None; sys.modules['gradio'] = None; "
-            "import train.satellite")
+            "import inpaint_core.training.satellite")
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True)
 
 
 def test_discriminator_fake_loss_weighs_filled_pixels():
     """A D that scores every patch 0.9 must be punished: only 0 on the filled pixels and 1 on
     the untouched ones is a perfect answer, however small the hole."""
-    from train.satellite import fake_patch_loss
+    from inpaint_core.training.satellite import fake_patch_loss
 
     holes = torch.zeros(2, 1, 8, 8)
     holes[:, :, 2, 3] = 1.0  # one filled patch in 64
@@ -231,7 +235,7 @@ def test_bank_command_adds_a_bank_and_keeps_the_weights(tile_folder, tmp_path):
 
 
 def test_landcover_nearest_prefill_trains_and_exports(tile_folder):
-    from train.satellite import main
+    from inpaint_core.training.satellite import main
 
     data, vgg = tile_folder
     out = data / "run-nearest"
@@ -244,7 +248,7 @@ def test_normalized_generator_fills_the_same_in_any_light():
     """With ``normalize`` the generator sees a window relative to its known pixels, so a window
     in other light (each channel times a > 0, plus b) gets the same fill in that light:
     g(a x + b) = a g(x) + b, for any weights. Untrained, it returns its pre-fill."""
-    from inpaint_core.satellite_model import window_stats
+    from inpaint_core.models.satellite import window_stats
 
     torch.manual_seed(0)
     cfg = SatelliteConfig(num_classes=len(TABLE), base=8, depth=2, lc_channels=4, bottleneck_blocks=1, normalize=True)
@@ -267,7 +271,7 @@ def test_normalized_generator_fills_the_same_in_any_light():
 
 
 def test_normalized_generator_trains_exports_and_loads(tile_folder):
-    from train.satellite import main
+    from inpaint_core.training.satellite import main
 
     data, vgg = tile_folder
     out = data / "run-normalize"
@@ -285,7 +289,7 @@ def test_landcover_bank_prefill_trains_keeps_exports_and_needs_its_bank(tile_fol
     """The bank pre-fill trains from the bank it exports; --keep-exports keeps each validation's
     model; a file that lost its bank is refused, not filled with something else."""
     from inpaint_core.checkpoint import CheckpointError, load_model_file
-    from train.satellite import main
+    from inpaint_core.training.satellite import main
 
     data, vgg = tile_folder
     out = data / "run-bank"
@@ -313,7 +317,7 @@ def test_landcover_bank_prefill_trains_keeps_exports_and_needs_its_bank(tile_fol
 def test_what_if_and_identity_windows(tile_folder):
     """What-if windows ask their hole for one other (non-nodata) class and keep the true map
     apart; identity windows have no hole; held-out what-if windows repeat exactly."""
-    from inpaint_core.satellite_data import SatelliteTiles, find_tile_pairs
+    from inpaint_core.data.tiles import SatelliteTiles, find_tile_pairs
 
     data, _ = tile_folder
     pairs = find_tile_pairs(data)
@@ -346,7 +350,7 @@ def test_colour_jitter_relights_training_windows_only(tile_folder):
     """A jittered training window is the same window in other light: every pixel times one
     gain per channel, within the promised range, input and target alike (the known pixels
     still match); held-out windows never are; a jitter of 1 or more is refused."""
-    from inpaint_core.satellite_data import SatelliteTiles, find_tile_pairs
+    from inpaint_core.data.tiles import SatelliteTiles, find_tile_pairs
 
     data, _ = tile_folder
     pairs = find_tile_pairs(data)
@@ -378,7 +382,7 @@ def test_colour_jitter_relights_training_windows_only(tile_folder):
 
 def test_what_if_holes_carry_no_pixel_loss():
     """In a what-if hole the target shows the erased class: the pixel terms must ignore it."""
-    from train.satellite import TrainConfig, g_step
+    from inpaint_core.training.satellite import TrainConfig, g_step
 
     cfg = TrainConfig(data="-", classes="dubai-aerial", w_vgg=0, w_adv=0, w_cls=0, w_tv=0, clip_grad=0)
     cfg_disc = SatelliteDiscriminator(SatelliteConfig(**TINY))
@@ -398,7 +402,7 @@ def test_what_if_holes_carry_no_pixel_loss():
 
 
 def test_what_if_training_logs_the_referee_reading(tile_folder):
-    from train.satellite import main
+    from inpaint_core.training.satellite import main
 
     data, vgg = tile_folder
     out = data / "run-whatif"
@@ -411,8 +415,8 @@ def test_what_if_training_logs_the_referee_reading(tile_folder):
 def test_init_starts_a_new_run_from_an_exported_model(tile_folder):
     """--init rebuilds the exported networks as they were built, with no model flags; the
     export counts the steps of the run it came from; a contradicting flag stops the run."""
-    from train.common import load_state
-    from train.satellite import main
+    from inpaint_core.training.common import load_state
+    from inpaint_core.training.satellite import main
 
     data, vgg = tile_folder
     first, second = data / "first", data / "second"
@@ -433,7 +437,7 @@ def test_init_starts_a_new_run_from_an_exported_model(tile_folder):
 def test_random_rotations_and_flips_keep_tile_and_land_cover_aligned(tmp_path):
     """Training windows are rotated and flipped: the land cover must turn with the tile.
     Each class has its own flat colour here, so every target pixel must show its class's."""
-    from inpaint_core.satellite_data import SatelliteTiles, find_tile_pairs
+    from inpaint_core.data.tiles import SatelliteTiles, find_tile_pairs
 
     lc = np.full((64, 80), 2, np.int64)
     lc[:30, :20], lc[40:, 50:], lc[:, 70:] = 1, 4, 5  # an asymmetric layout: any misturn shows
@@ -461,7 +465,7 @@ def test_random_rotations_and_flips_keep_tile_and_land_cover_aligned(tmp_path):
 def test_splits_are_stable_when_files_are_added_or_moved(tmp_path):
     """The album split hashes file names: adding covers never moves an old one across, and the
     same covers under another folder split the same way."""
-    from inpaint_core.album_data import split_files
+    from inpaint_core.data.pictures import split_files
 
     names = [f"cover{i:03d}.jpg" for i in range(200)]
     train, val = split_files([tmp_path / "a" / n for n in names], 0.1)
@@ -490,7 +494,7 @@ def test_torchrun_two_processes(tile_folder):
 
 def test_tile_split_is_keyed_on_paths_relative_to_the_data_folder(tile_folder, tmp_path, monkeypatch):
     """Spelling --data differently (relative, absolute, trailing slash) keeps the same split."""
-    from inpaint_core.satellite_data import find_tile_pairs, split_pairs
+    from inpaint_core.data.tiles import find_tile_pairs, split_pairs
 
     data, _ = tile_folder
     for i in range(2, 40):  # enough tiles for both sides of a 30 % split
@@ -506,7 +510,7 @@ def test_tile_split_is_keyed_on_paths_relative_to_the_data_folder(tile_folder, t
 
 def test_named_images_pair_and_hold_out(tmp_path):
     """DeepGlobe's naming (119_sat.jpg + 119_mask.png) pairs; --val-tiles holds out named tiles."""
-    from inpaint_core.satellite_data import find_tile_pairs, split_named
+    from inpaint_core.data.tiles import find_tile_pairs, split_named
 
     for sub, end in (("images", "_sat.jpg"), ("masks", "_mask.png")):
         (tmp_path / sub).mkdir()
@@ -522,7 +526,7 @@ def test_named_images_pair_and_hold_out(tmp_path):
     with pytest.raises(ValueError, match="no image named"):
         split_named(pairs, " , ")
     # the run and evaluate pair them the same way
-    from inpaint_core.batch import match_by_stem
+    from inpaint_core.cli.run import match_by_stem
 
     images, masks = sorted((tmp_path / "images").iterdir()), sorted((tmp_path / "masks").iterdir())
     assert match_by_stem(images, masks, "land cover") == pairs
@@ -531,7 +535,7 @@ def test_named_images_pair_and_hold_out(tmp_path):
 def test_named_hold_out_is_unambiguous_in_a_many_folder_layout(tile_folder):
     """Every Tile N/images/ of the aerial set has an image_part_001: a bare name that matches
     several images is refused; a path relative to --data names one."""
-    from inpaint_core.satellite_data import find_tile_pairs, split_named
+    from inpaint_core.data.tiles import find_tile_pairs, split_named
 
     data, _ = tile_folder
     other = data / "Tile 2"

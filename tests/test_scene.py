@@ -1,4 +1,4 @@
-"""Whole scenes filled window by window (inpaint_core.scene): the whole-picture fill's result, bit for
+"""Whole scenes filled window by window (inpaint_core.scene.fill): the whole-picture fill's result, bit for
 bit, from strips and windows forced small; nodata gaps and classification bands as holes; masks and
 land cover on other grids; every GeoTIFF property kept. Scenes are generated, at most ~1500 px a side."""
 
@@ -9,9 +9,9 @@ rasterio = pytest.importorskip("rasterio")
 from PIL import Image  # noqa: E402
 from rasterio.transform import from_origin  # noqa: E402
 
-from inpaint_core.inpainters import make_inpainter  # noqa: E402
-from inpaint_core.scene import SceneOptions, _Counts, fill_scene, merge_boxes  # noqa: E402
-from inpaint_core.scene_inputs import HoleRule, Scene, parse_mask_values, source_pixels  # noqa: E402
+from inpaint_core.registry import make_inpainter  # noqa: E402
+from inpaint_core.scene.fill import SceneOptions, _Counts, fill_scene, merge_boxes  # noqa: E402
+from inpaint_core.scene.inputs import HoleRule, Scene, parse_mask_values, source_pixels  # noqa: E402
 
 CRS = "EPSG:32632"
 TRANSFORM = from_origin(500_000.0, 6_200_000.0, 10.0, 10.0)
@@ -53,8 +53,8 @@ def sparse_holes(h, w, n, seed=0):
 
 
 def whole_picture(image, mask_png, out, method="telea", **fill_args):
-    from inpaint_core.batch import read_mask
-    from inpaint_core.raster import fill_raster, read_raster, write_filled
+    from inpaint_core.cli.run import read_mask
+    from inpaint_core.data.raster import fill_raster, read_raster, write_filled
 
     raster = read_raster(image, what="image")
     filled, hole = fill_raster(make_inpainter(method, **fill_args), raster, read_mask(mask_png, raster.valid.shape))
@@ -184,7 +184,7 @@ def test_a_mask_in_another_crs_is_sampled_at_each_pixel_centre(tmp_path):
     and a pixel reads the same through any window."""
     from rasterio.warp import Resampling, reproject
 
-    from inpaint_core.raster import Georef
+    from inpaint_core.data.raster import Georef
 
     h, w = 300, 300
     scene_ref = Georef(CRS, tuple(TRANSFORM)[:6])
@@ -208,8 +208,8 @@ def test_a_mask_in_another_crs_is_sampled_at_each_pixel_centre(tmp_path):
 
 def test_landcover_is_read_window_by_window(tmp_path):
     """A land-cover fill of a scene reads its land cover per window, and fills as the whole tile's."""
-    from inpaint_core.geo import read_tile
-    from inpaint_core.raster import fill_raster, write_filled
+    from inpaint_core.data.geo import read_tile
+    from inpaint_core.data.raster import fill_raster, write_filled
 
     h, w = 500, 600
     data = scene_data(h, w, 3, "uint8")
@@ -233,7 +233,7 @@ def test_landcover_is_read_window_by_window(tmp_path):
 def test_statistics_counted_in_parts_are_numpys(dtype):
     """The stretch (99th percentile) and the medians of the whole-picture fill, from counts of
     parts: exact for 8/16-bit data, and for wider data after the second pass over the wanted bins."""
-    from inpaint_core.scene import _median_ranks, _percentile_ranks
+    from inpaint_core.scene.fill import _median_ranks, _percentile_ranks
 
     rng = np.random.default_rng(1)
     for n in (1, 2, 7, 1000, 4097):
@@ -271,7 +271,8 @@ def test_a_hole_rule_needs_a_hole():
 def test_the_app_refuses_a_scene_from_its_header_and_points_to_the_command_line(tmp_path, monkeypatch):
     """The app keeps its size limit and reads no pixel of a larger GeoTIFF; its message says how to
     fill a whole scene."""
-    from inpaint_core import editing, raster
+    from inpaint_core.app import editing
+    from inpaint_core.data import raster
 
     with rasterio.open(tmp_path / "scene.tif", "w", driver="GTiff", height=9000, width=9000, count=3, dtype="uint8",
                        tiled=True, sparse_ok=True, crs=CRS, transform=TRANSFORM):

@@ -13,7 +13,7 @@ from PIL import Image
 
 from inpaint_core import load_inpainter
 from inpaint_core.checkpoint import read_meta
-from train import album
+from inpaint_core.training import album
 
 ROOT = Path(__file__).resolve().parent.parent
 TOY = ["--resize", "64", "--crop", "32", "--base", "8", "--depth", "2", "--bottleneck-blocks", "1",
@@ -70,7 +70,7 @@ def test_init_from_an_exported_model(image_folder, random_vgg_file, tmp_path):
                      "--init", str(first / "album.safetensors")))
     # at learning rate 0 the weights stay the ones --init loaded: the exported model's, tensor for tensor
     from inpaint_core.checkpoint import load_model_file
-    from train.common import load_state
+    from inpaint_core.training.common import load_state
 
     exported, _ = load_model_file(first / "album.safetensors")
     started = load_state(second / "state.pt")["model"]
@@ -113,7 +113,7 @@ def test_torchrun_two_processes(image_folder, random_vgg_file, tmp_path):
 
 def test_curves_are_skipped_without_matplotlib(tmp_path, monkeypatch, capsys):
     """The GPU machines have no matplotlib: training must go on, saying where the log is."""
-    from train.common import plot_curves
+    from inpaint_core.training.common import plot_curves
 
     log = tmp_path / "log.jsonl"
     log.write_text("\n".join(json.dumps({"step": s, "loss": 1 / s}) for s in range(1, 50)) + "\n")
@@ -146,7 +146,7 @@ def test_init_and_resume_rebuild_the_stored_model(image_folder, random_vgg_file,
     args = ["--data", str(image_folder), "--vgg-weights", str(random_vgg_file), "--out", str(second),
             "--export", str(second / "album.safetensors"), *no_model_flags]
     album.main(args + ["--steps", "3", "--val-every", "3", "--init", str(first / "album.safetensors")])
-    from train.common import load_state
+    from inpaint_core.training.common import load_state
 
     # (the export happens only when validation beats the --init model's: the state always says)
     assert load_state(second / "state.pt")["model_config"] == read_meta(first / "album.safetensors")["config"]
@@ -157,7 +157,7 @@ def test_init_and_resume_rebuild_the_stored_model(image_folder, random_vgg_file,
     with pytest.raises(SystemExit, match="holds a satellite model"):
         sat = tmp_path / "sat.safetensors"
         from inpaint_core.checkpoint import save_model
-        from inpaint_core.satellite_model import SatelliteConfig, SatelliteGenerator
+        from inpaint_core.models.satellite import SatelliteConfig, SatelliteGenerator
 
         gen = SatelliteGenerator(SatelliteConfig(base=8, depth=2, lc_channels=4, bottleneck_blocks=1))
         save_model(sat, gen.state_dict(), "satellite", gen.config.to_dict())
@@ -169,7 +169,7 @@ def test_stop_and_resume_trains_exactly_as_one_run(image_folder, random_vgg_file
     when the stop falls inside an epoch (the resumed run replays the epoch's shuffle)."""
     import torch
 
-    from train.common import load_state
+    from inpaint_core.training.common import load_state
 
     once, twice = tmp_path / "once", tmp_path / "twice"
     common = ["--val-every", "100", "--sample-every", "100", "--save-every", "100"]
@@ -211,7 +211,8 @@ def test_adversarial_term_trains_resumes_and_stays_out_of_the_export(image_folde
     """--w-adv: a PatchGAN judges the filled patches; it is saved with the training state (an exact
     resume) and never exported: the model file is the generator alone, as without it."""
     from inpaint_core.checkpoint import load_model_file
-    from inpaint_core.losses import PatchDiscriminator, hinge_d_loss, hinge_g_loss
+    from inpaint_core.models.album import PatchDiscriminator
+    from inpaint_core.training.losses import hinge_d_loss, hinge_g_loss
 
     disc = PatchDiscriminator(base=8, depth=2)
     mask = torch.zeros(2, 1, 16, 16)
@@ -245,12 +246,12 @@ def test_validation_reads_the_judge_against_patchmatch_and_telea(image_folder, r
     once per run; the win rate is the share of images where the model is nearer than PatchMatch."""
     from torch.utils.data import DataLoader
 
-    from inpaint_core.album_data import InpaintDataset, list_images
-    from inpaint_core.album_model import AlbumConfig, AlbumUNet
-    from inpaint_core.classical import patchmatch, telea
-    from inpaint_core.losses import load_vgg16
-    from inpaint_core.metrics import JUDGE_LAYERS, JudgeDistance, detail_ratio
-    from train.common import HeldOutJudge, hole_psnr
+    from inpaint_core.data.pictures import InpaintDataset, list_images
+    from inpaint_core.eval.metrics import JUDGE_LAYERS, JudgeDistance, detail_ratio
+    from inpaint_core.fills.classical import patchmatch, telea
+    from inpaint_core.models.album import AlbumConfig, AlbumUNet
+    from inpaint_core.models.vgg import load_vgg16
+    from inpaint_core.training.common import HeldOutJudge, hole_psnr
 
     files = list_images(image_folder)[:3]
     data = InpaintDataset(files, 64, 64, None, "telea", train=False, seed=1, mask_kinds=("large", "strokes"))
@@ -290,7 +291,7 @@ def test_validation_reads_the_judge_against_patchmatch_and_telea(image_folder, r
 def test_sources_are_held_out_whole(tmp_path):
     """--val-sources: every file of a held-out source stays out of training, whichever folder
     it is in; validation draws from each held-out name in turn; an unknown name lists the known."""
-    from inpaint_core.album_data import file_sources, split_by_source
+    from inpaint_core.data.pictures import file_sources, split_by_source
 
     covers, photos = tmp_path / "covers", tmp_path / "photos"
     for folder, names in ((covers, ["a1", "a2", "b1", "b2", "b3"]), (photos / "images", ["x1", "y1", "y2"])):
@@ -353,7 +354,7 @@ def test_select_judge_and_keep_exports(image_folder, random_vgg_file, tmp_path, 
 def test_the_judge_needs_weights_to_conv5(image_folder, tmp_path):
     """A VGG file that stops at conv4_3 (the first offline file alone) is a clear stop, naming
     the second file, never a judge on fewer layers."""
-    from inpaint_core.losses import VGG16Features
+    from inpaint_core.models.vgg import VGG16Features
 
     short = tmp_path / "to_relu4_3.pth"
     torch.save(VGG16Features(("relu4_3",)).state_dict(), short)
@@ -365,7 +366,7 @@ def test_a_best_score_carries_over_only_where_it_compares():
     """--resume keeps the stored best only for the same --select, and for perceptual the same layers."""
     from types import SimpleNamespace
 
-    from train.common import best_carries_over
+    from inpaint_core.training.common import best_carries_over
 
     psnr = SimpleNamespace(select="psnr_hole", val_perceptual="relu1_2,relu2_2")
     assert best_carries_over({"select": "psnr_hole", "val_perceptual": "relu4_3"}, psnr)  # layers don't matter to PSNR
@@ -385,7 +386,7 @@ def test_a_best_score_carries_over_only_where_it_compares():
 def test_a_sixteen_bit_picture_is_refused_not_clipped(tmp_path):
     """Training and evaluation read pictures through load_rgb: a 16-bit grey ramp would come
     back almost all white; it is refused with a message naming the file instead."""
-    from inpaint_core.album_data import load_rgb
+    from inpaint_core.data.pictures import load_rgb
 
     ramp = np.tile(np.linspace(0, 65535, 64).astype(np.uint16), (16, 1))
     Image.fromarray(ramp).save(tmp_path / "ramp16.png")
@@ -397,8 +398,8 @@ def test_a_gpu_pack_keeps_the_held_out_sources_and_the_budget(tmp_path, random_v
     """train/pack.py: within its size budget, VGG weights included; every held-out picture and
     none of the held-out sources' pictures among the training ones; on the pack, --val-sources
     finds the same held-out pictures in the same order as on the full data (so figures compare)."""
-    from inpaint_core.album_data import split_by_source
-    from train.pack import pack
+    from inpaint_core.data.pictures import split_by_source
+    from inpaint_core.training.pack import pack
 
     rng = np.random.default_rng(0)
     covers = tmp_path / "covers"

@@ -16,8 +16,9 @@ from PIL import Image
 
 gr = pytest.importorskip("gradio")
 rasterio = pytest.importorskip("rasterio")
-import app  # noqa: E402
 from rasterio.transform import from_origin  # noqa: E402
+
+import app  # noqa: E402
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 TILE = EXAMPLES / "satellite" / "tile.tif"
@@ -51,7 +52,7 @@ def _encoded(fmt: str) -> bytes:
 
 def _land_cover_codes() -> bytes:
     """The example tile's land cover as a one-band TIFF of class codes."""
-    from inpaint_core.landcover import get_class_table
+    from inpaint_core.data.landcover import get_class_table
 
     table = get_class_table("dubai-aerial")
     rgb = np.asarray(Image.open(LANDCOVER).convert("RGB"))

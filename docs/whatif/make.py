@@ -4,7 +4,7 @@
 
 Each example tile is cut into its four 256-px windows; each window's class-patch hole is asked
 to become the class farthest in colour from the one erased, and filled in the whole tile as
-the app fills it (``evaluate --what-if``, :mod:`inpaint_core.whatif`). The town tile is filled
+the app fills it (``evaluate --what-if``, :mod:`inpaint_core.eval.whatif`). The town tile is filled
 by the Dubai model and the classical fills (with its exemplar bank); the rural tile, whose
 DeepGlobe classes no shipped model paints, by the classical fills alone.
 """
@@ -26,11 +26,11 @@ def main() -> int:
     import sys
 
     sys.path.insert(0, str(ROOT))
-    from inpaint_core.evaluate import _referee
-    from inpaint_core.geo import read_tile
-    from inpaint_core.inpainters import load_inpainter
-    from inpaint_core.landcover import get_class_table
-    from inpaint_core.whatif import what_if, windows_in_tiles
+    from inpaint_core.eval.evaluate import _referee
+    from inpaint_core.data.geo import read_tile
+    from inpaint_core.registry import load_inpainter
+    from inpaint_core.data.landcover import get_class_table
+    from inpaint_core.eval.whatif import what_if, windows_in_tiles
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--checkpoint", type=Path, default=ROOT / "checkpoints" / "satellite-dubai.safetensors")

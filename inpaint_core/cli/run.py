@@ -1,0 +1,311 @@
+"""``python -m inpaint_core run``: fill many images with one model or classical fill.
+
+Masks are matched to images by file stem (``cat.jpg`` <- ``cat.png``); white (>127)
+is hole, grown by ``--dilate`` pixels (by default as much as the app's Inpaint tab grows a
+painted hole: :data:`inpaint_core.app.editing.MASK_DILATION`). Results are written as PNG
+(lossless) under the output folder with the image's stem; GeoTIFF inputs come back as
+GeoTIFF of the same kind (dtype, bands, CRS, transform, nodata; see
+:func:`inpaint_core.data.geo.write_filled`), their nodata never filled. Fills that follow land
+cover (a satellite model, ``--method landcover-patchmatch`` or ``landcover-nearest``) also
+need ``--landcover`` (a file or folder matched by stem, the same way).
+
+Pictures are read as the app reads them (:func:`inpaint_core.app.editing.read_picture`): turned
+as their EXIF orientation says, transparent parts on white, the first frame of an animated
+one (a note says so). Every file's size is checked from its header before its pixels are
+read, against the one size limit (:data:`inpaint_core.engine.MAX_PIXELS`); a 16-bit picture
+is refused rather than clipped (a GeoTIFF is filled at its own depth).
+
+**GeoTIFFs of any size** (with the default ``crop`` strategy) are filled as scenes, window by
+window (:mod:`inpaint_core.scene.fill`): memory depends on the window, not on the scene, and there is
+no size limit. Their mask may be a GeoTIFF on any grid (reprojected per window), holes may come
+from a classification band (``--mask-values BAND:V1,V2``) or from the file's own nodata gaps
+(``--fill-nodata``), and ``--scheduler`` / ``--workers`` spread the windows over a Dask cluster
+(:mod:`inpaint_core.scene.cluster`). Each scene shows a progress bar over its windows, and the run ends
+with the regions and pixels filled, the time and the peak memory.
+
+A file that cannot be used (not an image, damaged, too large, a mask of another size) is
+named and skipped; every other result is still written, each as soon as it is done, and a
+summary at the end lists the skipped ones with their reasons. The exit status is 0 when all
+were filled, 1 when some were skipped, 2 for bad arguments.
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from tqdm import tqdm
+
+from inpaint_core.app.editing import MASK_DILATION, dilate_mask
+from inpaint_core.data.landcover import TABLE_HELP
+from inpaint_core.data.pictures import IMAGE_EXTS
+from inpaint_core.engine import STRATEGIES, InferenceOptions, as_bool_mask
+from inpaint_core.registry import FILL_METHODS, make_inpainter
+
+__all__ = ["add_arguments", "main", "match_by_stem", "read_mask"]
+
+
+def _collect(path: Path, what: str) -> list[Path]:
+    if path.is_file():
+        return [path]
+    if path.is_dir():
+        files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTS | {".tif", ".tiff"})
+        if not files:
+            raise ValueError(f"no {what} files found in {path}")
+        return files
+    raise ValueError(f"{what} path not found: {path}")
+
+
+def match_by_stem(images: list[Path], others: list[Path], what: str) -> list[tuple[Path, Path]]:
+    """Pair each image with the file of the same stem in ``others`` (a single file pairs with all),
+    or with the same stem less a tile ending (``119_sat.jpg`` + ``119_mask.png``, as the trainer
+    pairs them: :func:`inpaint_core.data.tiles.label_finder`)."""
+    from inpaint_core.data.tiles import label_finder
+
+    if len(others) == 1 and len(images) == 1:
+        return [(images[0], others[0])]
+    by_stem = {}
+    for p in others:
+        if p.stem in by_stem:
+            raise ValueError(f"two {what} files share the stem {p.stem!r}: {by_stem[p.stem].name}, {p.name}")
+        by_stem[p.stem] = p
+    find = label_finder(others)
+    pairs = [(p, find(p)) for p in images]
+    missing = [p.name for p, other in pairs if other is None]
+    if missing:
+        raise ValueError(f"no {what} for {len(missing)} image(s), e.g. {', '.join(missing[:3])} "
+                         f"({what} files are matched to images by file name without extension, or without "
+                         f"an ending such as _sat / _mask)")
+    return pairs
+
+
+def read_mask(path, shape: tuple[int, int]) -> np.ndarray:
+    """A mask file as ``HxW`` bool, by the one mask rule (:func:`inpaint_core.data.masks.as_bool_mask`):
+    grey or RGB cut at 127, an RGBA brush layer by its paint.
+
+    Its size is compared with the picture's (``shape``) from the header, before any pixel is
+    decoded: a 20000x20000 mask, or a PNG bomb of that size, costs nothing to refuse.
+    """
+    name = Path(path).name
+    try:
+        im = Image.open(path)
+    except Image.DecompressionBombError as err:  # PIL refuses > 179 Mpx in open(), before our check
+        raise ValueError(f"the mask {name} is far larger than any picture this can fill (over "
+                         f"{Image.MAX_IMAGE_PIXELS * 2 / 1e6:.0f} Mpx); it must be the size of its picture") from err
+    except Exception as err:  # not an image, or a header PIL cannot parse
+        raise ValueError(f"cannot read the mask {name}: {err}") from err
+    with im:
+        if im.size != (shape[1], shape[0]):
+            raise ValueError(f"the mask {name} is {im.size[0]}x{im.size[1]} pixels but its picture is "
+                             f"{shape[1]}x{shape[0]}; they must match")
+        try:
+            im.load()
+        except Exception as err:  # PIL's decoders raise many types on damaged data
+            raise ValueError(f"the mask {name} is damaged (its data is cut short or corrupt: {err})") from err
+        return as_bool_mask(im, shape)
+
+
+def _bands(text: str | None) -> tuple[int, int, int] | None:
+    if not text:
+        return None
+    try:
+        bands = tuple(int(b) for b in text.split(","))
+    except ValueError:
+        raise ValueError(f"--rgb-bands takes three band numbers like 4,3,2, got {text!r}") from None
+    if len(bands) != 3:
+        raise ValueError(f"--rgb-bands takes three band numbers like 4,3,2, got {text!r}")
+    return bands
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--checkpoint", help="model file (.safetensors); with a land-cover --method, the satellite "
+                        "checkpoint whose class table and exemplar bank it uses")
+    parser.add_argument("--method", default="model", choices=FILL_METHODS,
+                        help="model: the checkpoint's network; patchmatch, telea, navier-stokes: classical fills "
+                        "(no checkpoint); landcover-patchmatch, landcover-nearest: fills that follow --landcover")
+    parser.add_argument("--classes", help=f"{TABLE_HELP}, for a land-cover --method without --checkpoint (a "
+                        "checkpoint brings its own)")
+    parser.add_argument("--image", required=True, type=Path, help="an image file or a folder of images")
+    parser.add_argument("--mask", type=Path, help="a mask file or a folder of masks (white = hole); a scene's may be a "
+                        "GeoTIFF on another grid (needed unless --fill-nodata or --mask-values names the holes)")
+    parser.add_argument("--landcover", type=Path, help="satellite model: land-cover file or folder (matched by stem)")
+    parser.add_argument("--output", required=True, type=Path, help="folder for the filled PNGs")
+    parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    parser.add_argument("--dilate", type=int, default=MASK_DILATION, metavar="N",
+                        help="grow each mask by N pixels before filling, so the rim of a removed object goes too "
+                        "(the app's Mask dilation; 0 fills the mask exactly as drawn)")
+    parser.add_argument("--strategy", default="crop", choices=STRATEGIES, help="large-image strategy")
+    parser.add_argument("--working-size", type=int, default=512, help="longest side the network sees")
+    parser.add_argument("--native-detail", action="store_true", help="a region larger than --working-size is "
+                        "filled small and scaled up, which softens it; this rebuilds it at full resolution with "
+                        "PatchMatch guided by that fill, so it keeps the picture's own texture (seconds more per "
+                        "large region)")
+    parser.add_argument("--rgb-bands", help="GeoTIFF inputs: the 1-based bands shown to the fill as red,green,blue "
+                        "(default: colour interpretation, Sentinel-2 band names, 4,3,2 for a 12+ band Sentinel-2 "
+                        "stack, else 1,2,3); the other bands get Telea's fill")
+    scene = parser.add_argument_group("whole scenes (GeoTIFF inputs of any size, filled window by window)")
+    scene.add_argument("--fill-nodata", action="store_true", help="the file's own nodata gaps are holes and are "
+                       "filled (Landsat 7 SLC-off stripes, scan gaps); nodata wider than --nodata-gap stays nodata")
+    scene.add_argument("--nodata-gap", type=int, default=64, metavar="PX",
+                       help="--fill-nodata: nodata narrower than this between data is a gap")
+    scene.add_argument("--mask-values", metavar="BAND:V1,V2", help="holes where band BAND of the mask (of the image "
+                       "without --mask) holds one of the values, e.g. 1:3,8,9,10 for a Sentinel-2 SCL's cloud "
+                       "shadows, clouds and cirrus")
+    scene.add_argument("--block", type=int, default=1024, help="most rows of a scan strip (small values for tests)")
+    scene.add_argument("--max-window", type=int, default=2048, metavar="PX", help="a region whose box is larger is "
+                       "filled in tiles of --working-size at full resolution")
+    scene.add_argument("--cog", action="store_true", help="write cloud-optimised GeoTIFFs (GDAL's COG driver, with "
+                       "overviews; one more pass over the file)")
+    scene.add_argument("--scheduler", metavar="ADDRESS", help="spread scenes over this Dask cluster, e.g. "
+                       "tcp://HOST:8786 (needs the cluster extra)")
+    scene.add_argument("--workers", type=int, help="spread scenes over a local Dask cluster of N worker processes")
+    scene.add_argument("--threads-per-worker", type=int, default=1, help="--workers: threads per worker process")
+    scene.add_argument("--torch-threads", type=int, help="threads torch uses in each worker (default: torch's choice)")
+    scene.add_argument("--retries", type=int, default=2, help="times a failed window is run again on the cluster")
+    scene.add_argument("--gdal-threads", default="ALL_CPUS", help="threads GDAL compresses the output with")
+
+
+def main(args: argparse.Namespace) -> int:
+    try:
+        if args.dilate < 0:
+            raise ValueError(f"--dilate takes 0 or more pixels, got {args.dilate}")
+        if args.method == "model" and not args.checkpoint:
+            raise ValueError("--checkpoint FILE is needed (or a classical --method such as patchmatch)")
+        model = make_inpainter(args.method, args.checkpoint, classes=args.classes, device=args.device,
+                               options=_options(args))
+        bands = _bands(args.rgb_bands)
+        images = _collect(args.image, "image")
+        if args.mask is None and not (args.fill_nodata or args.mask_values):
+            raise ValueError("--mask FILE|DIR is needed (or, for GeoTIFFs, --fill-nodata or --mask-values)")
+        if args.mask_values:
+            from inpaint_core.scene.inputs import parse_mask_values
+
+            args.mask_values = parse_mask_values(args.mask_values)
+        pairs = (match_by_stem(images, _collect(args.mask, "mask"), "mask") if args.mask is not None
+                 else [(image, None) for image in images])
+        landcovers = None
+        if "landcover" in model.extra_inputs:
+            if args.landcover is None:
+                raise ValueError(f"the {model.kind} fill follows land cover: pass --landcover FILE|DIR")
+            landcovers = dict(match_by_stem(images, _collect(args.landcover, "land-cover"), "land-cover"))
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    args.output.mkdir(parents=True, exist_ok=True)
+    try:
+        runner = _runner(args) if args.scheduler or args.workers else None
+    except (ValueError, OSError) as err:  # OSError: no scheduler at that address
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    start, failures, totals = time.perf_counter(), {}, {"regions": 0, "pixels": 0, "scenes": 0}
+    try:
+        for image_path, mask_path in tqdm(pairs, desc="inpaint", unit="img"):
+            try:
+                if image_path.suffix.lower() in (".tif", ".tiff") and args.strategy == "crop":
+                    _fill_scene(model, image_path, mask_path, landcovers, bands, args, runner, totals)
+                elif mask_path is None:
+                    raise ValueError("a picture needs --mask (--fill-nodata and --mask-values are for GeoTIFFs)")
+                else:
+                    _fill_one(model, image_path, mask_path, landcovers, bands, args.output, args.dilate)
+            except Exception as err:  # noqa: BLE001 - one bad item must not stop the batch; each is reported
+                reason = str(err) if isinstance(err, (ValueError, OSError)) else f"{type(err).__name__}: {err}"
+                tqdm.write(f"skipped {image_path.name}: {reason}")
+                failures[image_path.name] = reason
+        print(f"wrote {len(pairs) - len(failures)} image(s) to {args.output}"
+              + (f"; {len(failures)} failed:" if failures else ""))
+        for name, reason in failures.items():
+            print(f"  {name}: {reason}")
+        if totals["scenes"]:
+            peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+            workers = f"; workers' peak {runner.worker_peak_mb():.0f} MB" if runner else ""
+            print(f"scenes: {totals['scenes']}, regions filled: {totals['regions']:,}, pixels filled: "
+                  f"{totals['pixels']:,}, time: {time.perf_counter() - start:.1f} s, peak memory: {peak:.0f} MB"
+                  f"{workers}")
+    finally:
+        if runner is not None:
+            runner.close()
+    return 1 if failures else 0
+
+
+def _options(args) -> InferenceOptions:
+    return InferenceOptions(strategy=args.strategy, working_size=args.working_size,
+                            native_detail=getattr(args, "native_detail", False))
+
+
+def _runner(args):
+    """The Dask runner of ``--scheduler`` / ``--workers`` (imported only when asked for)."""
+    from inpaint_core.scene.cluster import DaskRunner, FillSpec
+
+    options = _options(args)
+    spec = FillSpec(args.method, args.checkpoint, args.classes, args.device, options, args.torch_threads)
+    runner = DaskRunner(spec, scheduler=args.scheduler, workers=args.workers,
+                        threads_per_worker=args.threads_per_worker, retries=args.retries)
+    tqdm.write(f"running on a {runner.describe()}")
+    return runner
+
+
+def _fill_scene(model, image_path: Path, mask_path: Path | None, landcovers: dict | None, bands, args, runner,
+                totals: dict) -> None:
+    """Fill one GeoTIFF window by window (:func:`inpaint_core.scene.fill.fill_scene`), any size."""
+    from inpaint_core.scene.fill import SceneOptions, fill_scene
+    from inpaint_core.scene.inputs import HoleRule, Scene
+
+    rule = HoleRule(mask=str(mask_path) if mask_path else None, mask_values=args.mask_values,
+                    fill_nodata=args.fill_nodata, gap=args.nodata_gap, dilate=args.dilate)
+    scene = Scene(image_path, rule, bands=bands, landcover=landcovers[image_path] if landcovers else None,
+                  table=model.classes if landcovers else None)
+    opts = SceneOptions(block=args.block, max_window=args.max_window, cog=args.cog, gdal_threads=args.gdal_threads)
+    with tqdm(desc=image_path.name, unit="window", leave=False) as bar:
+        def progress(total):
+            if total is None:
+                bar.update()
+            else:
+                bar.reset(total=total)
+
+        report = fill_scene(model, scene, args.output / f"{image_path.stem}.tif", opts, runner=runner,
+                            progress=progress)
+    tqdm.write(f"{image_path.name}: {report.regions} region(s), {report.pixels:,} px filled in {report.windows} "
+               "window(s)")
+    totals["scenes"] += 1
+    totals["regions"] += report.regions
+    totals["pixels"] += report.pixels
+
+
+def _fill_one(model, image_path: Path, mask_path: Path, landcovers: dict | None, bands, output: Path,
+              dilate: int = 0) -> None:
+    """Fill one picture, its mask grown by ``dilate`` pixels, and write its result; any problem of
+    its files raises."""
+    from inpaint_core.app.editing import animation_note, check_upload, read_picture
+
+    raster, extra = None, {}
+    geotiff = image_path.suffix.lower() in (".tif", ".tiff")
+    if geotiff:
+        check_upload(image_path, "image")  # its size from the header, before gigabytes are read
+    if landcovers is not None:  # the one tile reader: land cover reprojected onto the tile's grid
+        from inpaint_core.data.geo import read_tile
+
+        tile = read_tile(image_path, landcovers[image_path], model.classes, bands=bands)
+        image, raster, extra["landcover"] = tile.rgb, tile.raster, tile.landcover
+    elif geotiff:
+        from inpaint_core.data.geo import read_raster
+
+        raster = read_raster(image_path, bands=bands, what="image")
+        image = raster.rgb()
+    else:
+        image = read_picture(image_path, "image")
+        if note := animation_note(image_path):
+            tqdm.write(f"note: {note}")
+    mask = dilate_mask(read_mask(mask_path, image.shape[:2]), dilate)  # as the app grows a painted one
+    if raster is not None:
+        from inpaint_core.data.geo import fill_raster, write_filled
+
+        out, hole = fill_raster(model, raster, mask, **extra)  # nodata neither filled nor used as context
+        write_filled(output / f"{image_path.stem}.tif", raster, out, hole)
+    else:
+        out = model.inpaint(image, mask, **extra)
+        Image.fromarray(out).save(output / f"{image_path.stem}.png")

@@ -1,0 +1,565 @@
+"""``python -m inpaint_core evaluate``: score a model against OpenCV's baselines on the same holes.
+
+Every image is brought to ``size x size`` (album: short side resized to ``size`` and
+centre-cropped, as in training; satellite: a centre window at native resolution, as
+the satellite training samples them, or with ``--windows N`` up to N windows of a grid of
+non-overlapping ones, so a few large held-out tiles still give a usable sample), gets the
+hole mask seeded by ``(seed, i)`` (``i`` = its place in the evaluation order), and is filled by the model and
+by the classical fills: Telea, Navier-Stokes and PatchMatch, and on satellite data also
+land-cover PatchMatch (with the checkpoint's exemplar bank) and the land-cover nearest fill.
+Every method sees the same image with its holes blacked out, so
+no method can read the original hole pixels. Outside the hole each output is the
+input (the pipeline pastes only hole pixels; baselines are composited the same way).
+
+The figures that decide are the judge's (``../shared/JUDGE.md``): the judge's perceptual
+distance (LPIPS-shaped, VGG16 relu1_2 to relu5_3), hole PSNR, the median detail ratio and the
+win rate (the share of images where a fill's judge distance is below PatchMatch's). The old
+perceptual distance (the album loss's own VGG term) is still reported, for the cards' history.
+Hold out whole sources with ``--sources`` (names from the folder's manifest).
+
+Writes into ``--out``: ``report.json`` (means, paired deltas vs Telea and vs the strongest
+classical fill, PatchMatch or land-cover PatchMatch, win rates, median detail ratios,
+per-image scores and seconds per image), ``report.md`` (the table) and ``examples.png``
+(masked | every method | target, and for satellite data the requested land cover). With
+several ``--masks`` kinds, one such folder per kind and a ``summary.md`` across them.
+Metric definitions: :mod:`inpaint_core.eval.metrics`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image
+from tqdm import tqdm
+
+from inpaint_core.data.landcover import TABLE_HELP
+from inpaint_core.data.masks import MASK_KINDS, PICTURE_KINDS, MaskSpec, make_mask
+from inpaint_core.eval.metrics import (
+    JUDGE_LAYERS,
+    METRICS,
+    JudgeDistance,
+    detail_ratio,
+    image_metrics,
+)
+from inpaint_core.eval.reports import (
+    _grid_row,
+    _json_safe,
+    _nanmean,
+    _save_grid,
+    _summarise,
+    write_markdown,
+)
+from inpaint_core.fills.classical import CLASSICAL_METHODS
+from inpaint_core.fills.prefill import BANK_PREFILLS
+
+__all__ = ["evaluate", "evaluate_kinds", "held_out", "fit_square", "centre_window", "tile_windows", "add_arguments",
+           "main"]
+
+BASELINE_ONLY = "telea"  # --checkpoint telea: score only the classical fills
+LANDCOVER_BASELINES = ("landcover-patchmatch", "landcover-nearest", "landcover-bank", "landcover-smooth")  # classical fills that read the land cover
+SAT_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff")
+
+
+def fit_square(image: np.ndarray, size: int) -> np.ndarray:
+    """``HxWx3 uint8`` -> ``size x size x 3``: short side resized to ``size``, centre crop."""
+    h, w = image.shape[:2]
+    if min(h, w) != size:
+        scale = size / min(h, w)
+        new = (max(size, round(w * scale)), max(size, round(h * scale)))
+        resample = Image.BICUBIC if scale > 1 else Image.LANCZOS
+        image = np.asarray(Image.fromarray(image).resize(new, resample))
+        h, w = image.shape[:2]
+    y, x = (h - size) // 2, (w - size) // 2
+    return np.ascontiguousarray(image[y : y + size, x : x + size])
+
+
+def centre_window(image: np.ndarray, landcover: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """The centre ``size x size`` window of an RGB tile and its ``HxW`` class map (scaled up,
+    cubic / nearest, only when the tile is smaller than the window)."""
+    h, w = landcover.shape
+    if min(h, w) < size:
+        f = size / min(h, w)
+        new = (max(size, round(w * f)), max(size, round(h * f)))
+        image = cv2.resize(image, new, interpolation=cv2.INTER_CUBIC)
+        landcover = cv2.resize(landcover.astype(np.int32), new, interpolation=cv2.INTER_NEAREST)
+        h, w = landcover.shape
+    y, x = (h - size) // 2, (w - size) // 2
+    return (np.ascontiguousarray(image[y : y + size, x : x + size]),
+            np.ascontiguousarray(landcover[y : y + size, x : x + size]).astype(np.int64))
+
+
+def tile_windows(image: np.ndarray, landcover: np.ndarray, size: int, limit: int = 1):
+    """Up to ``limit`` (0 = all) ``size x size`` windows of a tile, ``[((row, col), rgb, lc), ...]``.
+
+    ``limit == 1`` is the centre window (:func:`centre_window`). Otherwise the tile is cut
+    into the largest grid of non-overlapping windows that fits, centred, read row by row.
+    """
+    if limit == 1 or min(landcover.shape) < size:
+        return [((0, 0), *centre_window(image, landcover, size))]
+    h, w = landcover.shape
+    rows, cols = h // size, w // size
+    y0, x0 = (h - rows * size) // 2, (w - cols * size) // 2
+    out = []
+    for r in range(rows):
+        for c in range(cols):
+            y, x = y0 + r * size, x0 + c * size
+            out.append(((r, c), np.ascontiguousarray(image[y : y + size, x : x + size]),
+                        np.ascontiguousarray(landcover[y : y + size, x : x + size]).astype(np.int64)))
+    return out[:limit] if limit else out
+
+
+def held_out(files: list[Path], meta: dict) -> list[Path]:
+    """The files listed as validation data in a checkpoint's ``training`` summary.
+
+    The album trainer stores bare names (``val_files``), the satellite trainer paths
+    (``val_images``); files are matched on their last path parts (up to 3), so the
+    same data folder matches wherever it is mounted.
+    """
+    training = meta.get("training") or {}
+    listed = training.get("val_files") or training.get("val_images")
+    if not listed:
+        raise ValueError("--split val: this checkpoint's training summary lists no held-out files "
+                         "(training.val_files); use --split all")
+    depth = min(3, min(len(Path(p).parts) for p in listed))
+    keys = {Path(p).parts[-depth:] for p in listed}
+    chosen = [f for f in files if f.parts[-depth:] in keys]
+    if not chosen:
+        raise ValueError(f"--split val: none of the checkpoint's {len(listed)} held-out files is in this folder "
+                         f"(e.g. {listed[0]})")
+    return chosen
+
+
+def _list(root: Path, suffixes) -> list[Path]:
+    return sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in suffixes)
+
+
+def _sources(images: Path, landcover: Path | None, satellite: bool) -> list[tuple[Path, Path | None]]:
+    """``(image, land-cover or None)`` pairs to evaluate, in a stable (sorted) order."""
+    if not satellite:
+        from inpaint_core.data.pictures import list_images
+
+        return [(p, None) for p in list_images(images)]
+    if landcover is None:  # the tile layout: images/ beside masks/ (or landcover/, labels/)
+        from inpaint_core.data.tiles import find_tile_pairs
+
+        return find_tile_pairs(images)
+    from inpaint_core.cli.run import match_by_stem
+
+    return match_by_stem(_list(images, SAT_SUFFIXES), _list(landcover, SAT_SUFFIXES), "land-cover")
+
+
+def _load(image_path: Path, lc_path: Path | None, table, size: int, windows: int = 1):
+    """``[(window name suffix, rgb, land cover or None), ...]`` for one source image."""
+    if lc_path is None:
+        from inpaint_core.data.pictures import load_rgb
+
+        return [("", fit_square(load_rgb(image_path), size), None)]
+    from inpaint_core.data.geo import read_tile
+
+    tile = read_tile(image_path, lc_path, table)
+    found = tile_windows(tile.rgb, tile.landcover, size, windows)
+    return [(f"#{r},{c}" if len(found) > 1 else "", im, l) for (r, c), im, l in found]
+
+
+def _samples(sources, images: Path, table, size: int, windows: int, skipped: list, progress: bool):
+    """Yield ``(name, rgb, land cover or None)`` per evaluated window, loading each source
+    image once (with a progress bar over them); unreadable ones are named in ``skipped``."""
+    for image_path, lc_path in tqdm(sources, desc="evaluate", unit="img", disable=not progress):
+        name = image_path.relative_to(images).as_posix() if image_path.is_relative_to(images) else image_path.name
+        try:
+            found = _load(image_path, lc_path, table, size, windows)
+        except ValueError as err:
+            tqdm.write(f"skipped {name}: {err}")
+            skipped.append(name)
+            continue
+        for suffix, target, lc in found:
+            yield name + suffix, target, lc
+
+
+def _mask(kind: str, size: int, seed: int, i: int, landcover, table) -> np.ndarray:
+    rng = np.random.default_rng([seed, i])
+    if landcover is None:
+        return make_mask(kind, size, size, rng)
+    from inpaint_core.data.tiles import draw_mask
+
+    # draw_mask never removes nodata classes and falls back to strokes on an empty draw
+    return draw_mask(MaskSpec(weights={kind: 1.0}), landcover, rng, table.nodata_indices)
+
+
+def _load_vgg(vgg, vgg_weights) -> tuple[object, str]:
+    if vgg is not None:
+        return vgg, "injected module"
+    from inpaint_core.models.vgg import VGG_ENV, load_vgg16
+
+    source = str(vgg_weights) if vgg_weights else (f"${VGG_ENV}" if os.environ.get(VGG_ENV) else "torch hub")
+    try:
+        return load_vgg16(vgg_weights, JUDGE_LAYERS), source
+    except ValueError as err:  # e.g. a file that stops at conv4_3
+        raise ValueError(f"the judge reads VGG16 to relu5_3: {err}. Pass weights to conv5_3, e.g. --vgg-weights "
+                         "vgg16_imagenet_features_to_relu4_3.pth,vgg16_imagenet_features_conv5.pth") from err
+
+
+def _class_table(model, classes):
+    """The land-cover table: the satellite checkpoint's, or ``--classes`` (which must agree with it)."""
+    from inpaint_core.data.landcover import get_class_table
+
+    table = model.classes if model is not None and "landcover" in model.extra_inputs else None
+    if classes is not None:
+        asked = get_class_table(classes)
+        if table is not None and asked.to_json() != table.to_json():
+            raise ValueError(f"--classes {classes} differs from the checkpoint's class table ({table.name})")
+        table = asked
+    if table is None:
+        raise ValueError("satellite data needs --classes NAME|FILE.json (or a satellite checkpoint)")
+    return table
+
+
+def _referee(model, checkpoint, device, referee=None):
+    """The land-cover reader for the consistency measure, or None: the one stored in
+    ``referee`` (another satellite checkpoint, so several models face one judge) or else
+    the evaluated checkpoint's own."""
+    if model is None or "landcover" not in model.extra_inputs:
+        return None
+    from inpaint_core.checkpoint import CheckpointError
+    from inpaint_core.eval.referee import load_reader
+
+    if referee is not None:
+        reader = load_reader(referee, device=device)  # asked for by name: its errors are the user's to see
+        if reader.classes.to_json() != model.classes.to_json():
+            raise ValueError(f"--referee {referee} reads the {reader.classes.name} classes, the model paints "
+                             f"{model.classes.name}")
+        return reader
+
+    try:
+        return load_reader(checkpoint, device=device)
+    except CheckpointError as err:
+        print(f"note: no land-cover consistency ({err})", file=sys.stderr)
+        return None
+
+
+def _consistency(reader, filled, landcover, mask) -> float:
+    from inpaint_core.eval.referee import consistency
+
+    return consistency(reader, filled, landcover, mask)["accuracy"]
+
+
+def _baselines(names, satellite: bool, table, model) -> dict:
+    """The classical fills to score, as ``name -> fill(image, mask, landcover)``.
+
+    Land-cover fills take the class table; land-cover PatchMatch, ``landcover-bank`` and ``-smooth`` take
+    the exemplar bank of the evaluated checkpoint when it has one (so a model is judged
+    against the classical fill it ships with; the last two exist only then).
+    """
+    bank = getattr(model, "bank", None)
+    valid = list(CLASSICAL_METHODS) + (list(LANDCOVER_BASELINES) if satellite else [])
+    if bank is None:  # these need the evaluated checkpoint's exemplar bank
+        valid = [n for n in valid if n not in BANK_PREFILLS]
+    names = valid if names is None else list(names)
+    unknown = [n for n in names if n not in valid]
+    if unknown:
+        raise ValueError(f"unknown baseline(s) {', '.join(unknown)}; valid here: {', '.join(valid)}")
+    if "telea" not in names:
+        names.insert(0, "telea")  # every report's deltas are against Telea
+    fills = {}
+    for name in names:
+        if name in CLASSICAL_METHODS:
+            fills[name] = lambda im, m, lc, f=CLASSICAL_METHODS[name]: f(im, m)
+        else:
+            from inpaint_core.registry import LandcoverFillInpainter
+
+            inpainter = LandcoverFillInpainter(table, name, bank=bank if name != "landcover-nearest" else None)
+            fills[name] = lambda im, m, lc, f=inpainter: f._fill(im, m, {"landcover": lc.astype(np.int32)})
+    return fills
+
+
+def _score(filled, target, mask, judge, feats_t, reader, landcover) -> dict[str, float]:
+    scores = {**image_metrics(filled, target, mask), **judge.scores(filled, feats_t),
+              "detail": detail_ratio(filled, target, mask)}
+    if reader is not None:
+        scores["landcover_consistency"] = _consistency(reader, filled, landcover, mask)
+    return scores
+
+
+def evaluate(checkpoint, images, out, masks: str = "research", seed: int = 0, size: int = 256,
+             limit: int | None = None, split: str = "all", landcover=None, classes=None, vgg=None,
+             vgg_weights=None, device: str = "auto", strategy: str = "full", examples: int = 6,
+             windows: int = 1, referee=None, progress: bool = True, baselines=None, what_if: bool = False,
+             split_from=None, sources: list[str] | None = None) -> dict:
+    """Run the evaluation and write ``report.json``, ``report.md`` and ``examples.png`` to ``out``.
+
+    ``checkpoint``: a model file, or ``"telea"`` to score only the baselines. ``vgg``: a
+    :class:`~inpaint_core.models.vgg.VGG16Features` to use instead of loading ImageNet weights
+    (tests inject a random one). ``windows``: satellite tiles give up to this many
+    non-overlapping windows each (0 = all; 1 = the centre one). ``referee``: a satellite
+    checkpoint whose land-cover referee scores consistency (default: the model's own).
+    ``baselines``: the classical fills to score (default: all that apply to the data).
+    ``what_if``: satellite data only; score what-if fills instead (:mod:`inpaint_core.eval.whatif`:
+    ``whatif.json``, ``whatif.md``, ``whatif.png``). ``sources``: pictures only; keep the files
+    of these sources (held out from training; names as ``train/album.py --val-sources`` takes).
+    Returns the report dict. Raises ``ValueError`` for bad
+    arguments or data.
+    """
+    from inpaint_core.engine import InferenceOptions, resolve_device
+    from inpaint_core.registry import load_inpainter
+
+    if masks not in MASK_KINDS:
+        raise ValueError(f"unknown mask kind {masks!r}; valid: {', '.join(MASK_KINDS)}")
+    if windows < 0:
+        raise ValueError(f"--windows must be 0 (all) or a positive count, got {windows}")
+    if split not in ("all", "val"):
+        raise ValueError(f"--split must be all or val, got {split!r}")
+    images, out = Path(images), Path(out)
+    held_sources = [s.strip() for s in (sources or []) if s.strip()]
+    t0 = time.time()
+    model, meta = None, {}
+    if str(checkpoint) != BASELINE_ONLY:
+        model = load_inpainter(checkpoint, device=device, options=InferenceOptions(strategy=strategy))
+        meta = model.meta
+    elif split == "val":
+        raise ValueError("--split val needs a checkpoint (its training summary lists the held-out files)")
+    satellite = (model is not None and "landcover" in model.extra_inputs) or landcover is not None or classes is not None
+    table = _class_table(model, classes) if satellite else None
+    if masks == "class-patches" and not satellite:
+        raise ValueError("--masks class-patches needs land cover: a satellite checkpoint or --landcover/--classes")
+
+    sources = _sources(images, Path(landcover) if landcover else None, satellite)
+    if split == "val":
+        from inpaint_core.checkpoint import read_meta
+
+        # another model's held-out files: two models scored on the same tiles
+        split_meta = read_meta(split_from) if split_from else meta
+        chosen = set(held_out([p for p, _ in sources], split_meta))
+        sources = [s for s in sources if s[0] in chosen]
+    if held_sources:
+        if satellite:
+            raise ValueError("--sources is for pictures; hold out whole tiles with --split val")
+        from inpaint_core.data.pictures import file_sources, in_turn, names_source
+
+        origin = file_sources([p for p, _ in sources], images)
+        unknown = [n for n in held_sources if not any(names_source(n, o) for o in origin)]
+        if unknown:
+            raise ValueError(f"--sources: {', '.join(unknown)} not found in {images}; its sources: "
+                             f"{', '.join(sorted(set(origin)))}")
+        # in turn from each named source (each in its sorted order), so --limit takes a balanced sample
+        sources = in_turn([[s for s, o in zip(sources, origin) if names_source(n, o)] for n in held_sources])
+    if limit:
+        sources = sources[:limit]
+
+    reader = _referee(model, checkpoint, device, referee)
+    if what_if:
+        from inpaint_core.data.geo import read_tile
+        from inpaint_core.eval.whatif import what_if as run_what_if
+        from inpaint_core.eval.whatif import windows_in_tiles
+
+        if not satellite:
+            raise ValueError("--what-if needs land cover: a satellite checkpoint or --landcover/--classes")
+
+        def tiles():  # whole tiles: each window's hole is filled in its tile, as the app fills it
+            for image_path, lc_path in tqdm(sources, desc="tiles", unit="tile", disable=not progress):
+                name = image_path.relative_to(images).as_posix() if image_path.is_relative_to(images) else \
+                    image_path.name
+                try:
+                    tile = read_tile(image_path, lc_path, table)
+                except ValueError as err:
+                    tqdm.write(f"skipped {name}: {err}")
+                    continue
+                yield name, tile.rgb, tile.landcover
+
+        found = windows_in_tiles(tiles(), size, windows)
+        if not found:
+            raise ValueError(f"no tile could be evaluated in {images}")
+        return run_what_if(model, table, found, out, seed=seed, reader=reader, examples=examples,
+                           checkpoint=str(checkpoint), progress=progress)
+    vgg, vgg_source = _load_vgg(vgg, vgg_weights)
+    perceptual = JudgeDistance(vgg, resolve_device(device))
+
+    methods = _baselines(baselines, satellite, table, model)  # name -> fill(image, mask, landcover)
+    if model is not None:
+        methods = {"model": None, **methods}
+    reference = "landcover-patchmatch" if "landcover-patchmatch" in methods else (
+        "patchmatch" if "patchmatch" in methods else None)
+    seconds = {m: 0.0 for m in methods}
+    per_image, grid_rows, skipped = [], [], []
+    samples = _samples(sources, images, table, size, windows, skipped, progress)
+    for i, (name, target, lc) in enumerate(samples):
+        mask = _mask(masks, size, seed, i, lc, table)
+        masked = target.copy()
+        masked[mask] = 0  # no method may see the original hole pixels
+        scores, fills = {}, {}
+        feats_t = perceptual.features(target)  # once per image, shared by every method
+        for method, fill in methods.items():
+            t_fill = time.perf_counter()
+            if fill is None:
+                fills[method] = model.inpaint(masked, mask, **({"landcover": lc} if "landcover" in model.extra_inputs else {}))
+            else:
+                fills[method] = target.copy()
+                fills[method][mask] = fill(masked, mask, lc)[mask]
+            seconds[method] += time.perf_counter() - t_fill
+            scores[method] = _score(fills[method], target, mask, perceptual, feats_t, reader, lc)
+        record = {"file": name, "mask_seed": [seed, i], "hole_fraction": float(mask.mean()), "scores": scores}
+        if reader is not None:  # the referee on the untouched image: the ceiling a fill can reach
+            record["landcover_consistency_target"] = _consistency(reader, target, lc, mask)
+        per_image.append(record)
+        if len(grid_rows) < examples:
+            grid_rows.append(_grid_row(target, mask, fills, lc, table))
+    if not per_image:
+        raise ValueError(f"no image could be evaluated in {images}")
+
+    report = _summarise(per_image, list(methods), reference)
+    report["seconds_per_image"] = {m: round(t / len(per_image), 4) for m, t in seconds.items()}
+    report.update({
+        "checkpoint": str(checkpoint), "model_kind": model.kind if model else None, "images": str(images),
+        "split": split, "masks": masks, "held_out_sources": held_sources, "seed": seed, "size": size, "windows": windows if satellite else 1,
+        "strategy": strategy, "count": len(per_image), "sources": len(sources),
+        "referee": str(referee or checkpoint) if reader is not None else None,
+        "skipped": skipped, "perceptual": {"layers": list(perceptual.layers), "weights": vgg_source},
+        "judge": "JUDGE.md: LPIPS-shaped VGG16 relu1_2..relu5_3 distance, hole PSNR, median detail ratio, win rate",
+        "metrics": {k: v[0] for k, v in METRICS.items() if k in report["methods"][next(iter(methods))]},
+        "training": {k: meta.get("training", {}).get(k) for k in ("steps", "wall_minutes", "images_seen")},
+        "per_image": per_image,
+    })  # fmt: skip
+    if reader is not None:
+        report["landcover_consistency_target"] = _nanmean([r["landcover_consistency_target"] for r in per_image])
+    out.mkdir(parents=True, exist_ok=True)
+    report["grid"] = "examples.png"
+    _save_grid(out / "examples.png", grid_rows, list(methods), lc_column=table is not None)
+    report["seconds"] = round(time.time() - t0, 1)
+    (out / "report.json").write_text(json.dumps(_json_safe(report), indent=2, allow_nan=False))
+    write_markdown(report, out / "report.md")
+    return report
+
+
+def evaluate_kinds(kinds: list[str], out, **kwargs) -> dict[str, dict]:
+    """:func:`evaluate` once per hole kind, into ``out/KIND/`` when there are several (``out``
+    itself for one), and ``out/summary.md``: the judge's figures of every kind in one table."""
+    out = Path(out)
+    if len(kinds) == 1:
+        return {kinds[0]: evaluate(out=out, masks=kinds[0], **kwargs)}
+    reports = {kind: evaluate(out=out / kind, masks=kind, **kwargs) for kind in kinds}
+    write_summary(reports, out / "summary.md")
+    return reports
+
+
+def write_summary(reports: dict[str, dict], path) -> Path:
+    """One row per hole kind: the model's (or the first fill's) judge distance against the
+    reference's, the win rate, hole PSNR and median detail ratio, beside the reference's."""
+    first = next(iter(reports.values()))
+    ref = first.get("reference")
+    main = "model" if "model" in first["methods"] else next(m for m in first["methods"] if m != ref)
+    lines = [f"# Judge summary: {first['checkpoint']}", "",
+             f"{first['count']} images from `{first['images']}`"
+             + (f" (held-out sources: {', '.join(first['held_out_sources'])})" if first.get("held_out_sources") else "")
+             + f", {first['size']} px, seed {first['seed']}; `{main}` against `{ref}` and Telea, the same holes for each.",
+             "", f"| holes | judge {main} / {ref} (ratio) | {main} wins | hole PSNR {main} / {ref} (dB) | "
+             f"detail {main} / {ref} | judge Telea | s / image {main} / {ref} |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for kind, r in reports.items():
+        m, b, t = r["methods"][main], r["methods"].get(ref, {}), r["methods"].get("telea", {})
+        ratio = m["judge"] / b["judge"] if b.get("judge") else None
+        win = (r.get("win_rate") or {}).get(main)
+        det = r.get("detail_median") or {}
+        sec = r.get("seconds_per_image", {})
+        lines.append(
+            f"| {kind} | {m['judge']:.4f} / {b.get('judge', float('nan')):.4f}"
+            + (f" ({ratio:.3f}x)" if ratio else "") + f" | {'n/a' if win is None else f'{100 * win:.0f} %'} | "
+            f"{m['psnr_hole']:.2f} / {b.get('psnr_hole', float('nan')):.2f} | "
+            f"{_num(det.get(main))} / {_num(det.get(ref))} | {_num(t.get('judge'), 4)} | "
+            f"{_num(sec.get(main), 3)} / {_num(sec.get(ref), 3)} |")
+    lines += ["", "Judge distance: lower is better (JUDGE.md). Win rate: the share of images where the judge "
+              f"distance of `{main}` is below `{ref}`'s. Detail: median ratio of the hole's texture to the original's.", ""]
+    path = Path(path)
+    path.write_text("\n".join(lines))
+    return path
+
+
+def _num(value, digits: int = 2) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from inpaint_core.engine import STRATEGIES
+
+    parser.add_argument("--checkpoint", required=True, help=f"model file (.safetensors), or '{BASELINE_ONLY}' "
+                        "to score only the OpenCV baselines")
+    parser.add_argument("--images", required=True, type=Path, help="folder of images (searched recursively); "
+                        "satellite: the tile folder (images/ beside masks/) unless --landcover is given")
+    parser.add_argument("--landcover", type=Path, help="satellite: folder of land-cover rasters matched to images by stem")
+    parser.add_argument("--classes", help=f"satellite: {TABLE_HELP}; default: the checkpoint's")
+    parser.add_argument("--masks", default="research", help="hole kind, or several comma-separated (one report "
+                        f"each under OUT/KIND/, and OUT/summary.md): {', '.join(MASK_KINDS)}; 'all' = the "
+                        f"judge's four picture kinds ({', '.join(PICTURE_KINDS)})")
+    parser.add_argument("--sources", help="pictures: evaluate only the files of these sources, comma-separated "
+                        "(whole sources held out from training; named as in the folder's manifest, e.g. "
+                        "vncntxl/crate, or 'debian' for every debian: package)")
+    parser.add_argument("--seed", type=int, default=0, help="mask i is seeded by (seed, i)")
+    parser.add_argument("--split", choices=("all", "val"), default="all",
+                        help="val: only the files the checkpoint's training held out (training.val_files)")
+    parser.add_argument("--split-from", help="with --split val: the held-out files of this checkpoint instead of "
+                        "the evaluated one's (to score the shipped model on a candidate's held-out tiles)")
+    parser.add_argument("--limit", type=int, help="evaluate at most this many images (the first ones, in sorted order; "
+                        "with --sources, taken in turn from each source)")
+    parser.add_argument("--size", type=int, default=256, help="side of the square each image is brought to")
+    parser.add_argument("--windows", type=int, default=1, help="satellite: windows per tile, from a grid of "
+                        "non-overlapping size x size ones (0 = all; default 1 = the centre window)")
+    parser.add_argument("--referee", help="satellite: score land-cover consistency with the referee stored in "
+                        "this checkpoint instead of the model's own (to compare several models with one judge)")
+    parser.add_argument("--strategy", choices=STRATEGIES, default="full",
+                        help="engine size strategy; full: the network sees the whole SIZE image, as in training")
+    parser.add_argument("--vgg-weights", help="VGG16 ImageNet state dict for the perceptual distance "
+                        "(default: $INPAINT_VGG16_WEIGHTS, else torch hub)")
+    parser.add_argument("--examples", type=int, default=6, help="rows in examples.png")
+    parser.add_argument("--what-if", action="store_true", help="satellite: ask each class-patch hole to become "
+                        "the class farthest in colour from the erased one, and score how far each fill follows "
+                        "(mean colour, and the referee's reading): whatif.json, whatif.md, whatif.png")
+    parser.add_argument("--baselines", help="comma-separated classical fills to score (default: all that apply: "
+                        f"{', '.join(CLASSICAL_METHODS)}, and on satellite data {', '.join(LANDCOVER_BASELINES)}); "
+                        "telea is always scored")
+    parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    parser.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice; on a busy "
+                        "machine 1 can be much faster)")
+    parser.add_argument("--out", required=True, type=Path, help="folder for report.json, report.md, examples.png")
+
+
+def main(args: argparse.Namespace) -> int:
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    kinds = list(PICTURE_KINDS) if args.masks == "all" else [k.strip() for k in args.masks.split(",") if k.strip()]
+    unknown = [k for k in kinds if k not in MASK_KINDS]
+    if unknown or not kinds:
+        print(f"error: unknown hole kind(s) {', '.join(unknown) or repr(args.masks)}; valid: {', '.join(MASK_KINDS)} "
+              "or all", file=sys.stderr)
+        return 2
+    try:
+        reports = evaluate_kinds(kinds, args.out, checkpoint=args.checkpoint, images=args.images, seed=args.seed,
+                                 size=args.size, limit=args.limit, split=args.split, landcover=args.landcover,
+                                 classes=args.classes, vgg_weights=args.vgg_weights, device=args.device,
+                                 strategy=args.strategy, examples=args.examples, windows=args.windows,
+                                 referee=args.referee, baselines=args.baselines.split(",") if args.baselines else None,
+                                 what_if=args.what_if, split_from=args.split_from,
+                                 sources=args.sources.split(",") if args.sources else None)
+    except (ValueError, RuntimeError, FileNotFoundError) as err:  # CheckpointError is a ValueError
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    report = next(iter(reports.values()))
+    if len(kinds) > 1:
+        print((args.out / "summary.md").read_text())
+        print(f"wrote {args.out / 'summary.md'} and one report per kind under {args.out}/")
+        return 0
+    if args.what_if:
+        print((args.out / "whatif.md").read_text().split("\n\n![")[0])
+        print(f"\nwrote {args.out / 'whatif.json'}, {args.out / 'whatif.md'}, {args.out / 'whatif.png'} "
+              f"({report['count']} windows, {report['seconds']} s)")
+        return 0
+    print((args.out / "report.md").read_text().split("\n\n![")[0])
+    print(f"\nwrote {args.out / 'report.json'}, {args.out / 'report.md'}, {args.out / 'examples.png'} "
+          f"({report['count']} images, {report['seconds']} s)")
+    return 0

@@ -1,0 +1,105 @@
+"""Classical fills: the baselines, the networks' pre-fills (:mod:`inpaint_core.fills.prefill`) and the app's fallback.
+
+* OpenCV's Telea and Navier-Stokes fills: smooth, instant, no texture;
+* PatchMatch (PyPatchMatch, MIT): copies real patches from the known part of the image,
+  the free "content-aware fill" that keeps foliage, sand, print and lettering textured.
+  Its randomised search is seeded before every call, so equal inputs give equal fills.
+
+All functions take and return RGB ``HxWx3 uint8`` and an ``HxW`` bool mask (True = hole).
+"""
+
+from __future__ import annotations
+
+import threading
+
+import cv2
+import numpy as np
+
+__all__ = ["telea", "navier_stokes", "patchmatch", "patchmatch_guide", "patchmatch_texture", "CLASSICAL_METHODS",
+           "DEFAULT_RADIUS", "PATCH_SIZE"]
+
+DEFAULT_RADIUS = 5  # OpenCV's inpaintRadius: the neighbourhood each filled pixel averages
+PATCH_SIZE = 3  # PatchMatch patch radius (7x7 patches): PyPatchMatch's examples and the tools shipping it use 3
+# the native library keeps its seed in one global: a call must set it and run without another in between
+_PATCHMATCH_LOCK = threading.Lock()
+
+
+def _cv_inpaint(image: np.ndarray, mask: np.ndarray, flag: int, radius: int) -> np.ndarray:
+    if not mask.any():
+        return image.copy()
+    # OpenCV is channel-order agnostic here, so RGB in = RGB out
+    return cv2.inpaint(np.ascontiguousarray(image), mask.astype(np.uint8) * 255, radius, flag)
+
+
+def telea(image: np.ndarray, mask: np.ndarray, radius: int = DEFAULT_RADIUS) -> np.ndarray:
+    """Telea's fast-marching fill (``cv2.INPAINT_TELEA``)."""
+    return _cv_inpaint(image, mask, cv2.INPAINT_TELEA, radius)
+
+
+def navier_stokes(image: np.ndarray, mask: np.ndarray, radius: int = DEFAULT_RADIUS) -> np.ndarray:
+    """The Navier-Stokes based fill (``cv2.INPAINT_NS``)."""
+    return _cv_inpaint(image, mask, cv2.INPAINT_NS, radius)
+
+
+def patchmatch(image: np.ndarray, mask: np.ndarray, patch_size: int = PATCH_SIZE, seed: int = 0,
+               source: np.ndarray | None = None) -> np.ndarray:
+    """PatchMatch fill: every hole pixel is rebuilt from patches of the known pixels.
+
+    ``source``: optional ``HxW`` bool map of the pixels allowed as patch sources (default:
+    every pixel outside the hole). Pixels that are neither hole nor source keep their values
+    and are never copied. Deterministic for a given ``seed``.
+    """
+    if not mask.any():
+        return image.copy()
+    import patchmatch as pm  # imported on first use: the training path never needs it
+
+    image = np.ascontiguousarray(image)
+    hole = mask.astype(np.uint8)
+    hidden = None
+    if source is not None:
+        hidden = (~(source.astype(bool) | mask.astype(bool))).astype(np.uint8)
+    with _PATCHMATCH_LOCK:
+        pm.set_random_seed(seed)
+        return pm.inpaint(image, hole, global_mask=hidden, patch_size=patch_size)
+
+
+CLASSICAL_METHODS = {"telea": telea, "navier-stokes": navier_stokes, "patchmatch": patchmatch}
+
+
+def patchmatch_guide(image: np.ndarray, mask: np.ndarray, scale: float = 0.5, seed: int = 0) -> np.ndarray:
+    """PatchMatch at ``scale`` of the resolution, upsampled (cubic) into the hole: a texture
+    guide at a fraction of PatchMatch's time (about a quarter at half resolution)."""
+    if not mask.any():
+        return image.copy()
+    h, w = mask.shape
+    sh, sw = max(8, round(h * scale)), max(8, round(w * scale))
+    small = cv2.resize(image, (sw, sh), interpolation=cv2.INTER_AREA)
+    # a low-resolution pixel is a hole if any of its area was one, so no hole colour leaks in
+    small_mask = cv2.resize(mask.astype(np.float32), (sw, sh), interpolation=cv2.INTER_AREA) > 0
+    up = cv2.resize(patchmatch(small, small_mask, seed=seed), (w, h), interpolation=cv2.INTER_CUBIC)
+    out = image.copy()
+    out[mask] = up[mask]
+    return out
+
+
+def patchmatch_texture(image: np.ndarray, mask: np.ndarray, guide: np.ndarray, weight: float = 1.0,
+                       patch_size: int = PATCH_SIZE, seed: int = 0) -> np.ndarray:
+    """PatchMatch guided by a fill: every hole pixel is rebuilt from real patches of the known
+    pixels, chosen to match the picture around them and ``guide`` (``HxWx3 uint8``, a fill of
+    the same holes, e.g. one made at a lower resolution and scaled up) where they land.
+
+    The guide's lightness and chroma (Lab) steer PatchMatch's search (its regularity term,
+    ``weight`` relative to the patch distance), so the result follows the guide's structure
+    with the picture's own texture at full resolution.
+    """
+    if not mask.any():
+        return image.copy()
+    import patchmatch as pm
+
+    lab = cv2.cvtColor(np.ascontiguousarray(guide), cv2.COLOR_RGB2LAB).astype(np.float32)
+    steer = np.dstack([lab[..., 0], (lab[..., 1] + lab[..., 2]) / 2, np.zeros_like(lab[..., 0])])
+    masked = np.ascontiguousarray(np.where(mask[..., None], 0, image).astype(np.uint8))
+    with _PATCHMATCH_LOCK:
+        pm.set_random_seed(seed)
+        return pm.inpaint_regularity(masked, mask.astype(np.uint8), np.ascontiguousarray(steer),
+                                     patch_size=patch_size, guide_weight=weight)

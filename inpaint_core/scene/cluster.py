@@ -1,0 +1,138 @@
+"""Scenes over a Dask cluster: ``inpaint run --scheduler tcp://HOST:8786`` or ``--workers N``.
+
+Dask schedules; this module only hands it the same two functions the one-process run calls
+(:func:`inpaint_core.scene.fill.scan_strip` per strip, :func:`inpaint_core.scene.fill.fill_window` per
+window) and takes their results back **in plan order**, with at most ``ahead`` tasks submitted
+beyond the oldest one not yet taken. So the one writer of each file (this process) writes the
+windows in the order the one-process run does, and the file is the same, byte for byte,
+whichever worker finished first; and what waits to be written stays bounded.
+
+Each worker builds the fill once, from a :class:`FillSpec` (method, checkpoint, options), and keeps
+it for every later window and file. A task that raises is retried (``retries``); a worker that
+dies has its tasks run again elsewhere by Dask's scheduler. The files must be readable by the
+workers at the same paths (a shared file system, or GDAL's ``/vsis3/``-style paths); only this
+process writes.
+
+Needs the ``cluster`` extra: ``pip install -e ".[cluster]"`` (dask and distributed); nothing
+else in :mod:`inpaint_core` imports this module.
+"""
+
+from __future__ import annotations
+
+import resource
+from collections import deque
+from dataclasses import dataclass
+
+from inpaint_core.engine import InferenceOptions
+from inpaint_core.scene.fill import fill_window
+
+__all__ = ["FillSpec", "DaskRunner"]
+
+_FILLS: dict = {}  # repr(FillSpec) -> its fill, built once per worker process
+
+
+@dataclass(frozen=True)
+class FillSpec:
+    """How a worker builds the fill: the arguments of :func:`inpaint_core.registry.make_inpainter`,
+    and how many threads torch may use there (None: torch's choice)."""
+
+    method: str = "model"
+    checkpoint: str | None = None
+    classes: str | None = None
+    device: str = "auto"
+    options: InferenceOptions | None = None
+    torch_threads: int | None = None
+
+    def build(self):
+        key = repr(self)  # the options are a mutable dataclass: no hash, but a faithful repr
+        fill = _FILLS.get(key)
+        if fill is None:
+            from inpaint_core.registry import make_inpainter
+
+            if self.torch_threads:
+                import torch
+
+                torch.set_num_threads(self.torch_threads)
+            fill = _FILLS[key] = make_inpainter(self.method, self.checkpoint, classes=self.classes,
+                                                 device=self.device, options=self.options)
+        return fill
+
+
+def _fill_task(spec: FillSpec, scene, job, scale, stats):
+    return fill_window(spec.build(), scene, job, scale, stats)
+
+
+def _peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+class DaskRunner:
+    """The runner of :func:`inpaint_core.scene.fill.fill_scene` on a Dask cluster.
+
+    ``scheduler``: the address of a running cluster's scheduler (``tcp://HOST:8786``); else a
+    ``LocalCluster`` of ``workers`` processes with ``threads_per_worker`` threads each is started
+    here, and closed by :meth:`close`. ``retries``: how often a task that raised is run again.
+    ``ahead``: tasks submitted beyond the oldest result not yet taken (default: 4 per worker thread).
+    """
+
+    def __init__(self, spec: FillSpec, scheduler: str | None = None, workers: int | None = None,
+                 threads_per_worker: int = 1, retries: int = 2, ahead: int | None = None):
+        try:
+            from dask.distributed import Client, LocalCluster
+        except ImportError as err:
+            raise ValueError("--scheduler and --workers need Dask: pip install -e \".[cluster]\"") from err
+        self.spec, self.retries, self.cluster = spec, retries, None
+        if scheduler:
+            self.client = Client(scheduler, timeout=30)
+        else:
+            self.cluster = LocalCluster(n_workers=workers or 2, threads_per_worker=threads_per_worker, processes=True,
+                                        dashboard_address=None)
+            self.client = Client(self.cluster)
+        threads = sum(self.client.nthreads().values()) or 1
+        self.ahead = ahead or 4 * threads
+
+    def describe(self) -> str:
+        workers = self.client.nthreads()
+        where = "local cluster" if self.cluster else f"cluster {self.client.scheduler.address}"
+        return f"{where}: {len(workers)} worker(s), {sum(workers.values())} thread(s)"
+
+    def _ordered(self, fn, items):
+        """``fn(*args)`` for each of ``items`` on the cluster, results in the order of ``items``."""
+        items, pending = iter(items), deque()
+
+        def top_up():
+            while len(pending) < self.ahead:
+                args = next(items, None)
+                if args is None:
+                    return
+                pending.append(self.client.submit(fn, *args, retries=self.retries, pure=False))
+
+        top_up()
+        try:
+            while pending:
+                result = pending.popleft().result()
+                top_up()
+                yield result
+        finally:
+            for future in pending:
+                future.cancel()
+
+    def map(self, fn, items):
+        return self._ordered(fn, items)
+
+    def fill(self, scene, jobs, scale, stats):
+        return self._ordered(_fill_task, [(self.spec, scene, job, scale, stats) for job in jobs])
+
+    def worker_pids(self) -> dict[str, int]:
+        import os
+
+        return self.client.run(os.getpid)
+
+    def worker_peak_mb(self) -> float:
+        """The largest peak resident memory of any worker process so far, in MiB."""
+        return max(self.client.run(_peak_mb).values(), default=0.0)
+
+    def close(self) -> None:
+        self.client.close()
+        if self.cluster is not None:
+            self.cluster.close()

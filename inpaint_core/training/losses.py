@@ -1,0 +1,96 @@
+"""Training losses: L1 reconstruction, VGG16 perceptual and style, total variation,
+least-squares and hinge GAN terms.
+
+Small functions that each return a scalar tensor; trainers sum them with weights and
+log the parts. The VGG16 network they read is :mod:`inpaint_core.models.vgg`.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from inpaint_core.models.vgg import VGG16Features
+
+__all__ = ["l1_loss", "tv_loss", "lsgan_loss", "PerceptualLoss", "gram", "hinge_d_loss", "hinge_g_loss"]
+
+def l1_loss(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None, hole_weight: float = 1.0) -> torch.Tensor:
+    """Mean absolute error; with ``mask`` (``Nx1xHxW``, 1 = hole) hole pixels weigh ``hole_weight``."""
+    err = (pred - target).abs()
+    if mask is None or hole_weight == 1.0:
+        return err.mean()
+    weight = 1.0 + (hole_weight - 1.0) * mask
+    return (err * weight).mean()
+
+
+def tv_loss(image: torch.Tensor) -> torch.Tensor:
+    """Anisotropic total variation (mean absolute neighbour difference); fights checkerboards."""
+    dh = (image[..., 1:, :] - image[..., :-1, :]).abs().mean()
+    dw = (image[..., :, 1:] - image[..., :, :-1]).abs().mean()
+    return dh + dw
+
+
+def lsgan_loss(pred: torch.Tensor, real: bool) -> torch.Tensor:
+    """Least-squares GAN loss: MSE of the patch map against 1 (real) or 0 (fake)."""
+    target = torch.ones_like(pred) if real else torch.zeros_like(pred)
+    return F.mse_loss(pred, target)
+
+
+class PerceptualLoss(nn.Module):
+    """Mean L1 distance between VGG16 activations of ``pred`` and ``target`` (both in [0, 1]).
+
+    Per-layer ``weights`` (default 1 each) are fixed numbers, so a loss value means the
+    same thing in every run. The target's features need no gradient.
+    """
+
+    def __init__(self, vgg: VGG16Features, weights: tuple[float, ...] | None = None):
+        super().__init__()
+        self.vgg = vgg
+        self.weights = tuple(weights) if weights is not None else (1.0,) * len(vgg.layers)
+        if len(self.weights) != len(vgg.layers):
+            raise ValueError(f"{len(self.weights)} weights for {len(vgg.layers)} VGG layers")
+
+    def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return self.with_style(pred, target, style=False)[0]
+
+    def with_style(self, pred: torch.Tensor, target: torch.Tensor, style: bool = True
+                   ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """``(perceptual, style)`` from one VGG pass: the perceptual distance above, and the
+        style (texture) loss: the L1 distance between the activations' Gram matrices, summed
+        over the layers (Gatys et al.; the partial-convolution inpainting recipe of Liu et al.).
+        It asks the fill for the original's texture statistics, not its exact pixels, so it
+        rewards texture where L1 and the perceptual term reward the average of all fills."""
+        with torch.no_grad():
+            feats_t = self.vgg(target)
+        feats_p = self.vgg(pred)
+        total = pred.new_zeros((), dtype=torch.float32)
+        loss_style = pred.new_zeros((), dtype=torch.float32) if style else None
+        for w, fp, ft in zip(self.weights, feats_p, feats_t):
+            fp, ft = fp.float(), ft.float()
+            total = total + w * (fp - ft).abs().mean()
+            if style:
+                loss_style = loss_style + w * (gram(fp) - gram(ft)).abs().mean()
+        return total, loss_style
+
+
+def gram(features: torch.Tensor) -> torch.Tensor:
+    """``NxCxHxW`` activations -> ``NxCxC`` Gram matrices, normalised by ``C*H*W``."""
+    n, c, h, w = features.shape
+    f = features.reshape(n, c, h * w)
+    return f @ f.transpose(1, 2) / (c * h * w)
+
+
+def hinge_d_loss(real_scores: torch.Tensor, fake_scores: torch.Tensor, fake_patches: torch.Tensor) -> torch.Tensor:
+    """The discriminator's hinge loss: real images' patches toward >= 1, the composite's filled
+    patches toward <= -1 (its untouched patches are real pixels, and are not asked about)."""
+    real = F.relu(1 - real_scores).mean()
+    fake = F.relu(1 + fake_scores)[fake_patches].mean() if fake_patches.any() else fake_scores.new_zeros(())
+    return real + fake
+
+
+def hinge_g_loss(fake_scores: torch.Tensor, fake_patches: torch.Tensor) -> torch.Tensor:
+    """The generator's adversarial loss: raise the scores of its filled patches."""
+    if not fake_patches.any():
+        return fake_scores.new_zeros(())
+    return -fake_scores[fake_patches].mean()

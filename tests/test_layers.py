@@ -1,0 +1,139 @@
+"""The package's layers import only downward, without cycles, from the top of each module.
+
+A small AST walk over ``inpaint_core``: every import of a project module is read (wherever it
+is written) and checked against the layer table below. A module may import its own layer or
+any layer under it, never one above; nothing in the package imports the checkout's entry
+points (``app.py``, ``train/``, ``hubconf.py``); project imports sit at the top of a module,
+not inside functions; and the import graph between modules has no cycle.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parent.parent / "inpaint_core"
+
+# lowest first: a module may import its own layer and those before it
+LAYERS = [
+    ("core", ["inpaint_core.engine", "inpaint_core.checkpoint"]),
+    ("models, fills, data", ["inpaint_core.models", "inpaint_core.fills", "inpaint_core.data"]),
+    ("registry", ["inpaint_core.registry"]),
+    ("eval, scene", ["inpaint_core.eval", "inpaint_core.scene"]),
+    ("training", ["inpaint_core.training"]),
+    ("app, cli", ["inpaint_core.app", "inpaint_core.cli", "inpaint_core.__main__"]),
+]
+ENTRY_POINTS = ("app", "train", "hubconf")
+
+
+def layer_of(module: str) -> int | None:
+    for i, (_, prefixes) in enumerate(LAYERS):
+        if any(module == p or module.startswith(p + ".") for p in prefixes):
+            return i
+    return None
+
+
+def module_name(path: Path) -> str:
+    parts = list(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def project_modules() -> dict[str, Path]:
+    return {module_name(p): p for p in sorted(PACKAGE.rglob("*.py"))}
+
+
+def imports_of(path: Path, known: set[str]) -> list[tuple[str, int, bool]]:
+    """(imported project module, line, at the top of the module) for each project import."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    top = set()
+    for node in tree.body:  # the module's own statements, and those under a top-level if/try
+        top.add(id(node))
+        if isinstance(node, (ast.If, ast.Try)):
+            for child in ast.walk(node):
+                top.add(id(child))
+    found = []
+    for node in ast.walk(tree):
+        names = []
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            # "from pkg import mod" imports pkg.mod when that is a module
+            names = [f"{node.module}.{a.name}" if f"{node.module}.{a.name}" in known else node.module
+                     for a in node.names]
+        for name in names:
+            root = name.split(".")[0]
+            if root == "inpaint_core" or root in ENTRY_POINTS:
+                found.append((name, node.lineno, id(node) in top))
+    return found
+
+
+MODULES = project_modules()
+GRAPH = {name: imports_of(path, set(MODULES)) for name, path in MODULES.items()}
+
+
+def test_every_module_has_a_layer():
+    missing = [m for m in MODULES if m != "inpaint_core" and layer_of(m) is None]
+    assert not missing, f"modules outside the layer table (add them to LAYERS): {missing}"
+
+
+@pytest.mark.parametrize("module", sorted(MODULES))
+def test_imports_go_only_downward(module):
+    if module == "inpaint_core":  # the package's front door re-exports the public API
+        return
+    mine = layer_of(module)
+    bad = []
+    for name, line, at_top in GRAPH[module]:
+        if name.split(".")[0] in ENTRY_POINTS:
+            bad.append(f"line {line}: imports the checkout's entry point {name}")
+            continue
+        theirs = layer_of(name)
+        if theirs is not None and theirs > mine:
+            bad.append(f"line {line}: {name} ({LAYERS[theirs][0]}) is above {module} ({LAYERS[mine][0]})")
+        if not at_top:
+            bad.append(f"line {line}: {name} is imported inside a function; project imports go at the top")
+    assert not bad, "\n".join(bad)
+
+
+def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        stack.append(node)
+        for nxt in sorted(graph.get(node, ())):
+            if state.get(nxt) == 1:
+                return stack[stack.index(nxt):] + [nxt]
+            if nxt not in state:
+                found = visit(nxt)
+                if found:
+                    return found
+        stack.pop()
+        state[node] = 2
+        return None
+
+    for node in sorted(graph):
+        if node not in state:
+            found = visit(node)
+            if found:
+                return found
+    return None
+
+
+def test_no_import_cycles():
+    graph = {m: {name for name, _, _ in GRAPH[m] if name in MODULES and name != m and name != "inpaint_core"}
+             for m in MODULES}
+    cycle = find_cycle(graph)
+    assert cycle is None, "import cycle: " + " -> ".join(cycle)
+
+
+def test_the_walk_sees_a_cycle_and_an_upward_import():
+    assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+    assert find_cycle({"a": {"b"}, "b": set()}) is None
+    assert layer_of("inpaint_core.app.models") > layer_of("inpaint_core.training.loop") > layer_of(
+        "inpaint_core.eval.metrics") > layer_of("inpaint_core.registry") > layer_of("inpaint_core.models.album") > \
+        layer_of("inpaint_core.engine")
