@@ -1,30 +1,46 @@
-"""Every fill behind the engine's one API, and the registry that loads them.
+"""Every fill behind the engine's one API, and the one table of them: :data:`FILLS`.
 
 * classical fills: :class:`ClassicalInpainter` (PatchMatch, Telea, Navier-Stokes) and
-  :class:`LandcoverFillInpainter` (land-cover PatchMatch, land-cover nearest fill);
+  :class:`LandcoverFillInpainter` (the fills that follow a land-cover map);
 * networks: :class:`AlbumInpainter` (the album U-Net) and :class:`SatelliteInpainter`
-  (the land-cover-guided generator);
-* :data:`INPAINTERS`, checkpoint ``kind`` -> inpainter class; :func:`load_inpainter`
-  builds one from a checkpoint file, :func:`make_inpainter` any fill by name.
+  (the land-cover-guided generator), each rebuilt from a checkpoint of its kind;
+* :data:`FILLS`, name -> :class:`Fill`: what makes each fill, whether it needs an exemplar
+  bank, and its label in the app. :func:`make_inpainter` builds any fill by name and
+  :func:`load_inpainter` a network from its checkpoint; ``inpaint run --method``,
+  ``evaluate``'s baselines and the app's choices read the same table.
 
-Each inpainter declares the per-pixel inputs it takes besides image and mask in
-``extra_inputs`` (``("landcover",)`` for the land-cover fills), so no caller needs to
-know a model's kind. This is the only module that maps kinds to classes.
+Adding a fill is its function and one line of :data:`FILLS`; adding a network kind is its
+model file, its inpainter class and one line. An unknown name raises an error that lists the
+valid ones. Each inpainter declares the per-pixel inputs it takes besides image and mask in
+``extra_inputs`` (``("landcover",)`` for the land-cover fills), so no caller needs to know a
+fill's kind. This is the only module that maps names and kinds to fills.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
 import torch.nn as nn
 
 from inpaint_core.checkpoint import CheckpointError, load_model_file
-from inpaint_core.data.landcover import ClassTable, table_from_meta
+from inpaint_core.data.landcover import ClassTable, get_class_table, table_from_meta
 from inpaint_core.engine import InferenceOptions, Inpainter
-from inpaint_core.fills.classical import CLASSICAL_METHODS, patchmatch_texture
-from inpaint_core.fills.landcover import ExemplarBank
+from inpaint_core.fills.classical import (
+    navier_stokes,
+    patchmatch,
+    patchmatch_texture,
+    telea,
+)
+from inpaint_core.fills.landcover import (
+    ExemplarBank,
+    TileSources,
+    landcover_nearest,
+    landcover_patchmatch,
+)
 from inpaint_core.fills.prefill import BANK_COMMAND, BANK_PREFILLS, prefill
 from inpaint_core.models.album import AlbumConfig, AlbumUNet
 from inpaint_core.models.satellite import (
@@ -34,9 +50,63 @@ from inpaint_core.models.satellite import (
 )
 
 __all__ = [
-    "ClassicalInpainter", "LandcoverFillInpainter", "NetworkInpainter", "AlbumInpainter", "SatelliteInpainter",
-    "INPAINTERS", "CLASSICAL_FILLS", "LANDCOVER_FILLS", "FILL_METHODS", "load_inpainter", "make_inpainter",
+    "Fill", "FILLS", "ClassicalInpainter", "LandcoverFillInpainter", "NetworkInpainter", "AlbumInpainter",
+    "SatelliteInpainter", "CLASSICAL_FILLS", "LANDCOVER_FILLS", "NETWORKS", "FILL_METHODS", "load_inpainter",
+    "make_inpainter",
 ]  # fmt: skip
+
+LANDCOVER = ("landcover",)  # the extra inputs of a fill that follows a land-cover map
+
+
+@dataclass(frozen=True)
+class Fill:
+    """One entry of :data:`FILLS`.
+
+    ``inpainter`` is the :class:`~inpaint_core.engine.Inpainter` class that fills: a network's own,
+    rebuilt from a checkpoint whose ``kind`` is ``name`` (:meth:`load`), or the class that wraps a
+    built-in fill's ``function`` (:meth:`make`): ``function(image, mask)`` for a picture fill,
+    ``function(image, mask, landcover, bank)`` for a land-cover one (``bank`` an
+    :class:`~inpaint_core.fills.landcover.ExemplarBank` or None). Images are ``HxWx3 uint8`` RGB,
+    masks ``HxW`` bool (True = hole), land cover an ``HxW`` map of class indices.
+    """
+
+    name: str  # make_inpainter's method and evaluate's baseline; a network's checkpoint kind
+    label: str  # its choice in the app
+    inpainter: type
+    function: Callable[..., np.ndarray] | None = None  # a built-in fill's; None for a network
+    needs_bank: bool = False  # fills only with an exemplar bank (a satellite checkpoint's)
+
+    @property
+    def network(self) -> bool:
+        """Whether this is a network, loaded from a checkpoint, rather than a built-in fill."""
+        return self.function is None
+
+    @property
+    def extra_inputs(self) -> tuple[str, ...]:
+        """The per-pixel inputs it takes besides image and mask: ``()`` for a picture fill,
+        ``("landcover",)`` for one that follows a land-cover map (as its inpainter declares)."""
+        return self.inpainter.extra_inputs
+
+    def make(self, classes: ClassTable | None = None, bank: ExemplarBank | None = None,
+             options: InferenceOptions | None = None) -> Inpainter:
+        """This built-in fill, ready to ``inpaint``; ``classes`` and ``bank`` are read by land-cover fills only."""
+        if self.network:
+            raise ValueError(f"{self.name} is a network: load it from its checkpoint (load_inpainter)")
+        return self.inpainter.from_fill(self.name, classes, bank, options)
+
+    def load(self, state: dict, meta: dict, device="auto", options: InferenceOptions | None = None) -> Inpainter:
+        """This network from a checkpoint's tensors and metadata (:func:`load_inpainter` reads the file)."""
+        if not self.network:
+            raise ValueError(f"{self.name} is a built-in fill, not a network")
+        return self.inpainter.from_state(state, meta, device=device, options=options)
+
+
+def _builtin(name: str, inpainter: type, what: str) -> Fill:
+    """The entry of the built-in fill ``name`` that ``inpainter`` wraps; ``ValueError`` listing those it does."""
+    valid = [n for n, f in FILLS.items() if f.inpainter is inpainter]
+    if name not in valid:
+        raise ValueError(f"unknown {what} {name!r}; valid: {', '.join(valid)}")
+    return FILLS[name]
 
 
 class ClassicalInpainter(Inpainter):
@@ -49,11 +119,15 @@ class ClassicalInpainter(Inpainter):
     detail_pass = staticmethod(patchmatch_texture)
 
     def __init__(self, method: str = "telea", device="cpu", options=None, meta=None):
-        if method not in CLASSICAL_METHODS:
-            raise ValueError(f"unknown classical fill {method!r}; valid: {', '.join(CLASSICAL_METHODS)}")
+        fill = _builtin(method, ClassicalInpainter, "classical fill")
         super().__init__("cpu", options, meta)  # OpenCV and PatchMatch run on the CPU whatever the device
         self.kind = method
-        self._method = CLASSICAL_METHODS[method]
+        self._method = fill.function
+
+    @classmethod
+    def from_fill(cls, name: str, classes=None, bank=None, options=None) -> "ClassicalInpainter":
+        """The picture fill ``name`` (:meth:`Fill.make`); it reads neither a class table nor a bank."""
+        return cls(name, options=options)
 
     def _fill(self, image, mask, aux):
         return self._method(image, mask)
@@ -74,19 +148,11 @@ class LandcoverFillInpainter(Inpainter):
 
     detail_pass = staticmethod(patchmatch_texture)
 
-    extra_inputs = ("landcover",)
+    extra_inputs = LANDCOVER
 
     def __init__(self, classes, method: str = "landcover-patchmatch", bank=None, options=None, meta=None):
-        from inpaint_core.fills import landcover as landcover_fill
-
-        fills = {"landcover-patchmatch": lambda im, m, lc: landcover_fill.landcover_patchmatch(im, m, lc, self.bank),
-                 "landcover-nearest": landcover_fill.landcover_nearest,
-                 "landcover-bank": lambda im, m, lc: landcover_fill.landcover_nearest(im, m, lc, self.bank),
-                 "landcover-smooth": lambda im, m, lc: landcover_fill.landcover_nearest(im, m, lc, self.bank,
-                                                                                       smooth=True)}
-        if method not in fills:
-            raise ValueError(f"unknown land-cover fill {method!r}; valid: {', '.join(fills)}")
-        if method in BANK_PREFILLS and bank is None:
+        fill = _builtin(method, LandcoverFillInpainter, "land-cover fill")
+        if fill.needs_bank and bank is None:
             raise ValueError(f"{method} needs an exemplar bank: give a satellite checkpoint that has one "
                              f"({BANK_COMMAND})")
         if bank is not None and len(bank) != len(classes):
@@ -95,7 +161,14 @@ class LandcoverFillInpainter(Inpainter):
         self.kind = method
         self.classes = classes
         self.bank = bank
-        self._method = fills[method]
+        self._method = fill.function
+
+    @classmethod
+    def from_fill(cls, name: str, classes=None, bank=None, options=None) -> "LandcoverFillInpainter":
+        """The land-cover fill ``name`` (:meth:`Fill.make`) over the class table ``classes``, with ``bank`` if given."""
+        if classes is None:
+            raise ValueError(f"{name} needs a class table: a satellite checkpoint or a class table name/JSON file")
+        return cls(classes, name, bank=bank, options=options)
 
     def _aux_maps(self, shape, landcover=None, **extra):
         if extra:
@@ -103,21 +176,32 @@ class LandcoverFillInpainter(Inpainter):
         return {"landcover": self.classes.check_index_map(landcover, shape)}
 
     def _fill(self, image, mask, aux):
-        return self._method(image, mask, aux["landcover"])
+        return self._method(image, mask, aux["landcover"], self.bank)
 
     def _region_fill(self, image, mask, aux):
         if self.kind != "landcover-patchmatch":
             return super()._region_fill(image, mask, aux)
-        from inpaint_core.fills.landcover import TileSources, landcover_patchmatch
-
         # texture of a class the crop lacks is taken from anywhere in the tile before the bank
         sources = TileSources(image, mask, aux["landcover"], len(self.classes))
         return lambda region, region_mask, region_aux, scale: landcover_patchmatch(
             region, region_mask, region_aux["landcover"], self.bank, sources=sources.scaled(scale))
 
 
-CLASSICAL_FILLS = tuple(CLASSICAL_METHODS)  # names ClassicalInpainter takes
-LANDCOVER_FILLS = ("landcover-patchmatch", "landcover-nearest", "landcover-bank", "landcover-smooth")  # names LandcoverFillInpainter takes
+# the land-cover fills as FILLS holds them: (image, mask, landcover, bank) -> filled
+def _landcover_patchmatch(image, mask, landcover, bank):
+    return landcover_patchmatch(image, mask, landcover, bank)
+
+
+def _landcover_nearest(image, mask, landcover, bank):
+    return landcover_nearest(image, mask, landcover)  # the picture's own pixels only, whatever the bank
+
+
+def _landcover_bank(image, mask, landcover, bank):
+    return landcover_nearest(image, mask, landcover, bank)
+
+
+def _landcover_smooth(image, mask, landcover, bank):
+    return landcover_nearest(image, mask, landcover, bank, smooth=True)
 
 
 def load_weights(model: nn.Module, state: dict[str, torch.Tensor]) -> None:
@@ -205,7 +289,7 @@ class SatelliteInpainter(NetworkInpainter):
     """
 
     kind = "satellite"
-    extra_inputs = ("landcover",)
+    extra_inputs = LANDCOVER
 
     def __init__(self, model: SatelliteGenerator, classes: ClassTable, device="auto", options=None, meta=None,
                  bank=None):
@@ -249,7 +333,30 @@ class SatelliteInpainter(NetworkInpainter):
         return self._to_array(pred, h, w)
 
 
-INPAINTERS: dict[str, type] = {"album": AlbumInpainter, "satellite": SatelliteInpainter}  # checkpoint kind -> class
+
+# everything that fills, by name: the built-in fills first (evaluate's baselines and --method's
+# choices in this order), then the networks by checkpoint kind
+FILLS: dict[str, Fill] = {fill.name: fill for fill in (
+    Fill("telea", "Telea (smooth, instant)", ClassicalInpainter, telea),
+    Fill("navier-stokes", "Navier-Stokes (smooth, instant)", ClassicalInpainter, navier_stokes),
+    Fill("patchmatch", "PatchMatch (real texture from the picture; best on large holes)", ClassicalInpainter,
+         patchmatch),
+    Fill("landcover-patchmatch", "Land-cover PatchMatch (texture of the asked class)", LandcoverFillInpainter,
+         _landcover_patchmatch),
+    Fill("landcover-nearest", "Land-cover nearest (the nearest known pixel of the asked class)",
+         LandcoverFillInpainter, _landcover_nearest),
+    Fill("landcover-bank", "Land-cover nearest with exemplars (fast; texture from the bank)", LandcoverFillInpainter,
+         _landcover_bank, needs_bank=True),
+    Fill("landcover-smooth", "Land-cover smooth (Telea from the asked class, texture from the bank)",
+         LandcoverFillInpainter, _landcover_smooth, needs_bank=True),
+    Fill("album", "Album model (fast; smooth fills, good on thin strokes)", AlbumInpainter),
+    Fill("satellite", "Satellite model (GAN)", SatelliteInpainter),
+)}  # fmt: skip
+
+CLASSICAL_FILLS = tuple(n for n, f in FILLS.items() if f.inpainter is ClassicalInpainter)  # ClassicalInpainter's
+LANDCOVER_FILLS = tuple(n for n, f in FILLS.items() if f.inpainter is LandcoverFillInpainter)  # LandcoverFillInpainter's
+NETWORKS = tuple(n for n, f in FILLS.items() if f.network)  # the checkpoint kinds load_inpainter knows
+FILL_METHODS = ("model",) + tuple(n for n, f in FILLS.items() if not f.network)  # what make_inpainter (--method) takes
 
 
 def load_inpainter(path, device: str = "auto", options: InferenceOptions | None = None) -> Inpainter:
@@ -257,10 +364,10 @@ def load_inpainter(path, device: str = "auto", options: InferenceOptions | None 
     path = Path(path)
     state, meta = load_model_file(path)
     kind = meta["kind"]
-    if kind not in INPAINTERS:
-        raise CheckpointError(f"{path.name}: unknown model kind {kind!r}; this version knows {', '.join(INPAINTERS)}")
+    if kind not in NETWORKS:
+        raise CheckpointError(f"{path.name}: unknown model kind {kind!r}; this version knows {', '.join(NETWORKS)}")
     try:
-        return INPAINTERS[kind].from_state(state, meta, device=device, options=options)
+        return FILLS[kind].load(state, meta, device=device, options=options)
     except CheckpointError as err:  # said in one line already; the file's name goes in front
         raise CheckpointError(f"{path.name}: {err}") from err
     except (TypeError, RuntimeError, KeyError) as err:  # config fields that do not exist, tensors that do not load
@@ -268,19 +375,15 @@ def load_inpainter(path, device: str = "auto", options: InferenceOptions | None 
         raise CheckpointError(f"{path.name}: the weights do not fit a {kind} model ({first})") from err
 
 
-FILL_METHODS = ("model",) + CLASSICAL_FILLS + LANDCOVER_FILLS  # what make_inpainter (and --method) take
-
-
 def make_inpainter(method: str = "model", checkpoint=None, classes=None, device: str = "auto",
                    options: InferenceOptions | None = None) -> Inpainter:
-    """The fill called ``method``, ready to ``inpaint``.
+    """The fill called ``method`` (one of :data:`FILL_METHODS`), ready to ``inpaint``.
 
     * ``"model"``: the network in ``checkpoint`` (as :func:`load_inpainter`);
-    * ``"patchmatch"``, ``"telea"``, ``"navier-stokes"``: classical fills, no checkpoint;
-    * ``"landcover-patchmatch"``, ``"landcover-nearest"``, ``"landcover-bank"``, ``"landcover-smooth"``:
-      land-cover fills, whose class table (and exemplar bank) come from ``checkpoint`` (a
-      satellite checkpoint) or, without one, from ``classes`` (a table name or JSON file; no
-      bank then).
+    * a picture fill (``"patchmatch"``, ``"telea"``, ``"navier-stokes"``): no checkpoint;
+    * a land-cover fill (``"landcover-patchmatch"``, ...): its class table (and exemplar bank)
+      come from ``checkpoint`` (a satellite checkpoint) or, without one, from ``classes`` (a
+      table name or JSON file; no bank then).
     """
     if method not in FILL_METHODS:
         raise ValueError(f"unknown fill method {method!r}; valid: {', '.join(FILL_METHODS)}")
@@ -288,22 +391,23 @@ def make_inpainter(method: str = "model", checkpoint=None, classes=None, device:
         if checkpoint is None:
             raise ValueError("the model fill needs a checkpoint file")
         return load_inpainter(checkpoint, device=device, options=options)
-    if method in CLASSICAL_FILLS:
-        return ClassicalInpainter(method, options=options)
-    from inpaint_core.data.landcover import get_class_table
+    fill = FILLS[method]
+    if not fill.extra_inputs:
+        return fill.make(options=options)
+    table, bank = _landcover_source(method, checkpoint, classes)
+    return fill.make(table, bank, options)
 
-    bank = None
-    if checkpoint is not None:
-        state, meta = load_model_file(Path(checkpoint))
-        if "classes" not in meta:
-            raise CheckpointError(f"{Path(checkpoint).name} holds a {meta['kind']} model without a land-cover class "
-                                  "table")
-        table = table_from_meta(meta)
-        if classes is not None and get_class_table(classes).to_json() != table.to_json():
-            raise ValueError(f"--classes {classes} differs from the class table of {Path(checkpoint).name}")
-        bank = ExemplarBank.from_tensors(state)
-    elif classes is not None:
-        table = get_class_table(classes)
-    else:
-        raise ValueError(f"{method} needs a class table: a satellite checkpoint or a class table name/JSON file")
-    return LandcoverFillInpainter(table, method, bank=bank, options=options)
+
+def _landcover_source(method: str, checkpoint, classes) -> tuple[ClassTable, ExemplarBank | None]:
+    """The class table and exemplar bank of a land-cover fill: ``checkpoint``'s, else the table ``classes`` names."""
+    if checkpoint is None:
+        if classes is None:
+            raise ValueError(f"{method} needs a class table: a satellite checkpoint or a class table name/JSON file")
+        return get_class_table(classes), None
+    state, meta = load_model_file(Path(checkpoint))
+    if "classes" not in meta:
+        raise CheckpointError(f"{Path(checkpoint).name} holds a {meta['kind']} model without a land-cover class table")
+    table = table_from_meta(meta)
+    if classes is not None and get_class_table(classes).to_json() != table.to_json():
+        raise ValueError(f"--classes {classes} differs from the class table of {Path(checkpoint).name}")
+    return table, ExemplarBank.from_tensors(state)
