@@ -4,8 +4,12 @@ import numpy as np
 import pytest
 
 from inpaint_core.data.masks import (
+    ALBUM_MASKS,
+    MASK_KINDS,
+    SATELLITE_MASKS,
     MaskSpec,
     class_patch_holes,
+    evaluation_mask,
     free_form,
     make_mask,
     research_holes,
@@ -167,3 +171,36 @@ def test_mask_spec_draws_the_judge_kinds_at_the_reference_scale():
     spec = MaskSpec.parse("very-large:1")
     mask = spec(128, 128, np.random.default_rng(0), ref_size=256)  # a crop of a 256-px picture
     assert mask.shape == (128, 128) and mask.mean() > 0.2
+
+
+def test_a_kind_draws_one_shape_in_every_mix():
+    """make_mask is the one place a kind's name becomes a shape: a mix draws its kind, then
+    exactly make_mask's hole (on a tile too), so the trainers and evaluate cannot drift apart."""
+    lc = np.kron(np.arange(16).reshape(4, 4) % 3, np.ones((16, 16), np.int64))
+    for kind in MASK_KINDS:
+        for seed in range(5):
+            drawn = MaskSpec(weights={kind: 1.0})(64, 64, np.random.default_rng(seed), lc, ref_size=128)
+            rng = np.random.default_rng(seed)
+            rng.random()  # the mix's choice of kind
+            np.testing.assert_array_equal(drawn, make_mask(kind, 64, 64, rng, lc, side=128))
+    rng = np.random.default_rng(4)
+    np.testing.assert_array_equal(make_mask("free-form", 80, 60, rng), free_form(80, 60, np.random.default_rng(4)))
+
+
+def test_default_mixes_and_a_window_without_a_class_to_remove():
+    assert MaskSpec().weights == MaskSpec.parse(ALBUM_MASKS).weights
+    assert set(MaskSpec.parse(SATELLITE_MASKS).weights) == {"class-patches", "free-form", "research"}
+    nodata_only = np.full((64, 64), 5, np.int64)  # every class patch would be empty: a free-form hole instead
+    mask = make_mask("class-patches", 64, 64, np.random.default_rng(0), nodata_only, ignore=(5,))
+    assert mask.any() and mask.mean() <= 0.4
+
+
+def test_evaluation_masks_are_seeded_by_seed_and_index():
+    lc = np.kron(np.arange(16).reshape(4, 4) % 3, np.ones((16, 16), np.int64))
+    for landcover, kind in ((None, "large"), (lc, "class-patches")):
+        a = evaluation_mask(kind, 64, 0, 3, landcover)
+        np.testing.assert_array_equal(a, evaluation_mask(kind, 64, 0, 3, landcover))
+        assert not np.array_equal(a, evaluation_mask(kind, 64, 0, 4, landcover))
+    # a picture's hole is make_mask's; a tile's is drawn from a one-kind mix (one draw spent first)
+    np.testing.assert_array_equal(evaluation_mask("strokes", 64, 2, 7), make_mask("strokes", 64, 64,
+                                                                                 np.random.default_rng([2, 7])))

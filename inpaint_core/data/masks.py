@@ -1,4 +1,4 @@
-"""Hole generators for training and evaluation.
+"""Holes: the one generator of every hole kind, for both trainers and ``evaluate``.
 
 Every generator takes a ``numpy.random.Generator`` so that a seed reproduces the same
 masks, and returns an ``HxW`` boolean array (``True`` = hole).
@@ -6,7 +6,7 @@ masks, and returns an ``HxW`` boolean array (``True`` = hole).
 * :func:`research_holes` - the album research's holes: a few black square patches at
   random positions, overlap allowed (so holes can be non-square).
 * :func:`free_form` - brush strokes and boxes of varied width, close to LaMa's "medium"
-  masks, because app users paint strokes rather than squares.
+  masks, because app users paint strokes rather than squares (the kind ``free-form``).
 * :func:`strokes`, :func:`large_holes`, :func:`very_large_holes` - the judge's hole kinds
   (``../shared/JUDGE.md``): 2-5 strokes 8-28 px wide; thick strokes and a box covering
   8-45 %; free-form holes covering 40-70 % (LaMa's "thick", MI-GAN's and CoModGAN's masks).
@@ -14,7 +14,12 @@ masks, and returns an ``HxW`` boolean array (``True`` = hole).
 * :func:`class_patch_holes` - the satellite research's holes: in each of a few patches,
   remove the pixels of the patch's most common land-cover class, so holes follow class
   boundaries.
-* :class:`MaskSpec` - a named mix of the above, used by the training scripts.
+* :func:`make_mask` - one hole of a named kind (:data:`MASK_KINDS`): the one place a kind's
+  name becomes its shape, on pictures and on tiles alike.
+* :class:`MaskSpec` - a weighted mix of kinds, drawn per item by the trainers; the default
+  mixes are :data:`ALBUM_MASKS` and :data:`SATELLITE_MASKS`.
+* :func:`evaluation_mask` - the seeded hole of the ``i``-th evaluated window (``evaluate`` and
+  its what-if).
 """
 
 from __future__ import annotations
@@ -34,7 +39,10 @@ __all__ = [
     "MaskSpec",
     "MASK_KINDS",
     "PICTURE_KINDS",
+    "ALBUM_MASKS",
+    "SATELLITE_MASKS",
     "make_mask",
+    "evaluation_mask",
 ]
 
 
@@ -207,28 +215,63 @@ def class_patch_holes(
 
 
 PICTURE_KINDS = ("research", "strokes", "large", "very-large")  # the judge's four hole kinds
-MASK_KINDS = (*PICTURE_KINDS, "class-patches")
+MASK_KINDS = (*PICTURE_KINDS, "free-form", "class-patches")
 _SHAPES = {"strokes": strokes, "large": large_holes, "very-large": very_large_holes}
 
+# the trainers' default mixes (``kind:weight``, as ``--masks`` takes them). The album model
+# learns the judge's kinds; the satellite model learns class patches, free-form strokes and
+# boxes, and research squares
+ALBUM_MASKS = "research:0.1,strokes:0.3,large:0.3,very-large:0.3"
+SATELLITE_MASKS = "class-patches:0.5,free-form:0.3,research:0.2"
 
-def make_mask(kind: str, h: int, w: int, rng: np.random.Generator, landcover: np.ndarray | None = None) -> np.ndarray:
-    """One mask of a named kind with default parameters; see :data:`MASK_KINDS`."""
+
+def make_mask(kind: str, h: int, w: int, rng: np.random.Generator, landcover: np.ndarray | None = None, *,
+              side: int | None = None, ignore: tuple[int, ...] = (), research_count: int = 4,
+              research_size: int = 32, class_count: int = 3, class_size: int = 64) -> np.ndarray:
+    """One ``h x w`` hole of a named kind (:data:`MASK_KINDS`), never empty.
+
+    Sizes are set for a picture whose short side is ``side`` (default ``min(h, w)``; a crop of a
+    larger picture passes the picture's, so its holes keep the picture's scale); ``research_size``
+    and ``class_size`` are px at 256. ``class-patches`` needs ``landcover`` (``HxW`` class indices)
+    and never removes the ``ignore`` (nodata) classes. A draw that leaves no hole (a window of
+    nodata classes only) is replaced by a free-form one, so every item has something to fill.
+    """
+    side = side or min(h, w)
+    scale = side / 256.0
     if kind == "research":
-        return research_holes(h, w, rng, size=max(1, round(32 * min(h, w) / 256)))
-    if kind in _SHAPES:
-        return _SHAPES[kind](h, w, rng)
-    if kind == "class-patches":
+        mask = research_holes(h, w, rng, research_count, max(1, round(research_size * scale)))
+    elif kind in _SHAPES:
+        mask = _SHAPES[kind](h, w, rng, side=side)
+    elif kind == "free-form":
+        mask = free_form(h, w, rng, side=side)
+    elif kind == "class-patches":
         if landcover is None:
             raise ValueError("mask kind 'class-patches' needs a land-cover map")
-        return class_patch_holes(landcover, rng)
-    raise ValueError(f"unknown mask kind {kind!r}; valid kinds: {', '.join(MASK_KINDS)}")
+        mask = class_patch_holes(landcover, rng, class_count, max(1, round(class_size * scale)), ignore)
+    else:
+        raise ValueError(f"unknown mask kind {kind!r}; valid kinds: {', '.join(MASK_KINDS)}")
+    if not mask.any():
+        mask = free_form(h, w, rng, side=side)
+    return mask
+
+
+def _parse_weights(text: str) -> dict[str, float]:
+    """``"research:0.5,strokes:0.5"`` -> ``{"research": 0.5, "strokes": 0.5}`` (a bare kind weighs 1)."""
+    weights = {}
+    for part in text.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        name, _, value = part.partition(":")
+        weights[name.strip()] = float(value) if value else 1.0
+    return weights
 
 
 @dataclass
 class MaskSpec:
     """A training mix of mask kinds: ``weights[kind]`` is the chance of drawing that kind."""
 
-    weights: dict[str, float] = field(default_factory=lambda: {"research": 0.5, "strokes": 0.5})
+    weights: dict[str, float] = field(default_factory=lambda: _parse_weights(ALBUM_MASKS))
     research_count: int = 4  # patches per image (the research used 4)
     research_size: int = 32  # patch side in px at 256x256 (scaled with the crop size)
     class_count: int = 3  # class patches per image (satellite)
@@ -244,28 +287,31 @@ class MaskSpec:
     @classmethod
     def parse(cls, text: str, **kwargs) -> "MaskSpec":
         """Parse ``"research:0.5,strokes:0.5"`` (a bare kind means weight 1)."""
-        weights = {}
-        for part in text.split(","):
-            part = part.strip()
-            if not part:
-                continue
-            name, _, value = part.partition(":")
-            weights[name.strip()] = float(value) if value else 1.0
-        return cls(weights=weights, **kwargs)
+        return cls(weights=_parse_weights(text), **kwargs)
 
     def __call__(self, h: int, w: int, rng: np.random.Generator, landcover: np.ndarray | None = None,
-                 ref_size: int | None = None) -> np.ndarray:
-        """One ``h x w`` mask. Sizes are set for a ``ref_size`` image (default ``min(h, w)``),
-        so a crop of a larger image gets holes of the size the full image would get."""
+                 ref_size: int | None = None, ignore: tuple[int, ...] = ()) -> np.ndarray:
+        """One ``h x w`` mask of a kind drawn from the mix (:func:`make_mask`). Sizes are set
+        for a ``ref_size`` image (default ``min(h, w)``), so a crop of a larger image gets holes
+        of the size the full image would get; class patches never remove the ``ignore`` classes."""
         kinds = list(self.weights)
         p = np.array([self.weights[k] for k in kinds], dtype=float)
         kind = kinds[int(rng.choice(len(kinds), p=p / p.sum()))]
-        ref = ref_size or min(h, w)
-        scale = ref / 256.0
-        if kind == "research":
-            return research_holes(h, w, rng, self.research_count, max(1, round(self.research_size * scale)))
-        if kind in _SHAPES:
-            return _SHAPES[kind](h, w, rng, side=ref)
-        if landcover is None:
-            raise ValueError("mask kind 'class-patches' needs a land-cover map")
-        return class_patch_holes(landcover, rng, self.class_count, max(1, round(self.class_size * scale)))
+        return make_mask(kind, h, w, rng, landcover, side=ref_size, ignore=ignore,
+                         research_count=self.research_count, research_size=self.research_size,
+                         class_count=self.class_count, class_size=self.class_size)
+
+
+def evaluation_mask(kind: str, size: int, seed: int, index: int, landcover: np.ndarray | None = None,
+                    ignore: tuple[int, ...] = ()) -> np.ndarray:
+    """The hole of the ``index``-th evaluated ``size x size`` window, seeded by ``(seed, index)``,
+    so every method (and every run) fills the same holes.
+
+    A picture's hole is :func:`make_mask`'s; a tile's (``landcover`` given) is drawn from a mix of
+    that one kind, as the satellite trainer draws its holes, which spends one draw of the
+    generator first: the satellite figures published so far were scored on those holes.
+    """
+    rng = np.random.default_rng([seed, index])
+    if landcover is None:
+        return make_mask(kind, size, size, rng)
+    return MaskSpec(weights={kind: 1.0})(size, size, rng, landcover, ignore=ignore)

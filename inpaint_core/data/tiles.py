@@ -24,12 +24,7 @@ from torch.utils.data import Dataset
 
 from inpaint_core.data.geo import read_tile
 from inpaint_core.data.landcover import ClassTable, get_class_table
-from inpaint_core.data.masks import (
-    MaskSpec,
-    class_patch_holes,
-    free_form,
-    research_holes,
-)
+from inpaint_core.data.masks import SATELLITE_MASKS, MaskSpec
 from inpaint_core.fills.prefill import prefill
 
 __all__ = ["find_tile_pairs", "pair_key", "label_finder", "split_pairs", "split_named", "SatelliteTiles", "draw_mask", "IMAGE_SUFFIXES",
@@ -134,22 +129,11 @@ def split_named(pairs, names, root=None) -> tuple[list, list]:
 
 
 def draw_mask(spec: MaskSpec, landcover: np.ndarray, rng: np.random.Generator, ignore: tuple[int, ...]) -> np.ndarray:
-    """One ``HxW bool`` hole mask from ``spec``'s mix; class-patch holes never remove the
-    ``ignore`` (nodata) classes, and an empty draw falls back to strokes."""
+    """One ``HxW bool`` hole mask of a window from ``spec``'s mix (:class:`~inpaint_core.data.masks.MaskSpec`):
+    class-patch holes never remove the ``ignore`` (nodata) classes, and an empty draw becomes a
+    free-form one."""
     h, w = landcover.shape
-    kinds = list(spec.weights)
-    p = np.array([spec.weights[k] for k in kinds], float)
-    kind = kinds[int(rng.choice(len(kinds), p=p / p.sum()))]
-    scale = min(h, w) / 256.0
-    if kind == "class-patches":
-        mask = class_patch_holes(landcover, rng, spec.class_count, max(1, round(spec.class_size * scale)), ignore)
-    elif kind == "research":
-        mask = research_holes(h, w, rng, spec.research_count, max(1, round(spec.research_size * scale)))
-    else:
-        mask = free_form(h, w, rng)
-    if not mask.any():
-        mask = free_form(h, w, rng)
-    return mask
+    return spec(h, w, rng, landcover, ignore=ignore)
 
 
 class SatelliteTiles(Dataset):
@@ -183,7 +167,7 @@ class SatelliteTiles(Dataset):
         self.pairs = list(pairs)
         self.table: ClassTable = get_class_table(table)
         self.size = size
-        self.spec = mask_spec or MaskSpec({"class-patches": 0.5, "strokes": 0.3, "research": 0.2})
+        self.spec = mask_spec or MaskSpec.parse(SATELLITE_MASKS)
         self.prefill = prefill_method
         self.bank = bank  # the exemplar bank of the bank pre-fills (cut from the training tiles)
         self.train, self.seed, self.fixed = train, seed, fixed_masks

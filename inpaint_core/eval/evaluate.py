@@ -40,7 +40,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from inpaint_core.data.landcover import TABLE_HELP
-from inpaint_core.data.masks import MASK_KINDS, PICTURE_KINDS, MaskSpec, make_mask
+from inpaint_core.data.masks import MASK_KINDS, PICTURE_KINDS, evaluation_mask
 from inpaint_core.eval.metrics import (
     JUDGE_LAYERS,
     METRICS,
@@ -56,14 +56,12 @@ from inpaint_core.eval.reports import (
     _summarise,
     write_markdown,
 )
-from inpaint_core.fills.classical import CLASSICAL_METHODS
-from inpaint_core.fills.prefill import BANK_PREFILLS
+from inpaint_core.registry import CLASSICAL_FILLS, FILLS, LANDCOVER_FILLS
 
 __all__ = ["evaluate", "evaluate_kinds", "held_out", "fit_square", "centre_window", "tile_windows", "add_arguments",
            "main"]
 
 BASELINE_ONLY = "telea"  # --checkpoint telea: score only the classical fills
-LANDCOVER_BASELINES = ("landcover-patchmatch", "landcover-nearest", "landcover-bank", "landcover-smooth")  # classical fills that read the land cover
 SAT_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff")
 
 
@@ -183,16 +181,6 @@ def _samples(sources, images: Path, table, size: int, windows: int, skipped: lis
             yield name + suffix, target, lc
 
 
-def _mask(kind: str, size: int, seed: int, i: int, landcover, table) -> np.ndarray:
-    rng = np.random.default_rng([seed, i])
-    if landcover is None:
-        return make_mask(kind, size, size, rng)
-    from inpaint_core.data.tiles import draw_mask
-
-    # draw_mask never removes nodata classes and falls back to strokes on an empty draw
-    return draw_mask(MaskSpec(weights={kind: 1.0}), landcover, rng, table.nodata_indices)
-
-
 def _load_vgg(vgg, vgg_weights) -> tuple[object, str]:
     if vgg is not None:
         return vgg, "injected module"
@@ -258,9 +246,9 @@ def _baselines(names, satellite: bool, table, model) -> dict:
     against the classical fill it ships with; the last two exist only then).
     """
     bank = getattr(model, "bank", None)
-    valid = list(CLASSICAL_METHODS) + (list(LANDCOVER_BASELINES) if satellite else [])
+    valid = list(CLASSICAL_FILLS) + (list(LANDCOVER_FILLS) if satellite else [])
     if bank is None:  # these need the evaluated checkpoint's exemplar bank
-        valid = [n for n in valid if n not in BANK_PREFILLS]
+        valid = [n for n in valid if not FILLS[n].needs_bank]
     names = valid if names is None else list(names)
     unknown = [n for n in names if n not in valid]
     if unknown:
@@ -269,13 +257,11 @@ def _baselines(names, satellite: bool, table, model) -> dict:
         names.insert(0, "telea")  # every report's deltas are against Telea
     fills = {}
     for name in names:
-        if name in CLASSICAL_METHODS:
-            fills[name] = lambda im, m, lc, f=CLASSICAL_METHODS[name]: f(im, m)
-        else:
-            from inpaint_core.registry import LandcoverFillInpainter
-
-            inpainter = LandcoverFillInpainter(table, name, bank=bank if name != "landcover-nearest" else None)
+        if FILLS[name].extra_inputs:
+            inpainter = FILLS[name].make(table, bank)
             fills[name] = lambda im, m, lc, f=inpainter: f._fill(im, m, {"landcover": lc.astype(np.int32)})
+        else:
+            fills[name] = lambda im, m, lc, f=FILLS[name].function: f(im, m)
     return fills
 
 
@@ -389,7 +375,7 @@ def evaluate(checkpoint, images, out, masks: str = "research", seed: int = 0, si
     per_image, grid_rows, skipped = [], [], []
     samples = _samples(sources, images, table, size, windows, skipped, progress)
     for i, (name, target, lc) in enumerate(samples):
-        mask = _mask(masks, size, seed, i, lc, table)
+        mask = evaluation_mask(masks, size, seed, i, lc, table.nodata_indices if table else ())
         masked = target.copy()
         masked[mask] = 0  # no method may see the original hole pixels
         scores, fills = {}, {}
@@ -519,7 +505,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "the class farthest in colour from the erased one, and score how far each fill follows "
                         "(mean colour, and the referee's reading): whatif.json, whatif.md, whatif.png")
     parser.add_argument("--baselines", help="comma-separated classical fills to score (default: all that apply: "
-                        f"{', '.join(CLASSICAL_METHODS)}, and on satellite data {', '.join(LANDCOVER_BASELINES)}); "
+                        f"{', '.join(CLASSICAL_FILLS)}, and on satellite data {', '.join(LANDCOVER_FILLS)}); "
                         "telea is always scored")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
     parser.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice; on a busy "

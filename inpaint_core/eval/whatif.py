@@ -158,7 +158,7 @@ def what_if(model, table, windows, out: Path, seed: int = 0, reader=None, exampl
     from tqdm import tqdm
 
     from inpaint_core.engine import InferenceOptions, region_boxes
-    from inpaint_core.eval.evaluate import _mask
+    from inpaint_core.data.masks import evaluation_mask
     from inpaint_core.eval.reports import HOLE_COLOUR, save_labelled_grid
     from inpaint_core.fills.classical import telea
     from inpaint_core.fills.landcover import MIN_KNOWN
@@ -189,7 +189,7 @@ def what_if(model, table, windows, out: Path, seed: int = 0, reader=None, exampl
     recall = _referee_recall(reader, [(rgb, lc) for _, rgb, lc, _ in windows], len(table), ignore) if reader else None
     records, grid_rows, seconds = [], [], {m: 0.0 for m in methods}
     for i, (name, rgb, lc, tile) in enumerate(tqdm(windows, desc="what-if", unit="window", disable=not progress)):
-        mask = _mask("class-patches", rgb.shape[0], seed, i, lc, table)
+        mask = evaluation_mask("class-patches", rgb.shape[0], seed, i, lc, ignore)
         classes, counts = np.unique(lc[mask], return_counts=True)
         keep = ~np.isin(classes, ignore)
         if not keep.any():

@@ -30,7 +30,7 @@ from torch.utils.data import DataLoader, DistributedSampler
 from tqdm import tqdm
 
 from inpaint_core.checkpoint import save_model
-from inpaint_core.data.masks import PICTURE_KINDS, MaskSpec
+from inpaint_core.data.masks import ALBUM_MASKS, PICTURE_KINDS, MaskSpec
 from inpaint_core.data.pictures import (
     InpaintDataset,
     list_images,
@@ -107,7 +107,7 @@ class TrainConfig:
     # data
     resize: int = field(256, help="images are resized so their short side is this (the research's 256)")
     crop: int = field(128, help="training crop side (crops are cheaper; holes keep their 256-scale size)")
-    masks: str = field("research:0.1,strokes:0.3,large:0.3,very-large:0.3", help="mix of hole kinds: research "
+    masks: str = field(ALBUM_MASKS, help="mix of hole kinds: research "
                        "(4 32-px squares), strokes (2-5, 8-28 px wide), large (8-45 %%), very-large (40-70 %%); "
                        "'research:1' is the research's recipe")
     val_sources: str = field("", help="hold out whole sources, comma-separated: every file of each is kept out of "

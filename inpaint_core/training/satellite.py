@@ -28,7 +28,7 @@ from torch.utils.data import DataLoader, DistributedSampler
 
 from inpaint_core.checkpoint import save_model
 from inpaint_core.data.landcover import TABLE_HELP, get_class_table
-from inpaint_core.data.masks import MaskSpec
+from inpaint_core.data.masks import SATELLITE_MASKS, MaskSpec
 from inpaint_core.data.tiles import (
     SatelliteTiles,
     find_tile_pairs,
@@ -107,7 +107,7 @@ class TrainConfig:
                           "consistency measure; exported with the model")
     # data
     crop: int = field(128, help="training window side in px (large images give random windows); 128 is 4x cheaper than 256 on a CPU and the model is fully convolutional")
-    masks: str = field("class-patches:0.5,strokes:0.3,research:0.2", help="hole mix: class-patches, strokes, research")
+    masks: str = field(SATELLITE_MASKS, help="hole mix: class-patches, free-form, research, strokes, large, very-large")
     what_if: float = field(0.25, help="share of training windows whose hole asks for another class (no pixel "
                            "target there: D's land-cover head, the adversarial and TV terms teach it)")
     identity: float = field(0.05, help="share of training windows with no hole: the generator gives them back")
