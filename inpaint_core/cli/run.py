@@ -45,7 +45,12 @@ from inpaint_core.app.editing import MASK_DILATION, dilate_mask
 from inpaint_core.data.landcover import TABLE_HELP
 from inpaint_core.data.pictures import IMAGE_EXTS
 from inpaint_core.engine import STRATEGIES, InferenceOptions, as_bool_mask
-from inpaint_core.registry import FILL_METHODS, make_inpainter
+from inpaint_core.registry import (
+    CLASSICAL_FILLS,
+    FILL_METHODS,
+    LANDCOVER_FILLS,
+    make_inpainter,
+)
 
 __all__ = ["add_arguments", "main", "match_by_stem", "read_mask"]
 
@@ -126,8 +131,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint", help="model file (.safetensors); with a land-cover --method, the satellite "
                         "checkpoint whose class table and exemplar bank it uses")
     parser.add_argument("--method", default="model", choices=FILL_METHODS,
-                        help="model: the checkpoint's network; patchmatch, telea, navier-stokes: classical fills "
-                        "(no checkpoint); landcover-patchmatch, landcover-nearest: fills that follow --landcover")
+                        help=f"model: the checkpoint's network; {', '.join(CLASSICAL_FILLS)}: classical fills "
+                        f"(no checkpoint); {', '.join(LANDCOVER_FILLS)}: fills that follow --landcover")
     parser.add_argument("--classes", help=f"{TABLE_HELP}, for a land-cover --method without --checkpoint (a "
                         "checkpoint brings its own)")
     parser.add_argument("--image", required=True, type=Path, help="an image file or a folder of images")
