@@ -83,6 +83,29 @@ def test_the_inpaint_tab_default_follows_the_judge(app_checkpoints, tmp_path):
             "telea"]
 
 
+def test_the_inpaint_tab_offers_every_picture_checkpoint(app_checkpoints, tmp_path):
+    """Every picture model in the folder is a choice, labelled from the fill registry; one whose
+    card shows it ahead of PatchMatch goes before PatchMatch, the others after it."""
+    import shutil
+
+    from inpaint_core.checkpoint import load_model_file, save_model
+    from inpaint_core.registry import FILLS
+
+    state, meta = load_model_file(app_checkpoints / "album.safetensors")
+    shutil.copy(app_checkpoints / "album.safetensors", tmp_path)
+    shutil.copy(app_checkpoints / "satellite-dubai.safetensors", tmp_path)
+    leads = {"judge": 1.0, "judge_patchmatch": 1.1, "win_rate_patchmatch": 0.6}
+    save_model(tmp_path / "album-strokes.safetensors", state, "album", meta["config"], training={"validation": leads})
+    models = appm.load_app_models(tmp_path, device="cpu", fallback_classes=())
+    assert appm.picture_checkpoints(tmp_path) == [tmp_path / "album.safetensors", tmp_path / "album-strokes.safetensors"]
+    assert list(models.album_fills) == [f"album-strokes: {appm.ALBUM_MODEL}", appm.PATCHMATCH, appm.ALBUM_MODEL,
+                                        appm.TELEA]
+    assert "`album-strokes.safetensors` (album model" in models.info_markdown
+    assert (appm.PATCHMATCH, appm.ALBUM_MODEL, appm.TELEA, appm.SATELLITE_MODEL) == tuple(
+        FILLS[n].label for n in ("patchmatch", "album", "telea", "satellite"))
+    assert list(models.satellite_fills) == [FILLS[n].label for n in ("satellite", *appm.TILE_TAB_FILLS)]
+
+
 def test_models_loaded_from_checkpoints(app_models):
     # each tab: its best measured fill first (the default), then the others; the tiny album model's
     # card has no judge figures, so PatchMatch leads the Inpaint tab

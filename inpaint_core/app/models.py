@@ -1,15 +1,21 @@
 """The app's fills, loaded once at start, and what to tell the user about them.
 
-Each tab offers its best measured fill first. On the Inpaint tab that is decided by the judge
-of JUDGE.md (held-out sources, LPIPS-shaped distance, win rate), read from the album model's
-own card: the model goes first only where its card shows it nearer the originals than
-PatchMatch on most pictures; until then PatchMatch is the default, then the album model,
-then OpenCV's Telea (``docs/app.md`` has the figures). The Satellite tab offers one choice per
+Each tab offers its models and the built-in fills of the fill registry
+(:data:`inpaint_core.registry.FILLS`, which gives every choice its label). A checkpoint goes to
+the tab that fits what its model takes, never by its file name alone: the Inpaint tab offers
+every picture model in the checkpoint folder (``album.safetensors`` first, then any other
+``*.safetensors`` that is not a ``satellite*`` file), the Satellite tab one choice per
 land-cover model (each ``satellite*.safetensors``: Dubai's urban classes, DeepGlobe's rural
-ones, or a user's own table); each choice brings its class table (the picker, the colours)
-and its fills: the satellite model, land-cover PatchMatch with the checkpoint's exemplar
-bank, Telea. A built-in table with no model still gets a choice with the classical fills.
-A missing or unreadable checkpoint never stops the app.
+ones, or a user's own table).
+
+Each tab offers its best measured fill first. On the Inpaint tab that is decided by the judge
+of JUDGE.md (held-out sources, LPIPS-shaped distance, win rate), read from each model's own
+card: a model goes before PatchMatch only where its card shows it nearer the originals than
+PatchMatch on most pictures; until then PatchMatch is the default, then the models, then
+OpenCV's Telea (``docs/app.md`` has the figures). Each choice of the Satellite tab brings its
+class table (the picker, the colours) and its fills: the satellite model, land-cover
+PatchMatch with the checkpoint's exemplar bank, Telea. A built-in table with no model still
+gets a choice with the classical fills. A missing or unreadable checkpoint never stops the app.
 """
 
 from __future__ import annotations
@@ -17,21 +23,27 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["ALBUM_CHECKPOINT", "SATELLITE_CHECKPOINTS", "FALLBACK_TABLES", "PATCHMATCH", "ALBUM_MODEL", "TELEA",
-           "LANDCOVER_PATCHMATCH", "SATELLITE_MODEL", "LandcoverModel", "AppModels", "load_app_models", "judge_leads"]
+from inpaint_core.checkpoint import CheckpointError
+from inpaint_core.data.landcover import get_class_table
+from inpaint_core.engine import Inpainter, resolve_device
+from inpaint_core.registry import FILLS, load_inpainter
 
-ALBUM_CHECKPOINT = "album.safetensors"
+__all__ = ["ALBUM_CHECKPOINT", "SATELLITE_CHECKPOINTS", "FALLBACK_TABLES", "PICTURE_TAB_FILLS", "TILE_TAB_FILLS",
+           "PATCHMATCH", "ALBUM_MODEL", "TELEA", "LANDCOVER_PATCHMATCH", "SATELLITE_MODEL", "LandcoverModel",
+           "AppModels", "load_app_models", "picture_checkpoints", "landcover_checkpoints", "judge_leads"]
+
+ALBUM_CHECKPOINT = "album.safetensors"  # the Inpaint tab's first model, and the file its notes ask for
 # land-cover models, in the order the Satellite tab offers them (the first found is its default)
 SATELLITE_CHECKPOINTS = ("satellite-dubai.safetensors", "satellite-deepglobe.safetensors", "satellite*.safetensors")
 # built-in tables offered with the classical fills when no loaded model paints them
 FALLBACK_TABLES = ("dubai-aerial", "deepglobe")
+# the built-in fills each tab offers besides its models, by registry name, best measured first
+PICTURE_TAB_FILLS = ("patchmatch", "telea")
+TILE_TAB_FILLS = ("landcover-patchmatch", "telea")
 
-# labels of the app's fill choices (the first of each tab's list that is available is its default)
-PATCHMATCH = "PatchMatch (real texture from the picture; best on large holes)"
-ALBUM_MODEL = "Album model (fast; smooth fills, good on thin strokes)"
-TELEA = "Telea (smooth, instant)"
-LANDCOVER_PATCHMATCH = "Land-cover PatchMatch (texture of the asked class)"
-SATELLITE_MODEL = "Satellite model (GAN)"
+# the labels of the fill choices that tests, the browser benchmark and docs/app.md name
+PATCHMATCH, ALBUM_MODEL, TELEA, LANDCOVER_PATCHMATCH, SATELLITE_MODEL = (
+    FILLS[name].label for name in ("patchmatch", "album", "telea", "landcover-patchmatch", "satellite"))
 
 
 @dataclass
@@ -58,7 +70,7 @@ class AppModels:
     its tab's default.
     """
 
-    album_fills: dict  # Inpaint tab: the album model (when it loaded), PatchMatch, Telea
+    album_fills: dict  # Inpaint tab: its picture models, PatchMatch, Telea
     landcover_models: dict  # Satellite tab: label -> LandcoverModel
     notes: list[str] = field(default_factory=list)  # Markdown lines: what is loaded, what is missing
 
@@ -102,6 +114,19 @@ def judge_leads(meta: dict) -> bool:
         return False
 
 
+def picture_checkpoints(folder: Path) -> list[Path]:
+    """The files the Inpaint tab loads: :data:`ALBUM_CHECKPOINT` first, then every other
+    ``*.safetensors`` in ``folder`` by name, but those of the Satellite tab."""
+    theirs = set(landcover_checkpoints(folder))
+    files = sorted(p for p in folder.glob("*.safetensors") if p not in theirs)
+    return sorted(files, key=lambda p: p.name != ALBUM_CHECKPOINT)
+
+
+def landcover_checkpoints(folder: Path) -> list[Path]:
+    """The files the Satellite tab loads, in the order of :data:`SATELLITE_CHECKPOINTS`, each once."""
+    return list(dict.fromkeys(p for pattern in SATELLITE_CHECKPOINTS for p in sorted(folder.glob(pattern))))
+
+
 def _describe(model, path: Path) -> str:
     params = getattr(model, "model", None)
     count = sum(p.numel() for p in params.parameters()) if hasattr(params, "parameters") else 0
@@ -113,108 +138,110 @@ def _class_count(table) -> str:
     return f"{len(table) - len(table.nodata_indices)} classes"  # the ones a user can ask for
 
 
-def load_app_models(checkpoint_dir, device: str = "auto", fallback_classes=FALLBACK_TABLES) -> AppModels:
-    """Load ``album.safetensors`` and every ``satellite*.safetensors`` in ``checkpoint_dir``.
-
-    The Inpaint tab offers its best measured fill first (the album model, else PatchMatch).
-    The Satellite tab gets one :class:`LandcoverModel` per loaded satellite checkpoint, in the
-    order of :data:`SATELLITE_CHECKPOINTS`, each with its own class table and exemplar bank,
-    then one per built-in table of ``fallback_classes`` that no loaded model paints (with
-    land-cover PatchMatch, no bank, and Telea). A missing or unreadable checkpoint is not
-    fatal, nor is one whose model does not fit its tab (an album model named
-    ``satellite*.safetensors``: a tab takes a model by what it takes, not by its file name):
-    it is left out and ``notes`` says why and how to train the right one, naming files, never
-    the server's folders (the page shows them to every visitor). A bad
-    ``device`` or an unknown fallback table raises ``ValueError``.
-    """
-    from inpaint_core.checkpoint import CheckpointError
-    from inpaint_core.data.landcover import get_class_table
-    from inpaint_core.engine import resolve_device
-    from inpaint_core.registry import (
-        ClassicalInpainter,
-        LandcoverFillInpainter,
-        load_inpainter,
-    )
-
-    resolved = resolve_device(device)
-    folder = Path(checkpoint_dir)
-    fallback_classes = [fallback_classes] if isinstance(fallback_classes, str) else list(fallback_classes)
-    fallback_tables = [get_class_table(name) for name in fallback_classes]
-    notes = []
-    album = None
-    path = folder / ALBUM_CHECKPOINT
-    if path.is_file():
-        try:
-            album = load_inpainter(path, device=str(resolved))
-        except CheckpointError as err:  # its message names the file, not the server's folders
-            notes.append(f"Inpaint tab: **could not load** `{path.name}`: {err}")
+def _load(path: Path, device: str, tab: str, landcover: bool, notes: list[str]) -> Inpainter | None:
+    """The model in ``path`` if it loads and fits ``tab`` (one that follows ``landcover`` or one that
+    does not), else None and a note saying why, naming the file, never the server's folders (the
+    page shows them to every visitor)."""
+    try:
+        model = load_inpainter(path, device=device)
+    except CheckpointError as err:  # its message names the file, not the server's folders
+        notes.append(f"{tab}: **could not load** `{path.name}`: {err}")
+        return None
+    if ("landcover" in model.extra_inputs) != landcover:  # by what the model takes, not by its file name
+        if landcover:
+            why = f"which does not follow land cover (an album model belongs in `{ALBUM_CHECKPOINT}`)"
         else:
-            if album.extra_inputs:  # by what the model takes, not by its file name
-                notes.append(f"Inpaint tab: **left out** `{path.name}`: it holds a {album.kind} model, which needs "
-                             f"{', '.join(album.extra_inputs)}; a land-cover model belongs in a "
-                             "`satellite*.safetensors` file")
-                album = None
-            else:
-                notes.append(f"Inpaint tab: {_describe(album, path)}")
-    else:
-        notes.append(f"Inpaint tab: **album model missing** (no `{path.name}` in the checkpoint folder)")
-    if album is None:
-        notes.append(
-            "Inpaint tab offers PatchMatch and Telea only. Train the model with "
-            f"`python train/album.py --data DIR --export checkpoints/{path.name}` (see the README)."
-        )
-    # the default follows the judge: PatchMatch until the model's card shows it ahead of PatchMatch
-    album_fills = {ALBUM_MODEL: album} if album is not None and judge_leads(album.meta) else {}
-    album_fills[PATCHMATCH] = ClassicalInpainter("patchmatch")
-    if album is not None:
-        album_fills.setdefault(ALBUM_MODEL, album)
-        if next(iter(album_fills)) == PATCHMATCH:
-            notes.append("Inpaint tab: PatchMatch is the default; the album model's card does not show it nearer "
-                         "the originals than PatchMatch by the judge (see docs/app.md)")
-    album_fills[TELEA] = ClassicalInpainter("telea")
+            why = (f"which needs {', '.join(model.extra_inputs)}; a land-cover model belongs in a "
+                   "`satellite*.safetensors` file")
+        notes.append(f"{tab}: **left out** `{path.name}`: it holds a {model.kind} model, {why}")
+        return None
+    return model
 
-    landcover_models = {}
-    painted = []  # the tables the loaded models paint
-    paths = [p for pattern in SATELLITE_CHECKPOINTS for p in sorted(folder.glob(pattern))]
-    for path in dict.fromkeys(paths):  # each file once, in the order above
-        try:
-            satellite = load_inpainter(path, device=str(resolved))
-        except CheckpointError as err:  # its message names the file, not the server's folders
-            notes.append(f"Satellite tab: **could not load** `{path.name}`: {err}")
-            continue
-        if "landcover" not in satellite.extra_inputs:  # by what the model takes, not by its file name
-            notes.append(f"Satellite tab: **left out** `{path.name}`: it holds a {satellite.kind} model, which does "
-                         f"not follow land cover (an album model belongs in `{ALBUM_CHECKPOINT}`)")
-            continue
-        table = satellite.classes
-        label = f"{path.stem} ({table.name}: {_class_count(table)})"
-        bank = getattr(satellite, "bank", None)
-        notes.append(f"Satellite tab: {_describe(satellite, path)}, classes `{table.name}`")
-        if bank is None:
-            notes.append(f"Satellite tab: `{path.name}` has no exemplar bank, so land-cover PatchMatch cannot paint a "
-                         "class the tile lacks; add one with `python -m inpaint_core bank` (see the README).")
-        # the satellite model first: on its held-out windows it beats land-cover PatchMatch on PSNR
-        # and perceptual distance at a tenth of its time (checkpoints/README.md)
-        fills = {SATELLITE_MODEL: satellite,
-                 LANDCOVER_PATCHMATCH: LandcoverFillInpainter(table, "landcover-patchmatch", bank=bank),
-                 TELEA: ClassicalInpainter("telea")}
-        landcover_models[label] = LandcoverModel(label, table, fills, path)
-        painted.append(table)
-    if not landcover_models:
+
+def _picture_fills(folder: Path, device: str, notes: list[str]) -> dict[str, Inpainter]:
+    """The Inpaint tab's choices: the models whose cards show them ahead of PatchMatch by the
+    judge, PatchMatch, the other models, then Telea."""
+    models = {}
+    for path in picture_checkpoints(folder):
+        model = _load(path, device, "Inpaint tab", False, notes)
+        if model is not None:
+            label = FILLS[model.kind].label
+            models[label if path.name == f"{model.kind}.safetensors" else f"{path.stem}: {label}"] = model
+            notes.append(f"Inpaint tab: {_describe(model, path)}")
+    if not models:
+        if not (folder / ALBUM_CHECKPOINT).is_file():
+            notes.append(f"Inpaint tab: **album model missing** (no `{ALBUM_CHECKPOINT}` in the checkpoint folder)")
+        notes.append("Inpaint tab offers PatchMatch and Telea only. Train the model with "
+                     f"`python train/album.py --data DIR --export checkpoints/{ALBUM_CHECKPOINT}` (see the README).")
+    builtin = {FILLS[name].label: FILLS[name].make() for name in PICTURE_TAB_FILLS}
+    # the default follows the judge: PatchMatch until a model's card shows it ahead of PatchMatch
+    leading = {label: m for label, m in models.items() if judge_leads(m.meta)}
+    fills = {**leading, PATCHMATCH: builtin.pop(PATCHMATCH), **models, **builtin}
+    if models and not leading:
+        notes.append("Inpaint tab: PatchMatch is the default; the album model's card does not show it nearer "
+                     "the originals than PatchMatch by the judge (see docs/app.md)")
+    return fills
+
+
+def _model_choice(path: Path, model: Inpainter, notes: list[str]) -> LandcoverModel:
+    """The Satellite tab's choice of the land-cover ``model`` loaded from ``path``: the model first
+    (on its held-out windows it beats land-cover PatchMatch on PSNR and perceptual distance at a
+    tenth of its time, checkpoints/README.md), then the built-in fills with its exemplar bank."""
+    table, bank = model.classes, getattr(model, "bank", None)
+    notes.append(f"Satellite tab: {_describe(model, path)}, classes `{table.name}`")
+    if bank is None:
+        notes.append(f"Satellite tab: `{path.name}` has no exemplar bank, so land-cover PatchMatch cannot paint a "
+                     "class the tile lacks; add one with `python -m inpaint_core bank` (see the README).")
+    fills = {FILLS[model.kind].label: model} | {FILLS[n].label: FILLS[n].make(table, bank) for n in TILE_TAB_FILLS}
+    label = f"{path.stem} ({table.name}: {_class_count(table)})"
+    return LandcoverModel(label, table, fills, path)
+
+
+def _table_choice(table, notes: list[str]) -> LandcoverModel:
+    """The Satellite tab's choice of a built-in ``table`` that no loaded model paints: the built-in fills, no bank."""
+    notes.append(f"Satellite tab: the `{table.name}` classes with land-cover PatchMatch (no exemplar bank) and "
+                 f"Telea only; train its model with `python train/satellite.py --data DIR --classes {table.name}`.")
+    fills = {FILLS[name].label: FILLS[name].make(table) for name in TILE_TAB_FILLS}
+    return LandcoverModel(f"{table.name} table, no model ({_class_count(table)})", table, fills)
+
+
+def _landcover_models(folder: Path, device: str, fallback_tables: list, notes: list[str]) -> dict:
+    """The Satellite tab's choices: one per loaded land-cover model, then one per table of
+    ``fallback_tables`` that none of them paints."""
+    choices = [_model_choice(path, model, notes) for path in landcover_checkpoints(folder)
+               if (model := _load(path, device, "Satellite tab", True, notes)) is not None]
+    if not choices:
         notes.append("Satellite tab: **no satellite model** (no loadable `satellite*.safetensors` in the checkpoint "
                      "folder). "
                      "Train one with `python train/satellite.py --data DIR --classes dubai-aerial` (see the README).")
-    for table in fallback_tables:
-        if table in painted:
-            continue
-        label = f"{table.name} table, no model ({_class_count(table)})"
-        fills = {LANDCOVER_PATCHMATCH: LandcoverFillInpainter(table, "landcover-patchmatch"),
-                 TELEA: ClassicalInpainter("telea")}
-        landcover_models[label] = LandcoverModel(label, table, fills)
-        notes.append(f"Satellite tab: the `{table.name}` classes with land-cover PatchMatch (no exemplar bank) and "
-                     f"Telea only; train its model with `python train/satellite.py --data DIR --classes {table.name}`.")
-    if not landcover_models:
+    painted = [choice.classes for choice in choices]
+    choices += [_table_choice(table, notes) for table in fallback_tables if table not in painted]
+    if not choices:
         raise ValueError("no land-cover model and no class table for the Satellite tab: name a built-in table in "
                          "fallback_classes")
+    return {choice.label: choice for choice in choices}
+
+
+def load_app_models(checkpoint_dir, device: str = "auto", fallback_classes=FALLBACK_TABLES) -> AppModels:
+    """Load every model in ``checkpoint_dir`` into the tab it fits.
+
+    The Inpaint tab offers every picture model (:func:`picture_checkpoints`) with PatchMatch and
+    Telea, its best measured fill first (a model whose card shows it ahead of PatchMatch by the
+    judge, else PatchMatch). The Satellite tab gets one :class:`LandcoverModel` per loaded
+    land-cover checkpoint (:func:`landcover_checkpoints`), each with its own class table and
+    exemplar bank, then one per built-in table of ``fallback_classes`` that no loaded model
+    paints (with land-cover PatchMatch, no bank, and Telea). A missing or unreadable checkpoint
+    is not fatal, nor is one whose model does not fit its tab (an album model named
+    ``satellite*.safetensors``: a tab takes a model by what it takes, not by its file name): it
+    is left out and ``notes`` says why and how to train the right one. A bad ``device`` or an
+    unknown fallback table raises ``ValueError``.
+    """
+    resolved = str(resolve_device(device))
+    folder = Path(checkpoint_dir)
+    fallback_classes = [fallback_classes] if isinstance(fallback_classes, str) else list(fallback_classes)
+    fallback_tables = [get_class_table(name) for name in fallback_classes]
+    notes: list[str] = []
+    album_fills = _picture_fills(folder, resolved, notes)
+    landcover_models = _landcover_models(folder, resolved, fallback_tables, notes)
     notes.append(f"Device: **{resolved}** (PatchMatch and Telea run on the CPU)")
     return AppModels(album_fills=album_fills, landcover_models=landcover_models, notes=notes)
