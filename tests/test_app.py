@@ -7,19 +7,21 @@ the satellite example tile comes from ``examples/``.
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import gradio as gr
 import numpy as np
 import pytest
 from PIL import Image
 
 gr = pytest.importorskip("gradio")
-import app  # noqa: E402
 import inpaint_core.app.models as appm  # noqa: E402
-from inpaint_core.app import (
-    editing,  # noqa: E402
+from inpaint_core.app import (  # noqa: E402
+    editing,
     editor_state,
     landcover_edit,
+    picture,
+    tile,
+    ui,
 )
+from inpaint_core.app.handlers import Handlers  # noqa: E402
 from inpaint_core.data import geo
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -54,7 +56,7 @@ def editor_value(image, mask) -> dict:
 
 @pytest.fixture
 def handlers(app_models, tmp_path):
-    return app.Handlers(app_models, tmp_path)
+    return Handlers(app_models, tmp_path)
 
 
 # --- handlers as plain functions -----------------------------------------------------------
@@ -295,13 +297,13 @@ def test_switching_land_cover_model_switches_pickers_colours_and_fills(handlers,
 
 
 def test_example_tiles_set_the_model_whose_classes_they_are_drawn_in(app_models, tmp_path):
-    rows, labels = app.example_tiles(app_models)
+    rows, labels = tile.example_tiles(app_models, EXAMPLES)
     assert [r[2] for r in rows] == list(app_models.landcover_models)  # Dubai's town, then the rural scene
     assert [Path(r[0]).name for r in rows] == ["tile.tif", "rural-tile.tif"] and labels[1].startswith("Fields")
     # matched on the classes, not the name: Dubai's classes under the name "deepglobe" get the town
     other = app_models.landcover(None).classes
     impostor = appm.LandcoverModel("mine", type(other)(list(other), name="deepglobe"), {}, None)
-    assert app.example_tiles(appm.AppModels({}, {"mine": impostor}))[0][0][1].endswith("satellite/landcover.png")
+    assert tile.example_tiles(appm.AppModels({}, {"mine": impostor}), EXAMPLES)[0][0][1].endswith("satellite/landcover.png")
 
 
 def _paint_layer(shape, where, classes, name):
@@ -393,14 +395,14 @@ def test_missing_checkpoints_fall_back_to_telea(tmp_path):
     assert [m.classes.name for m in models.landcover_models.values()] == ["dubai-aerial", "deepglobe"]
     with pytest.raises(ValueError, match="no land-cover model"):
         appm.load_app_models(tmp_path, device="cpu", fallback_classes=())
-    handlers = app.Handlers(models, tmp_path / "out")
+    handlers = Handlers(models, tmp_path / "out")
     image, mask = photo(), stroke_mask()
     out = read(handlers.inpaint(editor_value(image, mask), 0, "crop")[0])
     np.testing.assert_array_equal(out[~mask], image[~mask])
     files = handlers.satellite_inpaint(str(TILE), str(LANDCOVER), ["Building"], None, "surrounding", None, None, 0,
                                        "crop")[-1]
     assert any(f.endswith(".tif") for f in files)
-    assert isinstance(app.build_demo(models, tmp_path / "out"), gr.Blocks)
+    assert isinstance(ui.build_demo(models, tmp_path / "out"), gr.Blocks)
 
 
 def test_a_checkpoint_is_taken_by_its_kind_not_its_name(app_checkpoints, tmp_path):
@@ -417,7 +419,7 @@ def test_a_checkpoint_is_taken_by_its_kind_not_its_name(app_checkpoints, tmp_pat
     assert "left out** `album.safetensors`: it holds a satellite model" in info
     assert [f.kind for f in models.album_fills.values()] == ["patchmatch", "telea"]
     assert [m.path for m in models.landcover_models.values()] == [None, None]  # the built-in tables only
-    assert isinstance(app.build_demo(models, tmp_path / "out"), gr.Blocks)
+    assert isinstance(ui.build_demo(models, tmp_path / "out"), gr.Blocks)
 
 
 def test_model_info_shows_file_names_not_the_servers_folders(app_checkpoints, tmp_path):
@@ -428,7 +430,7 @@ def test_model_info_shows_file_names_not_the_servers_folders(app_checkpoints, tm
     shutil.copy(app_checkpoints / "satellite-dubai.safetensors", folder)
     (folder / "album.safetensors").write_bytes(b"\x80\x04K\x01.")  # a broken album model
     (folder / "satellite-broken.safetensors").write_bytes(b"junk")
-    info = app.Handlers(appm.load_app_models(folder, device="cpu"), tmp_path / "out").model_info()
+    info = Handlers(appm.load_app_models(folder, device="cpu"), tmp_path / "out").model_info()
     assert "album.safetensors" in info and "satellite-broken.safetensors" in info
     assert "private" not in info and str(tmp_path) not in info
     empty = tmp_path / "srv" / "private" / "none"
@@ -440,6 +442,70 @@ def test_model_info_shows_file_names_not_the_servers_folders(app_checkpoints, tm
 def test_bad_device_is_refused():
     with pytest.raises(ValueError, match="device"):
         appm.load_app_models("checkpoints", device="tpu")
+
+
+# --- the app's logic without widgets (inpaint_core/app/picture.py, tile.py) ---------------------
+
+def test_a_picture_is_viewed_filled_and_saved_without_widgets(tmp_path):
+    from inpaint_core.registry import ClassicalInpainter
+
+    image, mask = photo(), stroke_mask()
+    shown, note = picture.picture_view(image, "p.png", ["kept.png"])
+    assert shown["background"].shape == (96, 128, 4) and note == ("128x96 pixels; editing the result of 1 kept fill "
+                                                               "(Undo last fill goes back to the upload)")
+    big = photo(700, 2560)
+    assert picture.picture_view(big, "big.png")[1] == ("2560x700 pixels; painted on a 1280x350 copy, filled and "
+                                                       "saved at full size")
+    fill = ClassicalInpainter("telea")
+    result, (before, after), mask_path = picture.fill_picture(fill, image, mask, 2, "crop", tmp_path)
+    used = read(mask_path) > 127
+    np.testing.assert_array_equal(used, editing.dilate_mask(mask, 2))
+    np.testing.assert_array_equal(read(result), fill.inpaint(image, used))
+    assert after == result and Path(before).name == "before.png"
+    with pytest.raises(ValueError, match="nothing painted"):
+        picture.fill_picture(fill, image, np.zeros_like(mask), 2, "crop", tmp_path)
+    previews = picture.comparison(tmp_path, big, big, "result.png")  # a big picture: previews for the slider
+    assert [read(p).shape for p in previews] == [(350, 1280, 3)] * 2
+    assert picture.example_pictures(EXAMPLES) == sorted((EXAMPLES / "photos").glob("*.jpg"))
+
+
+def test_a_geotiff_tile_is_filled_and_written_back_without_widgets(app_models, tmp_path):
+    """Nodata is neither part of the hole nor filled; the GeoTIFF comes back first, as it went in."""
+    from rasterio.transform import from_origin
+
+    from inpaint_core.registry import ClassicalInpainter
+
+    rasterio = pytest.importorskip("rasterio")
+    classes = app_models.classes
+    h, w = read(LANDCOVER).shape[:2]
+    data = np.full((3, h, w), 1300, np.uint16) + np.random.default_rng(0).integers(0, 40, (3, h, w)).astype(np.uint16)
+    data[:, :, : w // 2] = 0  # nodata: the left half
+    with rasterio.open(tmp_path / "tile.tif", "w", driver="GTiff", height=h, width=w, count=3, dtype="uint16",
+                       crs="EPSG:32632", transform=from_origin(500000, 6200000, 1, 1), nodata=0) as ds:
+        ds.write(data)
+    with pytest.raises(ValueError, match="no land cover"):
+        tile.read_tile(str(tmp_path / "tile.tif"), None, classes)
+    uploads = tile.read_tile(str(tmp_path / "tile.tif"), str(LANDCOVER), classes)
+    overlay, region, paint = tile.canvases(uploads.rgb, uploads.landcover, classes)
+    np.testing.assert_array_equal(region["background"], overlay)
+    np.testing.assert_array_equal(paint["background"], landcover_edit.colorize(uploads.landcover, classes))
+    edit = tile.plan_edit(uploads, classes, ["Building", "Road"], None, "surrounding", None, None, 0)
+    assert edit.mask[:, : w // 2].any() and edit.mask[:, w // 2:].any()  # the hole reaches into the nodata
+    result, hole = tile.fill_tile(ClassicalInpainter("telea"), uploads, edit, "crop")
+    np.testing.assert_array_equal(hole, edit.mask & uploads.valid)
+    after, _, mask_path, landcover_png, files = tile.save_results(tmp_path / "out", "tile.tif", uploads, result,
+                                                                  hole, edit.landcover, classes)
+    assert [Path(f).name for f in files] == ["tile_inpainted.tif", "tile_inpainted.png",
+                                             "tile_landcover_edited.png", "tile_mask.png"]
+    np.testing.assert_array_equal(read(mask_path) > 127, hole)
+    with rasterio.open(files[0]) as ds:
+        out = ds.read()
+        assert ds.dtypes[0] == "uint16" and ds.nodata == 0 and ds.crs.to_epsg() == 32632
+    np.testing.assert_array_equal(out[:, ~hole], data[:, ~hole])  # untouched pixels bit-identical, nodata too
+    assert (out[:, hole] > 0).all()
+    junk = tmp_path / "junk.tif"
+    junk.write_bytes(b"II*\x00junk")
+    assert tile.unreadable(junk, "tile") and not tile.unreadable(LANDCOVER, "land cover")
 
 
 # --- nothing lost (issue "Nothing lost": items 1, 4, 5, the minor ones, the messages, the queue) --
@@ -456,7 +522,7 @@ def _editor_component(demo, elem_id="inpaint-editor"):
 
 @pytest.fixture
 def demo(app_models, tmp_path):
-    return app.build_demo(app_models, tmp_path / "out")
+    return ui.build_demo(app_models, tmp_path / "out")
 
 
 def test_sixteen_bit_pictures_are_refused_on_both_upload_paths(handlers, demo, tmp_path):
@@ -544,12 +610,12 @@ def test_range_and_choice_errors_name_their_control(demo):
 
 def test_the_queue_size_is_a_flag(app_models, tmp_path):
     """40 concurrent calls: 7 got "Queue is full" from the fixed queue of 32; a shared server sets it."""
-    args = app.build_parser().parse_args(["--max-queue", "128"])
-    assert args.max_queue == 128 and app.build_parser().parse_args([]).max_queue == app.MAX_QUEUE
-    demo = app.build_demo(app_models, tmp_path / "out", max_queue=args.max_queue)
+    args = ui.build_parser().parse_args(["--max-queue", "128"])
+    assert args.max_queue == 128 and ui.build_parser().parse_args([]).max_queue == ui.MAX_QUEUE
+    demo = ui.build_demo(app_models, tmp_path / "out", max_queue=args.max_queue)
     assert demo._queue.max_size == 128
     with pytest.raises(ValueError, match="at least 1"):
-        app.build_demo(app_models, tmp_path / "out", max_queue=0)
+        ui.build_demo(app_models, tmp_path / "out", max_queue=0)
 
 
 # --- the running app, called with gradio_client -----------------------------------------------
@@ -779,7 +845,7 @@ def test_a_third_class_table_trains_loads_fills_and_fills_the_picker(tmp_path):
     label = "satellite-wetlands (wetlands: 3 classes)"
     assert list(models.landcover_models)[0] == label  # the loaded model first, then the built-in tables
     assert models.landcover(label).classes == table
-    handlers = app.Handlers(models, tmp_path / "out")
+    handlers = Handlers(models, tmp_path / "out")
     legend, erase, fill_class, paint, method = handlers.satellite_pickers(label)
     assert erase["choices"] == ["Reed bed", "Open water", "Mudflat", "No data"] and "Mudflat" in legend
     assert paint["brush"].colors == ["#7a8b3c", "#1e5aa0", "#8c7358", "#000000"]

@@ -18,7 +18,8 @@ gr = pytest.importorskip("gradio")
 rasterio = pytest.importorskip("rasterio")
 from rasterio.transform import from_origin  # noqa: E402
 
-import app  # noqa: E402
+from inpaint_core.app.handlers import Handlers  # noqa: E402
+from inpaint_core.app.ui import build_demo  # noqa: E402
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 TILE = EXAMPLES / "satellite" / "tile.tif"
@@ -96,8 +97,8 @@ def _check(call, path: Path, outcomes: list):
 
 
 def test_damaged_uploads_get_messages_and_the_handlers_keep_working(app_models, tmp_path):
-    handlers = app.Handlers(app_models, tmp_path / "out")
-    demo = app.build_demo(app_models, tmp_path / "out")
+    handlers = Handlers(app_models, tmp_path / "out")
+    demo = build_demo(app_models, tmp_path / "out")
     editor = next(b for b in demo.blocks.values() if getattr(b, "elem_id", None) == "inpaint-editor")
     from gradio.data_classes import FileData
 
