@@ -13,6 +13,8 @@ checkpoint shipped in ``checkpoints/``, or from ``checkpoint=PATH``.
 
 from pathlib import Path
 
+from inpaint_core import load_inpainter, make_inpainter
+
 dependencies = ["torch", "numpy", "cv2", "PIL", "safetensors", "scipy"]
 
 _CHECKPOINTS = Path(__file__).resolve().parent / "checkpoints"
@@ -20,20 +22,14 @@ _CHECKPOINTS = Path(__file__).resolve().parent / "checkpoints"
 
 def album(checkpoint=None, device="auto"):
     """The album-cover U-Net (L1 + VGG16 perceptual + TV, holes made on the fly)."""
-    from inpaint_core import load_inpainter
-
     return load_inpainter(checkpoint or _CHECKPOINTS / "album.safetensors", device=device)
 
 
 def satellite(checkpoint=None, device="auto"):
     """The land-cover-guided satellite generator (Dubai aerial classes) with its exemplar bank."""
-    from inpaint_core import load_inpainter
-
     return load_inpainter(checkpoint or _CHECKPOINTS / "satellite-dubai.safetensors", device=device)
 
 
 def patchmatch():
     """PatchMatch (PyPatchMatch), the classical fill that copies texture from the picture."""
-    from inpaint_core import make_inpainter
-
     return make_inpainter("patchmatch")
