@@ -19,9 +19,9 @@ from inpaint_core.data.geo import (  # noqa: E402
     read_rgb,
     sliding_windows,
     write_geotiff,
-    write_png,
 )
 from inpaint_core.data.landcover import get_class_table  # noqa: E402
+from inpaint_core.data.pictures import write_png  # noqa: E402
 from inpaint_core.data.tiles import SatelliteTiles, find_tile_pairs  # noqa: E402
 
 UTM32 = CRS.from_epsg(32632)  # Denmark, as in the research's Sentinel-2 tiles

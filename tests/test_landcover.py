@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from inpaint_core.data.geo import read_landcover, write_png
+from inpaint_core.data.geo import read_landcover
 from inpaint_core.data.landcover import (
     BUILTIN_TABLES,
     TABLES_DIR,
@@ -15,6 +15,7 @@ from inpaint_core.data.landcover import (
     format_color,
     get_class_table,
 )
+from inpaint_core.data.pictures import write_png
 
 
 @pytest.mark.parametrize("name", list(BUILTIN_TABLES))

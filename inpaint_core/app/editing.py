@@ -28,12 +28,16 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from inpaint_core.engine import (  # the one size limit (the engine's)
-    MAX_PIXELS,
-    MAX_SIDE,
-    as_bool_mask,
-    check_8bit,
+from inpaint_core.data.pictures import (  # the one picture reader and writer, and the one size limit
+    animation_note,
+    check_file,
+    check_size,
+    on_white,
+    open_picture,
+    read_picture,
+    write_png,
 )
+from inpaint_core.engine import MAX_PIXELS, MAX_SIDE, as_bool_mask
 
 __all__ = [
     "MAX_SIDE",
@@ -85,84 +89,14 @@ def check_image(image: np.ndarray, what: str = "image") -> np.ndarray:
     h, w = image.shape[:2]
     if h < 1 or w < 1:
         raise ValueError(f"the {what} is empty")
-    _check_size(w, h, f"the {what}")
+    check_size(w, h, f"the {what}")
     return image
 
 
-def _check_size(w: int, h: int, what: str, advice: str = "scale it down first") -> None:
-    """``ValueError`` when a ``w x h`` picture passes the one size limit, naming ``what``."""
-    if max(h, w) > MAX_SIDE or h * w > MAX_PIXELS:
-        raise ValueError(f"{what} is {w}x{h} pixels; the limit is {MAX_SIDE} pixels per side and "
-                         f"{MAX_PIXELS / 1e6:.0f} megapixels in all: {advice}")
-
-
 def check_upload(path, what: str = "picture") -> None:
-    """Refuse an uploaded file before it is used, with a message a person can act on.
-
-    The size comes from the header, before any pixel is decoded: a file that is no image,
-    one too large for the app's limit (a decompression bomb, 0.4 MB on disk and 400 Mpx
-    decoded, is refused before it costs any memory) and one whose data is cut short each
-    raise ``ValueError`` saying so. GeoTIFFs are checked from their header only.
-    """
-    if Path(path).suffix.lower() in (".tif", ".tiff") and _check_geotiff_header(path, Path(path).name, what):
-        return
-    _open_checked(path, what).close()
-
-
-def _open_checked(path, what: str, eight_bit: bool = False):
-    """``path`` opened and decoded by PIL, after its header passed the size limit (and, with
-    ``eight_bit``, :func:`~inpaint_core.engine.check_8bit`). Any failure of the file itself is a
-    ``ValueError`` naming it: PIL's parsers raise many types (OSError, SyntaxError, EOFError,
-    struct.error, ...) on damaged data, and none of them says which file or what to do."""
-    from PIL import Image, UnidentifiedImageError
-
-    name = Path(path).name
-    try:
-        im = Image.open(path)
-    except Image.DecompressionBombError as err:
-        raise ValueError(f"the {what} {name} is far larger than the limit of {MAX_PIXELS / 1e6:.0f} megapixels: "
-                         "scale it down first") from err
-    except UnidentifiedImageError as err:
-        raise ValueError(f"the {what} {name} is not an image (PNG, JPEG, WebP, ...): upload a picture file") from err
-    except FileNotFoundError as err:
-        raise ValueError(f"the {what} {name} was not found") from err
-    except Exception as err:  # a header PIL recognised but could not parse
-        raise ValueError(f"the {what} {name} is damaged (its header is corrupt: {err}); save it again") from err
-    try:
-        _check_size(*im.size, f"the {what} {name}")
-        if eight_bit:
-            check_8bit(im, f"{what} {name}")
-    except ValueError:
-        im.close()
-        raise
-    try:
-        im.load()  # decodes: a truncated or corrupt file fails here, within the size limit
-    except Exception as err:
-        im.close()
-        raise ValueError(f"the {what} {name} is damaged (its data is cut short or corrupt: {err}); "
-                         "save it again") from err
-    return im
-
-
-def _check_geotiff_header(path, name: str, what: str) -> bool:
-    """Check a TIFF's size from its header with rasterio; False when rasterio is not installed
-    (PIL then reads the file as a plain TIFF)."""
-    try:
-        import rasterio
-    except ImportError:
-        return False
-    from inpaint_core.data.geo import gdal_message
-
-    try:
-        with rasterio.open(path) as ds:
-            w, h = ds.width, ds.height
-    except Exception as err:  # GDAL raises RasterioIOError and CPLE_* errors (no common base) for damaged files
-        raise ValueError(f"the {what} {name} is not a readable TIFF/GeoTIFF ({gdal_message(err)}): upload a "
-                         "raster file") from err
-    # the app holds a picture whole; the command line fills a scene of any size window by window
-    _check_size(w, h, f"the {what} {name}", "fill a whole scene with the command line, which reads it window by "
-                f"window: inpaint run --image {name} --mask MASK.tif --output DIR (README: Whole scenes)")
-    return True
+    """Refuse an uploaded file before it is used (:func:`inpaint_core.data.pictures.check_file`):
+    no image, damaged, or over the size limit from its header, each a ``ValueError`` saying so."""
+    check_file(path, what)
 
 
 def to_rgb(array, what: str = "image") -> np.ndarray:
@@ -175,18 +109,10 @@ def to_rgb(array, what: str = "image") -> np.ndarray:
         raise ValueError(f"no {what}: upload one first")
     if not isinstance(array, np.ndarray) or array.dtype != np.uint8:
         raise ValueError(f"the {what} could not be read as an image")
-    if array.ndim == 2:
-        array = np.repeat(array[..., None], 3, axis=2)
-    elif array.ndim == 3 and array.shape[2] == 4:
-        alpha = array[..., 3]
-        see_through = alpha < 255
-        rgb = array[..., :3].copy()
-        if see_through.any():  # blend only those pixels: a 12 Mpx photo is usually fully opaque
-            a = alpha[see_through, None].astype(np.float32) / 255.0
-            rgb[see_through] = np.round(rgb[see_through] * a + 255.0 * (1.0 - a)).astype(np.uint8)
-        array = rgb
-    elif array.ndim != 3 or array.shape[2] != 3:
-        raise ValueError(f"the {what} has shape {array.shape}, which is not an image")
+    try:
+        array = on_white(array)
+    except ValueError:
+        raise ValueError(f"the {what} has shape {array.shape}, which is not an image") from None
     return check_image(np.ascontiguousarray(array), what)
 
 
@@ -237,50 +163,6 @@ def editor_image_and_mask(value) -> tuple[np.ndarray, np.ndarray]:
     image = to_rgb(value["background"], "image")
     mask = layers_mask(editor_layers(value), image.shape[:2], "painted mask")
     return image, mask
-
-
-def open_picture(path, what: str = "picture", eight_bit: bool = True):
-    """An uploaded picture file as a decoded PIL image, checked (:func:`check_upload`), of at
-    most 8 bits per sample unless ``eight_bit`` is False (a 16-bit picture would be clipped),
-    and turned as its EXIF orientation says, as a browser shows it. Every path that reads a
-    picture file (the app's picture box and editor, the batch CLI) reads it through this, so a
-    file comes back in one orientation everywhere. Bad files raise ``ValueError``."""
-    from PIL import ImageOps
-
-    if Path(path).suffix.lower() in (".tif", ".tiff"):
-        _check_geotiff_header(path, Path(path).name, what)
-    im = _open_checked(path, what, eight_bit=eight_bit)
-    try:
-        turned = ImageOps.exif_transpose(im)
-    except Exception:  # a broken EXIF block: the picture itself is fine, shown as stored (as browsers do)
-        return im
-    if turned is not im:
-        im.close()
-    return turned
-
-
-def read_picture(path, what: str = "picture") -> np.ndarray:
-    """An uploaded picture file as ``HxWx3 uint8`` RGB, turned as its EXIF orientation says
-    (as a browser shows it), transparent parts on white; bad files, pictures over the size
-    limit (from the header) and pictures of more than 8 bits per sample raise ``ValueError``.
-    An animated picture gives its first frame (:func:`animation_note` says so)."""
-    with open_picture(path, what) as im:
-        return to_rgb(np.asarray(im.convert("RGBA")), what)
-
-
-def animation_note(path) -> str:
-    """``""`` for a still picture; for an animated one (GIF, APNG, WebP), a line saying that only
-    its first frame is filled, so no one believes the animation was."""
-    from PIL import Image
-
-    try:
-        with Image.open(path) as im:
-            frames = getattr(im, "n_frames", 1)
-    except Exception:  # unreadable files are refused, with their reason, by the reader
-        return ""
-    if frames <= 1:
-        return ""
-    return f"{Path(path).name} is animated ({frames} frames): only its first frame is filled"
 
 
 def editing_copy(image: np.ndarray) -> dict:
@@ -381,15 +263,9 @@ def output_dir(root, max_age_s: float = 3600.0) -> Path:
 
 
 def save_png(path, array: np.ndarray) -> str:
-    """Write an ``HxWx3`` RGB or ``HxW`` grey ``uint8`` array as PNG; returns the path as ``str``.
-
-    Lossless, and written with light compression (zlib level 1): at 12 Mpx that is several
-    times faster than PIL's default level, for files about a fifth larger.
-    """
+    """Write an ``HxWx3`` RGB or ``HxW`` grey ``uint8`` array as PNG by the one PNG writer
+    (:func:`inpaint_core.data.pictures.write_png`); returns the path as ``str``, as Gradio takes it."""
     array = np.asarray(array)
     if array.dtype != np.uint8 or array.ndim not in (2, 3):
         raise ValueError(f"save_png needs an HxW or HxWx3 uint8 array, got {array.dtype} {array.shape}")
-    bgr = array if array.ndim == 2 else cv2.cvtColor(array, cv2.COLOR_RGB2BGR)
-    if not cv2.imwrite(str(path), bgr, [cv2.IMWRITE_PNG_COMPRESSION, 1]):
-        raise ValueError(f"could not write {path}")
-    return str(path)
+    return str(write_png(path, array))

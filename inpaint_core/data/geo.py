@@ -1,7 +1,8 @@
 """Raster I/O for satellite and aerial tiles: PNG/JPEG with Pillow, GeoTIFF with rasterio.
 
-* :func:`read_rgb` / :func:`write_geotiff` / :func:`write_png` - RGB tiles; GeoTIFFs keep
-  their georeferencing (CRS, affine transform, nodata) in a :class:`Georef`.
+* :func:`read_rgb` / :func:`write_geotiff` - RGB tiles; GeoTIFFs keep their georeferencing
+  (CRS, affine transform, nodata) in a :class:`Georef`; other tiles go through the one picture
+  reader and writer of :mod:`inpaint_core.data.pictures`.
 * :func:`read_tile` - the one reader of a tile and its land cover (app, CLI, evaluate, training).
 * :func:`read_raster` / :func:`fill_raster` / :func:`write_filled` - a GeoTIFF as it is and
   its faithful write-back, from :mod:`inpaint_core.data.raster` (imported here too, where the
@@ -27,6 +28,7 @@ import numpy as np
 from PIL import Image
 
 from inpaint_core.data.landcover import TABLE_HELP, ClassTable, get_class_table
+from inpaint_core.data.pictures import read_picture, write_png
 from inpaint_core.data.raster import (  # noqa: F401 - re-exported: geo is where callers have found them
     Georef,
     Raster,
@@ -41,7 +43,7 @@ from inpaint_core.data.raster import (  # noqa: F401 - re-exported: geo is where
 
 __all__ = [
     "Georef", "Raster", "Tile", "read_tile", "read_rgb", "read_raster", "write_filled", "rgb_band_choice", "read_landcover",
-    "write_geotiff", "write_png", "reproject_nearest", "sliding_windows", "ValidityRules", "prepare_tiles",
+    "write_geotiff", "reproject_nearest", "sliding_windows", "ValidityRules", "prepare_tiles",
     "is_geotiff", "fill_raster", "gdal_message",
 ]  # fmt: skip
 
@@ -59,9 +61,10 @@ def read_rgb(path, scale: float | None = None, with_valid: bool = False, bands: 
     to 8 bits as :class:`Raster` says; nodata pixels come back black. With
     ``with_valid=True`` a third item, the ``HxW bool`` map of valid (not nodata) pixels,
     is returned too. :func:`read_raster` keeps the whole file for a faithful write-back.
+    Other tiles are read by the one picture reader (:func:`~inpaint_core.data.pictures.read_picture`:
+    8-bit only, transparency on white) as stored, not turned by an EXIF orientation: a tile's
+    pixels line up with its land cover's.
     """
-    from inpaint_core.engine import check_8bit
-
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"image not found: {path.name}")
@@ -69,12 +72,7 @@ def read_rgb(path, scale: float | None = None, with_valid: bool = False, bands: 
         raster = read_raster(path, bands=bands, scale=scale)
         rgb, georef, valid = raster.rgb(), raster.georef, raster.valid
     else:
-        try:
-            with Image.open(path) as im:
-                check_8bit(im, f"tile {path.name}")  # PIL's RGB conversion would clip it
-                rgb = np.asarray(im.convert("RGB")).copy()
-        except (OSError, SyntaxError, EOFError) as err:
-            raise ValueError(f"{path.name} is not a readable image ({err})") from err
+        rgb = read_picture(path, "tile", limit=False, exif=False)
         georef, valid = None, np.ones(rgb.shape[:2], bool)
     return (rgb, georef, valid) if with_valid else (rgb, georef)
 
@@ -260,19 +258,6 @@ def write_geotiff(path, rgb: np.ndarray, georef: Georef | None) -> Path:
             profile["nodata"] = georef.nodata
     with rasterio.open(path, "w", **profile) as ds:
         ds.write(np.moveaxis(rgb, -1, 0))
-    return path
-
-
-def write_png(path, array: np.ndarray) -> Path:
-    """Write ``HxWx3 uint8`` (RGB) or ``HxW`` uint8/uint16 (e.g. class codes) losslessly."""
-    array = np.asarray(array)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if array.ndim == 2 and array.dtype not in (np.uint8, np.uint16):
-        if array.min() < 0 or array.max() > 65535:
-            raise ValueError("a single-band PNG holds values 0..65535")
-        array = array.astype(np.uint8 if array.max() < 256 else np.uint16)
-    Image.fromarray(array).save(path)  # uint16 -> mode I;16, a 16-bit grey PNG
     return path
 
 

@@ -1,8 +1,18 @@
-"""Training data for the album model: any folder of images, holes made on the fly.
+"""Pictures: the one reader and writer of picture files, and the album model's training data.
 
-Masks are drawn from a seeded generator keyed by ``(seed, epoch, index)``, so every
-read of an image in a new epoch gets new holes (as the research did) while a rerun
-with the same seed sees exactly the same holes.
+* :func:`read_picture` / :func:`open_picture` - every picture file the package reads (the app,
+  the batch CLI, training, evaluate, PNG tiles): its size checked from its header against the
+  one size limit before any pixel is decoded, more than 8 bits per sample refused rather than
+  clipped, turned as its EXIF orientation says (as a browser shows it), transparent parts on
+  white (:func:`on_white`, the one RGBA rule), the first frame of an animated one
+  (:func:`animation_note`). Training and evaluate read through :func:`load_rgb`: the same
+  picture, as people see it, without the app's size limit (they scale it down).
+* :func:`write_png` - every PNG the package writes: lossless, light compression.
+* :func:`list_images`, :func:`split_files`, :func:`split_by_source`, :func:`held_out_files` -
+  which pictures train and which are held out.
+* :class:`InpaintDataset` - the album trainer's items. Masks are drawn from a seeded
+  generator keyed by ``(seed, epoch, index)``, so every read of an image in a new epoch gets
+  new holes (as the research did) while a rerun with the same seed sees exactly the same holes.
 """
 
 from __future__ import annotations
@@ -11,17 +21,20 @@ import csv
 import hashlib
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
-from PIL import Image
+from PIL import Image, ImageOps, UnidentifiedImageError
 from torch.utils.data import Dataset
 
 from inpaint_core.data.masks import MaskSpec, make_mask
+from inpaint_core.data.raster import gdal_message
+from inpaint_core.engine import MAX_PIXELS, MAX_SIDE, check_8bit
 from inpaint_core.fills.prefill import prefill
 
-__all__ = ["IMAGE_EXTS", "list_images", "load_rgb", "split_files", "file_sources", "split_by_source", "names_source",
-           "in_turn",
-           "InpaintDataset"]
+__all__ = ["IMAGE_EXTS", "list_images", "check_size", "check_file", "open_picture", "on_white", "read_picture",
+           "load_rgb", "animation_note", "write_png", "split_files", "held_out_files", "file_sources",
+           "split_by_source", "names_source", "in_turn", "InpaintDataset"]
 
 IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".webp"}
 
@@ -37,17 +50,179 @@ def list_images(root) -> list[Path]:
     return files
 
 
-def load_rgb(path) -> np.ndarray:
-    """Read an image file as ``HxWx3 uint8`` RGB (``ValueError`` if it is not an image)."""
-    from inpaint_core.engine import check_8bit
+# --- reading and writing ---------------------------------------------------------------------
 
+def check_size(w: int, h: int, what: str, advice: str = "scale it down first") -> None:
+    """``ValueError`` when a ``w x h`` picture passes the one size limit (the engine's
+    :data:`~inpaint_core.engine.MAX_SIDE` per side, :data:`~inpaint_core.engine.MAX_PIXELS` in
+    all), naming ``what`` and saying what to do (``advice``)."""
+    if max(h, w) > MAX_SIDE or h * w > MAX_PIXELS:
+        raise ValueError(f"{what} is {w}x{h} pixels; the limit is {MAX_SIDE} pixels per side and "
+                         f"{MAX_PIXELS / 1e6:.0f} megapixels in all: {advice}")
+
+
+def _open_checked(path, what: str, eight_bit: bool = False, limit: bool = True):
+    """``path`` opened and decoded by PIL, after its header passed the size limit (unless not
+    ``limit``) and, with ``eight_bit``, :func:`~inpaint_core.engine.check_8bit`. Any failure of the
+    file itself is a ``ValueError`` naming it: PIL's parsers raise many types (OSError,
+    SyntaxError, EOFError, struct.error, ...) on damaged data, and none says which file or what
+    to do."""
+    name = Path(path).name
+    try:
+        im = Image.open(path)
+    except Image.DecompressionBombError as err:
+        raise ValueError(f"the {what} {name} is far larger than the limit of {MAX_PIXELS / 1e6:.0f} megapixels: "
+                         "scale it down first") from err
+    except UnidentifiedImageError as err:
+        raise ValueError(f"the {what} {name} is not an image (PNG, JPEG, WebP, ...): upload a picture file") from err
+    except FileNotFoundError as err:
+        raise ValueError(f"the {what} {name} was not found") from err
+    except Exception as err:  # a header PIL recognised but could not parse
+        raise ValueError(f"the {what} {name} is damaged (its header is corrupt: {err}); save it again") from err
+    try:
+        if limit:
+            check_size(*im.size, f"the {what} {name}")
+        if eight_bit:
+            check_8bit(im, f"{what} {name}")
+    except ValueError:
+        im.close()
+        raise
+    try:
+        im.load()  # decodes: a truncated or corrupt file fails here, within the size limit
+    except Exception as err:
+        im.close()
+        raise ValueError(f"the {what} {name} is damaged (its data is cut short or corrupt: {err}); "
+                         "save it again") from err
+    return im
+
+
+def _check_tiff_header(path, what: str) -> bool:
+    """Check a TIFF's size from its header with rasterio; False when rasterio is not installed
+    (PIL then reads the file as a plain TIFF)."""
+    try:
+        import rasterio
+    except ImportError:
+        return False
+    name = Path(path).name
+    try:
+        with rasterio.open(path) as ds:
+            w, h = ds.width, ds.height
+    except Exception as err:  # GDAL raises RasterioIOError and CPLE_* errors (no common base) for damaged files
+        raise ValueError(f"the {what} {name} is not a readable TIFF/GeoTIFF ({gdal_message(err)}): upload a "
+                         "raster file") from err
+    # a picture is held whole; the command line fills a scene of any size window by window
+    check_size(w, h, f"the {what} {name}", "fill a whole scene with the command line, which reads it window by "
+               f"window: inpaint run --image {name} --mask MASK.tif --output DIR (README: Whole scenes)")
+    return True
+
+
+def check_file(path, what: str = "picture") -> None:
+    """Refuse a picture file before it is used, with a message a person can act on.
+
+    The size comes from the header, before any pixel is decoded: a file that is no image,
+    one too large for the size limit (a decompression bomb, 0.4 MB on disk and 400 Mpx
+    decoded, is refused before it costs any memory) and one whose data is cut short each
+    raise ``ValueError`` saying so. GeoTIFFs are checked from their header only.
+    """
+    if Path(path).suffix.lower() in (".tif", ".tiff") and _check_tiff_header(path, what):
+        return
+    _open_checked(path, what).close()
+
+
+def open_picture(path, what: str = "picture", eight_bit: bool = True, limit: bool = True, exif: bool = True):
+    """A picture file as a decoded PIL image, checked (:func:`check_file`; without the size limit
+    unless ``limit``), of at most 8 bits per sample unless ``eight_bit`` is False (a 16-bit
+    picture would be clipped), and with ``exif`` turned as its EXIF orientation says, as a
+    browser shows it. Bad files raise ``ValueError``."""
+    if limit and Path(path).suffix.lower() in (".tif", ".tiff"):
+        _check_tiff_header(path, what)
+    im = _open_checked(path, what, eight_bit=eight_bit, limit=limit)
+    if not exif:
+        return im
+    try:
+        turned = ImageOps.exif_transpose(im)
+    except Exception:  # a broken EXIF block: the picture itself is fine, shown as stored (as browsers do)
+        return im
+    if turned is not im:
+        im.close()
+    return turned
+
+
+def on_white(array: np.ndarray) -> np.ndarray:
+    """A grey ``HxW``, RGB ``HxWx3`` or RGBA ``HxWx4`` uint8 array as ``HxWx3 uint8`` RGB, the one
+    RGBA rule: transparent pixels are composited onto white (what an editor or a browser shows),
+    because the colour stored under full transparency is arbitrary. ``ValueError`` for any other
+    shape or dtype."""
+    array = np.asarray(array)
+    if array.dtype != np.uint8:
+        raise ValueError(f"a picture must be uint8, got dtype {array.dtype}")
+    if array.ndim == 2:
+        return np.repeat(array[..., None], 3, axis=2)
+    if array.ndim != 3 or array.shape[2] not in (3, 4):
+        raise ValueError(f"a picture has shape HxW, HxWx3 or HxWx4, got {array.shape}")
+    if array.shape[2] == 3:
+        return np.ascontiguousarray(array)
+    alpha = array[..., 3]
+    see_through = alpha < 255
+    rgb = array[..., :3].copy()
+    if see_through.any():  # blend only those pixels: a 12 Mpx photo is usually fully opaque
+        a = alpha[see_through, None].astype(np.float32) / 255.0
+        rgb[see_through] = np.round(rgb[see_through] * a + 255.0 * (1.0 - a)).astype(np.uint8)
+    return rgb
+
+
+def read_picture(path, what: str = "picture", limit: bool = True, exif: bool = True) -> np.ndarray:
+    """A picture file as ``HxWx3 uint8`` RGB, turned as its EXIF orientation says (unless not
+    ``exif``), transparent parts on white; bad files, pictures over the size limit (from the
+    header; unless not ``limit``) and pictures of more than 8 bits per sample raise ``ValueError``
+    naming ``what`` and the file. An animated picture gives its first frame (:func:`animation_note`)."""
+    with open_picture(path, what, limit=limit, exif=exif) as im:
+        return on_white(np.asarray(im.convert("RGBA")))
+
+
+def load_rgb(path) -> np.ndarray:
+    """A picture for training or evaluation, ``HxWx3 uint8``: as :func:`read_picture` reads it for
+    the app, so a model learns and is judged on the picture people see (EXIF orientation,
+    transparency on white), without the app's size limit, since it is scaled down to its size."""
+    return read_picture(path, "image", limit=False)
+
+
+def animation_note(path) -> str:
+    """``""`` for a still picture; for an animated one (GIF, APNG, WebP), a line saying that only
+    its first frame is filled, so no one believes the animation was."""
     try:
         with Image.open(path) as im:
-            check_8bit(im, f"image {Path(path).name}")  # converting a 16-bit picture would clip it silently
-            return np.asarray(im.convert("RGB")).copy()
-    except (OSError, Image.DecompressionBombError) as err:
-        raise ValueError(f"cannot read image {path}: {err}") from err
+            frames = getattr(im, "n_frames", 1)
+    except Exception:  # unreadable files are refused, with their reason, by the reader
+        return ""
+    if frames <= 1:
+        return ""
+    return f"{Path(path).name} is animated ({frames} frames): only its first frame is filled"
 
+
+def write_png(path, array: np.ndarray) -> Path:
+    """Write ``HxWx3 uint8`` RGB, or one band (``HxW`` uint8, uint16, or integers within
+    0..65535 such as class codes) as a grey PNG, losslessly; makes the folder; returns the path.
+
+    Written with light compression (zlib level 1): at 12 Mpx that is several times faster than
+    the default level, for files about a fifth larger.
+    """
+    array, path = np.asarray(array), Path(path)
+    if array.ndim == 2 and array.dtype not in (np.uint8, np.uint16):
+        if not np.issubdtype(array.dtype, np.integer) or array.min() < 0 or array.max() > 65535:
+            raise ValueError(f"a single-band PNG holds integers 0..65535, got {array.dtype} "
+                             f"{array.min()}..{array.max()}")
+        array = array.astype(np.uint8 if array.max() < 256 else np.uint16)
+    if not (array.ndim == 2 or (array.ndim == 3 and array.shape[2] == 3 and array.dtype == np.uint8)):
+        raise ValueError(f"write_png needs an HxW or HxWx3 uint8 array, got {array.dtype} {array.shape}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    bgr = array if array.ndim == 2 else cv2.cvtColor(array, cv2.COLOR_RGB2BGR)
+    if not cv2.imwrite(str(path), bgr, [cv2.IMWRITE_PNG_COMPRESSION, 1]):
+        raise ValueError(f"could not write {path}")
+    return path
+
+
+# --- which pictures train ----------------------------------------------------------------------
 
 def split_files(files: list[Path], val_fraction: float) -> tuple[list[Path], list[Path]]:
     """Deterministic train/validation split by a hash of each file name.
@@ -61,6 +236,28 @@ def split_files(files: list[Path], val_fraction: float) -> tuple[list[Path], lis
     val = [p for p in files if bucket(p) < val_fraction]
     train = [p for p in files if bucket(p) >= val_fraction]
     return train, val
+
+
+def held_out_files(files: list[Path], meta: dict) -> list[Path]:
+    """The files of ``files`` that a checkpoint's training held out for validation, as its
+    ``training`` summary lists them (``meta``: the checkpoint's metadata).
+
+    The album trainer stores bare names (``val_files``), the satellite trainer paths
+    (``val_images``); files are matched on their last path parts (up to 3), so the
+    same data folder matches wherever it is mounted.
+    """
+    training = meta.get("training") or {}
+    listed = training.get("val_files") or training.get("val_images")
+    if not listed:
+        raise ValueError("--split val: this checkpoint's training summary lists no held-out files "
+                         "(training.val_files); use --split all")
+    depth = min(3, min(len(Path(p).parts) for p in listed))
+    keys = {Path(p).parts[-depth:] for p in listed}
+    chosen = [f for f in files if f.parts[-depth:] in keys]
+    if not chosen:
+        raise ValueError(f"--split val: none of the checkpoint's {len(listed)} held-out files is in this folder "
+                         f"(e.g. {listed[0]})")
+    return chosen
 
 
 SOURCE_COLUMNS = ("repo", "source_repo_or_package", "source")  # a manifest's column naming each file's source
