@@ -11,7 +11,9 @@ from PIL import Image
 from inpaint_core.__main__ import main as cli
 from inpaint_core.checkpoint import load_model_file, save_model
 from inpaint_core.data.landcover import get_class_table
-from inpaint_core.eval.evaluate import evaluate, fit_square, held_out, tile_windows
+from inpaint_core.data.pictures import held_out_files
+from inpaint_core.data.tiles import tile_windows
+from inpaint_core.eval.evaluate import evaluate, fit_square
 from inpaint_core.eval.metrics import JUDGE_LAYERS, METRICS
 from inpaint_core.models.satellite import REFEREE_PREFIX
 from inpaint_core.models.vgg import VGG16Features
@@ -107,11 +109,11 @@ def test_split_val_keeps_only_held_out_files(tmp_path, covers, vgg):
     report = run(ckpt, covers, tmp_path / "out2", vgg, split="val", split_from=other)
     assert [r["file"] for r in report["per_image"]] == ["c2.png"]
     files = sorted(covers.iterdir())
-    assert held_out(files, {"training": {"val_images": [f"/elsewhere/{covers.parent.name}/{covers.name}/c2.png"]}}) == [covers / "c2.png"]
+    assert held_out_files(files, {"training": {"val_images": [f"/elsewhere/{covers.parent.name}/{covers.name}/c2.png"]}}) == [covers / "c2.png"]
     with pytest.raises(ValueError, match="held-out"):
-        held_out(files, {"training": {}})
+        held_out_files(files, {"training": {}})
     with pytest.raises(ValueError, match="none of"):
-        held_out(files, {"training": {"val_files": ["zzz.png"]}})
+        held_out_files(files, {"training": {"val_files": ["zzz.png"]}})
 
 
 def test_fit_square_resizes_short_side_and_centre_crops():

@@ -12,6 +12,7 @@ from inpaint_core.data.masks import (
     evaluation_mask,
     free_form,
     make_mask,
+    read_mask,
     research_holes,
 )
 from inpaint_core.engine import as_bool_mask
@@ -121,7 +122,6 @@ def test_one_mask_rule_in_the_api_the_app_and_the_cli(tmp_path):
     from PIL import Image
 
     from inpaint_core.app.editing import layers_mask
-    from inpaint_core.cli.run import read_mask
     from inpaint_core.engine import as_bool_mask
 
     brush = np.zeros((20, 30, 4), np.uint8)

@@ -53,7 +53,7 @@ def sparse_holes(h, w, n, seed=0):
 
 
 def whole_picture(image, mask_png, out, method="telea", **fill_args):
-    from inpaint_core.cli.run import read_mask
+    from inpaint_core.data.masks import read_mask
     from inpaint_core.data.raster import fill_raster, read_raster, write_filled
 
     raster = read_raster(image, what="image")

@@ -8,11 +8,17 @@ import json
 import numpy as np
 import pytest
 
-from inpaint_core.eval.evaluate import tile_windows
-from inpaint_core.registry import LandcoverFillInpainter
 from inpaint_core.data.landcover import get_class_table
+from inpaint_core.data.tiles import tile_windows
+from inpaint_core.eval.whatif import (
+    LATTICE,
+    colour_harmony,
+    seam_energy,
+    what_if,
+    windows_in_tiles,
+)
 from inpaint_core.fills.landcover import ExemplarBank
-from inpaint_core.eval.whatif import LATTICE, colour_harmony, seam_energy, what_if, windows_in_tiles
+from inpaint_core.registry import LandcoverFillInpainter
 
 TABLE = get_class_table("dubai-aerial")  # 0 Unlabeled, 1 Water, 2 Land, 3 Road, 4 Building, 5 Vegetation
 WATER, LAND, ROAD = 1, 2, 3

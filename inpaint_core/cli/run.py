@@ -9,7 +9,7 @@ GeoTIFF of the same kind (dtype, bands, CRS, transform, nodata; see
 cover (a satellite model, ``--method landcover-patchmatch`` or ``landcover-nearest``) also
 need ``--landcover`` (a file or folder matched by stem, the same way).
 
-Pictures are read as the app reads them (:func:`inpaint_core.app.editing.read_picture`): turned
+Pictures are read as the app reads them (:func:`inpaint_core.data.pictures.read_picture`): turned
 as their EXIF orientation says, transparent parts on white, the first frame of an animated
 one (a note says so). Every file's size is checked from its header before its pixels are
 read, against the one size limit (:data:`inpaint_core.engine.MAX_PIXELS`); a 16-bit picture
@@ -37,22 +37,32 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-from PIL import Image
 from tqdm import tqdm
 
 from inpaint_core.app.editing import MASK_DILATION, dilate_mask
+from inpaint_core.data.geo import fill_raster, read_raster, read_tile, write_filled
 from inpaint_core.data.landcover import TABLE_HELP
-from inpaint_core.data.pictures import IMAGE_EXTS
-from inpaint_core.engine import STRATEGIES, InferenceOptions, as_bool_mask
+from inpaint_core.data.masks import read_mask
+from inpaint_core.data.pictures import (
+    IMAGE_EXTS,
+    animation_note,
+    check_file,
+    read_picture,
+    write_png,
+)
+from inpaint_core.data.tiles import match_by_stem
+from inpaint_core.engine import STRATEGIES, InferenceOptions
 from inpaint_core.registry import (
     CLASSICAL_FILLS,
     FILL_METHODS,
     LANDCOVER_FILLS,
     make_inpainter,
 )
+from inpaint_core.scene.cluster import DaskRunner, FillSpec
+from inpaint_core.scene.fill import SceneOptions, fill_scene
+from inpaint_core.scene.inputs import HoleRule, Scene, parse_mask_values
 
-__all__ = ["add_arguments", "main", "match_by_stem", "read_mask"]
+__all__ = ["add_arguments", "main"]
 
 
 def _collect(path: Path, what: str) -> list[Path]:
@@ -64,55 +74,6 @@ def _collect(path: Path, what: str) -> list[Path]:
             raise ValueError(f"no {what} files found in {path}")
         return files
     raise ValueError(f"{what} path not found: {path}")
-
-
-def match_by_stem(images: list[Path], others: list[Path], what: str) -> list[tuple[Path, Path]]:
-    """Pair each image with the file of the same stem in ``others`` (a single file pairs with all),
-    or with the same stem less a tile ending (``119_sat.jpg`` + ``119_mask.png``, as the trainer
-    pairs them: :func:`inpaint_core.data.tiles.label_finder`)."""
-    from inpaint_core.data.tiles import label_finder
-
-    if len(others) == 1 and len(images) == 1:
-        return [(images[0], others[0])]
-    by_stem = {}
-    for p in others:
-        if p.stem in by_stem:
-            raise ValueError(f"two {what} files share the stem {p.stem!r}: {by_stem[p.stem].name}, {p.name}")
-        by_stem[p.stem] = p
-    find = label_finder(others)
-    pairs = [(p, find(p)) for p in images]
-    missing = [p.name for p, other in pairs if other is None]
-    if missing:
-        raise ValueError(f"no {what} for {len(missing)} image(s), e.g. {', '.join(missing[:3])} "
-                         f"({what} files are matched to images by file name without extension, or without "
-                         f"an ending such as _sat / _mask)")
-    return pairs
-
-
-def read_mask(path, shape: tuple[int, int]) -> np.ndarray:
-    """A mask file as ``HxW`` bool, by the one mask rule (:func:`inpaint_core.data.masks.as_bool_mask`):
-    grey or RGB cut at 127, an RGBA brush layer by its paint.
-
-    Its size is compared with the picture's (``shape``) from the header, before any pixel is
-    decoded: a 20000x20000 mask, or a PNG bomb of that size, costs nothing to refuse.
-    """
-    name = Path(path).name
-    try:
-        im = Image.open(path)
-    except Image.DecompressionBombError as err:  # PIL refuses > 179 Mpx in open(), before our check
-        raise ValueError(f"the mask {name} is far larger than any picture this can fill (over "
-                         f"{Image.MAX_IMAGE_PIXELS * 2 / 1e6:.0f} Mpx); it must be the size of its picture") from err
-    except Exception as err:  # not an image, or a header PIL cannot parse
-        raise ValueError(f"cannot read the mask {name}: {err}") from err
-    with im:
-        if im.size != (shape[1], shape[0]):
-            raise ValueError(f"the mask {name} is {im.size[0]}x{im.size[1]} pixels but its picture is "
-                             f"{shape[1]}x{shape[0]}; they must match")
-        try:
-            im.load()
-        except Exception as err:  # PIL's decoders raise many types on damaged data
-            raise ValueError(f"the mask {name} is damaged (its data is cut short or corrupt: {err})") from err
-        return as_bool_mask(im, shape)
 
 
 def _bands(text: str | None) -> tuple[int, int, int] | None:
@@ -188,8 +149,6 @@ def main(args: argparse.Namespace) -> int:
         if args.mask is None and not (args.fill_nodata or args.mask_values):
             raise ValueError("--mask FILE|DIR is needed (or, for GeoTIFFs, --fill-nodata or --mask-values)")
         if args.mask_values:
-            from inpaint_core.scene.inputs import parse_mask_values
-
             args.mask_values = parse_mask_values(args.mask_values)
         pairs = (match_by_stem(images, _collect(args.mask, "mask"), "mask") if args.mask is not None
                  else [(image, None) for image in images])
@@ -243,9 +202,7 @@ def _options(args) -> InferenceOptions:
 
 
 def _runner(args):
-    """The Dask runner of ``--scheduler`` / ``--workers`` (imported only when asked for)."""
-    from inpaint_core.scene.cluster import DaskRunner, FillSpec
-
+    """The Dask runner of ``--scheduler`` / ``--workers`` (Dask is imported only when asked for)."""
     options = _options(args)
     spec = FillSpec(args.method, args.checkpoint, args.classes, args.device, options, args.torch_threads)
     runner = DaskRunner(spec, scheduler=args.scheduler, workers=args.workers,
@@ -257,9 +214,6 @@ def _runner(args):
 def _fill_scene(model, image_path: Path, mask_path: Path | None, landcovers: dict | None, bands, args, runner,
                 totals: dict) -> None:
     """Fill one GeoTIFF window by window (:func:`inpaint_core.scene.fill.fill_scene`), any size."""
-    from inpaint_core.scene.fill import SceneOptions, fill_scene
-    from inpaint_core.scene.inputs import HoleRule, Scene
-
     rule = HoleRule(mask=str(mask_path) if mask_path else None, mask_values=args.mask_values,
                     fill_nodata=args.fill_nodata, gap=args.nodata_gap, dilate=args.dilate)
     scene = Scene(image_path, rule, bands=bands, landcover=landcovers[image_path] if landcovers else None,
@@ -285,20 +239,14 @@ def _fill_one(model, image_path: Path, mask_path: Path, landcovers: dict | None,
               dilate: int = 0) -> None:
     """Fill one picture, its mask grown by ``dilate`` pixels, and write its result; any problem of
     its files raises."""
-    from inpaint_core.app.editing import animation_note, check_upload, read_picture
-
     raster, extra = None, {}
     geotiff = image_path.suffix.lower() in (".tif", ".tiff")
     if geotiff:
-        check_upload(image_path, "image")  # its size from the header, before gigabytes are read
+        check_file(image_path, "image")  # its size from the header, before gigabytes are read
     if landcovers is not None:  # the one tile reader: land cover reprojected onto the tile's grid
-        from inpaint_core.data.geo import read_tile
-
         tile = read_tile(image_path, landcovers[image_path], model.classes, bands=bands)
         image, raster, extra["landcover"] = tile.rgb, tile.raster, tile.landcover
     elif geotiff:
-        from inpaint_core.data.geo import read_raster
-
         raster = read_raster(image_path, bands=bands, what="image")
         image = raster.rgb()
     else:
@@ -307,10 +255,8 @@ def _fill_one(model, image_path: Path, mask_path: Path, landcovers: dict | None,
             tqdm.write(f"note: {note}")
     mask = dilate_mask(read_mask(mask_path, image.shape[:2]), dilate)  # as the app grows a painted one
     if raster is not None:
-        from inpaint_core.data.geo import fill_raster, write_filled
-
         out, hole = fill_raster(model, raster, mask, **extra)  # nodata neither filled nor used as context
         write_filled(output / f"{image_path.stem}.tif", raster, out, hole)
     else:
         out = model.inpaint(image, mask, **extra)
-        Image.fromarray(out).save(output / f"{image_path.stem}.png")
+        write_png(output / f"{image_path.stem}.png", out)

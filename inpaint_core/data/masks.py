@@ -1,4 +1,4 @@
-"""Holes: the one generator of every hole kind, for both trainers and ``evaluate``.
+"""Holes: the one generator of every hole kind, for both trainers and ``evaluate``, and mask files.
 
 Every generator takes a ``numpy.random.Generator`` so that a seed reproduces the same
 masks, and returns an ``HxW`` boolean array (``True`` = hole).
@@ -20,14 +20,19 @@ masks, and returns an ``HxW`` boolean array (``True`` = hole).
   mixes are :data:`ALBUM_MASKS` and :data:`SATELLITE_MASKS`.
 * :func:`evaluation_mask` - the seeded hole of the ``i``-th evaluated window (``evaluate`` and
   its what-if).
+* :func:`read_mask` - a hole drawn by a person: a mask file, by the one mask rule.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import cv2
 import numpy as np
+from PIL import Image
+
+from inpaint_core.engine import as_bool_mask
 
 __all__ = [
     "research_holes",
@@ -43,6 +48,7 @@ __all__ = [
     "SATELLITE_MASKS",
     "make_mask",
     "evaluation_mask",
+    "read_mask",
 ]
 
 
@@ -315,3 +321,30 @@ def evaluation_mask(kind: str, size: int, seed: int, index: int, landcover: np.n
     if landcover is None:
         return make_mask(kind, size, size, rng)
     return MaskSpec(weights={kind: 1.0})(size, size, rng, landcover, ignore=ignore)
+
+
+def read_mask(path, shape: tuple[int, int]) -> np.ndarray:
+    """A mask file as ``HxW`` bool, by the one mask rule (:func:`inpaint_core.engine.as_bool_mask`):
+    grey or RGB cut at 127, an RGBA brush layer by its paint (the batch CLI's picture masks, and a
+    scene's mask when it is no GeoTIFF).
+
+    Its size is compared with the picture's (``shape``) from the header, before any pixel is
+    decoded: a 20000x20000 mask, or a PNG bomb of that size, costs nothing to refuse.
+    """
+    name = Path(path).name
+    try:
+        im = Image.open(path)
+    except Image.DecompressionBombError as err:  # PIL refuses > 179 Mpx in open(), before our check
+        raise ValueError(f"the mask {name} is far larger than any picture this can fill (over "
+                         f"{Image.MAX_IMAGE_PIXELS * 2 / 1e6:.0f} Mpx); it must be the size of its picture") from err
+    except Exception as err:  # not an image, or a header PIL cannot parse
+        raise ValueError(f"cannot read the mask {name}: {err}") from err
+    with im:
+        if im.size != (shape[1], shape[0]):
+            raise ValueError(f"the mask {name} is {im.size[0]}x{im.size[1]} pixels but its picture is "
+                             f"{shape[1]}x{shape[0]}; they must match")
+        try:
+            im.load()
+        except Exception as err:  # PIL's decoders raise many types on damaged data
+            raise ValueError(f"the mask {name} is damaged (its data is cut short or corrupt: {err})") from err
+        return as_bool_mask(im, shape)

@@ -1,4 +1,4 @@
-"""Training data for the satellite model: RGB tiles paired with land-cover maps.
+"""Tiles: RGB tiles paired with land-cover maps, their windows, and the satellite model's training data.
 
 :func:`find_tile_pairs` finds ``(image, label)`` pairs in any folder tree where a folder
 of images sits beside a folder of labels with the same file stems: the aerial set's
@@ -6,6 +6,10 @@ of images sits beside a folder of labels with the same file stems: the aerial se
 tiles that :func:`inpaint_core.data.geo.prepare_tiles` writes. Labels are read with
 :func:`inpaint_core.data.geo.read_landcover` (colour PNGs through the class table, single-band
 PNG/TIF as codes); an unknown colour or code stops loading with its pixel count.
+:func:`match_by_stem` pairs files given by name (``inpaint run``'s masks and land cover,
+``evaluate --landcover``) by the same rule.
+
+:func:`centre_window` and :func:`tile_windows` cut the fixed windows that ``evaluate`` scores.
 
 :class:`SatelliteTiles` serves random ``size x size`` windows (images of any size;
 smaller ones are scaled up), with random flips and 90-degree turns (overhead imagery
@@ -27,7 +31,7 @@ from inpaint_core.data.landcover import ClassTable, get_class_table
 from inpaint_core.data.masks import SATELLITE_MASKS, MaskSpec
 from inpaint_core.fills.prefill import prefill
 
-__all__ = ["find_tile_pairs", "pair_key", "label_finder", "split_pairs", "split_named", "SatelliteTiles", "draw_mask", "IMAGE_SUFFIXES",
+__all__ = ["find_tile_pairs", "pair_key", "label_finder", "match_by_stem", "centre_window", "tile_windows", "split_pairs", "split_named", "SatelliteTiles", "draw_mask", "IMAGE_SUFFIXES",
            "LABEL_DIRS", "IMAGE_ENDINGS", "LABEL_ENDINGS"]
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff")
@@ -54,6 +58,28 @@ def label_finder(labels):
         by_stem.setdefault(p.stem, p)
         by_key.setdefault(pair_key(p.stem, LABEL_ENDINGS), p)
     return lambda image: by_stem.get(image.stem) or by_key.get(pair_key(image.stem, IMAGE_ENDINGS))
+
+
+def match_by_stem(images: list[Path], others: list[Path], what: str) -> list[tuple[Path, Path]]:
+    """Pair each image with the file of the same stem in ``others`` (a single file pairs with all),
+    or with the same stem less a tile ending (``119_sat.jpg`` + ``119_mask.png``, as the trainer
+    pairs them: :func:`label_finder`). ``what`` names the others in errors (``"mask"``,
+    ``"land-cover"``); a stem shared by two of them, or an image without one, raises ``ValueError``."""
+    if len(others) == 1 and len(images) == 1:
+        return [(images[0], others[0])]
+    by_stem = {}
+    for p in others:
+        if p.stem in by_stem:
+            raise ValueError(f"two {what} files share the stem {p.stem!r}: {by_stem[p.stem].name}, {p.name}")
+        by_stem[p.stem] = p
+    find = label_finder(others)
+    pairs = [(p, find(p)) for p in images]
+    missing = [p.name for p, other in pairs if other is None]
+    if missing:
+        raise ValueError(f"no {what} for {len(missing)} image(s), e.g. {', '.join(missing[:3])} "
+                         f"({what} files are matched to images by file name without extension, or without "
+                         f"an ending such as _sat / _mask)")
+    return pairs
 
 
 def find_tile_pairs(root) -> list[tuple[Path, Path]]:
@@ -134,6 +160,42 @@ def draw_mask(spec: MaskSpec, landcover: np.ndarray, rng: np.random.Generator, i
     free-form one."""
     h, w = landcover.shape
     return spec(h, w, rng, landcover, ignore=ignore)
+
+
+def centre_window(image: np.ndarray, landcover: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """The centre ``size x size`` window of an RGB tile and its ``HxW`` class map (scaled up,
+    cubic / nearest, only when the tile is smaller than the window)."""
+    h, w = landcover.shape
+    if min(h, w) < size:
+        f = size / min(h, w)
+        new = (max(size, round(w * f)), max(size, round(h * f)))
+        image = cv2.resize(image, new, interpolation=cv2.INTER_CUBIC)
+        landcover = cv2.resize(landcover.astype(np.int32), new, interpolation=cv2.INTER_NEAREST)
+        h, w = landcover.shape
+    y, x = (h - size) // 2, (w - size) // 2
+    return (np.ascontiguousarray(image[y : y + size, x : x + size]),
+            np.ascontiguousarray(landcover[y : y + size, x : x + size]).astype(np.int64))
+
+
+def tile_windows(image: np.ndarray, landcover: np.ndarray, size: int, limit: int = 1):
+    """Up to ``limit`` (0 = all) ``size x size`` windows of a tile, ``[((row, col), rgb, lc), ...]``.
+
+    ``limit == 1`` is the centre window (:func:`centre_window`). Otherwise the tile is cut
+    into the largest grid of non-overlapping windows that fits, centred, read row by row: the
+    windows ``evaluate`` and its what-if score.
+    """
+    if limit == 1 or min(landcover.shape) < size:
+        return [((0, 0), *centre_window(image, landcover, size))]
+    h, w = landcover.shape
+    rows, cols = h // size, w // size
+    y0, x0 = (h - rows * size) // 2, (w - cols * size) // 2
+    out = []
+    for r in range(rows):
+        for c in range(cols):
+            y, x = y0 + r * size, x0 + c * size
+            out.append(((r, c), np.ascontiguousarray(image[y : y + size, x : x + size]),
+                        np.ascontiguousarray(landcover[y : y + size, x : x + size]).astype(np.int64)))
+    return out[:limit] if limit else out
 
 
 class SatelliteTiles(Dataset):

@@ -32,15 +32,27 @@ import json
 import os
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
-import cv2
 import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
-from inpaint_core.data.landcover import TABLE_HELP
+from inpaint_core.checkpoint import CheckpointError, read_meta
+from inpaint_core.data.geo import read_tile
+from inpaint_core.data.landcover import TABLE_HELP, get_class_table
 from inpaint_core.data.masks import MASK_KINDS, PICTURE_KINDS, evaluation_mask
+from inpaint_core.data.pictures import (
+    file_sources,
+    held_out_files,
+    in_turn,
+    list_images,
+    load_rgb,
+    names_source,
+)
+from inpaint_core.data.tiles import find_tile_pairs, match_by_stem, tile_windows
+from inpaint_core.engine import STRATEGIES, InferenceOptions, resolve_device
 from inpaint_core.eval.metrics import (
     JUDGE_LAYERS,
     METRICS,
@@ -48,6 +60,7 @@ from inpaint_core.eval.metrics import (
     detail_ratio,
     image_metrics,
 )
+from inpaint_core.eval.referee import consistency, load_reader
 from inpaint_core.eval.reports import (
     _grid_row,
     _json_safe,
@@ -56,10 +69,17 @@ from inpaint_core.eval.reports import (
     _summarise,
     write_markdown,
 )
-from inpaint_core.registry import CLASSICAL_FILLS, FILLS, LANDCOVER_FILLS
+from inpaint_core.eval.whatif import what_if as run_what_if
+from inpaint_core.eval.whatif import windows_in_tiles
+from inpaint_core.models.vgg import VGG_ENV, load_vgg16
+from inpaint_core.registry import (
+    CLASSICAL_FILLS,
+    FILLS,
+    LANDCOVER_FILLS,
+    load_inpainter,
+)
 
-__all__ = ["evaluate", "evaluate_kinds", "held_out", "fit_square", "centre_window", "tile_windows", "add_arguments",
-           "main"]
+__all__ = ["evaluate", "evaluate_kinds", "fit_square", "add_arguments", "main"]
 
 BASELINE_ONLY = "telea"  # --checkpoint telea: score only the classical fills
 SAT_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff")
@@ -78,89 +98,48 @@ def fit_square(image: np.ndarray, size: int) -> np.ndarray:
     return np.ascontiguousarray(image[y : y + size, x : x + size])
 
 
-def centre_window(image: np.ndarray, landcover: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
-    """The centre ``size x size`` window of an RGB tile and its ``HxW`` class map (scaled up,
-    cubic / nearest, only when the tile is smaller than the window)."""
-    h, w = landcover.shape
-    if min(h, w) < size:
-        f = size / min(h, w)
-        new = (max(size, round(w * f)), max(size, round(h * f)))
-        image = cv2.resize(image, new, interpolation=cv2.INTER_CUBIC)
-        landcover = cv2.resize(landcover.astype(np.int32), new, interpolation=cv2.INTER_NEAREST)
-        h, w = landcover.shape
-    y, x = (h - size) // 2, (w - size) // 2
-    return (np.ascontiguousarray(image[y : y + size, x : x + size]),
-            np.ascontiguousarray(landcover[y : y + size, x : x + size]).astype(np.int64))
-
-
-def tile_windows(image: np.ndarray, landcover: np.ndarray, size: int, limit: int = 1):
-    """Up to ``limit`` (0 = all) ``size x size`` windows of a tile, ``[((row, col), rgb, lc), ...]``.
-
-    ``limit == 1`` is the centre window (:func:`centre_window`). Otherwise the tile is cut
-    into the largest grid of non-overlapping windows that fits, centred, read row by row.
-    """
-    if limit == 1 or min(landcover.shape) < size:
-        return [((0, 0), *centre_window(image, landcover, size))]
-    h, w = landcover.shape
-    rows, cols = h // size, w // size
-    y0, x0 = (h - rows * size) // 2, (w - cols * size) // 2
-    out = []
-    for r in range(rows):
-        for c in range(cols):
-            y, x = y0 + r * size, x0 + c * size
-            out.append(((r, c), np.ascontiguousarray(image[y : y + size, x : x + size]),
-                        np.ascontiguousarray(landcover[y : y + size, x : x + size]).astype(np.int64)))
-    return out[:limit] if limit else out
-
-
-def held_out(files: list[Path], meta: dict) -> list[Path]:
-    """The files listed as validation data in a checkpoint's ``training`` summary.
-
-    The album trainer stores bare names (``val_files``), the satellite trainer paths
-    (``val_images``); files are matched on their last path parts (up to 3), so the
-    same data folder matches wherever it is mounted.
-    """
-    training = meta.get("training") or {}
-    listed = training.get("val_files") or training.get("val_images")
-    if not listed:
-        raise ValueError("--split val: this checkpoint's training summary lists no held-out files "
-                         "(training.val_files); use --split all")
-    depth = min(3, min(len(Path(p).parts) for p in listed))
-    keys = {Path(p).parts[-depth:] for p in listed}
-    chosen = [f for f in files if f.parts[-depth:] in keys]
-    if not chosen:
-        raise ValueError(f"--split val: none of the checkpoint's {len(listed)} held-out files is in this folder "
-                         f"(e.g. {listed[0]})")
-    return chosen
-
-
 def _list(root: Path, suffixes) -> list[Path]:
     return sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in suffixes)
+
+
+def _name(path: Path, images: Path) -> str:
+    """How reports name a source file: its path below ``images``, else its file name."""
+    return path.relative_to(images).as_posix() if path.is_relative_to(images) else path.name
 
 
 def _sources(images: Path, landcover: Path | None, satellite: bool) -> list[tuple[Path, Path | None]]:
     """``(image, land-cover or None)`` pairs to evaluate, in a stable (sorted) order."""
     if not satellite:
-        from inpaint_core.data.pictures import list_images
-
         return [(p, None) for p in list_images(images)]
     if landcover is None:  # the tile layout: images/ beside masks/ (or landcover/, labels/)
-        from inpaint_core.data.tiles import find_tile_pairs
-
         return find_tile_pairs(images)
-    from inpaint_core.cli.run import match_by_stem
-
     return match_by_stem(_list(images, SAT_SUFFIXES), _list(landcover, SAT_SUFFIXES), "land-cover")
+
+
+def _choose(sources, images: Path, satellite: bool, split: str, split_meta: dict, held_sources: list[str],
+            limit: int | None):
+    """The sources to evaluate: with ``split == "val"`` the files ``split_meta``'s training held
+    out, with ``held_sources`` the files of those sources in turn, then the first ``limit``."""
+    if split == "val":
+        chosen = set(held_out_files([p for p, _ in sources], split_meta))
+        sources = [s for s in sources if s[0] in chosen]
+    if held_sources:
+        if satellite:
+            raise ValueError("--sources is for pictures; hold out whole tiles with --split val")
+        origin = file_sources([p for p, _ in sources], images)
+        unknown = [n for n in held_sources if not any(names_source(n, o) for o in origin)]
+        if unknown:
+            raise ValueError(f"--sources: {', '.join(unknown)} not found in {images}; its sources: "
+                             f"{', '.join(sorted(set(origin)))}")
+        # in turn from each named source (each in its sorted order), so --limit takes a balanced sample
+        sources = in_turn([[s for s, o in zip(sources, origin) if names_source(n, o)] for n in held_sources])
+    return sources[:limit] if limit else sources
 
 
 def _load(image_path: Path, lc_path: Path | None, table, size: int, windows: int = 1):
     """``[(window name suffix, rgb, land cover or None), ...]`` for one source image."""
     if lc_path is None:
-        from inpaint_core.data.pictures import load_rgb
-
         return [("", fit_square(load_rgb(image_path), size), None)]
-    from inpaint_core.data.geo import read_tile
-
     tile = read_tile(image_path, lc_path, table)
     found = tile_windows(tile.rgb, tile.landcover, size, windows)
     return [(f"#{r},{c}" if len(found) > 1 else "", im, l) for (r, c), im, l in found]
@@ -170,7 +149,7 @@ def _samples(sources, images: Path, table, size: int, windows: int, skipped: lis
     """Yield ``(name, rgb, land cover or None)`` per evaluated window, loading each source
     image once (with a progress bar over them); unreadable ones are named in ``skipped``."""
     for image_path, lc_path in tqdm(sources, desc="evaluate", unit="img", disable=not progress):
-        name = image_path.relative_to(images).as_posix() if image_path.is_relative_to(images) else image_path.name
+        name = _name(image_path, images)
         try:
             found = _load(image_path, lc_path, table, size, windows)
         except ValueError as err:
@@ -181,11 +160,21 @@ def _samples(sources, images: Path, table, size: int, windows: int, skipped: lis
             yield name + suffix, target, lc
 
 
+def _tiles(sources, images: Path, table, progress: bool):
+    """Yield ``(name, tile rgb, tile land cover)`` per readable tile, for the what-if."""
+    for image_path, lc_path in tqdm(sources, desc="tiles", unit="tile", disable=not progress):
+        name = _name(image_path, images)
+        try:
+            tile = read_tile(image_path, lc_path, table)
+        except ValueError as err:
+            tqdm.write(f"skipped {name}: {err}")
+            continue
+        yield name, tile.rgb, tile.landcover
+
+
 def _load_vgg(vgg, vgg_weights) -> tuple[object, str]:
     if vgg is not None:
         return vgg, "injected module"
-    from inpaint_core.models.vgg import VGG_ENV, load_vgg16
-
     source = str(vgg_weights) if vgg_weights else (f"${VGG_ENV}" if os.environ.get(VGG_ENV) else "torch hub")
     try:
         return load_vgg16(vgg_weights, JUDGE_LAYERS), source
@@ -196,8 +185,6 @@ def _load_vgg(vgg, vgg_weights) -> tuple[object, str]:
 
 def _class_table(model, classes):
     """The land-cover table: the satellite checkpoint's, or ``--classes`` (which must agree with it)."""
-    from inpaint_core.data.landcover import get_class_table
-
     table = model.classes if model is not None and "landcover" in model.extra_inputs else None
     if classes is not None:
         asked = get_class_table(classes)
@@ -215,9 +202,6 @@ def _referee(model, checkpoint, device, referee=None):
     the evaluated checkpoint's own."""
     if model is None or "landcover" not in model.extra_inputs:
         return None
-    from inpaint_core.checkpoint import CheckpointError
-    from inpaint_core.eval.referee import load_reader
-
     if referee is not None:
         reader = load_reader(referee, device=device)  # asked for by name: its errors are the user's to see
         if reader.classes.to_json() != model.classes.to_json():
@@ -233,8 +217,6 @@ def _referee(model, checkpoint, device, referee=None):
 
 
 def _consistency(reader, filled, landcover, mask) -> float:
-    from inpaint_core.eval.referee import consistency
-
     return consistency(reader, filled, landcover, mask)["accuracy"]
 
 
@@ -273,6 +255,69 @@ def _score(filled, target, mask, judge, feats_t, reader, landcover) -> dict[str,
     return scores
 
 
+@dataclass
+class _Scores:
+    """What the windows gave: a record per window, the rows of ``examples.png``, and each
+    method's seconds in all."""
+
+    per_image: list = field(default_factory=list)
+    grid_rows: list = field(default_factory=list)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+def _score_windows(samples, model, methods: dict, masks: str, size: int, seed: int, table, judge, reader,
+                   examples: int) -> _Scores:
+    """Fill window ``i`` of ``samples`` with every method on its hole seeded by ``(seed, i)``
+    (:func:`~inpaint_core.data.masks.evaluation_mask`) and score each fill against the window."""
+    out = _Scores(seconds={m: 0.0 for m in methods})
+    ignore = table.nodata_indices if table is not None else ()
+    for i, (name, target, lc) in enumerate(samples):
+        mask = evaluation_mask(masks, size, seed, i, lc, ignore)
+        masked = target.copy()
+        masked[mask] = 0  # no method may see the original hole pixels
+        scores, fills = {}, {}
+        feats_t = judge.features(target)  # once per image, shared by every method
+        for method, fill in methods.items():
+            t_fill = time.perf_counter()
+            if fill is None:
+                fills[method] = model.inpaint(masked, mask, **({"landcover": lc} if "landcover" in model.extra_inputs else {}))
+            else:
+                fills[method] = target.copy()
+                fills[method][mask] = fill(masked, mask, lc)[mask]
+            out.seconds[method] += time.perf_counter() - t_fill
+            scores[method] = _score(fills[method], target, mask, judge, feats_t, reader, lc)
+        record = {"file": name, "mask_seed": [seed, i], "hole_fraction": float(mask.mean()), "scores": scores}
+        if reader is not None:  # the referee on the untouched image: the ceiling a fill can reach
+            record["landcover_consistency_target"] = _consistency(reader, target, lc, mask)
+        out.per_image.append(record)
+        if len(out.grid_rows) < examples:
+            out.grid_rows.append(_grid_row(target, mask, fills, lc, table))
+    return out
+
+
+def _write_report(out: Path, scored: _Scores, methods: list[str], reference, run: dict, training: dict, reader,
+                  table, t0: float) -> dict:
+    """``report.json``, ``report.md`` and ``examples.png`` in ``out``: the summary of ``scored``,
+    the run's settings (``run``) and the checkpoint's ``training`` figures; returns the report."""
+    per_image = scored.per_image
+    report = _summarise(per_image, methods, reference)
+    report["seconds_per_image"] = {m: round(t / len(per_image), 4) for m, t in scored.seconds.items()}
+    report.update({
+        **run,
+        "metrics": {k: v[0] for k, v in METRICS.items() if k in report["methods"][methods[0]]},
+        "training": training, "per_image": per_image,
+    })
+    if reader is not None:
+        report["landcover_consistency_target"] = _nanmean([r["landcover_consistency_target"] for r in per_image])
+    out.mkdir(parents=True, exist_ok=True)
+    report["grid"] = "examples.png"
+    _save_grid(out / "examples.png", scored.grid_rows, methods, lc_column=table is not None)
+    report["seconds"] = round(time.time() - t0, 1)
+    (out / "report.json").write_text(json.dumps(_json_safe(report), indent=2, allow_nan=False))
+    write_markdown(report, out / "report.md")
+    return report
+
+
 def evaluate(checkpoint, images, out, masks: str = "research", seed: int = 0, size: int = 256,
              limit: int | None = None, split: str = "all", landcover=None, classes=None, vgg=None,
              vgg_weights=None, device: str = "auto", strategy: str = "full", examples: int = 6,
@@ -292,9 +337,6 @@ def evaluate(checkpoint, images, out, masks: str = "research", seed: int = 0, si
     Returns the report dict. Raises ``ValueError`` for bad
     arguments or data.
     """
-    from inpaint_core.engine import InferenceOptions, resolve_device
-    from inpaint_core.registry import load_inpainter
-
     if masks not in MASK_KINDS:
         raise ValueError(f"unknown mask kind {masks!r}; valid: {', '.join(MASK_KINDS)}")
     if windows < 0:
@@ -315,50 +357,16 @@ def evaluate(checkpoint, images, out, masks: str = "research", seed: int = 0, si
     if masks == "class-patches" and not satellite:
         raise ValueError("--masks class-patches needs land cover: a satellite checkpoint or --landcover/--classes")
 
-    sources = _sources(images, Path(landcover) if landcover else None, satellite)
-    if split == "val":
-        from inpaint_core.checkpoint import read_meta
-
-        # another model's held-out files: two models scored on the same tiles
-        split_meta = read_meta(split_from) if split_from else meta
-        chosen = set(held_out([p for p, _ in sources], split_meta))
-        sources = [s for s in sources if s[0] in chosen]
-    if held_sources:
-        if satellite:
-            raise ValueError("--sources is for pictures; hold out whole tiles with --split val")
-        from inpaint_core.data.pictures import file_sources, in_turn, names_source
-
-        origin = file_sources([p for p, _ in sources], images)
-        unknown = [n for n in held_sources if not any(names_source(n, o) for o in origin)]
-        if unknown:
-            raise ValueError(f"--sources: {', '.join(unknown)} not found in {images}; its sources: "
-                             f"{', '.join(sorted(set(origin)))}")
-        # in turn from each named source (each in its sorted order), so --limit takes a balanced sample
-        sources = in_turn([[s for s, o in zip(sources, origin) if names_source(n, o)] for n in held_sources])
-    if limit:
-        sources = sources[:limit]
-
+    # --split-from: another model's held-out files, so two models are scored on the same tiles
+    split_meta = read_meta(split_from) if split == "val" and split_from else meta
+    sources = _choose(_sources(images, Path(landcover) if landcover else None, satellite), images, satellite,
+                      split, split_meta, held_sources, limit)
     reader = _referee(model, checkpoint, device, referee)
     if what_if:
-        from inpaint_core.data.geo import read_tile
-        from inpaint_core.eval.whatif import what_if as run_what_if
-        from inpaint_core.eval.whatif import windows_in_tiles
-
         if not satellite:
             raise ValueError("--what-if needs land cover: a satellite checkpoint or --landcover/--classes")
-
-        def tiles():  # whole tiles: each window's hole is filled in its tile, as the app fills it
-            for image_path, lc_path in tqdm(sources, desc="tiles", unit="tile", disable=not progress):
-                name = image_path.relative_to(images).as_posix() if image_path.is_relative_to(images) else \
-                    image_path.name
-                try:
-                    tile = read_tile(image_path, lc_path, table)
-                except ValueError as err:
-                    tqdm.write(f"skipped {name}: {err}")
-                    continue
-                yield name, tile.rgb, tile.landcover
-
-        found = windows_in_tiles(tiles(), size, windows)
+        # whole tiles: each window's hole is filled in its tile, as the app fills it
+        found = windows_in_tiles(_tiles(sources, images, table, progress), size, windows)
         if not found:
             raise ValueError(f"no tile could be evaluated in {images}")
         return run_what_if(model, table, found, out, seed=seed, reader=reader, examples=examples,
@@ -371,55 +379,21 @@ def evaluate(checkpoint, images, out, masks: str = "research", seed: int = 0, si
         methods = {"model": None, **methods}
     reference = "landcover-patchmatch" if "landcover-patchmatch" in methods else (
         "patchmatch" if "patchmatch" in methods else None)
-    seconds = {m: 0.0 for m in methods}
-    per_image, grid_rows, skipped = [], [], []
+    skipped = []
     samples = _samples(sources, images, table, size, windows, skipped, progress)
-    for i, (name, target, lc) in enumerate(samples):
-        mask = evaluation_mask(masks, size, seed, i, lc, table.nodata_indices if table else ())
-        masked = target.copy()
-        masked[mask] = 0  # no method may see the original hole pixels
-        scores, fills = {}, {}
-        feats_t = perceptual.features(target)  # once per image, shared by every method
-        for method, fill in methods.items():
-            t_fill = time.perf_counter()
-            if fill is None:
-                fills[method] = model.inpaint(masked, mask, **({"landcover": lc} if "landcover" in model.extra_inputs else {}))
-            else:
-                fills[method] = target.copy()
-                fills[method][mask] = fill(masked, mask, lc)[mask]
-            seconds[method] += time.perf_counter() - t_fill
-            scores[method] = _score(fills[method], target, mask, perceptual, feats_t, reader, lc)
-        record = {"file": name, "mask_seed": [seed, i], "hole_fraction": float(mask.mean()), "scores": scores}
-        if reader is not None:  # the referee on the untouched image: the ceiling a fill can reach
-            record["landcover_consistency_target"] = _consistency(reader, target, lc, mask)
-        per_image.append(record)
-        if len(grid_rows) < examples:
-            grid_rows.append(_grid_row(target, mask, fills, lc, table))
-    if not per_image:
+    scored = _score_windows(samples, model, methods, masks, size, seed, table, perceptual, reader, examples)
+    if not scored.per_image:
         raise ValueError(f"no image could be evaluated in {images}")
-
-    report = _summarise(per_image, list(methods), reference)
-    report["seconds_per_image"] = {m: round(t / len(per_image), 4) for m, t in seconds.items()}
-    report.update({
+    run = {
         "checkpoint": str(checkpoint), "model_kind": model.kind if model else None, "images": str(images),
-        "split": split, "masks": masks, "held_out_sources": held_sources, "seed": seed, "size": size, "windows": windows if satellite else 1,
-        "strategy": strategy, "count": len(per_image), "sources": len(sources),
-        "referee": str(referee or checkpoint) if reader is not None else None,
+        "split": split, "masks": masks, "held_out_sources": held_sources, "seed": seed, "size": size,
+        "windows": windows if satellite else 1, "strategy": strategy, "count": len(scored.per_image),
+        "sources": len(sources), "referee": str(referee or checkpoint) if reader is not None else None,
         "skipped": skipped, "perceptual": {"layers": list(perceptual.layers), "weights": vgg_source},
         "judge": "JUDGE.md: LPIPS-shaped VGG16 relu1_2..relu5_3 distance, hole PSNR, median detail ratio, win rate",
-        "metrics": {k: v[0] for k, v in METRICS.items() if k in report["methods"][next(iter(methods))]},
-        "training": {k: meta.get("training", {}).get(k) for k in ("steps", "wall_minutes", "images_seen")},
-        "per_image": per_image,
-    })  # fmt: skip
-    if reader is not None:
-        report["landcover_consistency_target"] = _nanmean([r["landcover_consistency_target"] for r in per_image])
-    out.mkdir(parents=True, exist_ok=True)
-    report["grid"] = "examples.png"
-    _save_grid(out / "examples.png", grid_rows, list(methods), lc_column=table is not None)
-    report["seconds"] = round(time.time() - t0, 1)
-    (out / "report.json").write_text(json.dumps(_json_safe(report), indent=2, allow_nan=False))
-    write_markdown(report, out / "report.md")
-    return report
+    }  # fmt: skip
+    training = {k: meta.get("training", {}).get(k) for k in ("steps", "wall_minutes", "images_seen")}
+    return _write_report(out, scored, list(methods), reference, run, training, reader, table, t0)
 
 
 def evaluate_kinds(kinds: list[str], out, **kwargs) -> dict[str, dict]:
@@ -470,8 +444,6 @@ def _num(value, digits: int = 2) -> str:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from inpaint_core.engine import STRATEGIES
-
     parser.add_argument("--checkpoint", required=True, help=f"model file (.safetensors), or '{BASELINE_ONLY}' "
                         "to score only the OpenCV baselines")
     parser.add_argument("--images", required=True, type=Path, help="folder of images (searched recursively); "

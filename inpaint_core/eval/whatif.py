@@ -34,9 +34,20 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
+
+from inpaint_core.data.masks import evaluation_mask
+from inpaint_core.data.tiles import tile_windows
+from inpaint_core.engine import InferenceOptions, region_boxes
+from inpaint_core.eval.reports import HOLE_COLOUR, save_labelled_grid
+from inpaint_core.fills.classical import telea
+from inpaint_core.fills.landcover import MIN_KNOWN
+from inpaint_core.fills.prefill import BANK_PREFILLS
+from inpaint_core.registry import LandcoverFillInpainter
 
 __all__ = ["what_if", "asked_class", "class_means", "seam_energy", "colour_harmony", "windows_in_tiles",
            "write_markdown", "LATTICE"]
@@ -106,11 +117,9 @@ def colour_harmony(fill_mean, tile_mean, bank_mean) -> float | None:
 
 def windows_in_tiles(tiles, size: int, windows: int = 1):
     """``[(name, rgb, lc, (tile rgb, tile lc, (row, column)))]``: the windows :func:`evaluate`
-    scores (:func:`~inpaint_core.eval.evaluate.tile_windows`), each with its tile and its place in it,
+    scores (:func:`~inpaint_core.data.tiles.tile_windows`), each with its tile and its place in it,
     from ``tiles``, an iterable of ``(name, tile rgb, tile land cover)``. A tile smaller than a
     window is scaled up to it and has no place (its window alone is the tile)."""
-    from inpaint_core.eval.evaluate import tile_windows
-
     out = []
     for name, rgb, lc in tiles:
         lc = np.asarray(lc)
@@ -145,28 +154,10 @@ def _referee_recall(reader, windows, num_classes: int, ignore) -> np.ndarray:
     return recall
 
 
-def what_if(model, table, windows, out: Path, seed: int = 0, reader=None, examples: int = 6,
-            checkpoint: str = "", progress: bool = True) -> dict:
-    """Fill every window's hole as the farthest-colour class with each method; write
-    ``whatif.json``, ``whatif.md`` and ``whatif.png`` to ``out``; return the report.
-
-    ``model``: a land-cover inpainter or None; ``windows``: ``[(name, rgb, lc)]``, or
-    ``[(name, rgb, lc, tile)]`` with ``tile`` ``(tile rgb, tile lc, (row, column))`` (or None)
-    as :func:`windows_in_tiles` gives them: the hole is then filled in its whole tile;
-    ``reader``: a :class:`~inpaint_core.eval.referee.LandCoverReader` or None.
-    """
-    from tqdm import tqdm
-
-    from inpaint_core.engine import InferenceOptions, region_boxes
-    from inpaint_core.data.masks import evaluation_mask
-    from inpaint_core.eval.reports import HOLE_COLOUR, save_labelled_grid
-    from inpaint_core.fills.classical import telea
-    from inpaint_core.fills.landcover import MIN_KNOWN
-    from inpaint_core.fills.prefill import BANK_PREFILLS
-    from inpaint_core.registry import LandcoverFillInpainter
-
-    t0 = time.time()
-    ignore = table.nodata_indices
+def _methods(model, table) -> dict:
+    """Every method of the what-if, ``name -> fill(image, mask, asked land cover, strategy)``: the
+    model, land-cover PatchMatch with and without the model's exemplar bank, the land-cover
+    nearest fill, the bank fills, and Telea (which ignores land cover: the floor)."""
     bank = getattr(model, "bank", None)
     methods = {}
     if model is not None:
@@ -180,66 +171,78 @@ def what_if(model, table, windows, out: Path, seed: int = 0, reader=None, exampl
     for name, fill in fills:
         methods[name] = lambda im, m, lc, st, f=fill: f.inpaint(im, m, landcover=lc, strategy=st)
     methods["telea"] = lambda im, m, lc, st: telea(im, m)
-    crop = InferenceOptions()  # the engine's crop, as the app fills a tile
-    bank_means = None if bank is None else np.array(
-        [bank.strips[c].reshape(-1, 3).mean(0) if bank.has(c) else np.full(3, np.nan) for c in range(len(bank))])
+    return methods
 
-    windows = [tuple(w) + (None,) * (4 - len(w)) for w in windows]
-    means = class_means([(rgb, lc) for _, rgb, lc, _ in windows], len(table))
-    recall = _referee_recall(reader, [(rgb, lc) for _, rgb, lc, _ in windows], len(table), ignore) if reader else None
-    records, grid_rows, seconds = [], [], {m: 0.0 for m in methods}
-    for i, (name, rgb, lc, tile) in enumerate(tqdm(windows, desc="what-if", unit="window", disable=not progress)):
-        mask = evaluation_mask("class-patches", rgb.shape[0], seed, i, lc, ignore)
-        classes, counts = np.unique(lc[mask], return_counts=True)
-        keep = ~np.isin(classes, ignore)
-        if not keep.any():
-            continue
-        erased = int(classes[keep][np.argmax(counts[keep])])
-        asked = asked_class(erased, means, ignore)
-        if asked is None:
-            continue
-        # the picture filled: the window, or its whole tile with the hole cut in at its place
-        full_rgb, full_lc, (y, x) = tile if tile is not None else (rgb, lc, (0, 0))
-        h, w = mask.shape
-        full_mask = np.zeros(full_lc.shape, bool)
-        full_mask[y:y + h, x:x + w] = mask
-        want = full_lc.astype(np.int64, copy=True)
-        want[full_mask] = asked
-        masked = full_rgb.copy()
-        masked[full_mask] = 0
-        strategy = "crop" if tile is not None else None
-        # a tiled fill's grid starts where the engine's crop around the hole does
-        box = region_boxes(full_mask, crop.margin, crop.min_context)[0] if tile is not None else (0, 0, 0, 0)
-        origin = (box[0] - y, box[2] - x)
-        own = ~full_mask & (full_lc == asked)
-        tile_mean = full_rgb[own].reshape(-1, 3).astype(float).mean(0) if own.sum() >= MIN_KNOWN else None
-        record = {"file": name, "mask_seed": [seed, i], "erased": table[erased].name, "asked": table[asked].name,
-                  "tile_has_asked": tile_mean is not None, "scores": {}}
-        fills = {}
-        for method, fill in methods.items():
-            start = time.perf_counter()
-            filled = fill(masked, full_mask, want, strategy)[y:y + h, x:x + w]
-            seconds[method] += time.perf_counter() - start
-            fills[method] = filled
-            mean = filled[mask].reshape(-1, 3).astype(float).mean(0)
-            follows = bool(np.linalg.norm(mean - means[asked]) < np.linalg.norm(mean - means[erased]))
-            scores = {"follows": follows, "seam_energy": seam_energy(filled, mask, origin)}
-            if tile_mean is not None and bank_means is not None:
-                scores["harmony"] = colour_harmony(mean, tile_mean, bank_means[asked])
-            if reader is not None:
-                scores["referee_asked"] = float((reader.segment(filled)[mask] == asked).mean())
-            record["scores"][method] = scores
+
+def _bank_means(bank, num_classes: int) -> np.ndarray | None:
+    """``C x 3`` mean RGB of each class's exemplars in ``bank`` (NaN where it has none), or None."""
+    if bank is None:
+        return None
+    return np.array([bank.strips[c].reshape(-1, 3).mean(0) if bank.has(c) else np.full(3, np.nan)
+                     for c in range(num_classes)])
+
+
+@dataclass
+class _Ask:
+    """One window's question: its hole, the class erased there and the class asked for."""
+
+    mask: np.ndarray
+    erased: int
+    asked: int
+
+
+def _ask(i: int, rgb: np.ndarray, lc: np.ndarray, seed: int, means: np.ndarray, ignore) -> _Ask | None:
+    """Window ``i``'s seeded class-patch hole and what it is asked to become, or None when the
+    hole erases no land-cover class or no other class is far enough in colour."""
+    mask = evaluation_mask("class-patches", rgb.shape[0], seed, i, lc, ignore)
+    classes, counts = np.unique(lc[mask], return_counts=True)
+    keep = ~np.isin(classes, ignore)
+    if not keep.any():
+        return None
+    erased = int(classes[keep][np.argmax(counts[keep])])
+    asked = asked_class(erased, means, ignore)
+    return None if asked is None else _Ask(mask, erased, asked)
+
+
+def _fill_window(ask: _Ask, rgb, lc, tile, methods: dict, means, bank_means, reader, seconds: dict):
+    """Fill one window's hole as ``ask`` says with every method: ``(scores per method, fills per
+    method, whether the tile has known pixels of the asked class)``. With ``tile`` (tile rgb, tile lc, (row, column)) the hole is cut into the whole tile
+    and filled there by the engine's crop, as the app fills it; ``seconds`` adds each method's time."""
+    mask, erased, asked = ask.mask, ask.erased, ask.asked
+    full_rgb, full_lc, (y, x) = tile if tile is not None else (rgb, lc, (0, 0))
+    h, w = mask.shape
+    full_mask = np.zeros(full_lc.shape, bool)
+    full_mask[y:y + h, x:x + w] = mask
+    want = full_lc.astype(np.int64, copy=True)
+    want[full_mask] = asked
+    masked = full_rgb.copy()
+    masked[full_mask] = 0
+    strategy = "crop" if tile is not None else None
+    crop = InferenceOptions()  # the engine's crop, as the app fills a tile
+    # a tiled fill's grid starts where the engine's crop around the hole does
+    box = region_boxes(full_mask, crop.margin, crop.min_context)[0] if tile is not None else (0, 0, 0, 0)
+    origin = (box[0] - y, box[2] - x)
+    own = ~full_mask & (full_lc == asked)
+    tile_mean = full_rgb[own].reshape(-1, 3).astype(float).mean(0) if own.sum() >= MIN_KNOWN else None
+    scores, fills = {}, {}
+    for method, fill in methods.items():
+        start = time.perf_counter()
+        filled = fill(masked, full_mask, want, strategy)[y:y + h, x:x + w]
+        seconds[method] += time.perf_counter() - start
+        fills[method] = filled
+        mean = filled[mask].reshape(-1, 3).astype(float).mean(0)
+        follows = bool(np.linalg.norm(mean - means[asked]) < np.linalg.norm(mean - means[erased]))
+        scores[method] = {"follows": follows, "seam_energy": seam_energy(filled, mask, origin)}
+        if tile_mean is not None and bank_means is not None:
+            scores[method]["harmony"] = colour_harmony(mean, tile_mean, bank_means[asked])
         if reader is not None:
-            record["referee_real_recall"] = float(recall[asked])
-        records.append(record)
-        if len(grid_rows) < examples:
-            shown = rgb.copy()
-            shown[mask] = HOLE_COLOUR
-            asked_lc = lc.copy()
-            asked_lc[mask] = asked
-            grid_rows.append([shown] + [fills[m] for m in methods] + [table.colorize(asked_lc)])
-    if not records:
-        raise ValueError("no window had a hole of a land-cover class to re-ask: nothing to evaluate")
+            scores[method]["referee_asked"] = float((reader.segment(filled)[mask] == asked).mean())
+    return scores, fills, tile_mean is not None
+
+
+def _summary(records: list[dict], methods, with_referee: bool) -> dict:
+    """Per method: the share of windows it follows, its mean seam energy and colour harmony, and
+    the referee's reading of its fills against its reading of real pixels."""
     summary = {}
     for method in methods:
         follows = np.mean([r["scores"][method]["follows"] for r in records])
@@ -250,13 +253,53 @@ def what_if(model, table, windows, out: Path, seed: int = 0, reader=None, exampl
         summary[method] = {"follows": float(follows),
                            "seam_energy": float(np.mean(seams)) if seams else None,
                            "harmony": float(np.mean(harmony)) if harmony else None, "harmony_windows": len(harmony)}
-        if reader is not None:
+        if with_referee:
             asked_share = np.mean([r["scores"][method]["referee_asked"] for r in records])
             real = np.nanmean([r["referee_real_recall"] for r in records])
             summary[method].update({"referee_asked": float(asked_share), "referee_real_recall": float(real),
                                     "referee_ratio": float(asked_share / real) if real > 0 else None})
+    return summary
+
+
+def what_if(model, table, windows, out: Path, seed: int = 0, reader=None, examples: int = 6,
+            checkpoint: str = "", progress: bool = True) -> dict:
+    """Fill every window's hole as the farthest-colour class with each method; write
+    ``whatif.json``, ``whatif.md`` and ``whatif.png`` to ``out``; return the report.
+
+    ``model``: a land-cover inpainter or None; ``windows``: ``[(name, rgb, lc)]``, or
+    ``[(name, rgb, lc, tile)]`` with ``tile`` ``(tile rgb, tile lc, (row, column))`` (or None)
+    as :func:`windows_in_tiles` gives them: the hole is then filled in its whole tile;
+    ``reader``: a :class:`~inpaint_core.eval.referee.LandCoverReader` or None.
+    """
+    t0 = time.time()
+    ignore = table.nodata_indices
+    methods = _methods(model, table)
+    bank_means = _bank_means(getattr(model, "bank", None), len(table))
+    windows = [tuple(w) + (None,) * (4 - len(w)) for w in windows]
+    means = class_means([(rgb, lc) for _, rgb, lc, _ in windows], len(table))
+    recall = _referee_recall(reader, [(rgb, lc) for _, rgb, lc, _ in windows], len(table), ignore) if reader else None
+    records, grid_rows, seconds = [], [], {m: 0.0 for m in methods}
+    for i, (name, rgb, lc, tile) in enumerate(tqdm(windows, desc="what-if", unit="window", disable=not progress)):
+        ask = _ask(i, rgb, lc, seed, means, ignore)
+        if ask is None:
+            continue
+        scores, fills, tile_has_asked = _fill_window(ask, rgb, lc, tile, methods, means, bank_means, reader, seconds)
+        record = {"file": name, "mask_seed": [seed, i], "erased": table[ask.erased].name,
+                  "asked": table[ask.asked].name, "tile_has_asked": tile_has_asked, "scores": scores}
+        if reader is not None:
+            record["referee_real_recall"] = float(recall[ask.asked])
+        records.append(record)
+        if len(grid_rows) < examples:
+            shown = rgb.copy()
+            shown[ask.mask] = HOLE_COLOUR
+            asked_lc = lc.copy()
+            asked_lc[ask.mask] = ask.asked
+            grid_rows.append([shown] + [fills[m] for m in methods] + [table.colorize(asked_lc)])
+    if not records:
+        raise ValueError("no window had a hole of a land-cover class to re-ask: nothing to evaluate")
     report = {
-        "checkpoint": checkpoint, "count": len(records), "seed": seed, "methods": summary,
+        "checkpoint": checkpoint, "count": len(records), "seed": seed,
+        "methods": _summary(records, methods, reader is not None),
         "in_tiles": sum(w[3] is not None for w in windows),
         "seconds_per_window": {m: round(t / len(records), 4) for m, t in seconds.items()},
         "class_means": {table[c].name: [round(float(v), 1) for v in means[c]] for c in range(len(table))

@@ -138,8 +138,8 @@ def main(args: argparse.Namespace) -> int:
             print(f"  {name}: {method} ...", file=sys.stderr, flush=True)
             result = _run(scene, mask, args.work / "out", method, args.checkpoint, extra, env)
             rows.append((name, method, result))
-    print(f"| scene | fill | wall s | peak MB | workers' peak MB | regions | pixels filled |\n"
-          f"| --- | --- | ---: | ---: | ---: | ---: | ---: |")
+    print("| scene | fill | wall s | peak MB | workers' peak MB | regions | pixels filled |\n"
+          "| --- | --- | ---: | ---: | ---: | ---: | ---: |")
     for name, method, r in rows:
         workers = f"{r['workers_mb']:.0f}" if r["workers_mb"] else "-"
         print(f"| {name} | {method} | {r['wall_s']:.1f} | {r['peak_mb']:.0f} | {workers} | {r['regions']} | "

@@ -13,8 +13,8 @@ dies has its tasks run again elsewhere by Dask's scheduler. The files must be re
 workers at the same paths (a shared file system, or GDAL's ``/vsis3/``-style paths); only this
 process writes.
 
-Needs the ``cluster`` extra: ``pip install -e ".[cluster]"`` (dask and distributed); nothing
-else in :mod:`inpaint_core` imports this module.
+Needs the ``cluster`` extra: ``pip install -e ".[cluster]"`` (dask and distributed), imported
+only when a :class:`DaskRunner` is made.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from collections import deque
 from dataclasses import dataclass
 
 from inpaint_core.engine import InferenceOptions
+from inpaint_core.registry import make_inpainter
 from inpaint_core.scene.fill import fill_window
 
 __all__ = ["FillSpec", "DaskRunner"]
@@ -47,8 +48,6 @@ class FillSpec:
         key = repr(self)  # the options are a mutable dataclass: no hash, but a faithful repr
         fill = _FILLS.get(key)
         if fill is None:
-            from inpaint_core.registry import make_inpainter
-
             if self.torch_threads:
                 import torch
 

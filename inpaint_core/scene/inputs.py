@@ -28,6 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
+from inpaint_core.data.geo import _check_overlap, is_geotiff, read_landcover
+from inpaint_core.data.masks import read_mask
 from inpaint_core.data.raster import (
     _georef_of,
     _read_pixels,
@@ -35,6 +37,7 @@ from inpaint_core.data.raster import (
     shown_bands,
     valid_pixels,
 )
+from inpaint_core.engine import MAX_PIXELS, as_bool_mask
 
 __all__ = ["Box", "HoleRule", "Scene", "parse_mask_values", "clip_box", "window_of", "source_pixels"]
 
@@ -242,16 +245,11 @@ class Scene:
         self._open["mask"] = None
         if mask is not None:
             if self.rule.mask_values is None and mask.suffix.lower() not in (".tif", ".tiff"):
-                from inpaint_core.cli.run import (
-                    read_mask,  # the picture mask rule, whole: within the size limit
-                )
-                from inpaint_core.engine import MAX_PIXELS
-
                 if self.shape[0] * self.shape[1] > MAX_PIXELS:  # the one size limit of pictures
                     raise ValueError(f"the mask {mask.name} is no GeoTIFF, so it is read whole, and the scene "
                                      f"{self.path.name} is {self.shape[1]}x{self.shape[0]}: give a scene's mask as a "
                                      "GeoTIFF, which is read window by window")
-                self._open["mask"] = read_mask(mask, self.shape)
+                self._open["mask"] = read_mask(mask, self.shape)  # the picture mask rule, whole
             else:
                 if not mask.is_file():
                     raise ValueError(f"mask not found: {mask.name}")
@@ -266,8 +264,6 @@ class Scene:
         return self._open
 
     def _landcover_source(self):
-        from inpaint_core.data.geo import _check_overlap, is_geotiff, read_landcover
-
         path = self.landcover_path
         if not path.is_file():
             raise ValueError(f"land-cover file not found: {path.name}")
@@ -343,8 +339,6 @@ class Scene:
         if values is not None:
             data, inside = source.read(box, [values[0]])
             return np.isin(data[0], values[1]) & inside
-        from inpaint_core.engine import as_bool_mask
-
         data, inside = source.read(box, list(range(1, source.ds.count + 1)))
         return as_bool_mask(data[0] if len(data) == 1 else np.moveaxis(data, 0, -1)) & inside
 
