@@ -15,8 +15,9 @@ from test_scene import scene_data, write_scene  # noqa: E402
 
 from inpaint_core.registry import make_inpainter  # noqa: E402
 from inpaint_core.scene.cluster import DaskRunner, FillSpec  # noqa: E402
-from inpaint_core.scene.fill import SceneOptions, fill_scene  # noqa: E402
+from inpaint_core.scene.fill import fill_scene  # noqa: E402
 from inpaint_core.scene.inputs import HoleRule, Scene  # noqa: E402
+from inpaint_core.scene.plan import SceneOptions  # noqa: E402
 
 
 def _digest(path) -> str:

@@ -10,8 +10,10 @@ from PIL import Image  # noqa: E402
 from rasterio.transform import from_origin  # noqa: E402
 
 from inpaint_core.registry import make_inpainter  # noqa: E402
-from inpaint_core.scene.fill import SceneOptions, _Counts, fill_scene, merge_boxes  # noqa: E402
+from inpaint_core.scene.counts import ValueCounts  # noqa: E402
+from inpaint_core.scene.fill import fill_scene  # noqa: E402
 from inpaint_core.scene.inputs import HoleRule, Scene, parse_mask_values, source_pixels  # noqa: E402
+from inpaint_core.scene.plan import SceneOptions, merge_boxes  # noqa: E402
 
 CRS = "EPSG:32632"
 TRANSFORM = from_origin(500_000.0, 6_200_000.0, 10.0, 10.0)
@@ -233,7 +235,7 @@ def test_landcover_is_read_window_by_window(tmp_path):
 def test_statistics_counted_in_parts_are_numpys(dtype):
     """The stretch (99th percentile) and the medians of the whole-picture fill, from counts of
     parts: exact for 8/16-bit data, and for wider data after the second pass over the wanted bins."""
-    from inpaint_core.scene.fill import _median_ranks, _percentile_ranks
+    from inpaint_core.scene.counts import median_ranks, percentile_ranks
 
     rng = np.random.default_rng(1)
     for n in (1, 2, 7, 1000, 4097):
@@ -241,12 +243,12 @@ def test_statistics_counted_in_parts_are_numpys(dtype):
         if dtype.startswith("uint"):
             values = np.abs(values)
         parts = np.array_split(values, 3)
-        counts = _Counts(values.dtype)
+        counts = ValueCounts(values.dtype)
         for part in parts:
             counts.add(part)
-        wanted = counts.wanted(_percentile_ranks(n) + _median_ranks(n))  # the second pass, as plan_scene makes it
+        wanted = counts.wanted(percentile_ranks(n) + median_ranks(n))  # the second pass, as plan_scene makes it
         for part in parts:
-            piece = _Counts(values.dtype)
+            piece = ValueCounts(values.dtype)
             piece.settle(part, wanted)
             for b, found in piece.exact.items():
                 counts.exact[b] = np.sort(np.concatenate([counts.exact.get(b, found[:0]), found]))

@@ -59,8 +59,9 @@ from inpaint_core.registry import (
     make_inpainter,
 )
 from inpaint_core.scene.cluster import DaskRunner, FillSpec
-from inpaint_core.scene.fill import SceneOptions, fill_scene
+from inpaint_core.scene.fill import fill_scene
 from inpaint_core.scene.inputs import HoleRule, Scene, parse_mask_values
+from inpaint_core.scene.plan import SceneOptions
 
 __all__ = ["add_arguments", "main"]
 

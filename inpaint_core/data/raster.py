@@ -260,7 +260,7 @@ class BandStats:
     (valid, outside the hole) of the whole raster: ``low``/``high``, the range the other bands'
     Telea fill is kept in; ``typical``, the median a value at nodata steps towards (None where
     the file has no nodata value, which makes it unused). A window of a scene is written with
-    the scene's statistics (:mod:`inpaint_core.scene.fill`), so it comes out as the whole would."""
+    the scene's statistics (:mod:`inpaint_core.scene.plan`), so it comes out as the whole would."""
 
     low: tuple[float | None, ...]
     high: tuple[float | None, ...]

@@ -1,7 +1,7 @@
 """Scenes over a Dask cluster: ``inpaint run --scheduler tcp://HOST:8786`` or ``--workers N``.
 
 Dask schedules; this module only hands it the same two functions the one-process run calls
-(:func:`inpaint_core.scene.fill.scan_strip` per strip, :func:`inpaint_core.scene.fill.fill_window` per
+(:func:`inpaint_core.scene.plan.scan_strip` per strip, :func:`inpaint_core.scene.fill.fill_window` per
 window) and takes their results back **in plan order**, with at most ``ahead`` tasks submitted
 beyond the oldest one not yet taken. So the one writer of each file (this process) writes the
 windows in the order the one-process run does, and the file is the same, byte for byte,
