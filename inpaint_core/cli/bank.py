@@ -1,9 +1,10 @@
 """``python -m inpaint_core bank``: cut a land-cover exemplar bank and store it in a checkpoint.
 
-The satellite training script stores a bank in every model it exports. This command gives
-one to a checkpoint made before banks existed (or rebuilds it), from the checkpoint's own
-training tiles: the tiles its training summary lists as held out are never used, so an
-evaluation on them stays honest. The weights and metadata are kept as they are.
+The satellite training script stores a bank in every model it exports, cut as here
+(:func:`inpaint_core.fills.bank.bank_from_pairs`). This command gives one to a checkpoint
+made before banks existed (or rebuilds it), from the checkpoint's own training tiles: the
+tiles its training summary lists as held out are never used, so an evaluation on them
+stays honest. The weights and metadata are kept as they are.
 """
 
 from __future__ import annotations
@@ -12,20 +13,14 @@ import argparse
 import sys
 from pathlib import Path
 
-from tqdm import tqdm
+from inpaint_core.checkpoint import load_model_file, save_model
+from inpaint_core.data.landcover import table_from_meta
+from inpaint_core.data.pictures import held_out_files
+from inpaint_core.data.tiles import find_tile_pairs
+from inpaint_core.fills.bank import bank_from_pairs
+from inpaint_core.fills.landcover import BANK_PREFIX
 
-from inpaint_core.fills.landcover import BANK_PREFIX, ExemplarBank
-
-__all__ = ["bank_from_pairs", "add_arguments", "main"]
-
-
-def bank_from_pairs(pairs, table, seed: int = 0, progress: bool = False) -> ExemplarBank:
-    """An :class:`ExemplarBank` cut from ``(image, label)`` file pairs read with ``table``."""
-    from inpaint_core.data.tiles import SatelliteTiles
-
-    tiles = SatelliteTiles(pairs, table)
-    samples = (tiles.load(i) for i in tqdm(range(len(tiles.pairs)), desc="bank", unit="tile", disable=not progress))
-    return ExemplarBank.build(samples, len(tiles.table), tiles.table.nodata_indices, seed=seed)
+__all__ = ["add_arguments", "main"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -37,11 +32,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from inpaint_core.checkpoint import load_model_file, save_model
-    from inpaint_core.data.landcover import table_from_meta
-    from inpaint_core.data.tiles import find_tile_pairs
-    from inpaint_core.eval.evaluate import held_out
-
     try:
         state, meta = load_model_file(args.checkpoint)
         if "classes" not in meta:
@@ -49,7 +39,7 @@ def main(args: argparse.Namespace) -> int:
         table = table_from_meta(meta)
         pairs = find_tile_pairs(args.data)
         try:
-            val = set(held_out([p for p, _ in pairs], meta))
+            val = set(held_out_files([p for p, _ in pairs], meta))
         except ValueError:  # a checkpoint that lists no held-out tiles: every tile is training data
             val = set()
         train = [p for p in pairs if p[0] not in val]

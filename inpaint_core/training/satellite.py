@@ -35,6 +35,7 @@ from inpaint_core.data.tiles import (
     split_named,
     split_pairs,
 )
+from inpaint_core.fills.bank import bank_from_pairs
 from inpaint_core.fills.classical import telea
 from inpaint_core.fills.landcover import landcover_patchmatch
 from inpaint_core.fills.prefill import BANK_PREFILLS
@@ -465,8 +466,6 @@ def main(argv=None) -> dict:
         train_pairs = val_pairs = train_pairs[: cfg.batch_size]
     # the exemplar bank of the training tiles: exported with the model (land-cover PatchMatch
     # uses it), and part of the generator's pre-fill with --prefill landcover-bank or landcover-smooth
-    from inpaint_core.cli.bank import bank_from_pairs
-
     bank = bank_from_pairs(train_pairs, table, seed=cfg.seed)
     pre_bank = bank if mcfg.prefill in BANK_PREFILLS else None
     train_set = SatelliteTiles(train_pairs, table, cfg.crop, spec, mcfg.prefill, seed=cfg.seed, fixed_masks=cfg.overfit_batch,
