@@ -11,7 +11,13 @@ tests reach as ``app.X``.
 """
 
 from inpaint_core.app.handlers import Handlers
-from inpaint_core.app.ui import MAX_FILE_SIZE, build_demo, demo_from_command_line, launch, main
+from inpaint_core.app.ui import (
+    MAX_FILE_SIZE,
+    build_demo,
+    demo_from_command_line,
+    launch,
+    main,
+)
 
 __all__ = ["Handlers", "MAX_FILE_SIZE", "build_demo", "main"]
 
