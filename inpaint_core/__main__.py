@@ -15,7 +15,7 @@ from pathlib import Path
 COMMANDS = {
     "run": ("fill a folder (or one file) of images with a model", "inpaint_core.cli.run"),
     "evaluate": ("score a model against OpenCV baselines on seeded holes", "inpaint_core.eval.evaluate"),
-    "benchmark": ("print inference latency, peak memory and training throughput", "inpaint_core.eval.benchmark"),
+    "benchmark": ("print inference latency, peak memory and training throughput", "inpaint_core.training.benchmark"),
     "app-benchmark": ("time the app's click-to-result in a real browser (needs playwright and chromium)",
                       "inpaint_core.app.benchmark"),
     "scene-benchmark": ("time whole-scene fills of generated GeoTIFFs (5000 to 40000 px a side, a Sentinel-2 tile, "
@@ -37,10 +37,16 @@ def program_name(argv0: str | None = None) -> str:
     return name
 
 
-def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
+def build_parser(prog: str | None = None, only: set[str] | None = None) -> argparse.ArgumentParser:
+    """The command line's parser. ``only``: the commands whose modules are imported for their
+    flags (default: all); the others are listed by name and purpose alone, so typing one
+    command does not import every other one's dependencies (the app's benchmark loads Gradio)."""
     parser = argparse.ArgumentParser(prog=prog or program_name(), description=DESCRIPTION)
     sub = parser.add_subparsers(dest="command", required=True, metavar="{" + ",".join(COMMANDS) + "}")
     for name, (help_text, module_name) in COMMANDS.items():
+        if only is not None and name not in only:
+            sub.add_parser(name, help=help_text, description=help_text)
+            continue
         try:
             module = importlib.import_module(module_name)
         except ImportError as err:  # keep the other commands usable if one module is missing
@@ -55,7 +61,9 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else [str(a) for a in argv]
+    typed = next((a for a in argv if a in COMMANDS), None)
+    args = build_parser(only={typed} if typed else set()).parse_args(argv)
     return args.func(args) or 0
 
 

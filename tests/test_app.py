@@ -839,7 +839,7 @@ def test_a_third_class_table_trains_loads_fills_and_fills_the_picker(tmp_path):
                      "--base", "8", "--depth", "2", "--lc-channels", "4", "--bottleneck-blocks", "1",
                      "--disc-base", "8", "--crop", "32", "--batch-size", "2", "--val-tiles", "marsh_1",
                      "--val-windows", "2", "--val-every", "1", "--steps", "1", "--no-amp", "--windows-per-epoch", "2",
-                     "--val-perceptual", "relu1_2,relu2_2,relu3_3", "--no-val-baseline"])
+                     "--val-perceptual", "relu1_2,relu2_2,relu3_3", "--select", "psnr_hole", "--no-val-baseline"])
 
     models = appm.load_app_models(folder, device="cpu")
     label = "satellite-wetlands (wetlands: 3 classes)"

@@ -141,8 +141,8 @@ def tiny_args(data, vgg, out):
     return ["--data", str(data), "--classes", "dubai-aerial", "--vgg-weights", str(vgg), "--out", str(out),
             "--export", str(out / "model.safetensors"), "--base", "8", "--depth", "2", "--lc-channels", "4",
             "--bottleneck-blocks", "1", "--disc-base", "8", "--crop", "32", "--batch-size", "2", "--val-fraction", "0",
-            "--val-windows", "2", "--log-every", "1", "--no-amp", "--windows-per-epoch", "4",
-            "--val-perceptual", "relu1_2,relu2_2,relu3_3"]  # the random test VGG stops at relu3_3
+            "--val-windows", "2", "--log-every", "1", "--no-amp", "--windows-per-epoch", "4", "--workers", "0",
+            "--val-perceptual", "relu1_2,relu2_2,relu3_3", "--select", "psnr_hole"]  # the random VGG stops at relu3_3
 
 
 def test_overfit_smoke_loss_falls(tile_folder):
@@ -199,7 +199,7 @@ def test_training_script_imports_without_rasterio_or_gradio():
 def test_discriminator_fake_loss_weighs_filled_pixels():
     """A D that scores every patch 0.9 must be punished: only 0 on the filled pixels and 1 on
     the untouched ones is a perfect answer, however small the hole."""
-    from inpaint_core.training.satellite import fake_patch_loss
+    from inpaint_core.training.losses import fake_patch_loss
 
     holes = torch.zeros(2, 1, 8, 8)
     holes[:, :, 2, 3] = 1.0  # one filled patch in 64
@@ -382,9 +382,9 @@ def test_colour_jitter_relights_training_windows_only(tile_folder):
 
 def test_what_if_holes_carry_no_pixel_loss():
     """In a what-if hole the target shows the erased class: the pixel terms must ignore it."""
-    from inpaint_core.training.satellite import TrainConfig, g_step
+    from inpaint_core.training.satellite import SatelliteTrainConfig, generator_loss
 
-    cfg = TrainConfig(data="-", classes="dubai-aerial", w_vgg=0, w_adv=0, w_cls=0, w_tv=0, clip_grad=0)
+    cfg = SatelliteTrainConfig(data="-", classes="dubai-aerial", w_vgg=0, w_adv=0, w_cls=0, w_tv=0, clip_grad=0)
     cfg_disc = SatelliteDiscriminator(SatelliteConfig(**TINY))
     target = torch.rand(2, 3, 32, 32)
     mask = torch.zeros(2, 1, 32, 32)
@@ -395,8 +395,7 @@ def test_what_if_holes_carry_no_pixel_loss():
     losses = {}
     for name, whatif in (("plain", torch.zeros(2)), ("whatif", torch.ones(2))):
         p = pred.clone().requires_grad_(True)
-        opt = torch.optim.SGD([p], lr=0.0)
-        _, parts = g_step(p, target, mask, lc, cfg_disc, opt, None, (0,), cfg, torch.device("cpu"), whatif)
+        _, parts = generator_loss(p, target, mask, lc, cfg_disc, None, (0,), cfg, torch.device("cpu"), whatif)
         losses[name] = parts["l1"] + parts["mse"]
     assert losses["plain"] > 0.1 and losses["whatif"] == pytest.approx(0.0, abs=1e-7)
 
@@ -415,7 +414,7 @@ def test_what_if_training_logs_the_referee_reading(tile_folder):
 def test_init_starts_a_new_run_from_an_exported_model(tile_folder):
     """--init rebuilds the exported networks as they were built, with no model flags; the
     export counts the steps of the run it came from; a contradicting flag stops the run."""
-    from inpaint_core.training.common import load_state
+    from inpaint_core.training.loop import load_state
     from inpaint_core.training.satellite import main
 
     data, vgg = tile_folder
@@ -425,8 +424,8 @@ def test_init_starts_a_new_run_from_an_exported_model(tile_folder):
 
     args = ["--data", str(data), "--classes", "dubai-aerial", "--vgg-weights", str(vgg), "--out", str(second),
             "--export", str(second / "model.safetensors"), "--crop", "32", "--batch-size", "2", "--val-fraction", "0",
-            "--val-windows", "2", "--log-every", "1", "--no-amp", "--windows-per-epoch", "4",
-            "--val-perceptual", "relu1_2,relu2_2,relu3_3"]  # no model flags; the random VGG stops at relu3_3
+            "--val-windows", "2", "--log-every", "1", "--no-amp", "--windows-per-epoch", "4", "--workers", "0",
+            "--val-perceptual", "relu1_2,relu2_2,relu3_3", "--select", "psnr_hole"]  # no model flags; VGG to relu3_3
     main(args + ["--steps", "2", "--val-every", "2", "--init", str(first / "model.safetensors")])
     assert load_state(second / "state.pt")["model_config"] == read_meta(first / "model.safetensors")["config"]
     assert load_inpainter(second / "model.safetensors", device="cpu").meta["training"]["steps"] == 4
@@ -526,7 +525,7 @@ def test_named_images_pair_and_hold_out(tmp_path):
     with pytest.raises(ValueError, match="no image named"):
         split_named(pairs, " , ")
     # the run and evaluate pair them the same way
-    from inpaint_core.cli.run import match_by_stem
+    from inpaint_core.data.tiles import match_by_stem
 
     images, masks = sorted((tmp_path / "images").iterdir()), sorted((tmp_path / "masks").iterdir())
     assert match_by_stem(images, masks, "land cover") == pairs

@@ -70,7 +70,7 @@ def test_init_from_an_exported_model(image_folder, random_vgg_file, tmp_path):
                      "--init", str(first / "album.safetensors")))
     # at learning rate 0 the weights stay the ones --init loaded: the exported model's, tensor for tensor
     from inpaint_core.checkpoint import load_model_file
-    from inpaint_core.training.common import load_state
+    from inpaint_core.training.loop import load_state
 
     exported, _ = load_model_file(first / "album.safetensors")
     started = load_state(second / "state.pt")["model"]
@@ -113,7 +113,7 @@ def test_torchrun_two_processes(image_folder, random_vgg_file, tmp_path):
 
 def test_curves_are_skipped_without_matplotlib(tmp_path, monkeypatch, capsys):
     """The GPU machines have no matplotlib: training must go on, saying where the log is."""
-    from inpaint_core.training.common import plot_curves
+    from inpaint_core.training.logs import plot_curves
 
     log = tmp_path / "log.jsonl"
     log.write_text("\n".join(json.dumps({"step": s, "loss": 1 / s}) for s in range(1, 50)) + "\n")
@@ -146,7 +146,7 @@ def test_init_and_resume_rebuild_the_stored_model(image_folder, random_vgg_file,
     args = ["--data", str(image_folder), "--vgg-weights", str(random_vgg_file), "--out", str(second),
             "--export", str(second / "album.safetensors"), *no_model_flags]
     album.main(args + ["--steps", "3", "--val-every", "3", "--init", str(first / "album.safetensors")])
-    from inpaint_core.training.common import load_state
+    from inpaint_core.training.loop import load_state
 
     # (the export happens only when validation beats the --init model's: the state always says)
     assert load_state(second / "state.pt")["model_config"] == read_meta(first / "album.safetensors")["config"]
@@ -169,7 +169,7 @@ def test_stop_and_resume_trains_exactly_as_one_run(image_folder, random_vgg_file
     when the stop falls inside an epoch (the resumed run replays the epoch's shuffle)."""
     import torch
 
-    from inpaint_core.training.common import load_state
+    from inpaint_core.training.loop import load_state
 
     once, twice = tmp_path / "once", tmp_path / "twice"
     common = ["--val-every", "100", "--sample-every", "100", "--save-every", "100"]
@@ -195,9 +195,9 @@ def test_select_last_exports_the_latest_validated_model(image_folder, random_vgg
 
 def test_vgg_every_applies_the_perceptual_term_on_every_nth_step(image_folder, random_vgg_file, tmp_path):
     """--vgg-every 2: the VGG pass (and its logged part) on steps 2, 4, ... only, at twice the weight."""
-    cfg = album.TrainConfig(data="x", vgg_every=3, w_vgg=0.05)
+    cfg = album.AlbumTrainConfig(data="x", vgg_every=3, w_vgg=0.05)
     assert [album.vgg_weight_at(s, cfg) for s in (1, 2, 3, 6)] == [0.0, 0.0, pytest.approx(0.15), pytest.approx(0.15)]
-    assert album.vgg_weight_at(5, album.TrainConfig(data="x")) == pytest.approx(0.05)  # the default: every step
+    assert album.vgg_weight_at(5, album.AlbumTrainConfig(data="x")) == pytest.approx(0.05)  # the default: every step
     out = tmp_path / "run"
     album.main(_args(image_folder, random_vgg_file, out, "--steps", "4", "--val-every", "4", "--vgg-every", "2",
                      "--log-every", "1"))
@@ -251,7 +251,7 @@ def test_validation_reads_the_judge_against_patchmatch_and_telea(image_folder, r
     from inpaint_core.fills.classical import patchmatch, telea
     from inpaint_core.models.album import AlbumConfig, AlbumUNet
     from inpaint_core.models.vgg import load_vgg16
-    from inpaint_core.training.common import HeldOutJudge, hole_psnr
+    from inpaint_core.training.validation import HeldOutJudge, hole_psnr
 
     files = list_images(image_folder)[:3]
     data = InpaintDataset(files, 64, 64, None, "telea", train=False, seed=1, mask_kinds=("large", "strokes"))
@@ -366,7 +366,7 @@ def test_a_best_score_carries_over_only_where_it_compares():
     """--resume keeps the stored best only for the same --select, and for perceptual the same layers."""
     from types import SimpleNamespace
 
-    from inpaint_core.training.common import best_carries_over
+    from inpaint_core.training.loop import best_carries_over
 
     psnr = SimpleNamespace(select="psnr_hole", val_perceptual="relu1_2,relu2_2")
     assert best_carries_over({"select": "psnr_hole", "val_perceptual": "relu4_3"}, psnr)  # layers don't matter to PSNR
@@ -376,7 +376,7 @@ def test_a_best_score_carries_over_only_where_it_compares():
     assert best_carries_over({"select": "perceptual", "val_perceptual": "relu1_2,relu2_2"}, perc)
     assert not best_carries_over({"select": "perceptual", "val_perceptual": "relu1_2"}, perc)
     with pytest.raises(SystemExit, match="--select perceptual"):
-        album.TrainConfig(data="x", select="perceptual", val_perceptual=",")
+        album.AlbumTrainConfig(data="x", select="perceptual", val_perceptual=",")
     judge = SimpleNamespace(select="judge", val_perceptual="judge")
     assert best_carries_over({"select": "judge", "val_perceptual": "judge"}, judge)
     assert not best_carries_over({"select": "judge", "val_perceptual": "relu1_2"}, judge)

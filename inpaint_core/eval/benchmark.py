@@ -1,4 +1,4 @@
-"""``python -m inpaint_core benchmark``: inference latency, peak memory and training throughput.
+"""The inference benchmark of ``python -m inpaint_core benchmark``: latency and peak memory.
 
 Inference cases go through the public ``inpaint()`` pipeline (validation, Telea
 pre-fill, padding, network, paste-back), because that is what a user waits for:
@@ -7,8 +7,8 @@ and a large photo with a few strokes with the ``crop`` strategy. Latency is the 
 of ``repeats`` runs after ``warmup`` runs; OpenCV's Telea fill on the same input is
 timed for reference, and so is the strongest classical fill, through the same pipeline and
 strategy: PatchMatch, or land-cover PatchMatch with the checkpoint's exemplar bank for a
-land-cover model (the model's time target is a fraction of it; ``--no-reference`` skips it). Training throughput is a few album training steps (forward,
-album losses, backward, AdamW step; data loading excluded) on synthetic batches.
+land-cover model (the model's time target is a fraction of it; ``--no-reference`` skips it). The
+command (with its training-throughput line) is :mod:`inpaint_core.training.benchmark`.
 
 Peak memory: on CUDA ``torch.cuda.max_memory_allocated`` above what was allocated
 before the case; on the CPU the rise of the process's resident-set high-water mark
@@ -23,7 +23,6 @@ import argparse
 import os
 import platform
 import resource
-import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -32,10 +31,18 @@ import numpy as np
 import torch
 
 from inpaint_core.data.masks import free_form, research_holes
+from inpaint_core.engine import resolve_device
 from inpaint_core.fills.classical import telea
-from inpaint_core.models.album import AlbumUNet
+from inpaint_core.models.album import AlbumConfig, AlbumUNet
+from inpaint_core.registry import (
+    AlbumInpainter,
+    ClassicalInpainter,
+    LandcoverFillInpainter,
+    load_inpainter,
+)
 
-__all__ = ["benchmark", "format_table", "PeakMemory", "synthetic_image", "few_strokes", "add_arguments", "main"]
+__all__ = ["benchmark", "format_table", "PeakMemory", "median_ms", "synthetic_image", "few_strokes",
+           "add_inference_arguments"]
 
 SIZES = (256, 512, 1024)
 BIG = (3000, 4000)  # height, width: a 12 Mpx photo
@@ -115,7 +122,8 @@ class PeakMemory:
         return False
 
 
-def _median_ms(fn, repeats: int, warmup: int, device: torch.device) -> float:
+def median_ms(fn, repeats: int, warmup: int, device: torch.device) -> float:
+    """The median wall time of ``repeats`` calls of ``fn`` after ``warmup`` untimed ones, in ms."""
     def sync():
         if device.type == "cuda":
             torch.cuda.synchronize(device)
@@ -132,36 +140,18 @@ def _median_ms(fn, repeats: int, warmup: int, device: torch.device) -> float:
     return 1000 * float(np.median(times))
 
 
-def _trainer_importable() -> bool:
-    """Whether the training scripts (the ``train`` package beside this one) are installed."""
-    import importlib.util
-
-    return importlib.util.find_spec("inpaint_core.training.album") is not None
-
-
-def _default_album():
-    """The album model a new training run builds: AlbumConfig's defaults, the one place they live."""
-    from inpaint_core.models.album import AlbumConfig
-
-    return AlbumConfig(), "AlbumConfig defaults, as train/album.py builds"
-
-
 def _load_model(checkpoint, device: str):
-    from inpaint_core.registry import AlbumInpainter, load_inpainter
-
     if checkpoint:
         model = load_inpainter(checkpoint, device=device)
         return model, f"{model.kind} model from {checkpoint}"
-    config, origin = _default_album()
     torch.manual_seed(0)
-    model = AlbumInpainter(AlbumUNet(config), device=device)
-    return model, f"randomly initialised album model ({origin}; no --checkpoint: latency only, outputs meaningless)"
+    model = AlbumInpainter(AlbumUNet(AlbumConfig()), device=device)  # the one place the defaults live
+    return model, ("randomly initialised album model (AlbumConfig defaults, as train/album.py builds; no --checkpoint: "
+                   "latency only, outputs meaningless)")
 
 
 def _reference(model):
     """The classical fill a model must beat: land-cover PatchMatch for land-cover models, else PatchMatch."""
-    from inpaint_core.registry import ClassicalInpainter, LandcoverFillInpainter
-
     if "landcover" in model.extra_inputs:
         return LandcoverFillInpainter(model.classes, "landcover-patchmatch", bank=getattr(model, "bank", None))
     return ClassicalInpainter("patchmatch")
@@ -175,58 +165,13 @@ def _extra_inputs(model, h: int, w: int) -> dict:
     return {"landcover": ((yy // 64 + xx // 64) % len(model.classes)).astype(np.int64)}
 
 
-def training_throughput(config, device: torch.device, batch: int, crop: int, steps: int, warmup: int = 1,
-                        vgg_weights=None) -> dict:
-    """Images/s of album training steps on synthetic ``batch x 3 x crop x crop`` batches.
-
-    Uses the album trainer's losses, weights, optimiser and mixed-precision policy.
-    The VGG of the perceptual loss has ImageNet weights when ``vgg_weights`` or
-    ``$INPAINT_VGG16_WEIGHTS`` is given and random ones otherwise: the cost is the same.
-    """
-    from inpaint_core.models.vgg import VGG_ENV, VGG16Features, load_vgg16
-    from inpaint_core.training.album import TrainConfig, train_step
-    from inpaint_core.training.losses import PerceptualLoss
-
-    cfg = TrainConfig(data="-")
-    layers = tuple(cfg.vgg_layers.split(","))
-    torch.manual_seed(0)
-    if vgg_weights or os.environ.get(VGG_ENV):
-        vgg, vgg_note = load_vgg16(vgg_weights, layers), "ImageNet VGG16"
-    else:
-        vgg, vgg_note = VGG16Features(layers), "randomly initialised VGG16 (no --vgg-weights; same cost)"
-    perceptual = PerceptualLoss(vgg.to(device))
-    model = AlbumUNet(config).to(device)
-    if device.type == "cpu":
-        model = model.to(memory_format=torch.channels_last)  # as the trainer does
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    rng = np.random.default_rng(0)
-    mask = torch.from_numpy(np.stack([research_holes(crop, crop, rng, size=max(1, crop // 8)) for _ in range(batch)]))
-    mask = mask[:, None].float().to(device)
-    target = torch.rand(batch, 3, crop, crop, device=device)
-    inputs = target * (1 - mask)
-    if device.type == "cpu":
-        inputs = inputs.contiguous(memory_format=torch.channels_last)
-
-    def step():
-        train_step(model, opt, inputs, mask, target, perceptual, cfg, device)
-
-    with PeakMemory(device) as mem:
-        ms = _median_ms(step, steps, warmup, device)
-    return {"images_per_s": batch / (ms / 1000), "step_ms": ms, "batch": batch, "crop": crop, "steps": steps,
-            "peak_mb": mem.mb, "vgg": vgg_note, "parameters": sum(p.numel() for p in model.parameters())}
-
-
 def benchmark(checkpoint=None, device: str = "auto", repeats: int = 5, warmup: int = 1, sizes=SIZES, big=BIG,
-              train_batch: int = 8, train_crop: int = 128, train_steps: int = 3, vgg_weights=None,
               progress=print, with_reference: bool = True) -> dict:
-    """Measure; returns ``{"model", "device", "cases": [Case as dict], "training": {...}, ...}``.
+    """Measure; returns ``{"model", "device", "cases": [Case as dict], ...}``.
 
     ``sizes``: square sides for the ``full``-strategy cases; ``big``: ``(h, w)`` of the
-    ``crop``-strategy case (None to skip); ``train_steps`` 0 skips training.
-    ``progress`` is called with a line before each case.
+    ``crop``-strategy case (None to skip). ``progress`` is called with a line before each case.
     """
-    from inpaint_core.engine import resolve_device
-
     dev = resolve_device(device)
     model, description = _load_model(checkpoint, str(dev))
     cases = [(f"{s}x{s}", s, s, "full") for s in sizes]
@@ -241,24 +186,14 @@ def benchmark(checkpoint=None, device: str = "auto", repeats: int = 5, warmup: i
         mask = few_strokes(h, w, rng) if strategy == "crop" else research_holes(h, w, rng, size=max(1, h // 8))
         extra = _extra_inputs(model, h, w)
         with PeakMemory(dev) as mem:
-            model_ms = _median_ms(lambda: model.inpaint(image, mask, strategy=strategy, **extra), repeats, warmup, dev)
-        telea_ms = _median_ms(lambda: telea(image, mask), repeats, warmup, torch.device("cpu"))
+            model_ms = median_ms(lambda: model.inpaint(image, mask, strategy=strategy, **extra), repeats, warmup, dev)
+        telea_ms = median_ms(lambda: telea(image, mask), repeats, warmup, torch.device("cpu"))
         reference_ms = None
         if reference is not None:  # slow (seconds): fewer runs, no warm-up (it has no lazy set-up to warm)
-            reference_ms = _median_ms(lambda: reference.inpaint(image, mask, strategy=strategy, **extra),
+            reference_ms = median_ms(lambda: reference.inpaint(image, mask, strategy=strategy, **extra),
                                       min(repeats, 3), 0, torch.device("cpu"))
         results.append(Case(name, strategy, model_ms, telea_ms, reference_ms, mem.mb, float(mask.mean())))
         method = mem.method
-    training = None
-    if train_steps > 0 and not _trainer_importable():
-        progress("  skipping training throughput: train/album.py is not beside this inpaint_core (not a source checkout)")
-    elif train_steps > 0:
-        progress(f"  timing {train_steps} training steps ...")
-        is_album = isinstance(model.model, AlbumUNet)
-        config = model.model.config if is_album else _default_album()[0]
-        training = training_throughput(config, dev, train_batch, train_crop, train_steps, vgg_weights=vgg_weights)
-        training["model"] = ("this checkpoint's album config" if checkpoint and is_album
-                             else "default album config")
     return {
         "model": description,
         "parameters": sum(p.numel() for p in model.model.parameters()),
@@ -270,12 +205,11 @@ def benchmark(checkpoint=None, device: str = "auto", repeats: int = 5, warmup: i
         "memory_method": method,
         "cases": [asdict(c) for c in results],
         "reference": None if reference is None else reference.kind,
-        "training": training,
     }
 
 
 def format_table(result: dict) -> str:
-    """The printed report: a Markdown-style table of the cases, then the training line."""
+    """The printed report: a Markdown-style table of the cases."""
     def mb(v):
         return "n/a" if v is None else f"{v:.0f}"
 
@@ -294,11 +228,6 @@ def format_table(result: dict) -> str:
         lines.append(f"| {c['name']} | {c['strategy']} | {100 * c['hole_fraction']:.1f} | {c['model_ms']:.1f} | "
                      f"{c['telea_ms']:.1f} | {'n/a' if ref is None else f'{ref:.1f}'} | {ratio} | {mb(c['peak_mb'])} |")
     lines.append(f"\npeak memory: {result['memory_method']} above the level before each case")
-    t = result["training"]
-    if t:
-        lines.append(f"training ({t['model']}, {t['parameters'] / 1e6:.2f}M params): {t['images_per_s']:.1f} images/s "
-                     f"({t['batch']} x {t['crop']}px crops, median of {t['steps']} steps of {t['step_ms']:.0f} ms, "
-                     f"peak {mb(t['peak_mb'])} MB); perceptual loss: {t['vgg']}")
     return "\n".join(lines)
 
 
@@ -313,32 +242,14 @@ def _hw(text: str) -> tuple[int, int] | None:
     return int(h), int(w)
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
+def add_inference_arguments(parser: argparse.ArgumentParser) -> None:
+    """The inference benchmark's flags (the command adds the training benchmark's)."""
     parser.add_argument("--checkpoint", type=Path, help="model file; default: a randomly initialised album model")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
     parser.add_argument("--repeats", type=int, default=5, help="timed runs per case (the median is reported)")
     parser.add_argument("--warmup", type=int, default=1, help="untimed runs before each case")
     parser.add_argument("--sizes", type=_size_list, default=",".join(map(str, SIZES)), help="square sides, comma-separated")
     parser.add_argument("--big", type=_hw, default=f"{BIG[1]}x{BIG[0]}", help="WxH of the crop-strategy case ('none' to skip)")
-    parser.add_argument("--train-steps", type=int, default=3, help="timed training steps (0 skips training)")
-    parser.add_argument("--train-batch", type=int, default=8, help="training batch size")
-    parser.add_argument("--train-crop", type=int, default=128, help="training crop side in px")
-    parser.add_argument("--vgg-weights", help="VGG16 weights for the training step's perceptual loss "
-                        "(default: $INPAINT_VGG16_WEIGHTS, else random weights: the cost is the same)")
     parser.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice)")
     parser.add_argument("--reference", action=argparse.BooleanOptionalAction, default=True,
                         help="also time the strongest classical fill (PatchMatch, or land-cover PatchMatch)")
-
-
-def main(args: argparse.Namespace) -> int:
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    try:
-        result = benchmark(args.checkpoint, args.device, args.repeats, args.warmup, args.sizes, args.big,
-                           args.train_batch, args.train_crop, args.train_steps, args.vgg_weights,
-                           progress=lambda line: print(line, file=sys.stderr), with_reference=args.reference)
-    except (ValueError, RuntimeError, FileNotFoundError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    print(format_table(result))
-    return 0

@@ -1,8 +1,9 @@
 """Training losses: L1 reconstruction, VGG16 perceptual and style, total variation,
-least-squares and hinge GAN terms.
+least-squares and hinge GAN terms, and the land-cover GAN's patch and class terms.
 
-Small functions that each return a scalar tensor; trainers sum them with weights and
-log the parts. The VGG16 network they read is :mod:`inpaint_core.models.vgg`.
+Small functions that each return a scalar tensor (and the patch weights and class targets
+they read); trainers sum them with weights and log the parts. The VGG16 network they read
+is :mod:`inpaint_core.models.vgg`.
 """
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ import torch.nn.functional as F
 
 from inpaint_core.models.vgg import VGG16Features
 
-__all__ = ["l1_loss", "tv_loss", "lsgan_loss", "PerceptualLoss", "gram", "hinge_d_loss", "hinge_g_loss"]
+__all__ = ["l1_loss", "tv_loss", "lsgan_loss", "PerceptualLoss", "gram", "hinge_d_loss", "hinge_g_loss", "hole_shares",
+           "weighted_mean", "fake_patch_loss", "class_targets"]
+
 
 def l1_loss(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None, hole_weight: float = 1.0) -> torch.Tensor:
     """Mean absolute error; with ``mask`` (``Nx1xHxW``, 1 = hole) hole pixels weigh ``hole_weight``."""
@@ -94,3 +97,37 @@ def hinge_g_loss(fake_scores: torch.Tensor, fake_patches: torch.Tensor) -> torch
     if not fake_patches.any():
         return fake_scores.new_zeros(())
     return -fake_scores[fake_patches].mean()
+
+
+def hole_shares(mask: torch.Tensor, size) -> torch.Tensor:
+    """``Nx1xHxW`` hole mask -> ``Nx1xhxw``: the share of hole pixels in each patch of a
+    ``size`` (h, w) patch map."""
+    return F.adaptive_avg_pool2d(mask, size)
+
+
+def weighted_mean(values: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """Mean of ``values`` weighted per patch by ``weights`` (e.g. each patch's filled share)."""
+    return (values * weights).sum() / weights.sum().clamp(min=1e-6)
+
+
+def fake_patch_loss(patch: torch.Tensor, holes: torch.Tensor) -> torch.Tensor:
+    """A discriminator's LSGAN loss on composites, balanced between their two kinds of pixels.
+
+    A patch's filled share ``h`` (:func:`hole_shares`) says how much of it the generator made:
+    that share is pulled to 0 ("fake") and the untouched rest to 1 (it IS real), each kind
+    averaged over its own pixels. Without the balance (one MSE to the soft target ``1 - h`` over
+    all patches), the few hole patches of a batch barely weigh against the many untouched ones
+    and D settles on "everything is about 0.9": its real and fake outputs never separate.
+    """
+    return 0.5 * (weighted_mean(patch**2, holes) + weighted_mean((patch - 1) ** 2, 1 - holes))
+
+
+def class_targets(landcover: torch.Tensor, ignore: tuple[int, ...], keep: torch.Tensor | None = None) -> torch.Tensor:
+    """``NxHxW`` class targets for a cross-entropy, nodata classes ``ignore`` (and pixels outside
+    ``keep``) set to -100, which the cross-entropy ignores."""
+    target = landcover.clone()
+    for i in ignore:
+        target[landcover == i] = -100
+    if keep is not None:
+        target[~keep] = -100
+    return target
