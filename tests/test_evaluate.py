@@ -13,8 +13,9 @@ from inpaint_core.checkpoint import load_model_file, save_model
 from inpaint_core.data.landcover import get_class_table
 from inpaint_core.data.pictures import held_out_files
 from inpaint_core.data.tiles import tile_windows
-from inpaint_core.eval.evaluate import evaluate, fit_square
+from inpaint_core.eval.evaluate import evaluate
 from inpaint_core.eval.metrics import JUDGE_LAYERS, METRICS
+from inpaint_core.eval.samples import fit_square
 from inpaint_core.models.satellite import REFEREE_PREFIX
 from inpaint_core.models.vgg import VGG16Features
 

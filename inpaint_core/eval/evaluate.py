@@ -36,22 +36,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
-from tqdm import tqdm
 
 from inpaint_core.checkpoint import CheckpointError, read_meta
-from inpaint_core.data.geo import read_tile
 from inpaint_core.data.landcover import TABLE_HELP, get_class_table
 from inpaint_core.data.masks import MASK_KINDS, PICTURE_KINDS, evaluation_mask
-from inpaint_core.data.pictures import (
-    file_sources,
-    held_out_files,
-    in_turn,
-    list_images,
-    load_rgb,
-    names_source,
-)
-from inpaint_core.data.tiles import find_tile_pairs, match_by_stem, tile_windows
 from inpaint_core.engine import STRATEGIES, InferenceOptions, resolve_device
 from inpaint_core.eval.metrics import (
     JUDGE_LAYERS,
@@ -68,7 +56,9 @@ from inpaint_core.eval.reports import (
     _save_grid,
     _summarise,
     write_markdown,
+    write_summary,
 )
+from inpaint_core.eval.samples import choose_sources, find_sources, samples, tiles
 from inpaint_core.eval.whatif import what_if as run_what_if
 from inpaint_core.eval.whatif import windows_in_tiles
 from inpaint_core.models.vgg import VGG_ENV, load_vgg16
@@ -79,97 +69,9 @@ from inpaint_core.registry import (
     load_inpainter,
 )
 
-__all__ = ["evaluate", "evaluate_kinds", "fit_square", "add_arguments", "main"]
+__all__ = ["evaluate", "evaluate_kinds", "add_arguments", "main"]
 
 BASELINE_ONLY = "telea"  # --checkpoint telea: score only the classical fills
-SAT_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff")
-
-
-def fit_square(image: np.ndarray, size: int) -> np.ndarray:
-    """``HxWx3 uint8`` -> ``size x size x 3``: short side resized to ``size``, centre crop."""
-    h, w = image.shape[:2]
-    if min(h, w) != size:
-        scale = size / min(h, w)
-        new = (max(size, round(w * scale)), max(size, round(h * scale)))
-        resample = Image.BICUBIC if scale > 1 else Image.LANCZOS
-        image = np.asarray(Image.fromarray(image).resize(new, resample))
-        h, w = image.shape[:2]
-    y, x = (h - size) // 2, (w - size) // 2
-    return np.ascontiguousarray(image[y : y + size, x : x + size])
-
-
-def _list(root: Path, suffixes) -> list[Path]:
-    return sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in suffixes)
-
-
-def _name(path: Path, images: Path) -> str:
-    """How reports name a source file: its path below ``images``, else its file name."""
-    return path.relative_to(images).as_posix() if path.is_relative_to(images) else path.name
-
-
-def _sources(images: Path, landcover: Path | None, satellite: bool) -> list[tuple[Path, Path | None]]:
-    """``(image, land-cover or None)`` pairs to evaluate, in a stable (sorted) order."""
-    if not satellite:
-        return [(p, None) for p in list_images(images)]
-    if landcover is None:  # the tile layout: images/ beside masks/ (or landcover/, labels/)
-        return find_tile_pairs(images)
-    return match_by_stem(_list(images, SAT_SUFFIXES), _list(landcover, SAT_SUFFIXES), "land-cover")
-
-
-def _choose(sources, images: Path, satellite: bool, split: str, split_meta: dict, held_sources: list[str],
-            limit: int | None):
-    """The sources to evaluate: with ``split == "val"`` the files ``split_meta``'s training held
-    out, with ``held_sources`` the files of those sources in turn, then the first ``limit``."""
-    if split == "val":
-        chosen = set(held_out_files([p for p, _ in sources], split_meta))
-        sources = [s for s in sources if s[0] in chosen]
-    if held_sources:
-        if satellite:
-            raise ValueError("--sources is for pictures; hold out whole tiles with --split val")
-        origin = file_sources([p for p, _ in sources], images)
-        unknown = [n for n in held_sources if not any(names_source(n, o) for o in origin)]
-        if unknown:
-            raise ValueError(f"--sources: {', '.join(unknown)} not found in {images}; its sources: "
-                             f"{', '.join(sorted(set(origin)))}")
-        # in turn from each named source (each in its sorted order), so --limit takes a balanced sample
-        sources = in_turn([[s for s, o in zip(sources, origin) if names_source(n, o)] for n in held_sources])
-    return sources[:limit] if limit else sources
-
-
-def _load(image_path: Path, lc_path: Path | None, table, size: int, windows: int = 1):
-    """``[(window name suffix, rgb, land cover or None), ...]`` for one source image."""
-    if lc_path is None:
-        return [("", fit_square(load_rgb(image_path), size), None)]
-    tile = read_tile(image_path, lc_path, table)
-    found = tile_windows(tile.rgb, tile.landcover, size, windows)
-    return [(f"#{r},{c}" if len(found) > 1 else "", im, l) for (r, c), im, l in found]
-
-
-def _samples(sources, images: Path, table, size: int, windows: int, skipped: list, progress: bool):
-    """Yield ``(name, rgb, land cover or None)`` per evaluated window, loading each source
-    image once (with a progress bar over them); unreadable ones are named in ``skipped``."""
-    for image_path, lc_path in tqdm(sources, desc="evaluate", unit="img", disable=not progress):
-        name = _name(image_path, images)
-        try:
-            found = _load(image_path, lc_path, table, size, windows)
-        except ValueError as err:
-            tqdm.write(f"skipped {name}: {err}")
-            skipped.append(name)
-            continue
-        for suffix, target, lc in found:
-            yield name + suffix, target, lc
-
-
-def _tiles(sources, images: Path, table, progress: bool):
-    """Yield ``(name, tile rgb, tile land cover)`` per readable tile, for the what-if."""
-    for image_path, lc_path in tqdm(sources, desc="tiles", unit="tile", disable=not progress):
-        name = _name(image_path, images)
-        try:
-            tile = read_tile(image_path, lc_path, table)
-        except ValueError as err:
-            tqdm.write(f"skipped {name}: {err}")
-            continue
-        yield name, tile.rgb, tile.landcover
 
 
 def _load_vgg(vgg, vgg_weights) -> tuple[object, str]:
@@ -359,14 +261,14 @@ def evaluate(checkpoint, images, out, masks: str = "research", seed: int = 0, si
 
     # --split-from: another model's held-out files, so two models are scored on the same tiles
     split_meta = read_meta(split_from) if split == "val" and split_from else meta
-    sources = _choose(_sources(images, Path(landcover) if landcover else None, satellite), images, satellite,
+    sources = choose_sources(find_sources(images, Path(landcover) if landcover else None, satellite), images, satellite,
                       split, split_meta, held_sources, limit)
     reader = _referee(model, checkpoint, device, referee)
     if what_if:
         if not satellite:
             raise ValueError("--what-if needs land cover: a satellite checkpoint or --landcover/--classes")
         # whole tiles: each window's hole is filled in its tile, as the app fills it
-        found = windows_in_tiles(_tiles(sources, images, table, progress), size, windows)
+        found = windows_in_tiles(tiles(sources, images, table, progress), size, windows)
         if not found:
             raise ValueError(f"no tile could be evaluated in {images}")
         return run_what_if(model, table, found, out, seed=seed, reader=reader, examples=examples,
@@ -380,8 +282,8 @@ def evaluate(checkpoint, images, out, masks: str = "research", seed: int = 0, si
     reference = "landcover-patchmatch" if "landcover-patchmatch" in methods else (
         "patchmatch" if "patchmatch" in methods else None)
     skipped = []
-    samples = _samples(sources, images, table, size, windows, skipped, progress)
-    scored = _score_windows(samples, model, methods, masks, size, seed, table, perceptual, reader, examples)
+    read = samples(sources, images, table, size, windows, skipped, progress)
+    scored = _score_windows(read, model, methods, masks, size, seed, table, perceptual, reader, examples)
     if not scored.per_image:
         raise ValueError(f"no image could be evaluated in {images}")
     run = {
@@ -405,42 +307,6 @@ def evaluate_kinds(kinds: list[str], out, **kwargs) -> dict[str, dict]:
     reports = {kind: evaluate(out=out / kind, masks=kind, **kwargs) for kind in kinds}
     write_summary(reports, out / "summary.md")
     return reports
-
-
-def write_summary(reports: dict[str, dict], path) -> Path:
-    """One row per hole kind: the model's (or the first fill's) judge distance against the
-    reference's, the win rate, hole PSNR and median detail ratio, beside the reference's."""
-    first = next(iter(reports.values()))
-    ref = first.get("reference")
-    main = "model" if "model" in first["methods"] else next(m for m in first["methods"] if m != ref)
-    lines = [f"# Judge summary: {first['checkpoint']}", "",
-             f"{first['count']} images from `{first['images']}`"
-             + (f" (held-out sources: {', '.join(first['held_out_sources'])})" if first.get("held_out_sources") else "")
-             + f", {first['size']} px, seed {first['seed']}; `{main}` against `{ref}` and Telea, the same holes for each.",
-             "", f"| holes | judge {main} / {ref} (ratio) | {main} wins | hole PSNR {main} / {ref} (dB) | "
-             f"detail {main} / {ref} | judge Telea | s / image {main} / {ref} |",
-             "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
-    for kind, r in reports.items():
-        m, b, t = r["methods"][main], r["methods"].get(ref, {}), r["methods"].get("telea", {})
-        ratio = m["judge"] / b["judge"] if b.get("judge") else None
-        win = (r.get("win_rate") or {}).get(main)
-        det = r.get("detail_median") or {}
-        sec = r.get("seconds_per_image", {})
-        lines.append(
-            f"| {kind} | {m['judge']:.4f} / {b.get('judge', float('nan')):.4f}"
-            + (f" ({ratio:.3f}x)" if ratio else "") + f" | {'n/a' if win is None else f'{100 * win:.0f} %'} | "
-            f"{m['psnr_hole']:.2f} / {b.get('psnr_hole', float('nan')):.2f} | "
-            f"{_num(det.get(main))} / {_num(det.get(ref))} | {_num(t.get('judge'), 4)} | "
-            f"{_num(sec.get(main), 3)} / {_num(sec.get(ref), 3)} |")
-    lines += ["", "Judge distance: lower is better (JUDGE.md). Win rate: the share of images where the judge "
-              f"distance of `{main}` is below `{ref}`'s. Detail: median ratio of the hole's texture to the original's.", ""]
-    path = Path(path)
-    path.write_text("\n".join(lines))
-    return path
-
-
-def _num(value, digits: int = 2) -> str:
-    return "n/a" if value is None else f"{value:.{digits}f}"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -3,7 +3,7 @@
 ``report.json`` holds per-image scores; :func:`_summarise` turns them into means and the
 paired per-image differences (mean and standard error) to Telea and to the strongest
 classical fill; :func:`write_markdown` writes the table; ``examples.png`` shows every method
-side by side.
+side by side; :func:`write_summary` puts several hole kinds' figures in one table (``summary.md``).
 """
 
 from __future__ import annotations
@@ -13,11 +13,11 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from PIL import Image
 
+from inpaint_core.data.pictures import write_png
 from inpaint_core.eval.metrics import METRICS
 
-__all__ = ["HOLE_COLOUR", "write_markdown", "save_labelled_grid"]
+__all__ = ["HOLE_COLOUR", "write_markdown", "write_summary", "save_labelled_grid"]
 
 HOLE_COLOUR = (255, 0, 255)  # magenta: a colour covers rarely contain in bulk, so holes stand out in the grid
 
@@ -179,4 +179,40 @@ def save_labelled_grid(path: Path, rows: list[list[np.ndarray]], labels: list[st
         for c, tile in enumerate(row):
             y, x = head + r * (h + gap), c * (w + gap)
             grid[y : y + h, x : x + w] = tile
-    Image.fromarray(grid).save(path)
+    write_png(path, grid)
+
+
+def write_summary(reports: dict[str, dict], path) -> Path:
+    """One row per hole kind: the model's (or the first fill's) judge distance against the
+    reference's, the win rate, hole PSNR and median detail ratio, beside the reference's."""
+    first = next(iter(reports.values()))
+    ref = first.get("reference")
+    main = "model" if "model" in first["methods"] else next(m for m in first["methods"] if m != ref)
+    lines = [f"# Judge summary: {first['checkpoint']}", "",
+             f"{first['count']} images from `{first['images']}`"
+             + (f" (held-out sources: {', '.join(first['held_out_sources'])})" if first.get("held_out_sources") else "")
+             + f", {first['size']} px, seed {first['seed']}; `{main}` against `{ref}` and Telea, the same holes for each.",
+             "", f"| holes | judge {main} / {ref} (ratio) | {main} wins | hole PSNR {main} / {ref} (dB) | "
+             f"detail {main} / {ref} | judge Telea | s / image {main} / {ref} |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for kind, r in reports.items():
+        m, b, t = r["methods"][main], r["methods"].get(ref, {}), r["methods"].get("telea", {})
+        ratio = m["judge"] / b["judge"] if b.get("judge") else None
+        win = (r.get("win_rate") or {}).get(main)
+        det = r.get("detail_median") or {}
+        sec = r.get("seconds_per_image", {})
+        lines.append(
+            f"| {kind} | {m['judge']:.4f} / {b.get('judge', float('nan')):.4f}"
+            + (f" ({ratio:.3f}x)" if ratio else "") + f" | {'n/a' if win is None else f'{100 * win:.0f} %'} | "
+            f"{m['psnr_hole']:.2f} / {b.get('psnr_hole', float('nan')):.2f} | "
+            f"{_num(det.get(main))} / {_num(det.get(ref))} | {_num(t.get('judge'), 4)} | "
+            f"{_num(sec.get(main), 3)} / {_num(sec.get(ref), 3)} |")
+    lines += ["", "Judge distance: lower is better (JUDGE.md). Win rate: the share of images where the judge "
+              f"distance of `{main}` is below `{ref}`'s. Detail: median ratio of the hole's texture to the original's.", ""]
+    path = Path(path)
+    path.write_text("\n".join(lines))
+    return path
+
+
+def _num(value, digits: int = 2) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"
