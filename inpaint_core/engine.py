@@ -3,10 +3,12 @@
 validate -> size strategy (crop around masked regions / resize / full) -> the fill of
 each working-size region -> resize back -> paste only masked pixels into the input.
 
-A fill plugs in by subclassing :class:`Inpainter`: ``_fill`` and, if it takes extra
-per-pixel inputs such as land cover, ``extra_inputs`` and ``_aux_maps``. The adapters
-(classical fills, the album and satellite networks) and the registry that loads them
-live in :mod:`inpaint_core.registry`.
+A fill plugs in by subclassing :class:`Inpainter` (a network by :class:`NetworkInpainter`):
+``_fill`` and, if it takes extra per-pixel inputs such as land cover, ``extra_inputs`` and
+``_aux_maps``. The edge rules every caller shares live here too: :func:`as_bool_mask` (what a
+mask means) and :func:`on_white` (what transparency means). The classical fills' inpainters and
+the one table of fills are :mod:`inpaint_core.registry`; each network's inpainter is in its
+model file.
 """
 
 from __future__ import annotations
@@ -16,9 +18,12 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 import torch
+import torch.nn as nn
+
+from inpaint_core.checkpoint import CheckpointError
 
 __all__ = ["STRATEGIES", "MAX_SIDE", "MAX_PIXELS", "InferenceOptions", "Inpainter", "resolve_device", "to_rgb_array",
-           "check_8bit", "region_boxes", "as_bool_mask"]
+           "check_8bit", "region_boxes", "as_bool_mask", "on_white", "NetworkInpainter", "load_weights"]
 
 STRATEGIES = ("crop", "resize", "full")
 # The one size limit, of the API, the app and the CLI alike: larger pictures do not fit a browser
@@ -125,8 +130,33 @@ def check_8bit(image, what: str = "image") -> None:
                      "`python -m inpaint_core run` fills at its own depth (--rgb-bands 1,1,1 for a grey one)")
 
 
+def on_white(array: np.ndarray) -> np.ndarray:
+    """A grey ``HxW``, RGB ``HxWx3`` or RGBA ``HxWx4`` uint8 array as ``HxWx3 uint8`` RGB, the one
+    RGBA rule: transparent pixels are composited onto white (what an editor or a browser shows),
+    because the colour stored under full transparency is arbitrary. ``ValueError`` for any other
+    shape or dtype."""
+    array = np.asarray(array)
+    if array.dtype != np.uint8:
+        raise ValueError(f"a picture must be uint8, got dtype {array.dtype}")
+    if array.ndim == 2:
+        return np.repeat(array[..., None], 3, axis=2)
+    if array.ndim != 3 or array.shape[2] not in (3, 4):
+        raise ValueError(f"a picture has shape HxW, HxWx3 or HxWx4, got {array.shape}")
+    if array.shape[2] == 3:
+        return np.ascontiguousarray(array)
+    alpha = array[..., 3]
+    see_through = alpha < 255
+    rgb = array[..., :3].copy()
+    if see_through.any():  # blend only those pixels: a 12 Mpx photo is usually fully opaque
+        a = alpha[see_through, None].astype(np.float32) / 255.0
+        rgb[see_through] = np.round(rgb[see_through] * a + 255.0 * (1.0 - a)).astype(np.uint8)
+    return rgb
+
+
 def to_rgb_array(image) -> np.ndarray:
-    """Return ``image`` as ``HxWx3 uint8`` RGB; accepts PIL images and uint8 HxW / HxWx3 / HxWx4 arrays.
+    """Return ``image`` as ``HxWx3 uint8`` RGB; accepts PIL images and uint8 HxW / HxWx3 / HxWx4
+    arrays, transparency composited onto white by :func:`on_white` (as the app and ``inpaint run``
+    read picture files).
 
     A PIL image of more than 8 bits per sample raises ``ValueError`` (:func:`check_8bit`)."""
     try:
@@ -134,20 +164,19 @@ def to_rgb_array(image) -> np.ndarray:
 
         if isinstance(image, Image.Image):
             check_8bit(image)
-            return np.asarray(image.convert("RGB")).copy()
+            has_alpha = image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info
+            return on_white(np.asarray(image.convert("RGBA" if has_alpha else "RGB")))
     except ImportError:  # pragma: no cover
         pass
     if not isinstance(image, np.ndarray):
         raise ValueError(f"image must be a numpy array or PIL image, got {type(image).__name__}")
     if image.dtype != np.uint8:
         raise ValueError(f"image must be uint8 (0-255), got dtype {image.dtype}")
-    if image.ndim == 2:
-        return np.repeat(image[..., None], 3, axis=2)
-    if image.ndim != 3 or image.shape[2] not in (3, 4):
+    if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (3, 4)):
         raise ValueError(f"image must be HxWx3 RGB (or HxWx4 RGBA), got shape {image.shape}")
     if image.shape[0] < 1 or image.shape[1] < 1:
         raise ValueError(f"image is empty (shape {image.shape})")
-    return np.ascontiguousarray(image[..., :3])
+    return on_white(image).copy() if image.ndim == 2 else np.ascontiguousarray(on_white(image))
 
 
 def region_boxes(mask: np.ndarray, margin: int, min_side: int) -> list[tuple[int, int, int, int]]:
@@ -298,3 +327,52 @@ class Inpainter:
 
     def __repr__(self):
         return f"{type(self).__name__}(kind={self.kind!r}, device={self.device})"
+
+
+def load_weights(model: nn.Module, state: dict[str, torch.Tensor]) -> None:
+    """``model.load_state_dict(state)``, refusing weights that do not fit in one line.
+
+    PyTorch lists every mismatched tensor, one line each (about 30 for a wrong ``base``):
+    a page of text where a person needs to know that the config and the weights disagree.
+    """
+    own = model.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    resized = [k for k in own if k in state and tuple(state[k].shape) != tuple(own[k].shape)]
+    if missing or unexpected or resized:
+        parts = [f"{len(resized)} tensor(s) of another shape" if resized else "",
+                 f"{len(missing)} missing" if missing else "", f"{len(unexpected)} unexpected" if unexpected else ""]
+        first = resized[0] if resized else (missing or unexpected)[0]
+        example = (f"{first} is {'x'.join(map(str, state[first].shape))} in the file, "
+                   f"{'x'.join(map(str, own[first].shape))} for its config" if resized else first)
+        raise CheckpointError(f"its weights do not fit its config: {', '.join(p for p in parts if p)} "
+                              f"(e.g. {example})")
+    model.load_state_dict(state)
+
+
+class NetworkInpainter(Inpainter):
+    """Shared parts of the neural inpainters: device placement and tensor conversion."""
+
+    def __init__(self, model: nn.Module, device="auto", options=None, meta=None):
+        super().__init__(device, options, meta)
+        self.model = model.eval().to(self.device)
+        if self.device.type == "cpu":
+            # measured: channels_last is faster for these convs on CPU; bf16 is slower on CPUs
+            # without native bf16 units, so CPU inference stays float32
+            self.model = self.model.to(memory_format=torch.channels_last)
+        self.model.requires_grad_(False)
+
+    def _to_tensor(self, array: np.ndarray) -> torch.Tensor:
+        t = torch.from_numpy(np.ascontiguousarray(array)).to(self.device)
+        t = t.permute(2, 0, 1)[None].float() / 255.0 if t.ndim == 3 else t[None, None].float()
+        return t.contiguous(memory_format=torch.channels_last) if self.device.type == "cpu" else t
+
+    @staticmethod
+    def _to_array(tensor: torch.Tensor, h: int, w: int) -> np.ndarray:
+        out = tensor[0, :, :h, :w].float().clamp(0, 1).mul(255).round().byte()
+        return out.permute(1, 2, 0).cpu().numpy()
+
+    def _autocast(self):
+        if self.device.type == "cuda":
+            return torch.autocast("cuda", dtype=torch.float16)
+        return torch.autocast("cpu", enabled=False)

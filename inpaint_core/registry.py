@@ -1,19 +1,20 @@
-"""Every fill behind the engine's one API, and the one table of them: :data:`FILLS`.
+"""The one table of everything that fills: :data:`FILLS`, and the classical fills' inpainters.
 
 * classical fills: :class:`ClassicalInpainter` (PatchMatch, Telea, Navier-Stokes) and
   :class:`LandcoverFillInpainter` (the fills that follow a land-cover map);
-* networks: :class:`AlbumInpainter` (the album U-Net) and :class:`SatelliteInpainter`
-  (the land-cover-guided generator), each rebuilt from a checkpoint of its kind;
+* networks: each model file holds its network, its config and its inpainter
+  (:class:`~inpaint_core.models.album.AlbumInpainter`,
+  :class:`~inpaint_core.models.satellite.SatelliteInpainter`), rebuilt from a checkpoint of its kind;
 * :data:`FILLS`, name -> :class:`Fill`: what makes each fill, whether it needs an exemplar
   bank, and its label in the app. :func:`make_inpainter` builds any fill by name and
   :func:`load_inpainter` a network from its checkpoint; ``inpaint run --method``,
   ``evaluate``'s baselines and the app's choices read the same table.
 
 Adding a fill is its function and one line of :data:`FILLS`; adding a network kind is its
-model file, its inpainter class and one line. An unknown name raises an error that lists the
-valid ones. Each inpainter declares the per-pixel inputs it takes besides image and mask in
-``extra_inputs`` (``("landcover",)`` for the land-cover fills), so no caller needs to know a
-fill's kind. This is the only module that maps names and kinds to fills.
+model file and one line. An unknown name raises an error that lists the valid ones. Each
+inpainter declares the per-pixel inputs it takes besides image and mask in ``extra_inputs``
+(``("landcover",)`` for the land-cover fills), so no caller needs to know a fill's kind. This
+is the only module that maps names and kinds to fills.
 """
 
 from __future__ import annotations
@@ -23,11 +24,9 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
-import torch
-import torch.nn as nn
 
 from inpaint_core.checkpoint import CheckpointError, load_model_file
-from inpaint_core.data.landcover import ClassTable, get_class_table, table_from_meta
+from inpaint_core.data.landcover import LANDCOVER, ClassTable, get_class_table, table_from_meta
 from inpaint_core.engine import InferenceOptions, Inpainter
 from inpaint_core.fills.classical import (
     navier_stokes,
@@ -41,21 +40,15 @@ from inpaint_core.fills.landcover import (
     landcover_nearest,
     landcover_patchmatch,
 )
-from inpaint_core.fills.prefill import BANK_COMMAND, BANK_PREFILLS, prefill
-from inpaint_core.models.album import AlbumConfig, AlbumUNet
-from inpaint_core.models.satellite import (
-    SatelliteConfig,
-    SatelliteGenerator,
-    split_state,
-)
+from inpaint_core.fills.prefill import BANK_COMMAND
+from inpaint_core.models.album import AlbumInpainter
+from inpaint_core.models.satellite import SatelliteInpainter
 
 __all__ = [
-    "Fill", "FILLS", "ClassicalInpainter", "LandcoverFillInpainter", "NetworkInpainter", "AlbumInpainter",
-    "SatelliteInpainter", "CLASSICAL_FILLS", "LANDCOVER_FILLS", "NETWORKS", "FILL_METHODS", "load_inpainter",
+    "Fill", "FILLS", "ClassicalInpainter", "LandcoverFillInpainter", "CLASSICAL_FILLS", "LANDCOVER_FILLS", "NETWORKS", "FILL_METHODS", "load_inpainter",
     "make_inpainter",
 ]  # fmt: skip
 
-LANDCOVER = ("landcover",)  # the extra inputs of a fill that follows a land-cover map
 
 
 @dataclass(frozen=True)
@@ -202,136 +195,6 @@ def _landcover_bank(image, mask, landcover, bank):
 
 def _landcover_smooth(image, mask, landcover, bank):
     return landcover_nearest(image, mask, landcover, bank, smooth=True)
-
-
-def load_weights(model: nn.Module, state: dict[str, torch.Tensor]) -> None:
-    """``model.load_state_dict(state)``, refusing weights that do not fit in one line.
-
-    PyTorch lists every mismatched tensor, one line each (about 30 for a wrong ``base``):
-    a page of text where a person needs to know that the config and the weights disagree.
-    """
-    own = model.state_dict()
-    missing = [k for k in own if k not in state]
-    unexpected = [k for k in state if k not in own]
-    resized = [k for k in own if k in state and tuple(state[k].shape) != tuple(own[k].shape)]
-    if missing or unexpected or resized:
-        parts = [f"{len(resized)} tensor(s) of another shape" if resized else "",
-                 f"{len(missing)} missing" if missing else "", f"{len(unexpected)} unexpected" if unexpected else ""]
-        first = resized[0] if resized else (missing or unexpected)[0]
-        example = (f"{first} is {'x'.join(map(str, state[first].shape))} in the file, "
-                   f"{'x'.join(map(str, own[first].shape))} for its config" if resized else first)
-        raise CheckpointError(f"its weights do not fit its config: {', '.join(p for p in parts if p)} "
-                              f"(e.g. {example})")
-    model.load_state_dict(state)
-
-
-class NetworkInpainter(Inpainter):
-    """Shared parts of the neural inpainters: device placement and tensor conversion."""
-
-    detail_pass = staticmethod(patchmatch_texture)
-
-    def __init__(self, model: nn.Module, device="auto", options=None, meta=None):
-        super().__init__(device, options, meta)
-        self.model = model.eval().to(self.device)
-        if self.device.type == "cpu":
-            # measured: channels_last is faster for these convs on CPU; bf16 is slower on CPUs
-            # without native bf16 units, so CPU inference stays float32
-            self.model = self.model.to(memory_format=torch.channels_last)
-        self.model.requires_grad_(False)
-
-    def _to_tensor(self, array: np.ndarray) -> torch.Tensor:
-        t = torch.from_numpy(np.ascontiguousarray(array)).to(self.device)
-        t = t.permute(2, 0, 1)[None].float() / 255.0 if t.ndim == 3 else t[None, None].float()
-        return t.contiguous(memory_format=torch.channels_last) if self.device.type == "cpu" else t
-
-    @staticmethod
-    def _to_array(tensor: torch.Tensor, h: int, w: int) -> np.ndarray:
-        out = tensor[0, :, :h, :w].float().clamp(0, 1).mul(255).round().byte()
-        return out.permute(1, 2, 0).cpu().numpy()
-
-    def _autocast(self):
-        if self.device.type == "cuda":
-            return torch.autocast("cuda", dtype=torch.float16)
-        return torch.autocast("cpu", enabled=False)
-
-
-class AlbumInpainter(NetworkInpainter):
-    """The album-cover U-Net (:class:`~inpaint_core.models.album.AlbumUNet`)."""
-
-    kind = "album"
-
-    @classmethod
-    def from_state(cls, state: dict, meta: dict, device="auto", options=None) -> "AlbumInpainter":
-        config = AlbumConfig(**meta["config"])
-        model = AlbumUNet(config)
-        load_weights(model, state)
-        return cls(model, device, options, meta)
-
-    @property
-    def multiple(self) -> int:
-        return self.model.config.multiple
-
-    def _fill(self, image, mask, aux):
-        filled = prefill(image, mask, self.model.config.prefill)
-        padded, (h, w) = self._pad(filled)
-        padded_mask, _ = self._pad(mask.astype(np.uint8))
-        with torch.inference_mode(), self._autocast():
-            pred = self.model(self._to_tensor(padded), self._to_tensor(padded_mask))
-        return self._to_array(pred, h, w)
-
-
-class SatelliteInpainter(NetworkInpainter):
-    """Land-cover-guided fills: ``inpaint(image, mask, landcover=lc)``.
-
-    ``classes`` is the model's :class:`~inpaint_core.data.landcover.ClassTable` (each entry has
-    ``name``, ``code`` and ``color``); ``lc`` must be an ``HxW`` integer map of indices
-    into it, the size of the image. Inside the mask it says what to paint.
-    """
-
-    kind = "satellite"
-    extra_inputs = LANDCOVER
-
-    def __init__(self, model: SatelliteGenerator, classes: ClassTable, device="auto", options=None, meta=None,
-                 bank=None):
-        if len(classes) != model.config.num_classes:
-            raise ValueError(f"class table has {len(classes)} classes but the model was built for {model.config.num_classes}")
-        super().__init__(model, device, options, meta)
-        self.classes = classes
-        self.bank = bank  # the checkpoint's ExemplarBank (for land-cover PatchMatch), or None
-
-    @classmethod
-    def from_state(cls, state: dict, meta: dict, device="auto", options=None) -> "SatelliteInpainter":
-        if "classes" not in meta:
-            raise CheckpointError("the satellite checkpoint has no class table ('classes' metadata)")
-        config = SatelliteConfig(**meta["config"])
-        model = SatelliteGenerator(config)
-        load_weights(model, split_state(state)["gen"])
-        table = table_from_meta(meta)
-        bank = ExemplarBank.from_tensors(state)
-        if config.prefill in BANK_PREFILLS and bank is None:
-            raise CheckpointError(f"the generator's {config.prefill} pre-fill needs an exemplar bank (bank.*), which "
-                                  f"this file lacks: {BANK_COMMAND}")
-        return cls(model, table, device, options, meta, bank=bank)
-
-    @property
-    def multiple(self) -> int:
-        return self.model.config.multiple
-
-    def _aux_maps(self, shape, landcover=None, **extra) -> dict[str, np.ndarray]:
-        if extra:
-            raise ValueError(f"satellite model takes landcover=..., not {', '.join(extra)}")
-        return {"landcover": self.classes.check_index_map(landcover, shape)}
-
-    def _fill(self, image, mask, aux):
-        filled = prefill(image, mask, self.model.config.prefill, landcover=aux["landcover"], bank=self.bank)
-        padded, (h, w) = self._pad(filled)
-        padded_mask, _ = self._pad(mask.astype(np.uint8))
-        padded_lc, _ = self._pad(aux["landcover"])
-        lc = torch.from_numpy(padded_lc.astype(np.int64))[None].to(self.device)
-        with torch.inference_mode(), self._autocast():
-            pred = self.model(self._to_tensor(padded), self._to_tensor(padded_mask), lc)
-        return self._to_array(pred, h, w)
-
 
 
 # everything that fills, by name: the built-in fills first (evaluate's baselines and --method's

@@ -400,9 +400,8 @@ def test_untrained_residual_networks_are_their_prefill():
     """The heads start at zero: a new album model with the PatchMatch guide fills exactly like the
     guide, a new satellite model with the land-cover nearest pre-fill exactly like that fill."""
     from inpaint_core.fills.classical import patchmatch_guide
-    from inpaint_core.models.album import AlbumConfig, AlbumUNet
-    from inpaint_core.models.satellite import SatelliteConfig, SatelliteGenerator
-    from inpaint_core.registry import AlbumInpainter, SatelliteInpainter
+    from inpaint_core.models.album import AlbumConfig, AlbumInpainter, AlbumUNet
+    from inpaint_core.models.satellite import SatelliteConfig, SatelliteGenerator, SatelliteInpainter
 
     image, lc, mask = two_class_tile()
     album = AlbumInpainter(AlbumUNet(AlbumConfig(base=8, depth=2, bottleneck_blocks=1, prefill="patchmatch-half")),

@@ -204,3 +204,25 @@ def test_native_detail_gives_a_scaled_fill_the_pictures_texture_back():
     assert np.array_equal(crisp[~mask], image[~mask])
     # the guide's structure is kept: the left half of the hole stays redder than the right half
     assert crisp[100:200, 60:140, 0].mean() > crisp[100:200, 160:240, 0].mean() + 30
+
+
+def test_an_rgba_picture_is_read_on_white_by_the_api_as_by_the_app():
+    """inpaint() reads transparency as the app and `inpaint run` do (on_white): a transparent
+    pixel is white, whatever colour is stored under it, and an opaque one keeps its colour."""
+    from PIL import Image
+
+    from inpaint_core.engine import to_rgb_array
+
+    rgba = np.zeros((2, 2, 4), np.uint8)
+    rgba[..., 0] = 200  # red stored everywhere
+    rgba[0, 0, 3] = 255  # opaque
+    rgba[0, 1, 3] = 0  # fully transparent
+    rgba[1, :, 3] = 128  # half
+    for given in (rgba, Image.fromarray(rgba, "RGBA")):
+        out = to_rgb_array(given)
+        assert out.shape == (2, 2, 3) and out.dtype == np.uint8
+        assert out[0, 0].tolist() == [200, 0, 0] and out[0, 1].tolist() == [255, 255, 255]
+        assert out[1, 0].tolist() == [227, 127, 127]  # 200 * 128/255 + 255 * 127/255
+    model = ClassicalInpainter("telea")
+    mask = np.zeros((2, 2), bool)
+    assert model.inpaint(rgba, mask)[0, 1].tolist() == [255, 255, 255]

@@ -137,3 +137,19 @@ def test_the_walk_sees_a_cycle_and_an_upward_import():
     assert layer_of("inpaint_core.app.models") > layer_of("inpaint_core.training.loop") > layer_of(
         "inpaint_core.eval.metrics") > layer_of("inpaint_core.registry") > layer_of("inpaint_core.models.album") > \
         layer_of("inpaint_core.engine")
+
+
+LAYOUT = {("inpaint_core.app.ui", "build_demo")}  # the app's gr.Blocks layout: one page, read top to bottom
+MAX_FUNCTION_LINES = 80
+
+
+def test_functions_are_short():
+    """Every function outside the app's page layout fits on a screen (80 lines), so it can be read whole."""
+    long = []
+    for name, path in MODULES.items():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and (name, node.name) not in LAYOUT:
+                lines = node.end_lineno - node.lineno + 1
+                if lines > MAX_FUNCTION_LINES:
+                    long.append(f"{path.relative_to(PACKAGE.parent)}:{node.lineno} {node.name} ({lines} lines)")
+    assert not long, "functions over 80 lines:\n" + "\n".join(long)

@@ -7,7 +7,8 @@ from PIL import Image
 
 from inpaint_core.app import editing
 from inpaint_core.data.geo import read_rgb
-from inpaint_core.data.pictures import load_rgb, on_white, read_picture, write_png
+from inpaint_core.data.pictures import load_rgb, read_picture, write_png
+from inpaint_core.engine import on_white
 
 
 def picture(h: int = 12, w: int = 20) -> np.ndarray:

@@ -20,9 +20,9 @@ from inpaint_core.models.satellite import (
     SatelliteConfig,
     SatelliteDiscriminator,
     SatelliteGenerator,
+    SatelliteInpainter,
 )
 from inpaint_core.models.vgg import VGG16Features
-from inpaint_core.registry import SatelliteInpainter
 
 ROOT = Path(__file__).resolve().parent.parent
 TABLE = get_class_table("dubai-aerial")

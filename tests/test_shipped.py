@@ -9,7 +9,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-
 from pin_shipped import PINS, ROOT, SHIPPED, fill, pinned_inputs, sha256
 
 INDEX = json.loads((PINS / "pins.json").read_text())

@@ -97,3 +97,14 @@ def test_what_if_fills_in_the_whole_tile_and_reports_seams_and_harmony(tmp_path)
     assert set(saved["methods"]["model"]) >= {"follows", "seam_energy", "harmony"}
     text = (tmp_path / "whatif.md").read_text()
     assert "seam energy" in text and "colour harmony" in text
+
+
+def test_what_if_with_several_hole_kinds_is_a_clear_error(tmp_path, capsys):
+    """--what-if draws its own holes; a list of --masks kinds is refused before anything runs
+    (it used to score the class patches once per kind and then crash writing summary.md)."""
+    from inpaint_core.__main__ import main as cli
+
+    code = cli(["evaluate", "--checkpoint", "landcover-patchmatch", "--what-if", "--masks", "all", "--images",
+                str(tmp_path), "--out", str(tmp_path / "o")])
+    assert code == 2 and "--what-if draws its own holes" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()

@@ -32,12 +32,11 @@ from inpaint_core.data.pictures import (  # the one picture reader and writer, a
     animation_note,
     check_file,
     check_size,
-    on_white,
     open_picture,
     read_picture,
     write_png,
 )
-from inpaint_core.engine import MAX_PIXELS, MAX_SIDE, as_bool_mask
+from inpaint_core.engine import MAX_PIXELS, MAX_SIDE, as_bool_mask, on_white
 
 __all__ = [
     "MAX_SIDE",

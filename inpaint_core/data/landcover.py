@@ -28,10 +28,12 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["LandCoverClass", "ClassTable", "BUILTIN_TABLES", "TABLES_DIR", "TABLE_HELP", "get_class_table",
+__all__ = ["LANDCOVER", "LandCoverClass", "ClassTable", "BUILTIN_TABLES", "TABLES_DIR", "TABLE_HELP", "get_class_table",
            "read_table_file", "table_from_meta", "parse_color", "format_color"]
 
 RGB = tuple[int, int, int]
+
+LANDCOVER = ("landcover",)  # the extra inputs (Inpainter.extra_inputs) of a fill that follows a land-cover map
 
 
 def parse_color(value) -> RGB:

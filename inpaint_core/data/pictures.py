@@ -4,7 +4,7 @@
   the batch CLI, training, evaluate, PNG tiles): its size checked from its header against the
   one size limit before any pixel is decoded, more than 8 bits per sample refused rather than
   clipped, turned as its EXIF orientation says (as a browser shows it), transparent parts on
-  white (:func:`on_white`, the one RGBA rule), the first frame of an animated one
+  white (:func:`~inpaint_core.engine.on_white`, the one RGBA rule), the first frame of an animated one
   (:func:`animation_note`). Training and evaluate read through :func:`load_rgb`: the same
   picture, as people see it, without the app's size limit (they scale it down).
 * :func:`write_png` - every PNG the package writes: lossless, light compression.
@@ -29,10 +29,10 @@ from torch.utils.data import Dataset
 
 from inpaint_core.data.masks import MaskSpec, make_mask
 from inpaint_core.data.raster import gdal_message
-from inpaint_core.engine import MAX_PIXELS, MAX_SIDE, check_8bit
+from inpaint_core.engine import MAX_PIXELS, MAX_SIDE, check_8bit, on_white
 from inpaint_core.fills.prefill import prefill
 
-__all__ = ["IMAGE_EXTS", "list_images", "check_size", "check_file", "open_picture", "on_white", "read_picture",
+__all__ = ["IMAGE_EXTS", "list_images", "check_size", "check_file", "open_picture", "read_picture",
            "load_rgb", "animation_note", "write_png", "split_files", "held_out_files", "file_sources",
            "split_by_source", "names_source", "in_turn", "InpaintDataset"]
 
@@ -146,29 +146,6 @@ def open_picture(path, what: str = "picture", eight_bit: bool = True, limit: boo
     if turned is not im:
         im.close()
     return turned
-
-
-def on_white(array: np.ndarray) -> np.ndarray:
-    """A grey ``HxW``, RGB ``HxWx3`` or RGBA ``HxWx4`` uint8 array as ``HxWx3 uint8`` RGB, the one
-    RGBA rule: transparent pixels are composited onto white (what an editor or a browser shows),
-    because the colour stored under full transparency is arbitrary. ``ValueError`` for any other
-    shape or dtype."""
-    array = np.asarray(array)
-    if array.dtype != np.uint8:
-        raise ValueError(f"a picture must be uint8, got dtype {array.dtype}")
-    if array.ndim == 2:
-        return np.repeat(array[..., None], 3, axis=2)
-    if array.ndim != 3 or array.shape[2] not in (3, 4):
-        raise ValueError(f"a picture has shape HxW, HxWx3 or HxWx4, got {array.shape}")
-    if array.shape[2] == 3:
-        return np.ascontiguousarray(array)
-    alpha = array[..., 3]
-    see_through = alpha < 255
-    rgb = array[..., :3].copy()
-    if see_through.any():  # blend only those pixels: a 12 Mpx photo is usually fully opaque
-        a = alpha[see_through, None].astype(np.float32) / 255.0
-        rgb[see_through] = np.round(rgb[see_through] * a + 255.0 * (1.0 - a)).astype(np.uint8)
-    return rgb
 
 
 def read_picture(path, what: str = "picture", limit: bool = True, exif: bool = True) -> np.ndarray:

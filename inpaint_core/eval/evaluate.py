@@ -362,6 +362,10 @@ def main(args: argparse.Namespace) -> int:
         print(f"error: unknown hole kind(s) {', '.join(unknown) or repr(args.masks)}; valid: {', '.join(MASK_KINDS)} "
               "or all", file=sys.stderr)
         return 2
+    if args.what_if and len(kinds) > 1:
+        print("error: --what-if draws its own holes (a patch of one class painted as another), so it takes no list "
+              "of --masks kinds; leave --masks out", file=sys.stderr)
+        return 2
     try:
         reports = evaluate_kinds(kinds, args.out, checkpoint=args.checkpoint, images=args.images, seed=args.seed,
                                  size=args.size, limit=args.limit, split=args.split, landcover=args.landcover,

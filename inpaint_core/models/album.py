@@ -16,24 +16,23 @@ and the head returns to full resolution with a pixel shuffle.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from inpaint_core.fills.prefill import check_prefill
+from inpaint_core.engine import NetworkInpainter, load_weights
+from inpaint_core.fills.classical import patchmatch_texture
+from inpaint_core.fills.prefill import check_prefill, prefill
+from inpaint_core.models.blocks import NetConfig, ResBlock, conv_act, doc
 
-__all__ = ["AlbumConfig", "AlbumUNet", "ResBlock", "conv_act", "doc"]
-
-
-def doc(default, help: str):  # noqa: A002 - the training scripts turn it into the flag's -h line
-    """A model-config field with its explanation (``train/`` makes a flag of each field)."""
-    return field(default=default, metadata={"help": help})
+__all__ = ["AlbumConfig", "AlbumUNet", "PatchDiscriminator", "AlbumInpainter"]
 
 
 @dataclass
-class AlbumConfig:
+class AlbumConfig(NetConfig):
     """The album U-Net's shape; the one home of its defaults (``train/album.py`` flags come from here)."""
 
     base: int = doc(24, "channels at the first level (half resolution); doubled at each level down")
@@ -49,34 +48,6 @@ class AlbumConfig:
         check_prefill(self.prefill)
         if self.depth < 1 or self.base < 4:
             raise ValueError("depth must be >= 1 and base >= 4")
-
-    @property
-    def multiple(self) -> int:
-        """Height and width of the input must be divisible by this."""
-        return 2 ** (self.depth + 1)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-
-def conv_act(cin: int, cout: int, stride: int = 1, dilation: int = 1) -> nn.Sequential:
-    return nn.Sequential(
-        nn.Conv2d(cin, cout, 3, stride=stride, padding=dilation, dilation=dilation),
-        nn.LeakyReLU(0.2, inplace=True),
-    )
-
-
-class ResBlock(nn.Module):
-    """Two 3x3 convolutions with a skip; dilation widens the receptive field for free."""
-
-    def __init__(self, channels: int, dilation: int = 1):
-        super().__init__()
-        self.conv1 = nn.Conv2d(channels, channels, 3, padding=dilation, dilation=dilation)
-        self.conv2 = nn.Conv2d(channels, channels, 3, padding=1)
-        self.act = nn.LeakyReLU(0.2, inplace=True)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.conv2(self.act(self.conv1(x)))
 
 
 class AlbumUNet(nn.Module):
@@ -160,3 +131,29 @@ class PatchDiscriminator(nn.Module):
         """``Nx1xHxW`` hole mask -> ``Nx1xhxw`` bool: the score patches that hold any filled pixel."""
         k = 2**self.depth
         return F.max_pool2d(mask.float(), k, k) > 0
+
+
+class AlbumInpainter(NetworkInpainter):
+    """The album U-Net behind the engine's API, rebuilt from a checkpoint of its kind."""
+
+    kind = "album"
+    detail_pass = staticmethod(patchmatch_texture)
+
+    @classmethod
+    def from_state(cls, state: dict, meta: dict, device="auto", options=None) -> "AlbumInpainter":
+        config = AlbumConfig(**meta["config"])
+        model = AlbumUNet(config)
+        load_weights(model, state)
+        return cls(model, device, options, meta)
+
+    @property
+    def multiple(self) -> int:
+        return self.model.config.multiple
+
+    def _fill(self, image, mask, aux):
+        filled = prefill(image, mask, self.model.config.prefill)
+        padded, (h, w) = self._pad(filled)
+        padded_mask, _ = self._pad(mask.astype(np.uint8))
+        with torch.inference_mode(), self._autocast():
+            pred = self.model(self._to_tensor(padded), self._to_tensor(padded_mask))
+        return self._to_array(pred, h, w)

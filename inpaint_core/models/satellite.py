@@ -1,4 +1,4 @@
-"""The land-cover-guided satellite model: generator, discriminator and inference wrapper.
+"""The land-cover-guided satellite model: generator, discriminator and its inpainter.
 
 * :class:`SatelliteGenerator` - two branches side by side, as in the research: a U-Net
   branch on the masked RGB (+ mask) and a land-cover branch on the one-hot class map,
@@ -10,22 +10,27 @@
   patch map (1/16 resolution, 16x16 at 256 px) and a per-pixel land-cover classifier.
   The land-cover head learns on real images only; the generator is rewarded when that
   head reads the requested classes in its fill (the research's ACGAN idea, done right).
-Its inference adapter, ``SatelliteInpainter``, lives in :mod:`inpaint_core.registry`.
+* :class:`SatelliteInpainter` - the generator behind the engine's API, rebuilt from a checkpoint.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from inpaint_core.fills.landcover import BANK_PREFIX
-from inpaint_core.fills.prefill import check_prefill
-from inpaint_core.models.album import ResBlock, conv_act, doc
+from inpaint_core.checkpoint import CheckpointError
+from inpaint_core.data.landcover import LANDCOVER, ClassTable, table_from_meta
+from inpaint_core.engine import NetworkInpainter, load_weights
+from inpaint_core.fills.classical import patchmatch_texture
+from inpaint_core.fills.landcover import BANK_PREFIX, ExemplarBank
+from inpaint_core.fills.prefill import BANK_COMMAND, BANK_PREFILLS, check_prefill, prefill
+from inpaint_core.models.blocks import NetConfig, ResBlock, conv_act, doc
 
-__all__ = ["SatelliteConfig", "SatelliteGenerator", "SatelliteDiscriminator", "split_state", "DISC_PREFIX",
+__all__ = ["SatelliteConfig", "SatelliteGenerator", "SatelliteDiscriminator", "SatelliteInpainter", "split_state", "DISC_PREFIX",
            "REFEREE_PREFIX"]
 
 DISC_PREFIX = "disc."  # discriminator tensors in an exported checkpoint
@@ -33,7 +38,7 @@ REFEREE_PREFIX = "referee."  # the independent land-cover segmenter (see inpaint
 
 
 @dataclass
-class SatelliteConfig:
+class SatelliteConfig(NetConfig):
     """The generator's and discriminator's shapes; the one home of their defaults
     (``train/satellite.py`` flags come from here; ``num_classes`` from the class table)."""
 
@@ -61,14 +66,6 @@ class SatelliteConfig:
             raise ValueError("normalize needs residual: the correction is made in the window's own units")
         if self.num_classes < 2 or self.depth < 1 or self.base < 4 or self.disc_depth < 2:
             raise ValueError("need num_classes >= 2, depth >= 1, base >= 4 and disc_depth >= 2")
-
-    @property
-    def multiple(self) -> int:
-        """Generator inputs' height and width must be divisible by this."""
-        return 2 ** (self.depth + 1)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 SPREAD_FLOOR = 0.02  # colour spread (std, on [0, 1]) below which a window counts as flat
@@ -209,3 +206,57 @@ def split_state(state: dict[str, torch.Tensor]) -> dict[str, dict[str, torch.Ten
         else:
             parts["gen"][key] = value
     return parts
+
+
+class SatelliteInpainter(NetworkInpainter):
+    """Land-cover-guided fills: ``inpaint(image, mask, landcover=lc)``.
+
+    ``classes`` is the model's :class:`~inpaint_core.data.landcover.ClassTable` (each entry has
+    ``name``, ``code`` and ``color``); ``lc`` must be an ``HxW`` integer map of indices
+    into it, the size of the image. Inside the mask it says what to paint.
+    """
+
+    kind = "satellite"
+    detail_pass = staticmethod(patchmatch_texture)
+    extra_inputs = LANDCOVER
+
+    def __init__(self, model: SatelliteGenerator, classes: ClassTable, device="auto", options=None, meta=None,
+                 bank=None):
+        if len(classes) != model.config.num_classes:
+            raise ValueError(f"class table has {len(classes)} classes but the model was built for {model.config.num_classes}")
+        super().__init__(model, device, options, meta)
+        self.classes = classes
+        self.bank = bank  # the checkpoint's ExemplarBank (for land-cover PatchMatch), or None
+
+    @classmethod
+    def from_state(cls, state: dict, meta: dict, device="auto", options=None) -> "SatelliteInpainter":
+        if "classes" not in meta:
+            raise CheckpointError("the satellite checkpoint has no class table ('classes' metadata)")
+        config = SatelliteConfig(**meta["config"])
+        model = SatelliteGenerator(config)
+        load_weights(model, split_state(state)["gen"])
+        table = table_from_meta(meta)
+        bank = ExemplarBank.from_tensors(state)
+        if config.prefill in BANK_PREFILLS and bank is None:
+            raise CheckpointError(f"the generator's {config.prefill} pre-fill needs an exemplar bank (bank.*), which "
+                                  f"this file lacks: {BANK_COMMAND}")
+        return cls(model, table, device, options, meta, bank=bank)
+
+    @property
+    def multiple(self) -> int:
+        return self.model.config.multiple
+
+    def _aux_maps(self, shape, landcover=None, **extra) -> dict[str, np.ndarray]:
+        if extra:
+            raise ValueError(f"satellite model takes landcover=..., not {', '.join(extra)}")
+        return {"landcover": self.classes.check_index_map(landcover, shape)}
+
+    def _fill(self, image, mask, aux):
+        filled = prefill(image, mask, self.model.config.prefill, landcover=aux["landcover"], bank=self.bank)
+        padded, (h, w) = self._pad(filled)
+        padded_mask, _ = self._pad(mask.astype(np.uint8))
+        padded_lc, _ = self._pad(aux["landcover"])
+        lc = torch.from_numpy(padded_lc.astype(np.int64))[None].to(self.device)
+        with torch.inference_mode(), self._autocast():
+            pred = self.model(self._to_tensor(padded), self._to_tensor(padded_mask), lc)
+        return self._to_array(pred, h, w)
