@@ -55,7 +55,7 @@ from inpaint_core.training.device import (
     optimizer_step,
 )
 from inpaint_core.training.loop import (
-    Fill,
+    GeneratedBatch,
     best_carries_over,
     lr_factor,
     start,
@@ -197,7 +197,7 @@ class AlbumSteps:
         self.train_model = data_parallel(self.model, ddp)
         self.train_disc = None if self.disc is None else data_parallel(self.disc, ddp)
 
-    def forward(self, batch: dict) -> Fill:
+    def forward(self, batch: dict) -> GeneratedBatch:
         inputs = batch["input"].to(self.device, non_blocking=True)
         mask = batch["mask"].to(self.device, non_blocking=True)
         target = batch["target"].to(self.device, non_blocking=True)
@@ -205,31 +205,31 @@ class AlbumSteps:
             inputs = inputs.contiguous(memory_format=torch.channels_last)
         with autocast_for(self.device, self.cfg.amp):
             pred = self.train_model(inputs, mask)
-        return Fill(mask, target, pred.float())
+        return GeneratedBatch(mask, target, pred.float())
 
-    def d_step(self, fill: Fill) -> dict[str, float]:
+    def d_step(self, generated: GeneratedBatch) -> dict[str, float]:
         """The PatchGAN's hinge step on the real pictures and the detached composites (nothing
         without ``--w-adv``). In float32: the PatchGAN is small, and its hinge margins need no
         GradScaler this way. Logged: ``d_loss``, ``d_real`` (mean score of real patches) and
         ``d_fake`` (of the composites' filled patches)."""
         if self.disc is None:
             return {}
-        fake_patches = self.disc.hole_patches(fill.mask)
-        real_scores, fake_scores = self.train_disc(fill.target), self.train_disc(fill.comp.detach())
+        fake_patches = self.disc.hole_patches(generated.mask)
+        real_scores, fake_scores = self.train_disc(generated.target), self.train_disc(generated.comp.detach())
         loss_d = hinge_d_loss(real_scores, fake_scores, fake_patches)
         optimizer_step(loss_d, self.opt_d)
         return {"d_loss": loss_d.item(), "d_real": real_scores.mean().item(),
                 "d_fake": fake_scores[fake_patches].mean().item() if fake_patches.any() else 0.0}
 
-    def g_step(self, fill: Fill, step: int) -> tuple[float, dict[str, float]]:
+    def g_step(self, generated: GeneratedBatch, step: int) -> tuple[float, dict[str, float]]:
         """The U-Net's step: :func:`compute_losses` (the perceptual term on ``--vgg-every``'s
         steps) and, with ``--w-adv``, ``w_adv`` times the PatchGAN's hinge term on the filled patches."""
         with autocast_for(self.device, self.cfg.amp):
-            loss, parts = compute_losses(fill.pred, fill.target, fill.mask, self.perceptual, self.cfg,
+            loss, parts = compute_losses(generated.pred, generated.target, generated.mask, self.perceptual, self.cfg,
                                          vgg_weight_at(step, self.cfg))
             if self.disc is not None:
                 self.disc.requires_grad_(False)  # the PatchGAN is only read here (bare: nothing of it to sync)
-                adv = hinge_g_loss(self.disc(fill.comp).float(), self.disc.hole_patches(fill.mask))
+                adv = hinge_g_loss(self.disc(generated.comp).float(), self.disc.hole_patches(generated.mask))
                 self.disc.requires_grad_(True)
                 loss = loss + self.cfg.w_adv * adv
                 parts["adv"] = adv.item()
@@ -406,9 +406,9 @@ def lr_find(trainer: AlbumTrainer, out: Path, steps: int = 120, lo: float = 1e-6
         except StopIteration:
             it = iter(trainer.loader)
             batch = next(it)
-        fill = trainer.forward(batch)
+        generated = trainer.forward(batch)
         with autocast_for(trainer.device, cfg.amp):
-            loss, _ = compute_losses(fill.pred, fill.target, fill.mask, trainer.perceptual, cfg)
+            loss, _ = compute_losses(generated.pred, generated.target, generated.mask, trainer.perceptual, cfg)
         optimizer_step(loss, opt)
         smooth = loss.item() if smooth is None else 0.9 * smooth + 0.1 * loss.item()
         lrs.append(lr)

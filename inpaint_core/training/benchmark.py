@@ -58,9 +58,9 @@ def training_throughput(config: AlbumConfig, device: torch.device, batch: int, c
     synthetic = {"input": target * (1 - mask), "mask": mask, "target": target}
 
     def step():
-        fill = trainer.forward(synthetic)
-        trainer.d_step(fill)
-        trainer.g_step(fill, 1)
+        generated = trainer.forward(synthetic)
+        trainer.d_step(generated)
+        trainer.g_step(generated, 1)
 
     with PeakMemory(device) as mem:
         ms = median_ms(step, steps, warmup, device)

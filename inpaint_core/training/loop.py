@@ -42,12 +42,12 @@ from inpaint_core.training.device import (
 from inpaint_core.training.logs import JsonLog, plot_curves
 from inpaint_core.training.validation import selection_score
 
-__all__ = ["Fill", "Trainer", "Run", "start", "train", "train_loader", "Progress", "lr_factor", "save_state",
+__all__ = ["GeneratedBatch", "Trainer", "Run", "start", "train", "train_loader", "Progress", "lr_factor", "save_state",
            "load_state", "best_carries_over", "Timer"]
 
 
 @dataclasses.dataclass
-class Fill:
+class GeneratedBatch:
     """A training batch on the device and the generator's output for it: a trainer's
     ``forward`` makes one (or a subclass with more of the batch), and both steps read it."""
 
@@ -76,13 +76,13 @@ class Trainer(typing.Protocol):
     def schedule(self, step: int) -> float:
         """The learning-rate factor of (0-based) ``step``: see :func:`lr_factor`."""
 
-    def forward(self, batch: dict) -> Fill:
+    def forward(self, batch: dict) -> GeneratedBatch:
         """The batch on the device and the generator's output for it, which both steps read."""
 
-    def d_step(self, fill: Fill) -> dict[str, float]:
-        """The discriminators' update on the real images and ``fill``'s composites; its logged parts."""
+    def d_step(self, generated: GeneratedBatch) -> dict[str, float]:
+        """The discriminators' update on the real images and ``generated``'s composites; its logged parts."""
 
-    def g_step(self, fill: Fill, step: int) -> tuple[float, dict[str, float]]:
+    def g_step(self, generated: GeneratedBatch, step: int) -> tuple[float, dict[str, float]]:
         """The generator's update; its loss and logged parts. ``step``: this step's number, from 1."""
 
     def validate(self) -> dict[str, float]:
@@ -358,9 +358,9 @@ class _Loop:
         for opt, base in trainer.optimizers:
             for group in opt.param_groups:
                 group["lr"] = base * factor
-        fill = trainer.forward(batch)
-        parts_d = trainer.d_step(fill)
-        loss, parts = trainer.g_step(fill, progress.step + 1)
+        generated = trainer.forward(batch)
+        parts_d = trainer.d_step(generated)
+        loss, parts = trainer.g_step(generated, progress.step + 1)
         parts.update(parts_d)
         progress.step += 1
         progress.batch_in_epoch += 1

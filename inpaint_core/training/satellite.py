@@ -63,7 +63,7 @@ from inpaint_core.training.device import (
     grad_scaler_for,
     optimizer_step,
 )
-from inpaint_core.training.loop import Fill, Run, lr_factor, start, train, train_loader
+from inpaint_core.training.loop import GeneratedBatch, Run, lr_factor, start, train, train_loader
 from inpaint_core.training.losses import (
     PerceptualLoss,
     class_targets,
@@ -222,7 +222,7 @@ def generator_loss(pred, target, mask, landcover, disc, perceptual, ignore, cfg,
 
 
 @dataclasses.dataclass
-class Windows(Fill):
+class Windows(GeneratedBatch):
     """A batch of training windows on the device and the generator's fill, with the land cover."""
 
     asked: torch.Tensor  # NxHxW, the classes asked for (another class in a what-if hole)
