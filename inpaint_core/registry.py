@@ -6,12 +6,14 @@
   (:class:`~inpaint_core.models.album.AlbumInpainter`,
   :class:`~inpaint_core.models.satellite.SatelliteInpainter`), rebuilt from a checkpoint of its kind;
 * :data:`FILLS`, name -> :class:`Fill`: what makes each fill, whether it needs an exemplar
-  bank, and its label in the app. :func:`make_inpainter` builds any fill by name and
-  :func:`load_inpainter` a network from its checkpoint; ``inpaint run --method``,
-  ``evaluate``'s baselines and the app's choices read the same table.
+  bank, its label in the app and the tabs that offer it. The built-in fills come from the
+  table of :mod:`inpaint_core.fills.table` (the one list of them, which the pre-fills read too),
+  with their inpainter and their place in the app added here. :func:`make_inpainter` builds any
+  fill by name and :func:`load_inpainter` a network from its checkpoint; ``inpaint run
+  --method``, ``evaluate``'s baselines and the app's choices read the same table.
 
-Adding a fill is its function and one line of :data:`FILLS`; adding a network kind is its
-model file and one line. An unknown name raises an error that lists the valid ones. Each
+Adding a fill is its function, one line of the table and its label here; adding a network kind
+is its model file and one line. An unknown name raises an error that lists the valid ones. Each
 inpainter declares the per-pixel inputs it takes besides image and mask in ``extra_inputs``
 (``("landcover",)`` for the land-cover fills), so no caller needs to know a fill's kind. This
 is the only module that maps names and kinds to fills.
@@ -19,7 +21,7 @@ is the only module that maps names and kinds to fills.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -28,27 +30,17 @@ import numpy as np
 from inpaint_core.checkpoint import CheckpointError, load_model_file
 from inpaint_core.data.landcover import LANDCOVER, ClassTable, get_class_table, table_from_meta
 from inpaint_core.engine import InferenceOptions, Inpainter
-from inpaint_core.fills.classical import (
-    navier_stokes,
-    patchmatch,
-    patchmatch_texture,
-    telea,
-)
-from inpaint_core.fills.landcover import (
-    ExemplarBank,
-    TileSources,
-    landcover_nearest,
-    landcover_patchmatch,
-)
+from inpaint_core.fills.classical import patchmatch_texture
+from inpaint_core.fills.landcover import ExemplarBank, TileSources, landcover_patchmatch
 from inpaint_core.fills.prefill import BANK_COMMAND
+from inpaint_core.fills.table import BUILTIN_FILLS
 from inpaint_core.models.album import AlbumInpainter
 from inpaint_core.models.satellite import SatelliteInpainter
 
-__all__ = [
-    "Fill", "FILLS", "ClassicalInpainter", "LandcoverFillInpainter", "CLASSICAL_FILLS", "LANDCOVER_FILLS", "NETWORKS", "FILL_METHODS", "load_inpainter",
-    "make_inpainter",
-]  # fmt: skip
+__all__ = ["Fill", "FILLS", "ClassicalInpainter", "LandcoverFillInpainter", "CLASSICAL_FILLS", "LANDCOVER_FILLS",
+           "NETWORKS", "FILL_METHODS", "PICTURE_TAB", "TILE_TAB", "tab_fills", "load_inpainter", "make_inpainter"]
 
+PICTURE_TAB, TILE_TAB = "picture", "tile"  # the app's Inpaint and Satellite tabs, as Fill.tabs names them
 
 
 @dataclass(frozen=True)
@@ -68,6 +60,9 @@ class Fill:
     inpainter: type
     function: Callable[..., np.ndarray] | None = None  # a built-in fill's; None for a network
     needs_bank: bool = False  # fills only with an exemplar bank (a satellite checkpoint's)
+    # the app's tabs that offer this built-in fill (PICTURE_TAB, TILE_TAB), each with its place
+    # among that tab's built-in fills (1 first); a network goes to the tab its extra_inputs fit
+    tabs: dict[str, int] = field(default_factory=dict)
 
     @property
     def network(self) -> bool:
@@ -180,46 +175,46 @@ class LandcoverFillInpainter(Inpainter):
             region, region_mask, region_aux["landcover"], self.bank, sources=sources.scaled(scale))
 
 
-# the land-cover fills as FILLS holds them: (image, mask, landcover, bank) -> filled
-def _landcover_patchmatch(image, mask, landcover, bank):
-    return landcover_patchmatch(image, mask, landcover, bank)
+# each built-in fill of the table (inpaint_core.fills.table) as the app shows it: its label, and
+# the tabs that offer it with its place there (best measured first; the Satellite tab leaves out
+# plain PatchMatch, which ignores the land cover asked for). Every fill of the table needs a line.
+_IN_APP = {
+    "telea": ("Telea (smooth, instant)", {PICTURE_TAB: 2, TILE_TAB: 2}),
+    "navier-stokes": ("Navier-Stokes (smooth, instant)", {}),
+    "patchmatch": ("PatchMatch (real texture from the picture; best on large holes)", {PICTURE_TAB: 1}),
+    "landcover-patchmatch": ("Land-cover PatchMatch (texture of the asked class)", {TILE_TAB: 1}),
+    "landcover-nearest": ("Land-cover nearest (the nearest known pixel of the asked class)", {}),
+    "landcover-bank": ("Land-cover nearest with exemplars (fast; texture from the bank)", {}),
+    "landcover-smooth": ("Land-cover smooth (Telea from the asked class, texture from the bank)", {}),
+}
 
 
-def _landcover_nearest(image, mask, landcover, bank):
-    return landcover_nearest(image, mask, landcover)  # the picture's own pixels only, whatever the bank
+def _from_table(name: str) -> Fill:
+    """The built-in fill ``name`` of the table with its inpainter, label and tabs."""
+    fill = BUILTIN_FILLS[name]
+    label, tabs = _IN_APP[name]
+    inpainter = LandcoverFillInpainter if fill.landcover else ClassicalInpainter
+    return Fill(name, label, inpainter, fill.function, fill.needs_bank, tabs)
 
 
-def _landcover_bank(image, mask, landcover, bank):
-    return landcover_nearest(image, mask, landcover, bank)
-
-
-def _landcover_smooth(image, mask, landcover, bank):
-    return landcover_nearest(image, mask, landcover, bank, smooth=True)
-
-
-# everything that fills, by name: the built-in fills first (evaluate's baselines and --method's
-# choices in this order), then the networks by checkpoint kind
+# everything that fills, by name: the built-in fills first, in the table's order (evaluate's
+# baselines and --method's choices), then the networks by checkpoint kind
 FILLS: dict[str, Fill] = {fill.name: fill for fill in (
-    Fill("telea", "Telea (smooth, instant)", ClassicalInpainter, telea),
-    Fill("navier-stokes", "Navier-Stokes (smooth, instant)", ClassicalInpainter, navier_stokes),
-    Fill("patchmatch", "PatchMatch (real texture from the picture; best on large holes)", ClassicalInpainter,
-         patchmatch),
-    Fill("landcover-patchmatch", "Land-cover PatchMatch (texture of the asked class)", LandcoverFillInpainter,
-         _landcover_patchmatch),
-    Fill("landcover-nearest", "Land-cover nearest (the nearest known pixel of the asked class)",
-         LandcoverFillInpainter, _landcover_nearest),
-    Fill("landcover-bank", "Land-cover nearest with exemplars (fast; texture from the bank)", LandcoverFillInpainter,
-         _landcover_bank, needs_bank=True),
-    Fill("landcover-smooth", "Land-cover smooth (Telea from the asked class, texture from the bank)",
-         LandcoverFillInpainter, _landcover_smooth, needs_bank=True),
+    *(_from_table(name) for name in BUILTIN_FILLS),
     Fill("album", "Album model (fast; smooth fills, good on thin strokes)", AlbumInpainter),
     Fill("satellite", "Satellite model (GAN)", SatelliteInpainter),
 )}  # fmt: skip
 
-CLASSICAL_FILLS = tuple(n for n, f in FILLS.items() if f.inpainter is ClassicalInpainter)  # ClassicalInpainter's
-LANDCOVER_FILLS = tuple(n for n, f in FILLS.items() if f.inpainter is LandcoverFillInpainter)  # LandcoverFillInpainter's
+CLASSICAL_FILLS = tuple(n for n, f in FILLS.items() if f.inpainter is ClassicalInpainter)  # its inpainter's
+LANDCOVER_FILLS = tuple(n for n, f in FILLS.items() if f.inpainter is LandcoverFillInpainter)  # its inpainter's
 NETWORKS = tuple(n for n, f in FILLS.items() if f.network)  # the checkpoint kinds load_inpainter knows
-FILL_METHODS = ("model",) + tuple(n for n, f in FILLS.items() if not f.network)  # what make_inpainter (--method) takes
+FILL_METHODS = ("model",) + tuple(n for n, f in FILLS.items() if not f.network)  # make_inpainter's (--method's)
+
+
+def tab_fills(tab: str) -> tuple[str, ...]:
+    """The built-in fills the app's ``tab`` (:data:`PICTURE_TAB` or :data:`TILE_TAB`) offers besides its
+    models, in their order there (best measured first)."""
+    return tuple(sorted((n for n, f in FILLS.items() if tab in f.tabs), key=lambda n: FILLS[n].tabs[tab]))
 
 
 def load_inpainter(path, device: str = "auto", options: InferenceOptions | None = None) -> Inpainter:

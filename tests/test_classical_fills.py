@@ -390,7 +390,7 @@ def test_prefills_are_exact_outside_the_hole_and_named_once():
                                   landcover_nearest(image, mask, lc, smooth=True))
     with pytest.raises(ValueError, match="the landcover-smooth prefill needs an exemplar bank"):
         prefill(image, mask, "landcover-smooth", landcover=lc)
-    with pytest.raises(ValueError, match="valid: telea, zeros, patchmatch, patchmatch-half$"):
+    with pytest.raises(ValueError, match="valid: telea, patchmatch, zeros, patchmatch-half$"):
         check_prefill("landcover-nearest")  # not for the album model: it has no land cover
     with pytest.raises(ValueError, match="unknown prefill"):
         prefill(image, mask, "magic")

@@ -10,7 +10,8 @@ from inpaint_core.cli.run import add_arguments
 from inpaint_core.data.landcover import get_class_table
 from inpaint_core.eval import evaluate
 from inpaint_core.fills.landcover import ExemplarBank
-from inpaint_core.fills.prefill import BANK_PREFILLS, LANDCOVER_PREFILLS
+from inpaint_core.fills.prefill import BANK_PREFILLS, LANDCOVER_PREFILLS, PREFILLS, prefill
+from inpaint_core.fills.table import BUILTIN_FILLS, BuiltinFill
 from inpaint_core.models.album import AlbumConfig, AlbumUNet
 from inpaint_core.registry import (
     CLASSICAL_FILLS,
@@ -18,10 +19,13 @@ from inpaint_core.registry import (
     FILLS,
     LANDCOVER_FILLS,
     NETWORKS,
+    PICTURE_TAB,
+    TILE_TAB,
     ClassicalInpainter,
     LandcoverFillInpainter,
     load_inpainter,
     make_inpainter,
+    tab_fills,
 )
 
 TABLE = get_class_table("dubai-aerial")
@@ -107,3 +111,33 @@ def test_run_and_evaluate_read_the_table():
     assert list(evaluate._baselines(None, True, TABLE, WithBank())) == list(CLASSICAL_FILLS + LANDCOVER_FILLS)
     with pytest.raises(ValueError, match="valid here: telea, navier-stokes, patchmatch$"):
         evaluate._baselines(["landcover-nearest"], False, None, None)
+
+
+def test_the_fills_table_is_the_one_list_the_registry_and_the_prefills_read(monkeypatch):
+    """The built-in fills are the lines of inpaint_core/fills/table.py: the registry wraps each
+    (same function, same bank rule) and the pre-fills call the table's function by name."""
+    assert CLASSICAL_FILLS + LANDCOVER_FILLS == tuple(BUILTIN_FILLS)
+    for name, line in BUILTIN_FILLS.items():
+        fill = FILLS[name]
+        assert fill.function is line.function and fill.needs_bank == line.needs_bank, name
+        assert (fill.inpainter is LandcoverFillInpainter) == line.landcover, name
+        assert (name in LANDCOVER_PREFILLS) == line.prefill, name
+        assert (name in PREFILLS) == (line.prefill and not line.landcover), name
+    assert BANK_PREFILLS == tuple(n for n, f in BUILTIN_FILLS.items() if f.prefill and f.needs_bank)
+
+    image, landcover = tile_and_landcover()
+    hole = np.zeros(landcover.shape, bool)
+    hole[10:20, 20:40] = True
+    monkeypatch.setitem(BUILTIN_FILLS, "telea", BuiltinFill("telea", lambda im, m: np.full_like(im, 7), prefill=True))
+    assert (prefill(image, hole, "telea") == 7).all()  # read from the table, not from a list of its own
+    seen = []
+    monkeypatch.setitem(BUILTIN_FILLS, "landcover-bank", BuiltinFill(
+        "landcover-bank", lambda im, m, lc, b: seen.append(b) or im, landcover=True, needs_bank=True, prefill=True))
+    prefill(image, hole, "landcover-bank", landcover=landcover, bank="the bank")
+    assert seen == ["the bank"]
+
+
+def test_each_tab_offers_the_fills_the_registry_places_there():
+    assert tab_fills(PICTURE_TAB) == ("patchmatch", "telea")  # the judge's baseline first
+    assert tab_fills(TILE_TAB) == ("landcover-patchmatch", "telea")  # plain PatchMatch ignores the land cover
+    assert all(not FILLS[n].extra_inputs for n in tab_fills(PICTURE_TAB))
