@@ -1,4 +1,6 @@
-"""Classical fills: the baselines, the networks' pre-fills (:mod:`inpaint_core.fills.prefill`) and the app's fallback.
+"""Classical fills: the baselines, the networks' pre-fills and the app's fallback.
+
+By name, they are lines of the built-in fills' table (:mod:`inpaint_core.fills.table`).
 
 * OpenCV's Telea and Navier-Stokes fills: smooth, instant, no texture;
 * PatchMatch (PyPatchMatch, MIT): copies real patches from the known part of the image,
@@ -15,8 +17,8 @@ import threading
 import cv2
 import numpy as np
 
-__all__ = ["telea", "navier_stokes", "patchmatch", "patchmatch_guide", "patchmatch_texture", "CLASSICAL_METHODS",
-           "DEFAULT_RADIUS", "PATCH_SIZE"]
+__all__ = ["telea", "navier_stokes", "patchmatch", "patchmatch_guide", "patchmatch_texture", "DEFAULT_RADIUS",
+           "PATCH_SIZE"]
 
 DEFAULT_RADIUS = 5  # OpenCV's inpaintRadius: the neighbourhood each filled pixel averages
 PATCH_SIZE = 3  # PatchMatch patch radius (7x7 patches): PyPatchMatch's examples and the tools shipping it use 3
@@ -61,9 +63,6 @@ def patchmatch(image: np.ndarray, mask: np.ndarray, patch_size: int = PATCH_SIZE
     with _PATCHMATCH_LOCK:
         pm.set_random_seed(seed)
         return pm.inpaint(image, hole, global_mask=hidden, patch_size=patch_size)
-
-
-CLASSICAL_METHODS = {"telea": telea, "navier-stokes": navier_stokes, "patchmatch": patchmatch}
 
 
 def patchmatch_guide(image: np.ndarray, mask: np.ndarray, scale: float = 0.5, seed: int = 0) -> np.ndarray:
