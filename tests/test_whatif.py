@@ -17,8 +17,9 @@ from inpaint_core.eval.whatif import (
     what_if,
     windows_in_tiles,
 )
+from inpaint_core.eval import whatif
 from inpaint_core.fills.landcover import ExemplarBank
-from inpaint_core.registry import LandcoverFillInpainter
+from inpaint_core.registry import FILLS, LANDCOVER_FILLS, Fill, LandcoverFillInpainter
 
 TABLE = get_class_table("dubai-aerial")  # 0 Unlabeled, 1 Water, 2 Land, 3 Road, 4 Building, 5 Vegetation
 WATER, LAND, ROAD = 1, 2, 3
@@ -97,6 +98,24 @@ def test_what_if_fills_in_the_whole_tile_and_reports_seams_and_harmony(tmp_path)
     assert set(saved["methods"]["model"]) >= {"follows", "seam_energy", "harmony"}
     text = (tmp_path / "whatif.md").read_text()
     assert "seam energy" in text and "colour harmony" in text
+
+
+def test_what_if_fills_with_every_land_cover_fill_of_the_registry(monkeypatch):
+    """The what-if's methods are the registry's land-cover fills (those that need a bank only
+    with one), land-cover PatchMatch also without the bank, and Telea: a new land-cover fill of
+    the registry is in the what-if without a line here."""
+    tile = noise(128, 128, 9)
+    lc = np.full((128, 128), LAND, np.int64)
+    lc[:, 64:] = WATER
+    bank = ExemplarBank.build([(tile, lc)], len(TABLE), TABLE.nodata_indices)
+    model = LandcoverFillInpainter(TABLE, "landcover-bank", bank=bank)
+    assert list(whatif._methods(model, TABLE)) == [
+        "model", "landcover-patchmatch", "landcover-patchmatch-nobank", *LANDCOVER_FILLS[1:], "telea"]
+    assert list(whatif._methods(None, TABLE)) == [n for n in LANDCOVER_FILLS if not FILLS[n].needs_bank] + ["telea"]
+    flat = Fill("landcover-flat", "Flat", LandcoverFillInpainter, lambda im, m, lc, b: im)
+    monkeypatch.setitem(FILLS, flat.name, flat)
+    monkeypatch.setattr(whatif, "LANDCOVER_FILLS", LANDCOVER_FILLS + (flat.name,))
+    assert "landcover-flat" in whatif._methods(model, TABLE)
 
 
 def test_what_if_with_several_hole_kinds_is_a_clear_error(tmp_path, capsys):

@@ -25,9 +25,10 @@ When a window comes with its tile (as ``evaluate`` gives them), its hole is cut 
 whole tile and every method fills the tile as the app does (the engine's crop around the
 hole), so a fill may take the asked class from anywhere in the tile, as in the app.
 
-Every method fills the same masked window with the same asked land cover: the model, land-
-cover PatchMatch with and without the checkpoint's exemplar bank, the land-cover nearest
-fill and Telea (which ignores land cover: the floor).
+Every method fills the same masked window with the same asked land cover: the model, each
+land-cover fill of the registry (:data:`~inpaint_core.registry.LANDCOVER_FILLS`) with the
+checkpoint's exemplar bank, land-cover PatchMatch also without it, and Telea (which ignores
+land cover: the floor).
 """
 
 from __future__ import annotations
@@ -46,13 +47,13 @@ from inpaint_core.engine import InferenceOptions, region_boxes
 from inpaint_core.eval.reports import HOLE_COLOUR, save_labelled_grid
 from inpaint_core.fills.classical import telea
 from inpaint_core.fills.landcover import MIN_KNOWN
-from inpaint_core.fills.prefill import BANK_PREFILLS
-from inpaint_core.registry import LandcoverFillInpainter
+from inpaint_core.registry import FILLS, LANDCOVER_FILLS
 
 __all__ = ["what_if", "asked_class", "class_means", "seam_energy", "colour_harmony", "windows_in_tiles",
            "write_markdown", "LATTICE"]
 
 LATTICE = 64  # side of the bank's exemplars: the grid a tiled fill draws
+NO_BANK = "landcover-patchmatch"  # the fill also run without the model's bank: what the bank's texture adds
 
 
 def class_means(windows, num_classes: int) -> np.ndarray:
@@ -156,18 +157,20 @@ def _referee_recall(reader, windows, num_classes: int, ignore) -> np.ndarray:
 
 def _methods(model, table) -> dict:
     """Every method of the what-if, ``name -> fill(image, mask, asked land cover, strategy)``: the
-    model, land-cover PatchMatch with and without the model's exemplar bank, the land-cover
-    nearest fill, the bank fills, and Telea (which ignores land cover: the floor)."""
+    model, every land-cover fill of the registry with the model's exemplar bank (those that need
+    one only when it has one), land-cover PatchMatch also without the bank, and Telea (which
+    ignores land cover: the floor)."""
     bank = getattr(model, "bank", None)
     methods = {}
     if model is not None:
         methods["model"] = lambda im, m, lc, st: model.inpaint(im, m, landcover=lc, strategy=st)
-    fills = [("landcover-patchmatch", LandcoverFillInpainter(table, "landcover-patchmatch", bank=bank))]
-    if bank is not None:  # without a bank, the no-bank PatchMatch is the one above and the bank fills cannot run
-        fills.append(("landcover-patchmatch-nobank", LandcoverFillInpainter(table, "landcover-patchmatch")))
-    fills.append(("landcover-nearest", LandcoverFillInpainter(table, "landcover-nearest")))
-    if bank is not None:
-        fills += [(name, LandcoverFillInpainter(table, name, bank=bank)) for name in BANK_PREFILLS]
+    fills = []
+    for name in LANDCOVER_FILLS:
+        if FILLS[name].needs_bank and bank is None:
+            continue
+        fills.append((name, FILLS[name].make(table, bank)))
+        if name == NO_BANK and bank is not None:  # without a bank, the one above is already the no-bank fill
+            fills.append((f"{name}-nobank", FILLS[name].make(table)))
     for name, fill in fills:
         methods[name] = lambda im, m, lc, st, f=fill: f.inpaint(im, m, landcover=lc, strategy=st)
     methods["telea"] = lambda im, m, lc, st: telea(im, m)
