@@ -10,6 +10,7 @@ import pytest
 
 from inpaint_core.data.landcover import get_class_table
 from inpaint_core.data.tiles import tile_windows
+from inpaint_core.eval import whatif
 from inpaint_core.eval.whatif import (
     LATTICE,
     colour_harmony,
@@ -17,7 +18,6 @@ from inpaint_core.eval.whatif import (
     what_if,
     windows_in_tiles,
 )
-from inpaint_core.eval import whatif
 from inpaint_core.fills.landcover import ExemplarBank
 from inpaint_core.registry import FILLS, LANDCOVER_FILLS, Fill, LandcoverFillInpainter
 
