@@ -209,8 +209,9 @@ def _ask(i: int, rgb: np.ndarray, lc: np.ndarray, seed: int, means: np.ndarray, 
 
 def _fill_window(ask: _Ask, rgb, lc, tile, methods: dict, means, bank_means, reader, seconds: dict):
     """Fill one window's hole as ``ask`` says with every method: ``(scores per method, fills per
-    method, whether the tile has known pixels of the asked class)``. With ``tile`` (tile rgb, tile lc, (row, column)) the hole is cut into the whole tile
-    and filled there by the engine's crop, as the app fills it; ``seconds`` adds each method's time."""
+    method, whether the tile has known pixels of the asked class)``. With ``tile`` (tile rgb,
+    tile lc, (row, column)) the hole is cut into the whole tile and filled there by the engine's
+    crop, as the app fills it; ``seconds`` adds each method's time."""
     mask, erased, asked = ask.mask, ask.erased, ask.asked
     full_rgb, full_lc, (y, x) = tile if tile is not None else (rgb, lc, (0, 0))
     h, w = mask.shape
