@@ -140,10 +140,9 @@ def _baselines(names, satellite: bool, table, model) -> dict:
     if "telea" not in names:
         names.insert(0, "telea")  # every report's deltas are against Telea
     fills = {}
-    for name in names:
+    for name in names:  # each fill's own function from the table, as its inpainter calls it
         if FILLS[name].extra_inputs:
-            inpainter = FILLS[name].make(table, bank)
-            fills[name] = lambda im, m, lc, f=inpainter: f._fill(im, m, {"landcover": lc.astype(np.int32)})
+            fills[name] = lambda im, m, lc, f=FILLS[name].function: f(im, m, lc.astype(np.int32), bank)
         else:
             fills[name] = lambda im, m, lc, f=FILLS[name].function: f(im, m)
     return fills
@@ -182,7 +181,8 @@ def _score_windows(samples, model, methods: dict, masks: str, size: int, seed: i
         for method, fill in methods.items():
             t_fill = time.perf_counter()
             if fill is None:
-                fills[method] = model.inpaint(masked, mask, **({"landcover": lc} if "landcover" in model.extra_inputs else {}))
+                extra = {"landcover": lc} if "landcover" in model.extra_inputs else {}
+                fills[method] = model.inpaint(masked, mask, **extra)
             else:
                 fills[method] = target.copy()
                 fills[method][mask] = fill(masked, mask, lc)[mask]
@@ -254,7 +254,8 @@ def evaluate(checkpoint, images, out, masks: str = "research", seed: int = 0, si
         meta = model.meta
     elif split == "val":
         raise ValueError("--split val needs a checkpoint (its training summary lists the held-out files)")
-    satellite = (model is not None and "landcover" in model.extra_inputs) or landcover is not None or classes is not None
+    follows_landcover = model is not None and "landcover" in model.extra_inputs
+    satellite = follows_landcover or landcover is not None or classes is not None
     table = _class_table(model, classes) if satellite else None
     if masks == "class-patches" and not satellite:
         raise ValueError("--masks class-patches needs land cover: a satellite checkpoint or --landcover/--classes")
@@ -314,7 +315,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "to score only the OpenCV baselines")
     parser.add_argument("--images", required=True, type=Path, help="folder of images (searched recursively); "
                         "satellite: the tile folder (images/ beside masks/) unless --landcover is given")
-    parser.add_argument("--landcover", type=Path, help="satellite: folder of land-cover rasters matched to images by stem")
+    parser.add_argument("--landcover", type=Path,
+                        help="satellite: folder of land-cover rasters matched to images by stem")
     parser.add_argument("--classes", help=f"satellite: {TABLE_HELP}; default: the checkpoint's")
     parser.add_argument("--masks", default="research", help="hole kind, or several comma-separated (one report "
                         f"each under OUT/KIND/, and OUT/summary.md): {', '.join(MASK_KINDS)}; 'all' = the "
