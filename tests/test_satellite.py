@@ -190,6 +190,14 @@ def test_run_exports_and_resumes(tile_folder):
         main(args + ["--vgg-layers", ""])
 
 
+def test_resume_and_init_together_are_refused():
+    """The base config refuses the pair, for both trainers alike."""
+    from inpaint_core.training.satellite import SatelliteTrainConfig
+
+    with pytest.raises(SystemExit, match="pick one"):
+        SatelliteTrainConfig(data="-", classes="dubai-aerial", resume=True, init="model.safetensors")
+
+
 def test_training_script_imports_without_rasterio_or_gradio():
     code = ("import sys; sys.modules['rasterio'] = None; sys.modules['gradio'] = None; "
             "import inpaint_core.training.satellite")

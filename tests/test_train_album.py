@@ -82,6 +82,18 @@ def test_init_from_an_exported_model(image_folder, random_vgg_file, tmp_path):
                          "--init", str(first / "album.safetensors"), "--base", "12"))
 
 
+def test_resume_and_init_together_are_refused(image_folder, random_vgg_file, tmp_path):
+    """--resume continues a run from its state; --init starts a new one: the album trainer used to
+    take both and silently drop --init."""
+    with pytest.raises(SystemExit, match="pick one"):
+        album.AlbumTrainConfig(data="x", resume=True, init="model.safetensors")
+    first = tmp_path / "first"
+    album.main(_args(image_folder, random_vgg_file, first, "--steps", "1", "--val-every", "1"))
+    with pytest.raises(SystemExit, match="pick one"):
+        album.main(_args(image_folder, random_vgg_file, first, "--steps", "2", "--resume",
+                         "--init", str(first / "album.safetensors")))
+
+
 def test_lr_find_writes_a_plot(image_folder, random_vgg_file, tmp_path):
     pytest.importorskip("matplotlib")
     out = tmp_path / "lr"
@@ -183,6 +195,40 @@ def test_stop_and_resume_trains_exactly_as_one_run(image_folder, random_vgg_file
     assert [a[k] for k in position] == [b[k] for k in position] and a["step"] == 6
     for key in a["model"]:
         assert torch.equal(a["model"][key], b["model"][key]), key
+
+
+def test_resume_keeps_the_runs_own_selection_and_intervals(image_folder, random_vgg_file, tmp_path, monkeypatch,
+                                                          capsys):
+    """A run begun with other defaults (an old satellite run: --select psnr_hole) goes on as it
+    began: with the default --select, its best score reset and the next validation, however
+    worse, overwrote its export. A flag given now still wins."""
+    scripted = iter([30.0, 20.0])  # the resumed run validates worse than the export
+
+    def fake_validate(*_):
+        return {"psnr_hole": next(scripted), "psnr_hole_telea": 10.0, "judge": 0.5}
+
+    monkeypatch.setattr(album, "validate", fake_validate)
+    out = tmp_path / "old"
+    intervals = ["--val-every", "3", "--save-every", "3", "--sample-every", "3"]
+    album.main(_args(image_folder, random_vgg_file, out, "--steps", "3", "--select", "psnr_hole", *intervals))
+    result = album.main(_args(image_folder, random_vgg_file, out, "--steps", "5", "--resume"))
+    assert result["step"] == 5 and result["psnr_hole"] == 20.0
+    card = read_meta(out / "album.safetensors")["training"]
+    assert card["steps"] == 3 and card["validation"]["psnr_hole"] == 30.0  # the better model stays exported
+    assert "--resume keeps the run's own --select psnr_hole, --val-every 3, --save-every 3" in capsys.readouterr().out
+    from inpaint_core.training.loop import load_state
+
+    stored = load_state(out / "state.pt")["train_config"]
+    assert (stored["select"], stored["val_every"], stored["workers"]) == ("psnr_hole", 3, 0)
+    assert [r["step"] for r in map(json.loads, (out / "log.jsonl").read_text().splitlines()) if "loss" in r] == [
+        1, 2, 3, 4, 5]  # the log goes on where it stopped
+
+    from inpaint_core.training.config import parse_config, resumed_settings
+
+    _, _, given = parse_config(album.AlbumTrainConfig, "", ["--data", "x", "--val-every", "500", "--no-amp"])
+    assert given == {"data", "val_every", "amp"}  # given, even at the default's value
+    stored = {"select": "psnr_hole", "val_every": 250, "workers": 0, "lr": 1.0}
+    assert resumed_settings(stored, given) == {"select": "psnr_hole", "workers": 0}
 
 
 def test_select_last_exports_the_latest_validated_model(image_folder, random_vgg_file, tmp_path):

@@ -436,9 +436,10 @@ def lr_find(trainer: AlbumTrainer, out: Path, steps: int = 120, lo: float = 1e-6
 
 
 def main(argv=None) -> dict:
-    cfg, given = parse_config(AlbumTrainConfig, __doc__.split("\n\n")[0], argv, model_cls=AlbumConfig)
-    run = start(cfg, "album")
-    trainer = AlbumTrainer(cfg, resolve_model_config(AlbumConfig, given, *run.stored_model()), run.ddp)
+    cfg, model_flags, given = parse_config(AlbumTrainConfig, __doc__.split("\n\n")[0], argv, model_cls=AlbumConfig)
+    run = start(cfg, "album", given)
+    cfg = run.cfg  # --resume: with the stored run's own settings where no flag is given
+    trainer = AlbumTrainer(cfg, resolve_model_config(AlbumConfig, model_flags, *run.stored_model()), run.ddp)
     if cfg.lr_find:
         suggestion = lr_find(trainer, run.out)
         print(f"LR range test written to {run.out / 'lr_find.png'}; suggested learning rate {suggestion:.2e}")

@@ -15,10 +15,14 @@ import dataclasses
 import types
 import typing
 
-__all__ = ["field", "TrainConfig", "JUDGE", "layer_names", "check_select", "build_parser", "parse_config",
-           "resolve_model_config"]
+__all__ = ["field", "TrainConfig", "JUDGE", "RESUMED", "layer_names", "check_select", "build_parser", "parse_config",
+           "given_flags", "resumed_settings", "resolve_model_config"]
 
 JUDGE = "judge"  # --val-perceptual's value for the judge of ../shared/JUDGE.md
+# what a resumed run keeps of its stored train config unless the flag is given again: a default
+# changed since the run began must not change the run midway (another --select resets its best
+# score, and the next validation, however worse, overwrites its export)
+RESUMED = ("select", "val_every", "save_every", "sample_every", "log_every", "workers")
 
 
 def field(default=dataclasses.MISSING, help: str = "", **kwargs):  # noqa: A002 - mirrors argparse
@@ -44,7 +48,9 @@ class TrainConfig:
     out: str | None = field(None, help="run folder: training state, log, sample grids (and a GeoTIFF scene's tiles); "
                             "--overfit-batch has its own, so the sanity test never overwrites a real run")
     export: str | None = field(None, help="where the trained model is exported")
-    resume: bool = field(False, help="continue from OUT/state.pt (networks, optimisers, step, timer)")
+    resume: bool = field(False, help="continue from OUT/state.pt (networks, optimisers, step, timer), with the run's "
+                         "own --select, --val-every, --save-every, --sample-every, --log-every and --workers "
+                         "unless given again")
     init: str | None = field(None, help="start a NEW run from the weights of an exported model (e.g. the shipped "
                              "checkpoint), rebuilt as it was built")
     overfit_batch: bool = field(False, help="the sanity test: fit one batch with fixed holes (album: 8 pictures; "
@@ -105,6 +111,8 @@ class TrainConfig:
         for name, value in preset.items():
             if getattr(self, name) is None:
                 setattr(self, name, value)
+        if self.resume and self.init:  # the state holds the run's weights: an --init file would be ignored
+            raise SystemExit("--resume continues a run, --init starts a new one from a model: pick one")
         if self.select not in self.selectable:
             raise SystemExit(f"--select must be one of {', '.join(self.selectable)}, got {self.select!r}")
         check_select(self.select, self.val_perceptual)
@@ -182,14 +190,32 @@ def build_parser(config_cls, description: str, model_cls=None,
 
 
 def parse_config(config_cls, description: str, argv=None, model_cls=None, model_skip: tuple[str, ...] = ()):
-    """``config_cls`` from the command line; with ``model_cls``, ``(config, given model flags)``."""
-    args = build_parser(config_cls, description, model_cls, model_skip).parse_args(argv)
-    if model_cls is not None:
-        names = {f.name for f in dataclasses.fields(model_cls)} - set(model_skip)
-        values = vars(args)
-        given = {k: values.pop(k) for k in list(values) if k in names}
-        return config_cls(**values), given
-    return config_cls(**vars(args))
+    """``(config, model flags given, names of the config's flags given)`` from the command line:
+    ``config_cls`` with the defaults where a flag is not given; with ``model_cls``, its flags given
+    as ``{name: value}`` (else ``{}``). The names let ``--resume`` tell a flag typed now from a
+    default (see :func:`resumed_settings`)."""
+    parser = build_parser(config_cls, description, model_cls, model_skip)
+    values = vars(parser.parse_args(argv))
+    names = {f.name for f in dataclasses.fields(model_cls)} - set(model_skip) if model_cls is not None else set()
+    model_flags = {k: values.pop(k) for k in list(values) if k in names}
+    given = given_flags(parser, argv, [f.name for f in dataclasses.fields(config_cls)])
+    return config_cls(**values), model_flags, given
+
+
+def given_flags(parser: argparse.ArgumentParser, argv, names: list[str]) -> set[str]:
+    """Which of the fields ``names`` the command line ``argv`` sets, whatever the value (the
+    default's own value included): ``argv`` parsed onto a namespace where each name already
+    holds a marker, so argparse fills in no default and only a flag given replaces its marker."""
+    unset = object()
+    args = parser.parse_args(argv, argparse.Namespace(**{name: unset for name in names}))
+    return {name for name in names if getattr(args, name) is not unset}
+
+
+def resumed_settings(stored: dict, given: set[str]) -> dict:
+    """``{name: value}``: the settings of :data:`RESUMED` that a resumed run keeps from its
+    stored train config (``stored``, as the training state holds it), those whose flag is not
+    ``given`` on this command line."""
+    return {name: stored[name] for name in RESUMED if name in stored and name not in given}
 
 
 def resolve_model_config(model_cls, given: dict, stored: dict | None = None, source: str = "", **fixed):

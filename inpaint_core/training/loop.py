@@ -32,7 +32,7 @@ from torch.utils.data import DataLoader, DistributedSampler
 from tqdm import tqdm
 
 from inpaint_core.checkpoint import load_model_file
-from inpaint_core.training.config import JUDGE, TrainConfig, layer_names
+from inpaint_core.training.config import JUDGE, TrainConfig, layer_names, resumed_settings
 from inpaint_core.training.device import (
     Dist,
     agreed_stop,
@@ -135,10 +135,13 @@ class Run:
         return None, ""
 
 
-def start(cfg: TrainConfig, kind: str) -> Run:
+def start(cfg: TrainConfig, kind: str, given: set[str]) -> Run:
     """Set up the processes (see :func:`~inpaint_core.training.device.setup_distributed`), seed
-    them, make the run folder and read ``--resume``'s state (before ``--init``'s file: a resumed
-    run started from it has its weights in the state), or the ``--init`` file of a ``kind`` model."""
+    them, make the run folder and read ``--resume``'s state, or the ``--init`` file of a ``kind``
+    model. A resumed run's ``run.cfg`` keeps the stored run's settings of
+    :data:`~inpaint_core.training.config.RESUMED` where their flags are not in ``given`` (the
+    names of the config's flags the command line gave, see
+    :func:`~inpaint_core.training.config.parse_config`)."""
     ddp = setup_distributed(cfg.device)
     seed_everything(cfg.seed + ddp.rank)
     run = Run(cfg, ddp, Path(cfg.out))
@@ -147,6 +150,11 @@ def start(cfg: TrainConfig, kind: str) -> Run:
         if not run.state_path.exists():
             raise SystemExit(f"--resume: no training state at {run.state_path}")
         run.state = load_state(run.state_path)
+        kept = resumed_settings(run.state.get("train_config", {}), given)
+        if kept and ddp.is_main:
+            print("--resume keeps the run's own " + ", ".join(f"--{k.replace('_', '-')} {v}" for k, v in kept.items())
+                  + " (a flag given now overrides one)")
+        run.cfg = dataclasses.replace(cfg, **kept)
     elif cfg.init:
         tensors, meta = load_model_file(cfg.init)
         if meta["kind"] != kind:

@@ -142,8 +142,6 @@ class SatelliteTrainConfig(TrainConfig):
 
     def __post_init__(self):
         super().__post_init__()
-        if self.resume and self.init:
-            raise SystemExit("--resume continues a run, --init starts a new one from a model: pick one")
         if self.select == "consistency" and not self.referee:
             raise SystemExit("--select consistency needs the referee (drop --no-referee)")
         if not layer_names(self.vgg_layers):  # the feature loss is built even at --w-vgg 0
@@ -488,13 +486,13 @@ def validate(gen, disc, referee, loader, ignore, device, whatif_loader=None, jud
 
 
 def main(argv=None) -> dict:
-    cfg, given = parse_config(SatelliteTrainConfig, __doc__.split("\n\n")[0], argv, model_cls=SatelliteConfig,
-                              model_skip=("num_classes",))
+    cfg, model_flags, given = parse_config(SatelliteTrainConfig, __doc__.split("\n\n")[0], argv,
+                                           model_cls=SatelliteConfig, model_skip=("num_classes",))
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    run = start(cfg, "satellite")
+    run = start(cfg, "satellite", given)
     table = get_class_table(cfg.classes)
-    return train(SatelliteTrainer(cfg, model_config(given, table, run), table, run.ddp), run)
+    return train(SatelliteTrainer(run.cfg, model_config(model_flags, table, run), table, run.ddp), run)
 
 
 if __name__ == "__main__":
