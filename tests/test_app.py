@@ -23,6 +23,7 @@ from inpaint_core.app import (  # noqa: E402
 )
 from inpaint_core.app.handlers import Handlers  # noqa: E402
 from inpaint_core.data import geo
+from inpaint_core.data.masks import dilate_mask
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 TILE = EXAMPLES / "satellite" / "tile.tif"
@@ -132,7 +133,7 @@ def test_inpaint_handler(handlers):
     used = read(mask_path) > 127
     assert out.shape == image.shape and after == result
     np.testing.assert_array_equal(read(before), image)
-    np.testing.assert_array_equal(used, editing.dilate_mask(mask, 3))
+    np.testing.assert_array_equal(used, dilate_mask(mask, 3))
     np.testing.assert_array_equal(out[~used], image[~used])  # outside the hole: the input, exactly
     assert (out[used] != image[used]).any()
 
@@ -459,7 +460,7 @@ def test_a_picture_is_viewed_filled_and_saved_without_widgets(tmp_path):
     fill = ClassicalInpainter("telea")
     result, (before, after), mask_path = picture.fill_picture(fill, image, mask, 2, "crop", tmp_path)
     used = read(mask_path) > 127
-    np.testing.assert_array_equal(used, editing.dilate_mask(mask, 2))
+    np.testing.assert_array_equal(used, dilate_mask(mask, 2))
     np.testing.assert_array_equal(read(result), fill.inpaint(image, used))
     assert after == result and Path(before).name == "before.png"
     with pytest.raises(ValueError, match="nothing painted"):
@@ -736,7 +737,7 @@ def test_client_concurrent_calls(app_url, upload_files):
     with ThreadPoolExecutor(len(dilations)) as pool:
         outs = list(pool.map(call, dilations))
     for d, out in zip(dilations, outs):
-        keep = ~editing.dilate_mask(mask, d)
+        keep = ~dilate_mask(mask, d)
         np.testing.assert_array_equal(out[keep], image[keep])
 
 

@@ -401,8 +401,8 @@ def test_dilate_fills_the_hole_the_app_fills(tmp_path):
     pytest.importorskip("gradio")  # the app needs it
     import app
     import inpaint_core.app.models as appm
-    from inpaint_core.app import editing
     from inpaint_core.cli.run import add_arguments
+    from inpaint_core.data.masks import MASK_DILATION, dilate_mask
 
     image = make_picture(48, 64, 3)
     painted = np.zeros(image.shape[:2], bool)
@@ -418,7 +418,7 @@ def test_dilate_fills_the_hole_the_app_fills(tmp_path):
     models = appm.load_app_models(tmp_path / "no-checkpoints", device="cpu")  # classical fills only
     demo = app.build_demo(models, tmp_path / "app-out")
     slider = next(b for b in demo.blocks.values() if getattr(b, "elem_id", None) == "inpaint-dilation")
-    assert default == slider.value == editing.MASK_DILATION > 0  # one default, in one place
+    assert default == slider.value == MASK_DILATION > 0  # one default, in one place
 
     handlers = app.Handlers(models, tmp_path / "app-out")
     layer = np.zeros(image.shape[:2] + (4,), np.uint8)
@@ -433,7 +433,7 @@ def test_dilate_fills_the_hole_the_app_fills(tmp_path):
                                       np.asarray(Image.open(app_result)))
         hole = np.asarray(Image.open(app_mask)) > 127
         assert hole.sum() > painted.sum()  # grown past the stroke, as the app grows it
-        np.testing.assert_array_equal(hole, editing.dilate_mask(painted, n))
+        np.testing.assert_array_equal(hole, dilate_mask(painted, n))
     assert _main("run", "--method", "telea", "--image", images, "--mask", masks, "--output", tmp_path / "x",
                  "--dilate", -1) == 2
 

@@ -100,25 +100,6 @@ def test_not_an_image():
         editing.to_rgb(np.zeros((4, 4, 3), np.float32))
 
 
-# --- dilation -----------------------------------------------------------------------------
-
-def test_dilation_grows_by_radius_and_keeps_the_hole():
-    mask = np.zeros((41, 41), bool)
-    mask[20, 20] = True
-    grown = editing.dilate_mask(mask, 5)
-    assert grown[mask].all()
-    ys, xs = np.nonzero(grown)
-    assert ys.min() == 15 and ys.max() == 25 and xs.min() == 15 and xs.max() == 25
-    assert not grown[15, 15]  # a disc, not a square
-    np.testing.assert_array_equal(editing.dilate_mask(mask, 0), mask)
-
-
-@pytest.mark.parametrize("bad", [-1, 2.5])
-def test_dilation_rejects_bad_amounts(bad):
-    with pytest.raises(ValueError, match="dilation"):
-        editing.dilate_mask(np.zeros((4, 4), bool), bad)
-
-
 # --- land cover -----------------------------------------------------------------------------
 
 def test_class_mask_with_and_without_region():

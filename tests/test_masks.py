@@ -9,6 +9,7 @@ from inpaint_core.data.masks import (
     SATELLITE_MASKS,
     MaskSpec,
     class_patch_holes,
+    dilate_mask,
     evaluation_mask,
     free_form,
     make_mask,
@@ -204,3 +205,20 @@ def test_evaluation_masks_are_seeded_by_seed_and_index():
     # a picture's hole is make_mask's; a tile's is drawn from a one-kind mix (one draw spent first)
     np.testing.assert_array_equal(evaluation_mask("strokes", 64, 2, 7), make_mask("strokes", 64, 64,
                                                                                  np.random.default_rng([2, 7])))
+
+
+def test_dilation_grows_by_radius_and_keeps_the_hole():
+    mask = np.zeros((41, 41), bool)
+    mask[20, 20] = True
+    grown = dilate_mask(mask, 5)
+    assert grown[mask].all()
+    ys, xs = np.nonzero(grown)
+    assert ys.min() == 15 and ys.max() == 25 and xs.min() == 15 and xs.max() == 25
+    assert not grown[15, 15]  # a disc, not a square
+    np.testing.assert_array_equal(dilate_mask(mask, 0), mask)
+
+
+@pytest.mark.parametrize("bad", [-1, 2.5])
+def test_dilation_rejects_bad_amounts(bad):
+    with pytest.raises(ValueError, match="dilation"):
+        dilate_mask(np.zeros((4, 4), bool), bad)

@@ -8,7 +8,8 @@ return, so every rule here is reachable from plain tests:
 * big pictures: the editor gets a screen-size copy to paint on, the full-size original
   stays on the server, and the painted mask is scaled back up to it (:func:`read_picture`,
   :func:`editing_copy`, :func:`picture_and_mask`), so a click never sends 12 Mpx back and forth;
-* mask dilation, previews, the download files.
+* previews and the download files (a painted hole grows by
+  :func:`inpaint_core.data.masks.dilate_mask`).
 
 The satellite tab's land-cover editing lives in :mod:`inpaint_core.app.landcover_edit`, the
 app's fills and their loading in :mod:`inpaint_core.app.models`.
@@ -47,8 +48,6 @@ __all__ = [
     "layers_mask",
     "editor_image_and_mask",
     "editor_layers",
-    "dilate_mask",
-    "MASK_DILATION",
     "mask_image",
     "preview",
     "PREVIEW_SIDE",
@@ -199,29 +198,6 @@ def picture_and_mask(picture: np.ndarray | None, value) -> tuple[np.ndarray, np.
             raise ValueError(f"the painted mask is {layer.shape[1]}x{layer.shape[0]} pixels but the picture is "
                              f"{w}x{h} (shown for painting at {copy[1]}x{copy[0]}); it must be one of those")
     return picture, mask
-
-
-# how far the Inpaint tab and ``inpaint run --dilate`` grow a painted hole by default: a brush
-# stroke over an object leaves its rim (shadow, anti-aliased edge) a few pixels outside
-MASK_DILATION = 4
-
-
-def dilate_mask(mask: np.ndarray, pixels: int | float) -> np.ndarray:
-    """Grow an ``HxW`` bool mask by ``pixels`` (a disc of that radius); 0 returns a copy.
-
-    Growing the hole past the painted edge removes the halo (shadow, anti-aliasing) that a
-    brush stroke tends to leave around the object it covers.
-    """
-    if pixels is None:
-        pixels = 0
-    if pixels < 0 or pixels != int(pixels):
-        raise ValueError(f"mask dilation must be a whole number of pixels >= 0, got {pixels}")
-    pixels = int(pixels)
-    mask = np.asarray(mask, dtype=bool)
-    if pixels == 0 or not mask.any():
-        return mask.copy()
-    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * pixels + 1, 2 * pixels + 1))
-    return cv2.dilate(mask.astype(np.uint8), kernel).astype(bool)
 
 
 def scaled_shape(h: int, w: int, max_side: int) -> tuple[int, int]:

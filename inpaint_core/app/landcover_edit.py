@@ -17,7 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-from inpaint_core.app.editing import check_image, dilate_mask
+from inpaint_core.app.editing import check_image
+from inpaint_core.data.masks import dilate_mask
 
 __all__ = ["FILL_MODES", "ERASE_DILATION", "class_indices", "class_mask", "fill_landcover", "paint_landcover", "SatelliteEdit",
            "plan_satellite_edit", "palette", "colorize", "overlay_landcover", "legend_html"]

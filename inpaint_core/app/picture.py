@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from inpaint_core.app import editing, editor_state
+from inpaint_core.data.masks import dilate_mask
 from inpaint_core.engine import Inpainter
 
 __all__ = ["picture_view", "fill_picture", "comparison", "example_pictures"]
@@ -38,7 +39,7 @@ def fill_picture(fill: Inpainter, image: np.ndarray, mask: np.ndarray, dilation:
     before/after pair for the slider (:func:`comparison`) and the mask PNG (white = filled)."""
     if not mask.any():
         raise ValueError("nothing painted: paint over what should disappear, then press Inpaint")
-    mask = editing.dilate_mask(mask, dilation)
+    mask = dilate_mask(mask, dilation)
     result = fill.inpaint(image, mask, strategy=strategy)
     out = editing.output_dir(workdir)
     after = editing.save_png(out / "result.png", result)

@@ -32,6 +32,7 @@ from inpaint_core.app.handlers import (
 from inpaint_core.app.models import AppModels, load_app_models
 from inpaint_core.app.picture import example_pictures
 from inpaint_core.app.tile import example_tiles
+from inpaint_core.data.masks import MASK_DILATION
 from inpaint_core.engine import STRATEGIES
 
 __all__ = ["build_demo", "build_parser", "demo_from_command_line", "launch", "main", "page_script", "MAX_FILE_SIZE",
@@ -197,7 +198,7 @@ def build_demo(models: AppModels, workdir: Path | None = None, max_queue: int = 
                     scale = _scale("inpaint-editor")
                     history = gr.State([])  # results kept to edit further (inpaint_core.app.editor_state)
                     with gr.Row():
-                        dilation = Slider(0, 50, value=editing.MASK_DILATION, step=1, label="Mask dilation (pixels)",
+                        dilation = Slider(0, 50, value=MASK_DILATION, step=1, label="Mask dilation (pixels)",
                                              info="grow the painted hole, to also remove the stroke's halo",
                                              elem_id="inpaint-dilation")
                         strategy = Radio(strategies, value="crop", label="Large-image strategy", info=STRATEGY_HELP)

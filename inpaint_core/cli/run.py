@@ -2,7 +2,7 @@
 
 Masks are matched to images by file stem (``cat.jpg`` <- ``cat.png``); white (>127)
 is hole, grown by ``--dilate`` pixels (by default as much as the app's Inpaint tab grows a
-painted hole: :data:`inpaint_core.app.editing.MASK_DILATION`). Results are written as PNG
+painted hole: :data:`inpaint_core.data.masks.MASK_DILATION`). Results are written as PNG
 (lossless) under the output folder with the image's stem; GeoTIFF inputs come back as
 GeoTIFF of the same kind (dtype, bands, CRS, transform, nodata; see
 :func:`inpaint_core.data.geo.write_filled`), their nodata never filled. Fills that follow land
@@ -39,10 +39,9 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from inpaint_core.app.editing import MASK_DILATION, dilate_mask
 from inpaint_core.data.geo import fill_raster, read_raster, read_tile, write_filled
 from inpaint_core.data.landcover import TABLE_HELP
-from inpaint_core.data.masks import read_mask
+from inpaint_core.data.masks import MASK_DILATION, dilate_mask, read_mask
 from inpaint_core.data.pictures import (
     IMAGE_EXTS,
     animation_note,

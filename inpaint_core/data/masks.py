@@ -21,6 +21,8 @@ masks, and returns an ``HxW`` boolean array (``True`` = hole).
 * :func:`evaluation_mask` - the seeded hole of the ``i``-th evaluated window (``evaluate`` and
   its what-if).
 * :func:`read_mask` - a hole drawn by a person: a mask file, by the one mask rule.
+* :func:`dilate_mask` - a painted hole grown past its rim, by :data:`MASK_DILATION` pixels in
+  the app's Inpaint tab and ``inpaint run`` unless told otherwise.
 """
 
 from __future__ import annotations
@@ -49,6 +51,8 @@ __all__ = [
     "make_mask",
     "evaluation_mask",
     "read_mask",
+    "MASK_DILATION",
+    "dilate_mask",
 ]
 
 
@@ -348,3 +352,26 @@ def read_mask(path, shape: tuple[int, int]) -> np.ndarray:
         except Exception as err:  # PIL's decoders raise many types on damaged data
             raise ValueError(f"the mask {name} is damaged (its data is cut short or corrupt: {err})") from err
         return as_bool_mask(im, shape)
+
+
+# how far the Inpaint tab and ``inpaint run --dilate`` grow a painted hole by default: a brush
+# stroke over an object leaves its rim (shadow, anti-aliased edge) a few pixels outside
+MASK_DILATION = 4
+
+
+def dilate_mask(mask: np.ndarray, pixels: int | float) -> np.ndarray:
+    """Grow an ``HxW`` bool mask by ``pixels`` (a disc of that radius); 0 returns a copy.
+
+    Growing the hole past the painted edge removes the halo (shadow, anti-aliasing) that a
+    brush stroke tends to leave around the object it covers.
+    """
+    if pixels is None:
+        pixels = 0
+    if pixels < 0 or pixels != int(pixels):
+        raise ValueError(f"mask dilation must be a whole number of pixels >= 0, got {pixels}")
+    pixels = int(pixels)
+    mask = np.asarray(mask, dtype=bool)
+    if pixels == 0 or not mask.any():
+        return mask.copy()
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * pixels + 1, 2 * pixels + 1))
+    return cv2.dilate(mask.astype(np.uint8), kernel).astype(bool)

@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from inpaint_core.data.geo import _check_overlap, is_geotiff, read_landcover
-from inpaint_core.data.masks import read_mask
+from inpaint_core.data.masks import dilate_mask, read_mask
 from inpaint_core.data.raster import (
     _georef_of,
     _read_pixels,
@@ -317,13 +317,8 @@ class Scene:
         grow = self.rule.dilate
         if grow == 0:
             return self._mask_as_read(box)
-        import cv2
-
         outer = clip_box(box, grow, self.shape)
-        mask = self._mask_as_read(outer)
-        if mask.any():  # the disc of editing.dilate_mask, the app's and the picture CLI's growth
-            kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1, 2 * grow + 1))
-            mask = cv2.dilate(mask.astype(np.uint8), kernel) > 0
+        mask = dilate_mask(self._mask_as_read(outer), grow)  # the app's and the picture CLI's growth
         return mask[box[0] - outer[0]: box[1] - outer[0], box[2] - outer[2]: box[3] - outer[2]]
 
     def _mask_as_read(self, box: Box) -> np.ndarray:
