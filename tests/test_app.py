@@ -24,6 +24,7 @@ from inpaint_core.app import (  # noqa: E402
 from inpaint_core.app.handlers import Handlers  # noqa: E402
 from inpaint_core.data import geo
 from inpaint_core.data.masks import dilate_mask
+from inpaint_core.data.pictures import check_file
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 TILE = EXAMPLES / "satellite" / "tile.tif"
@@ -776,7 +777,7 @@ BAD = [("notes.png", "is not an image"), ("truncated.png", "is damaged"), ("bomb
 @pytest.mark.parametrize("name, message", BAD)
 def test_bad_uploads_are_named_with_what_is_wrong(bad_uploads, name, message):
     with pytest.raises(ValueError, match=message):
-        editing.check_upload(bad_uploads / name)
+        check_file(bad_uploads / name)
 
 
 @pytest.mark.parametrize("name, message", BAD)

@@ -27,7 +27,7 @@ def test_training_reads_a_picture_as_the_app_shows_it(tmp_path):
     rgba[:4, :, 3] = 0  # the top half transparent: its stored colour is arbitrary
     Image.fromarray(rgba).save(tmp_path / "cut_out.png")
     for name in ("phone.jpg", "cut_out.png"):
-        app = editing.read_picture(tmp_path / name)
+        app = read_picture(tmp_path / name)
         np.testing.assert_array_equal(load_rgb(tmp_path / name), app)
         np.testing.assert_array_equal(read_picture(tmp_path / name), app)
     assert load_rgb(tmp_path / "phone.jpg").shape == (12, 20, 3)  # upright, as shown

@@ -273,8 +273,8 @@ def test_a_hole_rule_needs_a_hole():
 def test_the_app_refuses_a_scene_from_its_header_and_points_to_the_command_line(tmp_path, monkeypatch):
     """The app keeps its size limit and reads no pixel of a larger GeoTIFF; its message says how to
     fill a whole scene."""
-    from inpaint_core.app import editing
     from inpaint_core.data import raster
+    from inpaint_core.data.pictures import check_file  # what the app's uploads go through
 
     with rasterio.open(tmp_path / "scene.tif", "w", driver="GTiff", height=9000, width=9000, count=3, dtype="uint8",
                        tiled=True, sparse_ok=True, crs=CRS, transform=TRANSFORM):
@@ -285,4 +285,4 @@ def test_the_app_refuses_a_scene_from_its_header_and_points_to_the_command_line(
 
     monkeypatch.setattr(raster, "read_raster", never)
     with pytest.raises(ValueError, match=r"9000x9000 pixels; the limit is .* inpaint run --image scene.tif"):
-        editing.check_upload(tmp_path / "scene.tif", "tile")
+        check_file(tmp_path / "scene.tif", "tile")

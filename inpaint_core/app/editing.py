@@ -4,10 +4,11 @@
 return, so every rule here is reachable from plain tests:
 
 * reading a ``gr.ImageEditor`` value (background + RGBA brush layers) into an image and a mask;
-* checking uploads and images against the one size limit (:data:`MAX_SIDE`, :data:`MAX_PIXELS`);
+* checking images against the one size limit (:data:`MAX_SIDE`, :data:`MAX_PIXELS`; an upload's
+  file is checked, and read, by :mod:`inpaint_core.data.pictures`);
 * big pictures: the editor gets a screen-size copy to paint on, the full-size original
-  stays on the server, and the painted mask is scaled back up to it (:func:`read_picture`,
-  :func:`editing_copy`, :func:`picture_and_mask`), so a click never sends 12 Mpx back and forth;
+  stays on the server, and the painted mask is scaled back up to it (:func:`editing_copy`,
+  :func:`picture_and_mask`), so a click never sends 12 Mpx back and forth;
 * previews and the download files (a painted hole grows by
   :func:`inpaint_core.data.masks.dilate_mask`).
 
@@ -29,21 +30,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from inpaint_core.data.pictures import (  # the one picture reader and writer, and the one size limit
-    animation_note,
-    check_file,
-    check_size,
-    open_picture,
-    read_picture,
-    write_png,
-)
+from inpaint_core.data.pictures import check_size, write_png  # the one size limit, the one PNG writer
 from inpaint_core.engine import MAX_PIXELS, MAX_SIDE, as_bool_mask, on_white
 
 __all__ = [
     "MAX_SIDE",
     "MAX_PIXELS",
     "check_image",
-    "check_upload",
     "to_rgb",
     "layers_mask",
     "editor_image_and_mask",
@@ -52,9 +45,6 @@ __all__ = [
     "preview",
     "PREVIEW_SIDE",
     "EDIT_SIDE",
-    "read_picture",
-    "open_picture",
-    "animation_note",
     "editing_copy",
     "picture_and_mask",
     "output_dir",
@@ -89,12 +79,6 @@ def check_image(image: np.ndarray, what: str = "image") -> np.ndarray:
         raise ValueError(f"the {what} is empty")
     check_size(w, h, f"the {what}")
     return image
-
-
-def check_upload(path, what: str = "picture") -> None:
-    """Refuse an uploaded file before it is used (:func:`inpaint_core.data.pictures.check_file`):
-    no image, damaged, or over the size limit from its header, each a ``ValueError`` saying so."""
-    check_file(path, what)
 
 
 def to_rgb(array, what: str = "image") -> np.ndarray:

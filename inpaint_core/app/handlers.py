@@ -20,6 +20,7 @@ import numpy as np
 from inpaint_core.app import editing, editor_state, landcover_edit, tile
 from inpaint_core.app.models import AppModels
 from inpaint_core.app.picture import fill_picture, picture_view
+from inpaint_core.data.pictures import animation_note, read_picture
 
 __all__ = ["Handlers", "user_errors", "landcover_brush", "inpaint_brush", "region_brush", "PAINT_EDITOR"]
 
@@ -121,7 +122,7 @@ class Handlers:
     @staticmethod
     @functools.lru_cache(maxsize=2)
     def _read_picture(path: str):
-        image = editing.read_picture(path)
+        image = read_picture(path)
         image.flags.writeable = False  # shared between calls: the fills copy, nothing writes
         return image
 
@@ -135,7 +136,7 @@ class Handlers:
         fill = self.models.pick(self.models.album_fills, method)
         picture = editor_state.current_step(history, picture)
         image, mask = editing.picture_and_mask(self._read_picture(str(picture)) if picture else None, editor)
-        if picture and (animated := editing.animation_note(str(picture))):
+        if picture and (animated := animation_note(str(picture))):
             gr.Warning(animated)
         return fill_picture(fill, image, mask, dilation, strategy, self.workdir)
 

@@ -14,6 +14,7 @@ import numpy as np
 
 from inpaint_core.app import editing, editor_state
 from inpaint_core.data.masks import dilate_mask
+from inpaint_core.data.pictures import animation_note
 from inpaint_core.engine import Inpainter
 
 __all__ = ["picture_view", "fill_picture", "comparison", "example_pictures"]
@@ -28,7 +29,7 @@ def picture_view(image: np.ndarray, path: str, history=()) -> tuple[dict, str]:
     sh, sw = shown["background"].shape[:2]
     note = f"{w}x{h} pixels" + ("" if (sh, sw) == (h, w) else
                                 f"; painted on a {sw}x{sh} copy, filled and saved at full size")
-    extra = [line for line in (editing.animation_note(path), editor_state.history_note(history)) if line]
+    extra = [line for line in (animation_note(path), editor_state.history_note(history)) if line]
     return shown, "; ".join([note, *extra])
 
 

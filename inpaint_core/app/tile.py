@@ -26,6 +26,7 @@ from inpaint_core.app.models import AppModels
 from inpaint_core.app.picture import comparison
 from inpaint_core.data import geo
 from inpaint_core.data.landcover import get_class_table
+from inpaint_core.data.pictures import check_file
 from inpaint_core.engine import Inpainter
 
 __all__ = ["read_tile", "unreadable", "canvases", "plan_edit", "fill_tile", "save_results", "EXAMPLE_TILES",
@@ -49,7 +50,7 @@ def read_tile(tile_file, landcover_file, classes) -> geo.Tile:
     if not landcover_file:
         raise ValueError("no land cover: upload the tile's land cover (colour PNG, coded raster or GeoTIFF)")
     for path, what in ((tile_file, "tile"), (landcover_file, "land cover")):
-        editing.check_upload(path, what)  # header only
+        check_file(path, what)  # header only
     tile = geo.read_tile(tile_file, landcover_file, classes)
     editing.check_image(tile.rgb, "tile")
     return tile
@@ -59,7 +60,7 @@ def unreadable(path, what: str) -> bool:
     """Whether the upload at ``path`` cannot be read at all (a ``what`` that is junk, damaged or too
     large), as opposed to one that is fine alone but does not fit its partner."""
     try:
-        editing.check_upload(path, what)
+        check_file(path, what)
     except ValueError:
         return True
     return False

@@ -33,6 +33,7 @@ from inpaint_core.app.models import AppModels, load_app_models
 from inpaint_core.app.picture import example_pictures
 from inpaint_core.app.tile import example_tiles
 from inpaint_core.data.masks import MASK_DILATION
+from inpaint_core.data.pictures import animation_note, open_picture
 from inpaint_core.engine import STRATEGIES
 
 __all__ = ["build_demo", "build_parser", "demo_from_command_line", "launch", "main", "page_script", "MAX_FILE_SIZE",
@@ -85,7 +86,7 @@ STRATEGY_HELP = (
 
 class CheckedImageEditor(gr.ImageEditor):
     """An ImageEditor that reads each uploaded file as the Picture box does
-    (:func:`inpaint_core.app.editing.open_picture`): a bad upload (not an image, damaged, too large,
+    (:func:`inpaint_core.data.pictures.open_picture`): a bad upload (not an image, damaged, too large,
     16-bit) gets a message saying what is wrong instead of Gradio's generic error or a clipped
     copy, and a photo comes in the orientation its EXIF says, as from the Picture box (Gradio's
     own reading ignored it, so one file came back in two orientations)."""
@@ -103,10 +104,10 @@ class CheckedImageEditor(gr.ImageEditor):
         # depth does not matter (any paint is a hole)
         picture = flatten_on_white
         try:
-            im = editing.open_picture(path, "picture" if picture else "painted layer", eight_bit=picture)
+            im = open_picture(path, "picture" if picture else "painted layer", eight_bit=picture)
         except ValueError as err:
             raise gr.Error(str(err)) from err
-        if picture and (animated := editing.animation_note(path)):
+        if picture and (animated := animation_note(path)):
             gr.Warning(animated)
         with im:
             return np.asarray(im.convert(self.image_mode))

@@ -160,7 +160,9 @@ def read_picture(path, what: str = "picture", limit: bool = True, exif: bool = T
 def load_rgb(path) -> np.ndarray:
     """A picture for training or evaluation, ``HxWx3 uint8``: as :func:`read_picture` reads it for
     the app, so a model learns and is judged on the picture people see (EXIF orientation,
-    transparency on white), without the app's size limit, since it is scaled down to its size."""
+    transparency on white). What it adds to :func:`read_picture` is the training side's rule,
+    kept in one place for the trainers, ``evaluate`` and the training pack: no size limit,
+    since every picture is scaled down to the model's size anyway."""
     return read_picture(path, "image", limit=False)
 
 

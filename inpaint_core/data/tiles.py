@@ -31,8 +31,8 @@ from inpaint_core.data.landcover import ClassTable, get_class_table
 from inpaint_core.data.masks import SATELLITE_MASKS, MaskSpec
 from inpaint_core.fills.prefill import prefill
 
-__all__ = ["find_tile_pairs", "pair_key", "label_finder", "match_by_stem", "centre_window", "tile_windows", "split_pairs", "split_named", "SatelliteTiles", "draw_mask", "IMAGE_SUFFIXES",
-           "LABEL_DIRS", "IMAGE_ENDINGS", "LABEL_ENDINGS"]
+__all__ = ["find_tile_pairs", "pair_key", "label_finder", "match_by_stem", "centre_window", "tile_windows", "split_pairs",
+           "split_named", "SatelliteTiles", "IMAGE_SUFFIXES", "LABEL_DIRS", "IMAGE_ENDINGS", "LABEL_ENDINGS"]
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff")
 LABEL_DIRS = ("masks", "landcover", "labels", "label")  # folder names that hold the land-cover rasters
@@ -152,14 +152,6 @@ def split_named(pairs, names, root=None) -> tuple[list, list]:
                              "give its path relative to the data folder")
         val += [h for h in hits if h not in val]
     return [p for p in pairs if p not in val], val
-
-
-def draw_mask(spec: MaskSpec, landcover: np.ndarray, rng: np.random.Generator, ignore: tuple[int, ...]) -> np.ndarray:
-    """One ``HxW bool`` hole mask of a window from ``spec``'s mix (:class:`~inpaint_core.data.masks.MaskSpec`):
-    class-patch holes never remove the ``ignore`` (nodata) classes, and an empty draw becomes a
-    free-form one."""
-    h, w = landcover.shape
-    return spec(h, w, rng, landcover, ignore=ignore)
 
 
 def centre_window(image: np.ndarray, landcover: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
@@ -282,7 +274,8 @@ class SatelliteTiles(Dataset):
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         rng = self._rng(index)
-        i = index % len(self.pairs) if (self.fixed or not self.train) and self.length <= len(self.pairs) else self._pick_image(rng)
+        fixed = (self.fixed or not self.train) and self.length <= len(self.pairs)
+        i = index % len(self.pairs) if fixed else self._pick_image(rng)
         rgb, lc = self.load(i)
         h, w = lc.shape
         s = self.size
@@ -296,7 +289,8 @@ class SatelliteTiles(Dataset):
             rgb, lc = np.ascontiguousarray(rgb), np.ascontiguousarray(lc)
         if self.colour_jitter:
             rgb = self._jitter(rgb, rng)
-        mask = draw_mask(self.spec, lc, rng, self.table.nodata_indices)
+        # class-patch holes never remove the nodata classes; an empty draw becomes a free-form one
+        mask = self.spec(*lc.shape, rng, lc, ignore=self.table.nodata_indices)
         asked, whatif = lc, False
         if self.what_if or self.identity:
             u = rng.random()
