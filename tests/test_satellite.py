@@ -390,7 +390,8 @@ def test_colour_jitter_relights_training_windows_only(tile_folder):
 
 def test_what_if_holes_carry_no_pixel_loss():
     """In a what-if hole the target shows the erased class: the pixel terms must ignore it."""
-    from inpaint_core.training.satellite import SatelliteTrainConfig, generator_loss
+    from inpaint_core.training.losses import satellite_g_loss
+    from inpaint_core.training.satellite import SatelliteTrainConfig
 
     cfg = SatelliteTrainConfig(data="-", classes="dubai-aerial", w_vgg=0, w_adv=0, w_cls=0, w_tv=0, clip_grad=0)
     cfg_disc = SatelliteDiscriminator(SatelliteConfig(**TINY))
@@ -403,7 +404,7 @@ def test_what_if_holes_carry_no_pixel_loss():
     losses = {}
     for name, whatif in (("plain", torch.zeros(2)), ("whatif", torch.ones(2))):
         p = pred.clone().requires_grad_(True)
-        _, parts = generator_loss(p, target, mask, lc, cfg_disc, None, (0,), cfg, torch.device("cpu"), whatif)
+        _, parts = satellite_g_loss(p, target, mask, lc, cfg_disc, None, (0,), cfg, torch.device("cpu"), whatif)
         losses[name] = parts["l1"] + parts["mse"]
     assert losses["plain"] > 0.1 and losses["whatif"] == pytest.approx(0.0, abs=1e-7)
 

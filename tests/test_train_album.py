@@ -297,6 +297,7 @@ def test_validation_reads_the_judge_against_patchmatch_and_telea(image_folder, r
     from inpaint_core.fills.classical import patchmatch, telea
     from inpaint_core.models.album import AlbumConfig, AlbumUNet
     from inpaint_core.models.vgg import load_vgg16
+    from inpaint_core.training.album_validation import describe_validation, validate
     from inpaint_core.training.validation import HeldOutJudge, hole_psnr
 
     files = list_images(image_folder)[:3]
@@ -306,7 +307,7 @@ def test_validation_reads_the_judge_against_patchmatch_and_telea(image_folder, r
     torch.nn.init.normal_(model.head.weight, std=0.05)  # not the pre-fill: pasting must matter
     distance = JudgeDistance(load_vgg16(random_vgg_file, JUDGE_LAYERS))
     judge = HeldOutJudge(distance, patchmatch, "patchmatch", peers={"telea": telea})
-    val = album.validate(model, loader, "cpu", judge)
+    val = validate(model, loader, "cpu", judge)
     want_pm, want_dist, want_model, want_detail = [], [], [], []
     with torch.no_grad():
         for i in range(len(data)):
@@ -329,8 +330,8 @@ def test_validation_reads_the_judge_against_patchmatch_and_telea(image_folder, r
     assert {"judge_telea", "detail_telea", "win_rate_telea", "psnr_hole_telea"} <= set(val)
     assert set(judge.baseline) == {"patchmatch", "telea"} and len(judge.baseline["patchmatch"]) == len(data)
     judge.baseline = {"patchmatch": [(0.0, 1.0, 1.0)] * len(data)}  # cached: a second validation does not refill
-    assert album.validate(model, loader, "cpu", judge)["psnr_hole_patchmatch"] == 0.0
-    line = album.describe_validation(val)
+    assert validate(model, loader, "cpu", judge)["psnr_hole_patchmatch"] == 0.0
+    line = describe_validation(val)
     assert "PatchMatch" in line and "x PatchMatch's" in line and "wins" in line and "detail" in line
 
 

@@ -2,8 +2,10 @@
 least-squares and hinge GAN terms, and the land-cover GAN's patch and class terms.
 
 Small functions that each return a scalar tensor (and the patch weights and class targets
-they read); trainers sum them with weights and log the parts. The VGG16 network they read
-is :mod:`inpaint_core.models.vgg`.
+they read); trainers sum them with weights and log the parts. The satellite trainer's two sums,
+its discriminator's and its generator's (:func:`satellite_d_loss`, :func:`satellite_g_loss`),
+are here too, beside the land-cover terms only they read. The VGG16 network they read is
+:mod:`inpaint_core.models.vgg`.
 """
 
 from __future__ import annotations
@@ -13,9 +15,10 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from inpaint_core.models.vgg import VGG16Features
+from inpaint_core.training.device import autocast_for
 
 __all__ = ["l1_loss", "tv_loss", "lsgan_loss", "PerceptualLoss", "gram", "hinge_d_loss", "hinge_g_loss", "hole_shares",
-           "weighted_mean", "fake_patch_loss", "class_targets"]
+           "weighted_mean", "fake_patch_loss", "class_targets", "satellite_d_loss", "satellite_g_loss"]
 
 
 def l1_loss(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None, hole_weight: float = 1.0) -> torch.Tensor:
@@ -131,3 +134,63 @@ def class_targets(landcover: torch.Tensor, ignore: tuple[int, ...], keep: torch.
     if keep is not None:
         target[~keep] = -100
     return target
+
+
+def satellite_d_loss(disc, real, comp, mask, landcover, ignore, cfg, device) -> tuple[torch.Tensor, dict[str, float]]:
+    """The satellite discriminator's loss and its logged parts. Patch map: LSGAN, real -> 1; on the composite, filled
+    pixels -> 0 and untouched ones -> 1 (:func:`fake_patch_loss`).
+    Land-cover head: cross-entropy on REAL images only, so it learns what classes look like.
+    Logged: ``d_loss``, ``d_cls``, ``d_real`` (mean patch output on real images), ``d_fake``
+    (mean on the filled pixels of composites) and ``d_acc_real`` (land-cover pixel accuracy on
+    real images). ``cfg``: the satellite trainer's config (``w_d_cls``, ``amp``)."""
+    n = real.shape[0]
+    with autocast_for(device, cfg.amp):
+        patch, logits = disc(torch.cat([real, comp.detach()]))  # one forward: DDP-friendly
+    patch, logits = patch.float(), logits[:n].float()
+    holes = hole_shares(mask, patch.shape[-2:])
+    loss_real = lsgan_loss(patch[:n], real=True)
+    loss_fake = fake_patch_loss(patch[n:], holes)
+    loss_cls = F.cross_entropy(logits, class_targets(landcover, ignore))
+    loss = 0.5 * (loss_real + loss_fake) + cfg.w_d_cls * loss_cls
+    valid = class_targets(landcover, ignore) >= 0
+    acc = (logits.argmax(1) == landcover)[valid].float().mean().item() if valid.any() else float("nan")
+    return loss, {"d_loss": loss.item(), "d_cls": loss_cls.item(), "d_real": patch[:n].mean().item(),
+                  "d_fake": weighted_mean(patch[n:], holes).item(), "d_acc_real": acc}
+
+
+def satellite_g_loss(pred, target, mask, landcover, disc, perceptual, ignore, cfg, device,
+                     whatif: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, float]]:
+    """The satellite generator's loss on ``pred`` and its logged parts: L1 (holes weighted), MSE, VGG, TV
+    on the composite, and the LSGAN and land-cover terms of D, which is only read here: its
+    land-cover head must find the REQUESTED classes (``landcover``) in the fill. ``whatif``
+    (``N``, 1 = the hole asks for another class) drops the pixel terms inside those holes, where
+    the target shows the erased class, not the asked one. ``cfg``: the satellite trainer's
+    config (the terms' weights, ``amp``)."""
+    comp = pred * mask + target * (1 - mask)
+    if whatif is not None and whatif.any():
+        seen = 1 - mask * whatif.view(-1, 1, 1, 1)  # pixels with a target: all but what-if holes
+        plain = whatif == 0
+        loss_l1 = l1_loss(pred * seen, target * seen, mask * seen, cfg.hole_weight)
+        loss_mse = F.mse_loss(pred * seen, target * seen)
+    else:
+        plain = None
+        loss_l1 = l1_loss(pred, target, mask, cfg.hole_weight)
+        loss_mse = F.mse_loss(pred, target)
+    disc.requires_grad_(False)  # no D gradients needed here; D's own step updates it
+    with autocast_for(device, cfg.amp):
+        if cfg.w_vgg <= 0 or (plain is not None and not plain.any()):
+            loss_vgg = pred.new_zeros(())
+        elif plain is not None:  # the VGG term compares whole images: only windows with a target
+            loss_vgg = perceptual(comp[plain], target[plain])
+        else:
+            loss_vgg = perceptual(comp, target)
+        patch, logits = disc(comp)
+    disc.requires_grad_(True)
+    loss_adv = weighted_mean((patch.float() - 1) ** 2, hole_shares(mask, patch.shape[-2:]))
+    loss_cls = F.cross_entropy(logits.float(), class_targets(landcover, ignore, keep=mask[:, 0] > 0))
+    loss_cls = torch.nan_to_num(loss_cls)  # a batch whose holes are all nodata has nothing to classify
+    loss_tv = tv_loss(comp)
+    total = (loss_l1 + cfg.w_mse * loss_mse + cfg.w_vgg * loss_vgg + cfg.w_tv * loss_tv + cfg.w_adv * loss_adv
+             + cfg.w_cls * loss_cls)
+    return total, {"l1": loss_l1.item(), "mse": loss_mse.item(), "vgg": loss_vgg.item(), "tv": loss_tv.item(),
+                   "adv": loss_adv.item(), "cls": loss_cls.item()}

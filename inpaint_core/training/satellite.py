@@ -11,7 +11,9 @@ set's ``Tile N/images`` + ``Tile N/masks``. A GeoTIFF scene is cut into tiles on
 (OUT/tiles, see inpaint_core.data.geo.prepare_tiles). Each step runs ``d_step`` (patch LSGAN +
 land-cover cross-entropy on REAL images only; then the referee's cross-entropy) then ``g_step``
 (L1 + MSE + VGG relu3_3 + TV + LSGAN + cross-entropy of D's land-cover head on the fill against
-the requested classes). The loop around the step is :mod:`inpaint_core.training.loop`.
+the requested classes; both sums are in :mod:`inpaint_core.training.losses`). The loop around
+the step is :mod:`inpaint_core.training.loop`; the held-out split and the validation figures are
+:mod:`inpaint_core.training.satellite_validation`.
 """
 
 from __future__ import annotations
@@ -27,17 +29,10 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
 from inpaint_core.checkpoint import save_model
-from inpaint_core.data.geo import ValidityRules, prepare_tiles
 from inpaint_core.data.landcover import TABLE_HELP, ClassTable, get_class_table
 from inpaint_core.data.masks import SATELLITE_MASKS, MaskSpec
-from inpaint_core.data.tiles import (
-    SatelliteTiles,
-    find_tile_pairs,
-    split_named,
-    split_pairs,
-)
+from inpaint_core.data.tiles import SatelliteTiles
 from inpaint_core.fills.bank import bank_from_pairs
-from inpaint_core.fills.classical import telea
 from inpaint_core.fills.landcover import landcover_patchmatch
 from inpaint_core.fills.prefill import BANK_PREFILLS
 from inpaint_core.models.satellite import (
@@ -67,25 +62,18 @@ from inpaint_core.training.loop import GeneratedBatch, Run, lr_factor, start, tr
 from inpaint_core.training.losses import (
     PerceptualLoss,
     class_targets,
-    fake_patch_loss,
-    hole_shares,
-    l1_loss,
-    lsgan_loss,
-    tv_loss,
-    weighted_mean,
+    satellite_d_loss,
+    satellite_g_loss,
 )
+from inpaint_core.training.satellite_validation import split_tiles, validate
 from inpaint_core.training.validation import (
-    HeldOutJudge,
     held_out_judge,
-    hole_psnr,
-    images_to_uint8,
     predict,
     sample_columns,
     save_grid,
 )
 
-__all__ = ["SatelliteTrainConfig", "SatelliteTrainer", "discriminator_loss", "generator_loss", "validate",
-           "model_config", "main"]
+__all__ = ["SatelliteTrainConfig", "SatelliteTrainer", "model_config", "main"]
 
 CURVES = {  # panels of OUT/curves.png
     "generator loss": ["loss", "l1", "vgg", "adv", "cls"],
@@ -160,65 +148,6 @@ def model_config(given: dict, table: ClassTable, run: Run) -> SatelliteConfig:
     return config
 
 
-def discriminator_loss(disc, real, comp, mask, landcover, ignore, cfg, device) -> tuple[torch.Tensor, dict[str, float]]:
-    """D's loss and its logged parts. Patch map: LSGAN, real -> 1; on the composite, filled
-    pixels -> 0 and untouched ones -> 1 (:func:`~inpaint_core.training.losses.fake_patch_loss`).
-    Land-cover head: cross-entropy on REAL images only, so it learns what classes look like.
-    Logged: ``d_loss``, ``d_cls``, ``d_real`` (mean patch output on real images), ``d_fake``
-    (mean on the filled pixels of composites) and ``d_acc_real`` (land-cover pixel accuracy on
-    real images)."""
-    n = real.shape[0]
-    with autocast_for(device, cfg.amp):
-        patch, logits = disc(torch.cat([real, comp.detach()]))  # one forward: DDP-friendly
-    patch, logits = patch.float(), logits[:n].float()
-    holes = hole_shares(mask, patch.shape[-2:])
-    loss_real = lsgan_loss(patch[:n], real=True)
-    loss_fake = fake_patch_loss(patch[n:], holes)
-    loss_cls = F.cross_entropy(logits, class_targets(landcover, ignore))
-    loss = 0.5 * (loss_real + loss_fake) + cfg.w_d_cls * loss_cls
-    valid = class_targets(landcover, ignore) >= 0
-    acc = (logits.argmax(1) == landcover)[valid].float().mean().item() if valid.any() else float("nan")
-    return loss, {"d_loss": loss.item(), "d_cls": loss_cls.item(), "d_real": patch[:n].mean().item(),
-                  "d_fake": weighted_mean(patch[n:], holes).item(), "d_acc_real": acc}
-
-
-def generator_loss(pred, target, mask, landcover, disc, perceptual, ignore, cfg, device,
-                   whatif: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, float]]:
-    """The generator's loss on ``pred`` and its logged parts: L1 (holes weighted), MSE, VGG, TV
-    on the composite, and the LSGAN and land-cover terms of D, which is only read here: its
-    land-cover head must find the REQUESTED classes (``landcover``) in the fill. ``whatif``
-    (``N``, 1 = the hole asks for another class) drops the pixel terms inside those holes, where
-    the target shows the erased class, not the asked one."""
-    comp = pred * mask + target * (1 - mask)
-    if whatif is not None and whatif.any():
-        seen = 1 - mask * whatif.view(-1, 1, 1, 1)  # pixels with a target: all but what-if holes
-        plain = whatif == 0
-        loss_l1 = l1_loss(pred * seen, target * seen, mask * seen, cfg.hole_weight)
-        loss_mse = F.mse_loss(pred * seen, target * seen)
-    else:
-        plain = None
-        loss_l1 = l1_loss(pred, target, mask, cfg.hole_weight)
-        loss_mse = F.mse_loss(pred, target)
-    disc.requires_grad_(False)  # no D gradients needed here; D's own step updates it
-    with autocast_for(device, cfg.amp):
-        if cfg.w_vgg <= 0 or (plain is not None and not plain.any()):
-            loss_vgg = pred.new_zeros(())
-        elif plain is not None:  # the VGG term compares whole images: only windows with a target
-            loss_vgg = perceptual(comp[plain], target[plain])
-        else:
-            loss_vgg = perceptual(comp, target)
-        patch, logits = disc(comp)
-    disc.requires_grad_(True)
-    loss_adv = weighted_mean((patch.float() - 1) ** 2, hole_shares(mask, patch.shape[-2:]))
-    loss_cls = F.cross_entropy(logits.float(), class_targets(landcover, ignore, keep=mask[:, 0] > 0))
-    loss_cls = torch.nan_to_num(loss_cls)  # a batch whose holes are all nodata has nothing to classify
-    loss_tv = tv_loss(comp)
-    total = (loss_l1 + cfg.w_mse * loss_mse + cfg.w_vgg * loss_vgg + cfg.w_tv * loss_tv + cfg.w_adv * loss_adv
-             + cfg.w_cls * loss_cls)
-    return total, {"l1": loss_l1.item(), "mse": loss_mse.item(), "vgg": loss_vgg.item(), "tv": loss_tv.item(),
-                   "adv": loss_adv.item(), "cls": loss_cls.item()}
-
-
 @dataclasses.dataclass
 class Windows(GeneratedBatch):
     """A batch of training windows on the device and the generator's fill, with the land cover."""
@@ -226,42 +155,6 @@ class Windows(GeneratedBatch):
     asked: torch.Tensor  # NxHxW, the classes asked for (another class in a what-if hole)
     true: torch.Tensor  # NxHxW, the classes the windows show
     whatif: torch.Tensor  # N, 1 = the window's hole asks for another class
-
-
-def load_pairs(cfg: SatelliteTrainConfig, table: ClassTable, out: Path, is_main: bool):
-    """(image, label) pairs of a tile folder, or of the tiles prepared once from a GeoTIFF scene."""
-    data = Path(cfg.data)
-    if data.is_file():
-        if not cfg.landcover:
-            raise SystemExit("--data is a file (a GeoTIFF scene): pass its land cover with --landcover")
-        if is_main:
-            m = prepare_tiles(data, cfg.landcover, table, out / "tiles", cfg.crop, cfg.tile_stride,
-                              ValidityRules(max_nodata=cfg.max_nodata))
-            print(f"{len(m['tiles'])} tiles in {out / 'tiles'} (rejected: {m['rejected']})")
-        if torch.distributed.is_initialized():
-            torch.distributed.barrier()
-        data = out / "tiles"
-    return find_tile_pairs(data)
-
-
-def split_tiles(cfg: SatelliteTrainConfig, table: ClassTable, is_main: bool) -> tuple[list, list]:
-    """``(training pairs, validation pairs)``: ``--val-tiles`` held out by name, else by a hash of
-    each tile's path relative to ``--data`` (the same split however the folder is spelled)."""
-    out = Path(cfg.out)
-    pairs = load_pairs(cfg, table, out, is_main)
-    root = Path(cfg.data) if Path(cfg.data).is_dir() else out / "tiles"  # a GeoTIFF scene's prepared tiles
-    if cfg.val_tiles:
-        try:
-            train_pairs, val_pairs = split_named(pairs, cfg.val_tiles, root)
-        except ValueError as err:
-            raise SystemExit(f"--val-tiles: {err}") from err
-    else:
-        train_pairs, val_pairs = split_pairs(pairs, cfg.val_fraction, root)
-    if not train_pairs:
-        raise SystemExit(f"all {len(pairs)} images fell into the validation split; lower --val-fraction")
-    if cfg.overfit_batch:
-        train_pairs = val_pairs = train_pairs[: cfg.batch_size]
-    return train_pairs, val_pairs
 
 
 class SatelliteTrainer:
@@ -346,11 +239,12 @@ class SatelliteTrainer:
         return Windows(on["mask"], real, pred, asked=on["landcover"], true=on["landcover_true"], whatif=on["whatif"])
 
     def d_step(self, windows: Windows) -> dict[str, float]:
-        """D's step (:func:`discriminator_loss`) on the real windows and the composites, then the
-        referee's: a land-cover cross-entropy on the real windows, nothing else."""
+        """D's step (:func:`~inpaint_core.training.losses.satellite_d_loss`) on the real windows
+        and the composites, then the referee's: a land-cover cross-entropy on the real windows,
+        nothing else."""
         cfg = self.cfg
-        loss, parts = discriminator_loss(self.train_disc, windows.target, windows.comp, windows.mask, windows.true,
-                                         self.ignore, cfg, self.device)
+        loss, parts = satellite_d_loss(self.train_disc, windows.target, windows.comp, windows.mask, windows.true,
+                                       self.ignore, cfg, self.device)
         optimizer_step(loss, self.opt_d, self.scalers["d"], cfg.clip_grad)
         if self.referee is not None:
             with autocast_for(self.device, cfg.amp):
@@ -360,9 +254,10 @@ class SatelliteTrainer:
         return parts
 
     def g_step(self, windows: Windows, step: int) -> tuple[float, dict[str, float]]:
-        """The generator's step (:func:`generator_loss`); the step number changes nothing here."""
-        loss, parts = generator_loss(windows.pred, windows.target, windows.mask, windows.asked, self.disc,
-                                     self.perceptual, self.ignore, self.cfg, self.device, windows.whatif)
+        """The generator's step (:func:`~inpaint_core.training.losses.satellite_g_loss`); the
+        step number changes nothing here."""
+        loss, parts = satellite_g_loss(windows.pred, windows.target, windows.mask, windows.asked, self.disc,
+                                       self.perceptual, self.ignore, self.cfg, self.device, windows.whatif)
         optimizer_step(loss, self.opt_g, self.scalers["g"], self.cfg.clip_grad)
         return loss.item(), parts
 
@@ -423,66 +318,6 @@ class SatelliteTrainer:
     def init_best(self, training: dict) -> float:
         """Nothing to beat: a run from an exported model exports its first validation, then its gains."""
         return -float("inf")
-
-
-@torch.no_grad()
-def validate(gen, disc, referee, loader, ignore, device, whatif_loader=None, judge: HeldOutJudge | None = None
-             ) -> dict[str, float]:
-    """Hole PSNR of the model and Telea; the referee's land-cover accuracy on their fills
-    (vs the requested classes) and on the real windows; D's land-cover accuracy on the real
-    windows and its mean patch output on them (``val_d_real``) and on the filled pixels of
-    the model's composites (``val_d_fake``): the held-out view of whether D separates them.
-    With ``whatif_loader`` (the same windows, holes asking for another class), also
-    ``whatif_consistency``: the referee's reading of the asked class in those fills. With
-    ``judge``, the model's perceptual distance and land-cover PatchMatch's figures."""
-    gen.eval()
-    whatif = []
-    if referee is not None and whatif_loader is not None:
-        for batch in whatif_loader:
-            mask, asked = batch["mask"].to(device), batch["landcover"].to(device)
-            real = batch["target"].to(device)
-            pred = gen(batch["input"].to(device), mask, asked)
-            comp = pred * mask + real * (1 - mask)
-            holes = class_targets(asked, ignore, keep=mask[:, 0] > 0) >= 0
-            if holes.any():
-                whatif.append((referee(comp)[1].argmax(1) == asked)[holes].float().mean().item())
-    psnr, psnr_t, cons, cons_t, d_acc, r_acc, d_real, d_fake = [], [], [], [], [], [], [], []
-    if judge is not None:
-        judge.start()
-    for batch in loader:
-        real, mask, lc = batch["target"].to(device), batch["mask"].to(device), batch["landcover"].to(device)
-        pred = gen(batch["input"].to(device), mask, lc)
-        comp = pred * mask + real * (1 - mask)
-        tel = torch.stack([torch.from_numpy(telea(t, m)).permute(2, 0, 1).float() / 255 for t, m in
-                           zip(images_to_uint8(real), mask[:, 0].bool().cpu().numpy())]).to(device)
-        for p, t, m, c in zip(images_to_uint8(comp), images_to_uint8(real), mask[:, 0].bool().cpu().numpy(),
-                              lc.cpu().numpy()):
-            psnr.append(hole_psnr(p, t, m))
-            if judge is not None:
-                judge.image(p, t, m, c)
-        for f, tt, m in zip(images_to_uint8(tel), images_to_uint8(real), mask[:, 0].bool().cpu().numpy()):
-            psnr_t.append(hole_psnr(f, tt, m))
-        holes = class_targets(lc, ignore, keep=mask[:, 0] > 0) >= 0
-        valid = class_targets(lc, ignore) >= 0
-        patch_real, logits_real = disc(real)
-        d_acc.append((logits_real.argmax(1) == lc)[valid].float().mean().item())
-        d_real.append(patch_real.mean().item())
-        filled = hole_shares(mask, patch_real.shape[-2:])
-        if filled.sum() > 0:
-            d_fake.append(weighted_mean(disc(comp)[0], filled).item())
-        if referee is not None and holes.any():
-            cons.append((referee(comp)[1].argmax(1) == lc)[holes].float().mean().item())
-            cons_t.append((referee(tel)[1].argmax(1) == lc)[holes].float().mean().item())
-            r_acc.append((referee(real)[1].argmax(1) == lc)[valid].float().mean().item())
-    gen.train()
-    out = {"psnr_hole": float(np.mean(psnr)), "psnr_hole_telea": float(np.mean(psnr_t)), "val_d_acc_real": float(np.mean(d_acc)),
-           "val_d_real": float(np.mean(d_real)), "val_d_fake": float(np.mean(d_fake)) if d_fake else float("nan")}
-    if cons:
-        out.update(consistency=float(np.mean(cons)), consistency_telea=float(np.mean(cons_t)),
-                   referee_acc_real=float(np.mean(r_acc)))
-    if whatif:
-        out["whatif_consistency"] = float(np.mean(whatif))
-    return out if judge is None else {**out, **judge.finish()}
 
 
 def main(argv=None) -> dict:
