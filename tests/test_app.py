@@ -25,6 +25,7 @@ from inpaint_core.app.handlers import Handlers  # noqa: E402
 from inpaint_core.data import geo
 from inpaint_core.data.masks import dilate_mask
 from inpaint_core.data.pictures import check_file
+from inpaint_core.registry import PICTURE_TAB, TILE_TAB, tab_fills
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 TILE = EXAMPLES / "satellite" / "tile.tif"
@@ -83,8 +84,8 @@ def test_the_inpaint_tab_default_follows_the_judge(app_checkpoints, tmp_path):
         models = load_app_models(folder, device="cpu", fallback_classes=())
         assert next(iter(models.album_fills.values())).kind == first
         assert judge_leads({"training": {"validation": val}}) == (first == "album")
-        assert [f.kind for f in models.album_fills.values()][1:] == [k for k in ("album", "patchmatch") if k != first] + [
-            "telea"]
+        others = [k for k in ("album", "patchmatch") if k != first]
+        assert [f.kind for f in models.album_fills.values()][1:] == others + ["telea"]
 
 
 def test_the_inpaint_tab_offers_every_picture_checkpoint(app_checkpoints, tmp_path):
@@ -101,13 +102,28 @@ def test_the_inpaint_tab_offers_every_picture_checkpoint(app_checkpoints, tmp_pa
     leads = {"judge": 1.0, "judge_patchmatch": 1.1, "win_rate_patchmatch": 0.6}
     save_model(tmp_path / "album-strokes.safetensors", state, "album", meta["config"], training={"validation": leads})
     models = appm.load_app_models(tmp_path, device="cpu", fallback_classes=())
-    assert appm.picture_checkpoints(tmp_path) == [tmp_path / "album.safetensors", tmp_path / "album-strokes.safetensors"]
+    files = ("album.safetensors", "album-strokes.safetensors")
+    assert appm.picture_checkpoints(tmp_path) == [tmp_path / n for n in files]
     assert list(models.album_fills) == [f"album-strokes: {appm.ALBUM_MODEL}", appm.PATCHMATCH, appm.ALBUM_MODEL,
                                         appm.TELEA]
     assert "`album-strokes.safetensors` (album model" in models.info_markdown
     assert (appm.PATCHMATCH, appm.ALBUM_MODEL, appm.TELEA, appm.SATELLITE_MODEL) == tuple(
         FILLS[n].label for n in ("patchmatch", "album", "telea", "satellite"))
-    assert list(models.satellite_fills) == [FILLS[n].label for n in ("satellite", *appm.TILE_TAB_FILLS)]
+    assert list(models.satellite_fills) == [FILLS[n].label for n in ("satellite", *tab_fills(TILE_TAB))]
+
+
+def test_each_tab_offers_the_built_in_fills_the_registry_places_there(monkeypatch, tmp_path):
+    """The tabs' built-in fills are read from the registry (Fill.tabs): a fill placed on a tab
+    there is offered on it, at its place, with no list in the app to edit."""
+    import dataclasses
+
+    from inpaint_core.registry import FILLS
+
+    monkeypatch.setitem(FILLS, "navier-stokes", dataclasses.replace(FILLS["navier-stokes"], tabs={PICTURE_TAB: 3}))
+    monkeypatch.setitem(FILLS, "landcover-nearest", dataclasses.replace(FILLS["landcover-nearest"], tabs={TILE_TAB: 0}))
+    models = appm.load_app_models(tmp_path, device="cpu")
+    assert [f.kind for f in models.album_fills.values()] == ["patchmatch", "telea", "navier-stokes"]
+    assert [f.kind for f in models.satellite_fills.values()] == ["landcover-nearest", "landcover-patchmatch", "telea"]
 
 
 def test_models_loaded_from_checkpoints(app_models):
@@ -290,8 +306,9 @@ def test_switching_land_cover_model_switches_pickers_colours_and_fills(handlers,
     np.testing.assert_array_equal(paint_value["background"], landcover_edit.colorize(lc, rural))
     result, _, mask_path, lc_path, _ = handlers.satellite_inpaint(
         str(RURAL_TILE), str(RURAL_LANDCOVER), [], None, "class", "Water",
-        {"background": None, "layers": [_paint_layer(lc.shape, (slice(100, 140), slice(60, 200)), rural, "Forest land")],
-         "composite": None}, 0, "crop", None, rural_label)
+        {"background": None, "composite": None,
+         "layers": [_paint_layer(lc.shape, (slice(100, 140), slice(60, 200)), rural, "Forest land")]},
+        0, "crop", None, rural_label)
     mask = read(mask_path) > 127
     assert mask[100:140, 60:200].all() and mask.sum() == 40 * 140
     np.testing.assert_array_equal(read(result)[~mask], geo.read_rgb(RURAL_TILE)[0][~mask])
@@ -305,7 +322,8 @@ def test_example_tiles_set_the_model_whose_classes_they_are_drawn_in(app_models,
     # matched on the classes, not the name: Dubai's classes under the name "deepglobe" get the town
     other = app_models.landcover(None).classes
     impostor = appm.LandcoverModel("mine", type(other)(list(other), name="deepglobe"), {}, None)
-    assert tile.example_tiles(appm.AppModels({}, {"mine": impostor}), EXAMPLES)[0][0][1].endswith("satellite/landcover.png")
+    rows = tile.example_tiles(appm.AppModels({}, {"mine": impostor}), EXAMPLES)[0]
+    assert rows[0][1].endswith("satellite/landcover.png")
 
 
 def _paint_layer(shape, where, classes, name):
@@ -410,18 +428,48 @@ def test_missing_checkpoints_fall_back_to_telea(tmp_path):
 def test_a_checkpoint_is_taken_by_its_kind_not_its_name(app_checkpoints, tmp_path):
     """An album model named satellite*.safetensors once crashed the app at start
     (AttributeError: no attribute 'classes'); a land-cover model named album.safetensors would
-    fail every Inpaint click. Each is left out of the tab it does not fit, with a note."""
+    fail every Inpaint click. Each goes to the tab its kind fits, whatever its file name; the
+    Dubai model still leads the Satellite tab, and a land-cover model of any name follows it."""
     import shutil
 
     shutil.copy(app_checkpoints / "album.safetensors", tmp_path / "satellite-mine.safetensors")
     shutil.copy(app_checkpoints / "satellite-dubai.safetensors", tmp_path / "album.safetensors")
+    shutil.copy(app_checkpoints / "satellite-dubai.safetensors", tmp_path / "wetlands.safetensors")
+    shutil.copy(app_checkpoints / "satellite-dubai.safetensors", tmp_path)
+    assert appm.picture_checkpoints(tmp_path) == [tmp_path / "satellite-mine.safetensors"]
+    assert appm.landcover_checkpoints(tmp_path) == [tmp_path / n for n in (
+        "satellite-dubai.safetensors", "album.safetensors", "wetlands.safetensors")]
     models = appm.load_app_models(tmp_path, device="cpu")
-    info = models.info_markdown
-    assert "left out** `satellite-mine.safetensors`: it holds a album model" in info
-    assert "left out** `album.safetensors`: it holds a satellite model" in info
-    assert [f.kind for f in models.album_fills.values()] == ["patchmatch", "telea"]
-    assert [m.path for m in models.landcover_models.values()] == [None, None]  # the built-in tables only
+    assert list(models.album_fills) == [appm.PATCHMATCH, f"satellite-mine: {appm.ALBUM_MODEL}", appm.TELEA]
+    assert [m.path.name for m in models.landcover_models.values() if m.path] == [
+        "satellite-dubai.safetensors", "album.safetensors", "wetlands.safetensors"]
+    assert all(next(iter(m.fills.values())).kind == "satellite" for m in models.landcover_models.values() if m.path)
+    (tmp_path / "satellite-junk.safetensors").write_bytes(b"junk")  # no kind: by its name, refused there
+    assert "Satellite tab: **could not load** `satellite-junk.safetensors`" in appm.load_app_models(
+        tmp_path, device="cpu").info_markdown
     assert isinstance(ui.build_demo(models, tmp_path / "out"), gr.Blocks)
+
+
+def test_the_checkpoint_folder_is_the_checkouts_else_the_working_directorys(monkeypatch, tmp_path, capsys):
+    """From a checkout the app reads the checkout's checkpoints/; installed (no checkout around the
+    package), ./checkpoints. The page says which, without the server's path; the console says it whole."""
+    assert appm.default_checkpoints() == appm.CHECKOUT_CHECKPOINTS  # this checkout
+    assert "the checkout's `checkpoints` folder" in appm.folder_note(appm.CHECKOUT_CHECKPOINTS)
+    monkeypatch.setattr(appm, "CHECKOUT_CHECKPOINTS", tmp_path / "site-packages" / "checkpoints")
+    monkeypatch.chdir(tmp_path)
+    assert appm.default_checkpoints() == Path("checkpoints")
+    assert ui.build_parser().parse_args([]).checkpoints == "checkpoints"
+    info = appm.load_app_models(appm.default_checkpoints(), device="cpu").info_markdown
+    assert "Models read from `checkpoints` in the working directory (**no such folder**)" in info
+    (tmp_path / "checkpoints").mkdir()
+    demo, _ = ui.demo_from_command_line(["--device", "cpu"])
+    out = capsys.readouterr().out
+    assert f"Checkpoints folder: {tmp_path / 'checkpoints'}" in out
+    assert "Models read from checkpoints in the working directory\n" in out
+    other = tmp_path / "srv" / "models"
+    other.mkdir(parents=True)
+    info = appm.load_app_models(other, device="cpu").info_markdown
+    assert "Models read from the folder `models`" in info and "srv" not in info
 
 
 def test_model_info_shows_file_names_not_the_servers_folders(app_checkpoints, tmp_path):
@@ -795,8 +843,8 @@ def test_client_bad_picture_uploads_get_a_specific_message(client, upload_files,
     from gradio_client.exceptions import AppError
 
     folder, image, mask = upload_files
-    editor = {"background": handle_file(str(bad_uploads / name)), "layers": [handle_file(str(folder / "mask_rgba.png"))],
-              "composite": None}
+    editor = {"background": handle_file(str(bad_uploads / name)), "composite": None,
+              "layers": [handle_file(str(folder / "mask_rgba.png"))]}
     with pytest.raises(AppError, match=message):
         client.predict(editor, 0, "crop", api_name="/inpaint")
     with pytest.raises(AppError, match=message):

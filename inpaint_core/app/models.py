@@ -1,12 +1,14 @@
 """The app's fills, loaded once at start, and what to tell the user about them.
 
-Each tab offers its models and the built-in fills of the fill registry
-(:data:`inpaint_core.registry.FILLS`, which gives every choice its label). A checkpoint goes to
-the tab that fits what its model takes, never by its file name alone: the Inpaint tab offers
-every picture model in the checkpoint folder (``album.safetensors`` first, then any other
-``*.safetensors`` that is not a ``satellite*`` file), the Satellite tab one choice per
-land-cover model (each ``satellite*.safetensors``: Dubai's urban classes, DeepGlobe's rural
-ones, or a user's own table).
+Each tab offers its models and the built-in fills that the fill registry places on it
+(:data:`inpaint_core.registry.FILLS`, which gives every choice its label, and
+:func:`~inpaint_core.registry.tab_fills`). A checkpoint goes to the tab that fits what its model
+takes, as its kind says, never by its file name: the Inpaint tab offers every picture model in
+the checkpoint folder (``album.safetensors`` first, then the others by name), the Satellite tab
+one choice per land-cover model (``satellite-dubai.safetensors`` first: Dubai's urban classes,
+then DeepGlobe's rural ones, then any other, such as a user's own table, by name). The folder
+is the checkout's ``checkpoints/`` when the package runs from a checkout, else ``checkpoints``
+in the working directory, unless the app is told another (:func:`default_checkpoints`).
 
 Each tab offers its best measured fill first. On the Inpaint tab that is decided by the judge
 of JUDGE.md (held-out sources, LPIPS-shaped distance, win rate), read from each model's own
@@ -21,25 +23,30 @@ gets a choice with the classical fills. A missing or unreadable checkpoint never
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from fnmatch import fnmatch
 from pathlib import Path
 
-from inpaint_core.checkpoint import CheckpointError
+from inpaint_core.checkpoint import CheckpointError, read_meta
 from inpaint_core.data.landcover import get_class_table
 from inpaint_core.engine import Inpainter, resolve_device
-from inpaint_core.registry import FILLS, load_inpainter
+from inpaint_core.registry import FILLS, NETWORKS, PICTURE_TAB, TILE_TAB, load_inpainter, tab_fills
 
-__all__ = ["ALBUM_CHECKPOINT", "SATELLITE_CHECKPOINTS", "FALLBACK_TABLES", "PICTURE_TAB_FILLS", "TILE_TAB_FILLS",
-           "PATCHMATCH", "ALBUM_MODEL", "TELEA", "LANDCOVER_PATCHMATCH", "SATELLITE_MODEL", "LandcoverModel",
-           "AppModels", "load_app_models", "picture_checkpoints", "landcover_checkpoints", "judge_leads"]
+__all__ = ["ALBUM_CHECKPOINT", "SATELLITE_CHECKPOINTS", "CHECKOUT_CHECKPOINTS", "FALLBACK_TABLES", "PATCHMATCH",
+           "ALBUM_MODEL", "TELEA", "LANDCOVER_PATCHMATCH", "SATELLITE_MODEL", "LandcoverModel", "AppModels",
+           "load_app_models", "default_checkpoints", "folder_note", "picture_checkpoints", "landcover_checkpoints",
+           "LANDCOVER_NAMES", "judge_leads"]
 
 ALBUM_CHECKPOINT = "album.safetensors"  # the Inpaint tab's first model, and the file its notes ask for
-# land-cover models, in the order the Satellite tab offers them (the first found is its default)
-SATELLITE_CHECKPOINTS = ("satellite-dubai.safetensors", "satellite-deepglobe.safetensors", "satellite*.safetensors")
+# the land-cover models the Satellite tab offers first, in this order (the first found is its
+# default); any other land-cover model in the folder follows them, by file name
+SATELLITE_CHECKPOINTS = ("satellite-dubai.safetensors", "satellite-deepglobe.safetensors")
+# the tab a file goes to when it names no model kind this version knows (it is refused there,
+# with its reason): the Satellite tab for these names, else the Inpaint tab
+LANDCOVER_NAMES = "satellite*.safetensors"
+# a checkout's shipped models, beside the package; an installed package has no such folder
+CHECKOUT_CHECKPOINTS = Path(__file__).resolve().parents[2] / "checkpoints"
 # built-in tables offered with the classical fills when no loaded model paints them
 FALLBACK_TABLES = ("dubai-aerial", "deepglobe")
-# the built-in fills each tab offers besides its models, by registry name, best measured first
-PICTURE_TAB_FILLS = ("patchmatch", "telea")
-TILE_TAB_FILLS = ("landcover-patchmatch", "telea")
 
 # the labels of the fill choices that tests, the browser benchmark and docs/app.md name
 PATCHMATCH, ALBUM_MODEL, TELEA, LANDCOVER_PATCHMATCH, SATELLITE_MODEL = (
@@ -114,17 +121,52 @@ def judge_leads(meta: dict) -> bool:
         return False
 
 
+def default_checkpoints() -> Path:
+    """The folder the app reads its models from unless told another: the checkout's
+    ``checkpoints/`` (:data:`CHECKOUT_CHECKPOINTS`) when the package runs from a checkout, else
+    ``checkpoints`` in the working directory (a package installed by pip has no checkout around it)."""
+    return CHECKOUT_CHECKPOINTS if CHECKOUT_CHECKPOINTS.is_dir() else Path("checkpoints")
+
+
+def folder_note(folder: Path) -> str:
+    """Which folder the models were read from, without the server's path (the page shows it to
+    every visitor): the checkout's, the working directory's, or another by its name alone."""
+    folder = Path(folder).resolve()
+    if folder == CHECKOUT_CHECKPOINTS:
+        where = "the checkout's `checkpoints` folder"
+    elif folder == Path("checkpoints").resolve():
+        where = "`checkpoints` in the working directory"
+    else:
+        where = f"the folder `{folder.name}`"
+    return f"Models read from {where}" + ("" if folder.is_dir() else " (**no such folder**)")
+
+
+def _follows_landcover(path: Path) -> bool:
+    """Whether the model in ``path`` follows land cover, as its kind says (the registry's
+    ``extra_inputs``); by its file name (:data:`LANDCOVER_NAMES`) when the file names no kind this
+    version knows, so that tab says why it cannot load it."""
+    try:
+        kind = read_meta(path)["kind"]
+    except (CheckpointError, OSError):
+        kind = None
+    if kind in NETWORKS:
+        return "landcover" in FILLS[kind].extra_inputs
+    return fnmatch(path.name, LANDCOVER_NAMES)
+
+
 def picture_checkpoints(folder: Path) -> list[Path]:
-    """The files the Inpaint tab loads: :data:`ALBUM_CHECKPOINT` first, then every other
-    ``*.safetensors`` in ``folder`` by name, but those of the Satellite tab."""
-    theirs = set(landcover_checkpoints(folder))
-    files = sorted(p for p in folder.glob("*.safetensors") if p not in theirs)
+    """The files the Inpaint tab loads: every ``*.safetensors`` in ``folder`` whose model takes no
+    land cover, :data:`ALBUM_CHECKPOINT` first, then by name."""
+    files = [p for p in sorted(Path(folder).glob("*.safetensors")) if not _follows_landcover(p)]
     return sorted(files, key=lambda p: p.name != ALBUM_CHECKPOINT)
 
 
 def landcover_checkpoints(folder: Path) -> list[Path]:
-    """The files the Satellite tab loads, in the order of :data:`SATELLITE_CHECKPOINTS`, each once."""
-    return list(dict.fromkeys(p for pattern in SATELLITE_CHECKPOINTS for p in sorted(folder.glob(pattern))))
+    """The files the Satellite tab loads: every ``*.safetensors`` in ``folder`` whose model follows
+    land cover, those of :data:`SATELLITE_CHECKPOINTS` first in its order, then the others by name."""
+    files = [p for p in sorted(Path(folder).glob("*.safetensors")) if _follows_landcover(p)]
+    first = {name: i for i, name in enumerate(SATELLITE_CHECKPOINTS)}
+    return sorted(files, key=lambda p: first.get(p.name, len(first)))
 
 
 def _describe(model, path: Path) -> str:
@@ -138,24 +180,14 @@ def _class_count(table) -> str:
     return f"{len(table) - len(table.nodata_indices)} classes"  # the ones a user can ask for
 
 
-def _load(path: Path, device: str, tab: str, landcover: bool, notes: list[str]) -> Inpainter | None:
-    """The model in ``path`` if it loads and fits ``tab`` (one that follows ``landcover`` or one that
-    does not), else None and a note saying why, naming the file, never the server's folders (the
-    page shows them to every visitor)."""
+def _load(path: Path, device: str, tab: str, notes: list[str]) -> Inpainter | None:
+    """The model in ``path`` if it loads, else None and a note saying why, naming the file, never
+    the server's folders (the page shows them to every visitor)."""
     try:
-        model = load_inpainter(path, device=device)
+        return load_inpainter(path, device=device)
     except CheckpointError as err:  # its message names the file, not the server's folders
         notes.append(f"{tab}: **could not load** `{path.name}`: {err}")
         return None
-    if ("landcover" in model.extra_inputs) != landcover:  # by what the model takes, not by its file name
-        if landcover:
-            why = f"which does not follow land cover (an album model belongs in `{ALBUM_CHECKPOINT}`)"
-        else:
-            why = (f"which needs {', '.join(model.extra_inputs)}; a land-cover model belongs in a "
-                   "`satellite*.safetensors` file")
-        notes.append(f"{tab}: **left out** `{path.name}`: it holds a {model.kind} model, {why}")
-        return None
-    return model
 
 
 def _picture_fills(folder: Path, device: str, notes: list[str]) -> dict[str, Inpainter]:
@@ -163,7 +195,7 @@ def _picture_fills(folder: Path, device: str, notes: list[str]) -> dict[str, Inp
     judge, PatchMatch, the other models, then Telea."""
     models = {}
     for path in picture_checkpoints(folder):
-        model = _load(path, device, "Inpaint tab", False, notes)
+        model = _load(path, device, "Inpaint tab", notes)
         if model is not None:
             label = FILLS[model.kind].label
             models[label if path.name == f"{model.kind}.safetensors" else f"{path.stem}: {label}"] = model
@@ -173,7 +205,7 @@ def _picture_fills(folder: Path, device: str, notes: list[str]) -> dict[str, Inp
             notes.append(f"Inpaint tab: **album model missing** (no `{ALBUM_CHECKPOINT}` in the checkpoint folder)")
         notes.append("Inpaint tab offers PatchMatch and Telea only. Train the model with "
                      f"`python train/album.py --data DIR --export checkpoints/{ALBUM_CHECKPOINT}` (see the README).")
-    builtin = {FILLS[name].label: FILLS[name].make() for name in PICTURE_TAB_FILLS}
+    builtin = {FILLS[name].label: FILLS[name].make() for name in tab_fills(PICTURE_TAB)}
     # the default follows the judge: PatchMatch until a model's card shows it ahead of PatchMatch
     leading = {label: m for label, m in models.items() if judge_leads(m.meta)}
     fills = {**leading, PATCHMATCH: builtin.pop(PATCHMATCH), **models, **builtin}
@@ -192,7 +224,7 @@ def _model_choice(path: Path, model: Inpainter, notes: list[str]) -> LandcoverMo
     if bank is None:
         notes.append(f"Satellite tab: `{path.name}` has no exemplar bank, so land-cover PatchMatch cannot paint a "
                      "class the tile lacks; add one with `python -m inpaint_core bank` (see the README).")
-    fills = {FILLS[model.kind].label: model} | {FILLS[n].label: FILLS[n].make(table, bank) for n in TILE_TAB_FILLS}
+    fills = {FILLS[model.kind].label: model} | {FILLS[n].label: FILLS[n].make(table, bank) for n in tab_fills(TILE_TAB)}
     label = f"{path.stem} ({table.name}: {_class_count(table)})"
     return LandcoverModel(label, table, fills, path)
 
@@ -201,7 +233,7 @@ def _table_choice(table, notes: list[str]) -> LandcoverModel:
     """The Satellite tab's choice of a built-in ``table`` that no loaded model paints: the built-in fills, no bank."""
     notes.append(f"Satellite tab: the `{table.name}` classes with land-cover PatchMatch (no exemplar bank) and "
                  f"Telea only; train its model with `python train/satellite.py --data DIR --classes {table.name}`.")
-    fills = {FILLS[name].label: FILLS[name].make(table) for name in TILE_TAB_FILLS}
+    fills = {FILLS[name].label: FILLS[name].make(table) for name in tab_fills(TILE_TAB)}
     return LandcoverModel(f"{table.name} table, no model ({_class_count(table)})", table, fills)
 
 
@@ -209,10 +241,9 @@ def _landcover_models(folder: Path, device: str, fallback_tables: list, notes: l
     """The Satellite tab's choices: one per loaded land-cover model, then one per table of
     ``fallback_tables`` that none of them paints."""
     choices = [_model_choice(path, model, notes) for path in landcover_checkpoints(folder)
-               if (model := _load(path, device, "Satellite tab", True, notes)) is not None]
+               if (model := _load(path, device, "Satellite tab", notes)) is not None]
     if not choices:
-        notes.append("Satellite tab: **no satellite model** (no loadable `satellite*.safetensors` in the checkpoint "
-                     "folder). "
+        notes.append("Satellite tab: **no satellite model** (no loadable land-cover model in the checkpoint folder). "
                      "Train one with `python train/satellite.py --data DIR --classes dubai-aerial` (see the README).")
     painted = [choice.classes for choice in choices]
     choices += [_table_choice(table, notes) for table in fallback_tables if table not in painted]
@@ -230,17 +261,16 @@ def load_app_models(checkpoint_dir, device: str = "auto", fallback_classes=FALLB
     judge, else PatchMatch). The Satellite tab gets one :class:`LandcoverModel` per loaded
     land-cover checkpoint (:func:`landcover_checkpoints`), each with its own class table and
     exemplar bank, then one per built-in table of ``fallback_classes`` that no loaded model
-    paints (with land-cover PatchMatch, no bank, and Telea). A missing or unreadable checkpoint
-    is not fatal, nor is one whose model does not fit its tab (an album model named
-    ``satellite*.safetensors``: a tab takes a model by what it takes, not by its file name): it
-    is left out and ``notes`` says why and how to train the right one. A bad ``device`` or an
-    unknown fallback table raises ``ValueError``.
+    paints (with land-cover PatchMatch, no bank, and Telea). A file goes to the tab its model's
+    kind fits, whatever its name. A missing or unreadable checkpoint is not fatal: it is left out
+    and ``notes`` says why and how to train the right one; the first note says which folder was
+    read (:func:`folder_note`). A bad ``device`` or an unknown fallback table raises ``ValueError``.
     """
     resolved = str(resolve_device(device))
     folder = Path(checkpoint_dir)
     fallback_classes = [fallback_classes] if isinstance(fallback_classes, str) else list(fallback_classes)
     fallback_tables = [get_class_table(name) for name in fallback_classes]
-    notes: list[str] = []
+    notes = [folder_note(folder)]
     album_fills = _picture_fills(folder, resolved, notes)
     landcover_models = _landcover_models(folder, resolved, fallback_tables, notes)
     notes.append(f"Device: **{resolved}** (PatchMatch and Telea run on the CPU)")

@@ -8,8 +8,10 @@ components and how their events are wired to :class:`~inpaint_core.app.handlers.
 which turn widget values into calls of the app's logic in :mod:`inpaint_core.app`. Every event
 has an ``api_name`` so ``gradio_client`` can call it (see ``docs/app.md``). Models are loaded
 once at start; a missing checkpoint is replaced by a classical fill (PatchMatch, land-cover
-PatchMatch, Telea) and the page says so. The checkpoint and example folders default to those
-of the checkout this package sits in.
+PatchMatch, Telea) and the page says so. The checkpoint folder defaults to the checkout's
+``checkpoints/`` when the package runs from a checkout, else to ``checkpoints`` in the working
+directory (:func:`~inpaint_core.app.models.default_checkpoints`); the "Models and device" box
+and the startup lines say which folder was read. The examples are the checkout's.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from inpaint_core.app.handlers import (
     landcover_brush,
     region_brush,
 )
-from inpaint_core.app.models import AppModels, load_app_models
+from inpaint_core.app.models import AppModels, default_checkpoints, load_app_models
 from inpaint_core.app.picture import example_pictures
 from inpaint_core.app.tile import example_tiles
 from inpaint_core.data.masks import MASK_DILATION
@@ -37,11 +39,9 @@ from inpaint_core.data.pictures import animation_note, open_picture
 from inpaint_core.engine import STRATEGIES
 
 __all__ = ["build_demo", "build_parser", "demo_from_command_line", "launch", "main", "page_script", "MAX_FILE_SIZE",
-           "MAX_QUEUE", "MODEL_QUEUE", "CHECKPOINTS", "EXAMPLES"]
+           "MAX_QUEUE", "MODEL_QUEUE", "EXAMPLES"]
 
-CHECKOUT = Path(__file__).resolve().parents[2]  # the folder that holds the package (a checkout's root)
-CHECKPOINTS = CHECKOUT / "checkpoints"
-EXAMPLES = CHECKOUT / "examples"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"  # a checkout's example pictures and tiles
 # every event that runs a model shares this queue, so one model call runs at a time
 # (the CPU's cores or the GPU are used by that call; parallel calls would only thrash)
 MODEL_QUEUE = "model"
@@ -345,8 +345,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--port", type=int, default=7860, help="port to listen on")
     parser.add_argument("--share", action="store_true", help="also open a temporary public gradio.live link")
     parser.add_argument("--device", default="auto", help="auto (CUDA if available), cpu or cuda")
-    parser.add_argument("--checkpoints", default=str(CHECKPOINTS),
-                        help="folder with album.safetensors and satellite*.safetensors")
+    parser.add_argument("--checkpoints", default=str(default_checkpoints()),
+                        help="folder of models (album.safetensors, satellite-dubai.safetensors, ...); by default "
+                        "the checkout's checkpoints/ when run from a checkout, else ./checkpoints")
     parser.add_argument("--max-queue", type=int, default=MAX_QUEUE,
                         help="requests that may wait at once; more get 'Queue is full' (docs/app.md: sizing it)")
     return parser
@@ -363,6 +364,7 @@ def demo_from_command_line(argv=None) -> tuple[gr.Blocks, argparse.Namespace]:
         models = load_app_models(args.checkpoints, args.device)
     except ValueError as err:
         parser.error(str(err))
+    print(f"Checkpoints folder: {Path(args.checkpoints).resolve()}")  # the server's own console: its full path
     for note in models.notes:
         print(note.replace("**", "").replace("`", ""))
     return build_demo(models, max_queue=args.max_queue), args
