@@ -61,9 +61,6 @@ PREVIEW_SIDE = 1280
 EDIT_SIDE = 1280
 
 
-
-
-
 # --- images and masks ---------------------------------------------------------------------
 
 def check_image(image: np.ndarray, what: str = "image") -> np.ndarray:

@@ -258,7 +258,6 @@ class Handlers:
         return self.models.info_markdown
 
 
-
 def landcover_brush(classes, size: int = 20) -> gr.Brush:
     """The land-cover brush: one colour per class of the model's table, of radius ``size``."""
     colours = classes.hex_colors()

@@ -20,8 +20,8 @@ from scipy import ndimage
 from inpaint_core.app.editing import check_image
 from inpaint_core.data.masks import dilate_mask
 
-__all__ = ["FILL_MODES", "ERASE_DILATION", "class_indices", "class_mask", "fill_landcover", "paint_landcover", "SatelliteEdit",
-           "plan_satellite_edit", "palette", "colorize", "overlay_landcover", "legend_html"]
+__all__ = ["FILL_MODES", "ERASE_DILATION", "class_indices", "class_mask", "fill_landcover", "paint_landcover",
+           "SatelliteEdit", "plan_satellite_edit", "palette", "colorize", "overlay_landcover", "legend_html"]
 
 # "Fill with" rules of the satellite tab: key -> label shown in the app
 FILL_MODES = {

@@ -83,8 +83,9 @@ def free_form(
     """Brush strokes (polylines of random width) plus a few boxes.
 
     Widths and box sides are fractions of ``min(h, w)``, so the masks look alike at any
-    resolution (``side`` overrides ``min(h, w)`` as the reference, for crops). Strokes are redrawn until at least one pixel is covered and the hole
-    covers at most ``max_area`` of the image (the fill must have context to work from).
+    resolution (``side`` overrides ``min(h, w)`` as the reference, for crops). Strokes are
+    redrawn until at least one pixel is covered and the hole covers at most ``max_area`` of the
+    image (the fill must have context to work from).
     """
     side = side or min(h, w)
     for _ in range(20):

@@ -31,8 +31,9 @@ from inpaint_core.data.landcover import ClassTable, get_class_table
 from inpaint_core.data.masks import SATELLITE_MASKS, MaskSpec
 from inpaint_core.fills.prefill import prefill
 
-__all__ = ["find_tile_pairs", "pair_key", "label_finder", "match_by_stem", "centre_window", "tile_windows", "split_pairs",
-           "split_named", "SatelliteTiles", "IMAGE_SUFFIXES", "LABEL_DIRS", "IMAGE_ENDINGS", "LABEL_ENDINGS"]
+__all__ = ["find_tile_pairs", "pair_key", "label_finder", "match_by_stem", "centre_window", "tile_windows",
+           "split_pairs", "split_named", "SatelliteTiles", "IMAGE_SUFFIXES", "LABEL_DIRS", "IMAGE_ENDINGS",
+           "LABEL_ENDINGS"]
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff")
 LABEL_DIRS = ("masks", "landcover", "labels", "label")  # folder names that hold the land-cover rasters

@@ -79,10 +79,15 @@ class HoleRule:
     of the scene, except the nodata gaps that ``fill_nodata`` asks for."""
 
     mask: str | None = None  # a mask raster: white (>127) or nonzero = hole; any grid when georeferenced
-    mask_values: tuple[int, tuple[float, ...]] | None = None  # (band, values): hole where that band of the mask (of the scene without one) holds one of them
+    # (band, values): hole where that band of the mask (of the scene, without a mask) holds one of them
+    mask_values: tuple[int, tuple[float, ...]] | None = None
     fill_nodata: bool = False  # the scene's own nodata gaps are holes, and are filled
-    gap: int = 64  # fill_nodata: nodata areas narrower than this many px between data are gaps; wider ones (a scene's collar) stay nodata
-    dilate: int = 0  # the mask (and mask_values' holes) grown by a disc of this radius, as the app grows a painted hole; never the gaps
+    # fill_nodata: nodata areas narrower than this many px between data are gaps; wider ones (a
+    # scene's collar) stay nodata
+    gap: int = 64
+    # the mask (and mask_values' holes) grown by a disc of this radius, as the app grows a painted
+    # hole (data.masks.dilate_mask); never the gaps
+    dilate: int = 0
 
     def __post_init__(self):
         if self.mask is None and self.mask_values is None and not self.fill_nodata:
