@@ -423,8 +423,8 @@ def test_what_if_training_logs_the_referee_reading(tile_folder):
 def test_init_starts_a_new_run_from_an_exported_model(tile_folder):
     """--init rebuilds the exported networks as they were built, with no model flags; the
     export counts the steps of the run it came from; a contradicting flag stops the run."""
-    from inpaint_core.training.loop import load_state
     from inpaint_core.training.satellite import main
+    from inpaint_core.training.state import load_state
 
     data, vgg = tile_folder
     first, second = data / "first", data / "second"

@@ -70,7 +70,7 @@ def test_init_from_an_exported_model(image_folder, random_vgg_file, tmp_path):
                      "--init", str(first / "album.safetensors")))
     # at learning rate 0 the weights stay the ones --init loaded: the exported model's, tensor for tensor
     from inpaint_core.checkpoint import load_model_file
-    from inpaint_core.training.loop import load_state
+    from inpaint_core.training.state import load_state
 
     exported, _ = load_model_file(first / "album.safetensors")
     started = load_state(second / "state.pt")["model"]
@@ -158,7 +158,7 @@ def test_init_and_resume_rebuild_the_stored_model(image_folder, random_vgg_file,
     args = ["--data", str(image_folder), "--vgg-weights", str(random_vgg_file), "--out", str(second),
             "--export", str(second / "album.safetensors"), *no_model_flags]
     album.main(args + ["--steps", "3", "--val-every", "3", "--init", str(first / "album.safetensors")])
-    from inpaint_core.training.loop import load_state
+    from inpaint_core.training.state import load_state
 
     # (the export happens only when validation beats the --init model's: the state always says)
     assert load_state(second / "state.pt")["model_config"] == read_meta(first / "album.safetensors")["config"]
@@ -181,7 +181,7 @@ def test_stop_and_resume_trains_exactly_as_one_run(image_folder, random_vgg_file
     when the stop falls inside an epoch (the resumed run replays the epoch's shuffle)."""
     import torch
 
-    from inpaint_core.training.loop import load_state
+    from inpaint_core.training.state import load_state
 
     once, twice = tmp_path / "once", tmp_path / "twice"
     common = ["--val-every", "100", "--sample-every", "100", "--save-every", "100"]
@@ -216,7 +216,7 @@ def test_resume_keeps_the_runs_own_selection_and_intervals(image_folder, random_
     card = read_meta(out / "album.safetensors")["training"]
     assert card["steps"] == 3 and card["validation"]["psnr_hole"] == 30.0  # the better model stays exported
     assert "--resume keeps the run's own --select psnr_hole, --val-every 3, --save-every 3" in capsys.readouterr().out
-    from inpaint_core.training.loop import load_state
+    from inpaint_core.training.state import load_state
 
     stored = load_state(out / "state.pt")["train_config"]
     assert (stored["select"], stored["val_every"], stored["workers"]) == ("psnr_hole", 3, 0)
@@ -413,7 +413,7 @@ def test_a_best_score_carries_over_only_where_it_compares():
     """--resume keeps the stored best only for the same --select, and for perceptual the same layers."""
     from types import SimpleNamespace
 
-    from inpaint_core.training.loop import best_carries_over
+    from inpaint_core.training.state import best_carries_over
 
     psnr = SimpleNamespace(select="psnr_hole", val_perceptual="relu1_2,relu2_2")
     assert best_carries_over({"select": "psnr_hole", "val_perceptual": "relu4_3"}, psnr)  # layers don't matter to PSNR

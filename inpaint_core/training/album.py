@@ -55,14 +55,7 @@ from inpaint_core.training.device import (
     grad_scaler_for,
     optimizer_step,
 )
-from inpaint_core.training.loop import (
-    GeneratedBatch,
-    best_carries_over,
-    lr_factor,
-    start,
-    train,
-    train_loader,
-)
+from inpaint_core.training.loop import GeneratedBatch, lr_factor, start, train, train_loader
 from inpaint_core.training.losses import (
     PerceptualLoss,
     hinge_d_loss,
@@ -70,6 +63,7 @@ from inpaint_core.training.losses import (
     l1_loss,
     tv_loss,
 )
+from inpaint_core.training.state import best_carries_over
 from inpaint_core.training.validation import (
     held_out_judge,
     predict,

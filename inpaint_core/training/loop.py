@@ -7,10 +7,9 @@ validation figures, its sample grid and its export. The loop owns the rest, the 
 
 * the start (:func:`start`): processes and devices, seeds, the run folder, and what the run
   continues from: ``--resume``'s training state or ``--init``'s model file;
-* the resumable training state next to the run (networks, optimisers, step, RNG, configs),
-  saved atomically every ``--save-every`` steps, from which a resumed run goes on exactly
-  where the run stopped, mid-epoch included; exported models go through
-  :mod:`inpaint_core.checkpoint` instead;
+* the resumable training state next to the run (:mod:`inpaint_core.training.state`), saved
+  every ``--save-every`` steps, from which a resumed run goes on exactly where the run stopped,
+  mid-epoch included;
 * the learning-rate schedule, the log and its curves (:mod:`inpaint_core.training.logs`);
 * validation every ``--val-every`` steps, the export of the best validated model by
   ``--select``, and ``--keep-exports``;
@@ -21,7 +20,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import os
 import platform
 import time
 import typing
@@ -32,7 +30,7 @@ from torch.utils.data import DataLoader, DistributedSampler
 from tqdm import tqdm
 
 from inpaint_core.checkpoint import load_model_file
-from inpaint_core.training.config import JUDGE, TrainConfig, layer_names, resumed_settings
+from inpaint_core.training.config import TrainConfig, resumed_settings
 from inpaint_core.training.device import (
     Dist,
     agreed_stop,
@@ -40,10 +38,10 @@ from inpaint_core.training.device import (
     setup_distributed,
 )
 from inpaint_core.training.logs import JsonLog, plot_curves
+from inpaint_core.training.state import Progress, best_carries_over, load_state, save_state
 from inpaint_core.training.validation import selection_score
 
-__all__ = ["GeneratedBatch", "Trainer", "Run", "start", "train", "train_loader", "Progress", "lr_factor", "save_state",
-           "load_state", "best_carries_over", "Timer"]
+__all__ = ["GeneratedBatch", "Trainer", "Run", "start", "train", "train_loader", "lr_factor", "Timer"]
 
 
 @dataclasses.dataclass
@@ -173,29 +171,6 @@ def train_loader(dataset, cfg: TrainConfig, ddp: Dist) -> DataLoader:
                       num_workers=cfg.workers, drop_last=len(dataset) >= cfg.batch_size)
 
 
-@dataclasses.dataclass
-class Progress:
-    """Where a run stands; the loop advances it, the training state keeps it."""
-
-    step: int = 0
-    epoch: int = 0
-    best: float = -float("inf")  # the best --select score exported so far (see ``selection_score``)
-    batch_in_epoch: int = 0  # batches of ``epoch`` already trained on
-    epoch_rng: typing.Any = None  # torch's RNG state when ``epoch`` began (it drew the epoch's shuffle)
-    last_val: dict = dataclasses.field(default_factory=dict)
-    last_val_step: int = -1
-
-    def resumable(self) -> dict:
-        """What a training state must keep so that a resumed run continues exactly where it stopped."""
-        return {"step": self.step, "epoch": self.epoch, "best": self.best, "batch_in_epoch": self.batch_in_epoch,
-                "epoch_rng": self.epoch_rng}
-
-    @classmethod
-    def from_state(cls, state: dict) -> "Progress":
-        return cls(state["step"], state["epoch"], state["best"], state.get("batch_in_epoch", 0),
-                   state.get("epoch_rng"))
-
-
 def lr_factor(step: int, total: int, warmup: int = 0, cosine: bool = False) -> float:
     """The learning-rate schedule, one function of the step: a linear warm-up over ``warmup``
     steps, then constant, or decaying to zero on a cosine over ``total`` steps."""
@@ -203,30 +178,6 @@ def lr_factor(step: int, total: int, warmup: int = 0, cosine: bool = False) -> f
     if cosine:
         factor *= 0.5 * (1 + math.cos(math.pi * min(step, total) / max(1, total)))
     return factor
-
-
-def save_state(path, **state) -> None:
-    """Save a resumable training state (tensors, numbers, strings, dicts) atomically."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)  # an interrupted save never destroys the previous state
-
-
-def load_state(path) -> dict:
-    # weights_only: the state holds only tensors and plain values, so no code runs on load
-    return torch.load(path, map_location="cpu", weights_only=True)
-
-
-def best_carries_over(state: dict, cfg) -> bool:
-    """Whether a resumed run's best score still compares with this run's: the same ``--select``,
-    and for ``perceptual``/``judge`` the same distance (another figure, or a distance on other
-    layers, does not)."""
-    if state.get("select", "psnr_hole") != cfg.select:
-        return False
-    return cfg.select not in ("perceptual", JUDGE) or layer_names(
-        state.get("val_perceptual", cfg.val_perceptual)) == layer_names(cfg.val_perceptual)
 
 
 class Timer:
