@@ -33,7 +33,7 @@ from inpaint_core.engine import MAX_PIXELS, MAX_SIDE, check_8bit, on_white
 from inpaint_core.fills.prefill import prefill
 
 __all__ = ["IMAGE_EXTS", "list_images", "check_size", "check_file", "open_picture", "read_picture",
-           "load_rgb", "animation_note", "write_png", "split_files", "held_out_files", "file_sources",
+           "load_rgb", "resize_short_side", "animation_note", "write_png", "split_files", "held_out_files", "file_sources",
            "split_by_source", "names_source", "in_turn", "InpaintDataset"]
 
 IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".webp"}
@@ -320,7 +320,7 @@ def in_turn(groups: list[list], hashed: bool = False) -> list:
     return out
 
 
-def _resize_short_side(image: np.ndarray, side: int) -> np.ndarray:
+def resize_short_side(image: np.ndarray, side: int) -> np.ndarray:
     h, w = image.shape[:2]
     if min(h, w) == side:
         return image
@@ -363,7 +363,7 @@ class InpaintDataset(Dataset):
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         epoch = 0 if (self.fixed_masks or not self.train) else self.epoch
         rng = np.random.default_rng([self.seed, epoch, index])
-        image = _resize_short_side(load_rgb(self.files[index]), self.resize)
+        image = resize_short_side(load_rgb(self.files[index]), self.resize)
         h, w = image.shape[:2]
         c = self.crop
         if self.train and not self.fixed_masks:

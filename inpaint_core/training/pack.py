@@ -25,7 +25,7 @@ from pathlib import Path
 from PIL import Image
 
 from inpaint_core.data.pictures import (
-    _resize_short_side,
+    resize_short_side,
     file_sources,
     in_turn,
     list_images,
@@ -41,7 +41,7 @@ MIB = 1024 * 1024
 def _encode(path: Path, side: int, quality: int) -> bytes:
     """The picture at its training size, as a JPEG (or a PNG where its name says PNG or WebP: the
     name is kept, because validation orders held-out pictures by a hash of their names)."""
-    image = _resize_short_side(load_rgb(path), side)
+    image = resize_short_side(load_rgb(path), side)
     buf = io.BytesIO()
     if path.suffix.lower() in (".jpg", ".jpeg"):
         Image.fromarray(image).save(buf, "JPEG", quality=quality)
