@@ -25,11 +25,11 @@ from pathlib import Path
 from PIL import Image
 
 from inpaint_core.data.pictures import (
-    resize_short_side,
     file_sources,
     in_turn,
     list_images,
     load_rgb,
+    resize_short_side,
     split_by_source,
 )
 
