@@ -201,7 +201,7 @@ def _from_table(name: str) -> Fill:
 # baselines and --method's choices), then the networks by checkpoint kind
 FILLS: dict[str, Fill] = {fill.name: fill for fill in (
     *(_from_table(name) for name in BUILTIN_FILLS),
-    Fill("album", "Album model (fast; smooth fills, good on thin strokes)", AlbumInpainter),
+    Fill("album", "Album model (a network that corrects its pre-fill; see its card)", AlbumInpainter),
     Fill("satellite", "Satellite model (GAN)", SatelliteInpainter),
 )}  # fmt: skip
 

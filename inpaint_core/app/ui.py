@@ -52,9 +52,9 @@ MAX_QUEUE = 32
 SLIDER_LABEL = f"Before / after (scaled to {editing.PREVIEW_SIDE} px for larger pictures)"
 RESULT_LABEL = "Result: full-size PNG"
 FILL_HELP = (
-    "PatchMatch copies real texture from the picture (about a second per painted region) and is nearer the "
-    "originals than the model on most held-out pictures; the model is fast and smooth, good on thin strokes; "
-    "Telea is instant and smooth"
+    "The shipped album model corrects PatchMatch's fill and is nearer the originals than PatchMatch on most "
+    "held-out pictures, at PatchMatch's time; PatchMatch copies real texture from the picture (about a second "
+    "per painted region); Telea is instant and smooth"
 )
 SAT_MODEL_HELP = (
     "each land-cover model paints its own classes (Dubai: urban; DeepGlobe: rural fields, forest, water); "
