@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from inpaint_core.engine import NetworkInpainter, load_weights
 from inpaint_core.fills.classical import patchmatch_texture
 from inpaint_core.fills.prefill import check_prefill, prefill
-from inpaint_core.models.blocks import NetConfig, ResBlock, conv_act, doc
+from inpaint_core.models.blocks import NetConfig, ResBlock, conv_act, doc, shuffle_head, up_path
 
 __all__ = ["AlbumConfig", "AlbumUNet", "PatchDiscriminator", "AlbumInpainter"]
 
@@ -69,14 +69,8 @@ class AlbumUNet(nn.Module):
         self.bottleneck = nn.Sequential(
             *[ResBlock(chans[-1], dilation=2 ** (1 + i % 2)) for i in range(config.bottleneck_blocks)]
         )
-        self.up = nn.ModuleList(
-            nn.Sequential(conv_act(chans[i + 1] + chans[i], chans[i]), conv_act(chans[i], chans[i]))
-            for i in reversed(range(config.depth))
-        )
-        self.head = nn.Conv2d(chans[0], 3 * 4, 3, padding=1)
-        if config.residual:
-            nn.init.zeros_(self.head.weight)
-            nn.init.zeros_(self.head.bias)
+        self.up = up_path(chans, config.depth)
+        self.head = shuffle_head(chans[0], config.residual)
 
     def forward(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         m = self.config.multiple

@@ -8,7 +8,7 @@ from dataclasses import asdict, field
 import torch
 import torch.nn as nn
 
-__all__ = ["doc", "NetConfig", "conv_act", "ResBlock"]
+__all__ = ["doc", "NetConfig", "conv_act", "ResBlock", "up_path", "shuffle_head"]
 
 
 def doc(default, help: str):  # noqa: A002 - the training scripts turn it into the flag's -h line
@@ -48,3 +48,22 @@ class ResBlock(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x + self.conv2(self.act(self.conv1(x)))
+
+
+def up_path(chans: list[int], depth: int) -> nn.ModuleList:
+    """A U-Net's way up, deepest level first: at each level the upsampled features and the skip,
+    concatenated, through two convolutions down to that level's channels."""
+    return nn.ModuleList(
+        nn.Sequential(conv_act(chans[i + 1] + chans[i], chans[i]), conv_act(chans[i], chans[i]))
+        for i in reversed(range(depth))
+    )
+
+
+def shuffle_head(cin: int, residual: bool) -> nn.Conv2d:
+    """The last convolution, to 3 x 2 x 2 channels a pixel shuffle turns into full-resolution RGB;
+    zero at the start when the network predicts a correction (an untrained one is its pre-fill)."""
+    head = nn.Conv2d(cin, 3 * 4, 3, padding=1)
+    if residual:
+        nn.init.zeros_(head.weight)
+        nn.init.zeros_(head.bias)
+    return head

@@ -28,7 +28,7 @@ from inpaint_core.engine import NetworkInpainter, load_weights
 from inpaint_core.fills.classical import patchmatch_texture
 from inpaint_core.fills.landcover import BANK_PREFIX, ExemplarBank
 from inpaint_core.fills.prefill import BANK_COMMAND, BANK_PREFILLS, check_prefill, prefill
-from inpaint_core.models.blocks import NetConfig, ResBlock, conv_act, doc
+from inpaint_core.models.blocks import NetConfig, ResBlock, conv_act, doc, shuffle_head, up_path
 
 __all__ = ["SatelliteConfig", "SatelliteGenerator", "SatelliteDiscriminator", "SatelliteInpainter", "split_state", "DISC_PREFIX",
            "REFEREE_PREFIX"]
@@ -108,14 +108,8 @@ class SatelliteGenerator(nn.Module):
         )
         self.bottleneck_in = nn.Sequential(nn.Conv2d(chans[-1] + lcs[-1], chans[-1], 1), nn.LeakyReLU(0.2, True))
         self.bottleneck = nn.Sequential(*[ResBlock(chans[-1], dilation=2 ** (1 + i % 2)) for i in range(c.bottleneck_blocks)])
-        self.up = nn.ModuleList(
-            nn.Sequential(conv_act(chans[i + 1] + chans[i], chans[i]), conv_act(chans[i], chans[i]))
-            for i in reversed(range(c.depth))
-        )
-        self.head = nn.Conv2d(chans[0], 3 * 4, 3, padding=1)
-        if c.residual:
-            nn.init.zeros_(self.head.weight)
-            nn.init.zeros_(self.head.bias)
+        self.up = up_path(chans, c.depth)
+        self.head = shuffle_head(chans[0], c.residual)
 
     def forward(self, image: torch.Tensor, mask: torch.Tensor, landcover: torch.Tensor) -> torch.Tensor:
         m = self.config.multiple

@@ -35,41 +35,13 @@ from inpaint_core.data.pictures import InpaintDataset
 from inpaint_core.fills.classical import patchmatch, telea
 from inpaint_core.models.album import AlbumConfig, AlbumUNet, PatchDiscriminator
 from inpaint_core.models.vgg import VGG16Features, load_vgg16
-from inpaint_core.training.album_validation import (
-    describe_validation,
-    split_pictures,
-    validate,
-)
-from inpaint_core.training.config import (
-    JUDGE,
-    TrainConfig,
-    field,
-    layer_names,
-    parse_config,
-    resolve_model_config,
-)
-from inpaint_core.training.device import (
-    Dist,
-    autocast_for,
-    data_parallel,
-    grad_scaler_for,
-    optimizer_step,
-)
+from inpaint_core.training.album_validation import describe_validation, split_pictures, validate
+from inpaint_core.training.config import JUDGE, TrainConfig, field, layer_names, parse_config, resolve_model_config
+from inpaint_core.training.device import Dist, autocast_for, data_parallel, grad_scaler_for, optimizer_step
 from inpaint_core.training.loop import GeneratedBatch, lr_factor, start, train, train_loader
-from inpaint_core.training.losses import (
-    PerceptualLoss,
-    hinge_d_loss,
-    hinge_g_loss,
-    l1_loss,
-    tv_loss,
-)
+from inpaint_core.training.losses import PerceptualLoss, hinge_d_loss, hinge_g_loss, l1_loss, tv_loss
 from inpaint_core.training.state import best_carries_over
-from inpaint_core.training.validation import (
-    held_out_judge,
-    predict,
-    sample_columns,
-    save_grid,
-)
+from inpaint_core.training.validation import held_out_judge, predict, sample_columns, save_grid
 
 __all__ = ["AlbumTrainConfig", "AlbumSteps", "AlbumTrainer", "compute_losses", "vgg_weight_at", "lr_find", "main"]
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["JsonLog", "plot_curves"]
+__all__ = ["JsonLog", "plot_curves", "save_figure"]
 
 
 class JsonLog:
@@ -80,9 +80,16 @@ def plot_curves(log_path, out_path, panels: dict[str, list[str]], log_scale: tup
         ax.grid(alpha=0.3)
         if ax.lines:
             ax.legend(fontsize=8)
+    return save_figure(fig, out_path)
+
+
+def save_figure(fig, path) -> Path:
+    """A matplotlib figure as a PNG at ``path`` (its folder made), then closed."""
+    import matplotlib.pyplot as plt
+
     fig.tight_layout()
-    out_path = Path(out_path)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out_path, dpi=100)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
     plt.close(fig)
-    return out_path
+    return path

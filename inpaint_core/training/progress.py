@@ -16,6 +16,8 @@ import argparse
 import json
 from pathlib import Path
 
+from inpaint_core.training.logs import save_figure
+
 __all__ = ["load_points", "plot_progress", "main"]
 
 PSNR_TARGET_DB = 1.0  # the album and satellite issues' margins over the reference fill
@@ -72,12 +74,7 @@ def plot_progress(groups: dict[str, list[dict]], out: Path, title: str = "") -> 
         ax.legend(fontsize=8)
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=100)
-    plt.close(fig)
-    return out
+    return save_figure(fig, out)
 
 
 def main(argv=None) -> int:

@@ -44,34 +44,12 @@ from inpaint_core.models.satellite import (
     split_state,
 )
 from inpaint_core.models.vgg import load_vgg16
-from inpaint_core.training.config import (
-    TrainConfig,
-    field,
-    layer_names,
-    parse_config,
-    resolve_model_config,
-)
-from inpaint_core.training.device import (
-    Dist,
-    autocast_for,
-    data_parallel,
-    grad_scaler_for,
-    optimizer_step,
-)
+from inpaint_core.training.config import TrainConfig, field, layer_names, parse_config, resolve_model_config
+from inpaint_core.training.device import Dist, autocast_for, data_parallel, grad_scaler_for, optimizer_step
 from inpaint_core.training.loop import GeneratedBatch, Run, lr_factor, start, train, train_loader
-from inpaint_core.training.losses import (
-    PerceptualLoss,
-    class_targets,
-    satellite_d_loss,
-    satellite_g_loss,
-)
+from inpaint_core.training.losses import PerceptualLoss, class_targets, satellite_d_loss, satellite_g_loss
 from inpaint_core.training.satellite_validation import split_tiles, validate
-from inpaint_core.training.validation import (
-    held_out_judge,
-    predict,
-    sample_columns,
-    save_grid,
-)
+from inpaint_core.training.validation import held_out_judge, predict, sample_columns, save_grid
 
 __all__ = ["SatelliteTrainConfig", "SatelliteTrainer", "model_config", "main"]
 
