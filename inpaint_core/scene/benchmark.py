@@ -11,13 +11,16 @@ Generates tiled, compressed scenes (kept in ``--work`` for the next run) and fil
   thread each, against one process with one thread (torch, GDAL and OpenMP at one thread).
 
 Peak memory is the child's peak resident set (``wait4``'s ``ru_maxrss``: the process that reads,
-fills and writes; on a cluster, the workers' own peak as the run prints it). Scenes and holes are
+fills and writes; on a cluster, the workers' own peak as the run prints it). Scenes are generated
+in a process of their own, so this one stays small: Linux counts the peak of the process a child
+was forked from as the child's own. Scenes and holes are
 seeded, so two runs fill the same pixels. Prints a Markdown table.
 """
 
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import os
 import re
 import subprocess
@@ -69,6 +72,14 @@ def make_scene(work: Path, side: int, holes: int, bands: int = 3, dtype: str = "
 
 def _holes(side: int, fraction: float = 0.01) -> int:
     return max(1, round(fraction * side * side / 70**2))  # rectangles of 20-120 px: 70^2 px on average
+
+
+def _generate(work: Path, side: int, holes: int, bands: int, dtype: str) -> tuple[Path, Path]:
+    """:func:`make_scene` in a process of its own. Linux carries a process's peak resident memory
+    over its ``exec``, and a child starts as a copy of this one: had this process grown to hold a
+    40000 px scene's strips, every fill started after it would report that peak as its own."""
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        return pool.apply(make_scene, (work, side, holes, bands, dtype))
 
 
 def _run(scene: Path, mask: Path, out: Path, method: str, checkpoint, extra: list[str], env: dict) -> dict:
@@ -133,7 +144,7 @@ def main(args: argparse.Namespace) -> int:
     rows = []
     for name, (side, holes, bands, dtype), extra, env in cases:
         print(f"  {name}: generating the scene (once) ...", file=sys.stderr, flush=True)
-        scene, mask = make_scene(args.work, side, holes, bands, dtype)
+        scene, mask = _generate(args.work, side, holes, bands, dtype)
         for method in methods:
             print(f"  {name}: {method} ...", file=sys.stderr, flush=True)
             result = _run(scene, mask, args.work / "out", method, args.checkpoint, extra, env)

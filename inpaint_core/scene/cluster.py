@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from inpaint_core.engine import InferenceOptions
 from inpaint_core.registry import make_inpainter
 from inpaint_core.scene.fill import fill_window
+from inpaint_core.scene.inputs import gdal_env
 
 __all__ = ["FillSpec", "DaskRunner"]
 
@@ -59,6 +60,12 @@ class FillSpec:
 
 def _fill_task(spec: FillSpec, scene, job, scale, stats):
     return fill_window(spec.build(), scene, job, scale, stats)
+
+
+def _in_gdal_env(fn, *args):
+    """``fn(*args)`` on a worker, with the scene's GDAL settings (its bounded block cache)."""
+    with gdal_env():
+        return fn(*args)
 
 
 def _peak_mb() -> float:
@@ -104,7 +111,7 @@ class DaskRunner:
                 args = next(items, None)
                 if args is None:
                     return
-                pending.append(self.client.submit(fn, *args, retries=self.retries, pure=False))
+                pending.append(self.client.submit(_in_gdal_env, fn, *args, retries=self.retries, pure=False))
 
         top_up()
         try:

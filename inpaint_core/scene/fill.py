@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from inpaint_core.data.raster import BandStats, Raster, filled_bands
-from inpaint_core.scene.inputs import Box, Scene, clip_box
+from inpaint_core.scene.inputs import Box, Scene, clip_box, gdal_env
 from inpaint_core.scene.plan import Job, SceneOptions, plan_scene
 from inpaint_core.scene.write import SceneWriter
 
@@ -142,17 +142,18 @@ def fill_scene(inpainter, scene: Scene, output, opts: SceneOptions | None = None
     """
     opts = opts or SceneOptions()
     runner = runner or InProcess(inpainter)
-    plan = plan_scene(scene, inpainter.options, opts, runner)
-    if progress:
-        progress(len(plan.jobs))
-    writer = SceneWriter(scene, output, opts)
-    try:
-        for fill in runner.fill(scene, plan.jobs, plan.scale, plan.stats):
-            writer.write(fill)
-            if progress:
-                progress(None)
-        path = writer.close()
-    except BaseException:
-        writer.abort()
-        raise
+    with gdal_env():
+        plan = plan_scene(scene, inpainter.options, opts, runner)
+        if progress:
+            progress(len(plan.jobs))
+        writer = SceneWriter(scene, output, opts)
+        try:
+            for fill in runner.fill(scene, plan.jobs, plan.scale, plan.stats):
+                writer.write(fill)
+                if progress:
+                    progress(None)
+            path = writer.close()
+        except BaseException:
+            writer.abort()
+            raise
     return SceneReport(path, len(plan.regions), len(plan.jobs), plan.hole_pixels)

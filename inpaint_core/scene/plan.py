@@ -97,6 +97,30 @@ class StripScan:
     high: dict[int, float] = field(default_factory=dict)
 
 
+def _label_strip(hole_all: np.ndarray, rows: slice, y0: int, y1: int, margin: int) -> StripScan:
+    """The labelled pieces of a strip's hole grown by ``margin`` (``hole_all``: the strip read with
+    its margin rows; ``rows``: the strip's own rows in it). Only the columns between the strip's
+    first and last hole pixel (and ``margin`` around) are grown and labelled: in a scene of sparse
+    holes that is a small part of each strip, and most strips have none."""
+    w = hole_all.shape[1]
+    top, bottom = np.zeros(w, np.int32), np.zeros(w, np.int32)
+    columns = np.flatnonzero(hole_all.any(axis=0))
+    if not columns.size:
+        return StripScan(y0, y1, top, bottom, np.zeros((0, 4), np.int64), 0, 0)
+    x0, x1 = max(0, int(columns[0]) - margin), min(w, int(columns[-1]) + margin + 1)
+    grown = hole_all[:, x0:x1].astype(np.uint8)
+    if margin > 0:
+        grown = cv2.dilate(grown, cv2.getStructuringElement(cv2.MORPH_RECT, (2 * margin + 1, 2 * margin + 1)))
+    grown = np.ascontiguousarray(grown[rows])
+    holes = int(hole_all[rows].sum())
+    if not grown.any():  # the hole lies in the margin rows only: another strip's
+        return StripScan(y0, y1, top, bottom, np.zeros((0, 4), np.int64), holes, 0)
+    n, labels, st, _ = cv2.connectedComponentsWithStats(grown, connectivity=8)
+    x, y, bw, bh = (st[1:n, i].astype(np.int64) for i in range(4))
+    top[x0:x1], bottom[x0:x1] = labels[0], labels[-1]
+    return StripScan(y0, y1, top, bottom, np.stack([y + y0, y + bh + y0, x + x0, x + x0 + bw], 1), holes, 0)
+
+
 def scan_strip(scene: Scene, y0: int, y1: int, margin: int, need: _Need) -> StripScan:
     """Rows ``y0..y1-1`` of ``scene``: where its hole grown by ``margin`` lies (8-connected
     pieces, labelled), and the counts of its values. Reads the strip with ``margin`` rows (and
@@ -106,14 +130,8 @@ def scan_strip(scene: Scene, y0: int, y1: int, margin: int, need: _Need) -> Stri
     read = need.pixels or not scene.all_valid
     hole_all, _, data, valid = scene.holes(outer, pixels=True) if read else scene.holes(outer) + (None, None)
     rows = slice(y0 - outer[0], y1 - outer[0])
-    grown = hole_all.astype(np.uint8)
-    if margin > 0 and hole_all.any():
-        grown = cv2.dilate(grown, cv2.getStructuringElement(cv2.MORPH_RECT, (2 * margin + 1, 2 * margin + 1)))
-    grown, hole = grown[rows], hole_all[rows]
-    n, labels, st, _ = cv2.connectedComponentsWithStats(np.ascontiguousarray(grown), connectivity=8)
-    x, y, bw, bh = (st[1:n, i].astype(np.int64) for i in range(4))
-    scan = StripScan(y0, y1, labels[0].copy(), labels[-1].copy(), np.stack([y + y0, y + bh + y0, x, x + bw], 1),
-                     int(hole.sum()), 0)
+    scan = _label_strip(hole_all, rows, y0, y1, margin)
+    hole = hole_all[rows]
     if not read:
         scan.known = hole.size - scan.holes
         return scan
