@@ -165,7 +165,7 @@ def to_rgb_array(image) -> np.ndarray:
         if isinstance(image, Image.Image):
             check_8bit(image)
             has_alpha = image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info
-            return on_white(np.asarray(image.convert("RGBA" if has_alpha else "RGB")))
+            return on_white(np.array(image.convert("RGBA" if has_alpha else "RGB")))  # a writable copy
     except ImportError:  # pragma: no cover
         pass
     if not isinstance(image, np.ndarray):
@@ -176,7 +176,7 @@ def to_rgb_array(image) -> np.ndarray:
         raise ValueError(f"image must be HxWx3 RGB (or HxWx4 RGBA), got shape {image.shape}")
     if image.shape[0] < 1 or image.shape[1] < 1:
         raise ValueError(f"image is empty (shape {image.shape})")
-    return on_white(image).copy() if image.ndim == 2 else np.ascontiguousarray(on_white(image))
+    return on_white(image)
 
 
 def region_boxes(mask: np.ndarray, margin: int, min_side: int) -> list[tuple[int, int, int, int]]:

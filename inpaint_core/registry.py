@@ -134,8 +134,6 @@ class LandcoverFillInpainter(Inpainter):
     bank's texture likewise (the pre-fill of the DeepGlobe generator).
     """
 
-    detail_pass = staticmethod(patchmatch_texture)
-
     extra_inputs = LANDCOVER
 
     def __init__(self, classes, method: str = "landcover-patchmatch", bank=None, options=None, meta=None):

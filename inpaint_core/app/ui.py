@@ -200,11 +200,11 @@ def build_demo(models: AppModels, workdir: Path | None = None, max_queue: int = 
                     history = gr.State([])  # results kept to edit further (inpaint_core.app.editor_state)
                     with gr.Row():
                         dilation = Slider(0, 50, value=MASK_DILATION, step=1, label="Mask dilation (pixels)",
-                                             info="grow the painted hole, to also remove the stroke's halo",
-                                             elem_id="inpaint-dilation")
+                                          info="grow the painted hole, to also remove the stroke's halo",
+                                          elem_id="inpaint-dilation")
                         strategy = Radio(strategies, value="crop", label="Large-image strategy", info=STRATEGY_HELP)
                     album_method = Radio(list(models.album_fills), value=next(iter(models.album_fills)),
-                                            label="Fill method", info=FILL_HELP, elem_id="inpaint-method")
+                                         label="Fill method", info=FILL_HELP, elem_id="inpaint-method")
                     run = gr.Button("Inpaint", variant="primary", elem_id="inpaint-run")
                 with gr.Column():
                     compare = gr.ImageSlider(label=SLIDER_LABEL, format="png", type="filepath",
@@ -280,9 +280,9 @@ def build_demo(models: AppModels, workdir: Path | None = None, max_queue: int = 
                         sat_dilation = Slider(0, 20, value=landcover_edit.ERASE_DILATION, step=1,
                                               label="Mask dilation (pixels)")
                         sat_strategy = Radio(strategies, value="crop", label="Large-image strategy",
-                                                info=STRATEGY_HELP)
+                                             info=STRATEGY_HELP)
                     sat_method = Radio(list(default.fills), value=next(iter(default.fills)),
-                                          label="Fill method", info=SAT_FILL_HELP, elem_id="satellite-method")
+                                       label="Fill method", info=SAT_FILL_HELP, elem_id="satellite-method")
                     sat_run = gr.Button("Inpaint", variant="primary", elem_id="satellite-run")
                 with gr.Column():
                     sat_compare = gr.ImageSlider(label=SLIDER_LABEL, format="png", type="filepath",

@@ -25,7 +25,6 @@ import torch.nn.functional as F
 from inpaint_core.checkpoint import CheckpointError
 from inpaint_core.data.landcover import LANDCOVER, ClassTable, table_from_meta
 from inpaint_core.engine import NetworkInpainter, load_weights
-from inpaint_core.fills.classical import patchmatch_texture
 from inpaint_core.fills.landcover import BANK_PREFIX, ExemplarBank
 from inpaint_core.fills.prefill import BANK_COMMAND, BANK_PREFILLS, check_prefill, prefill
 from inpaint_core.models.blocks import NetConfig, ResBlock, conv_act, doc, shuffle_head, up_path
@@ -211,7 +210,6 @@ class SatelliteInpainter(NetworkInpainter):
     """
 
     kind = "satellite"
-    detail_pass = staticmethod(patchmatch_texture)
     extra_inputs = LANDCOVER
 
     def __init__(self, model: SatelliteGenerator, classes: ClassTable, device="auto", options=None, meta=None,

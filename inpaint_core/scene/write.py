@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from inpaint_core.scene.inputs import Scene, window_of
+from inpaint_core.scene.inputs import GDAL_CACHE, Scene, window_of
 from inpaint_core.scene.plan import SceneOptions
 
 __all__ = ["SceneWriter"]
@@ -31,7 +31,7 @@ class SceneWriter:
         self.scene, self.path, self.opts = scene, Path(path), opts
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.part = self.path.with_name(self.path.name + ".part")
-        self.env = rasterio.Env(GDAL_CACHEMAX=256 * 2**20, GDAL_NUM_THREADS=opts.gdal_threads)
+        self.env = rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE, GDAL_NUM_THREADS=opts.gdal_threads)
         self.env.__enter__()
         with rasterio.open(scene.path) as src:
             compress = str(src.profile.get("compress") or "").lower()
