@@ -557,3 +557,23 @@ def test_named_hold_out_is_unambiguous_in_a_many_folder_layout(tile_folder):
     train, val = split_named(pairs, "Tile 2/images/image_part_001", data)
     assert [p[0].relative_to(data).as_posix() for p in val] == ["Tile 2/images/image_part_001.jpg"]
     assert len(train) == 3
+
+
+def test_named_hold_out_of_a_whole_folder(tile_folder):
+    """--val-tiles 'Tile 2' holds out every image of that tile (a whole tile never trained on),
+    and a folder that holds no image is refused like an unknown name."""
+    from inpaint_core.data.tiles import find_tile_pairs, split_named
+
+    data, _ = tile_folder
+    other = data / "Tile 2"
+    for sub in ("images", "masks"):
+        (other / sub).mkdir(parents=True)
+        for src in (data / "Tile 1" / sub).iterdir():
+            (other / sub / src.name).write_bytes(src.read_bytes())
+    pairs = find_tile_pairs(data)
+    train, val = split_named(pairs, "Tile 2", data)
+    assert val and all(p[0].relative_to(data).parts[0] == "Tile 2" for p in val)
+    assert train and all(p[0].relative_to(data).parts[0] == "Tile 1" for p in train)
+    assert split_named(pairs, "Tile 2/", data) == (train, val)
+    with pytest.raises(ValueError, match="no image called"):
+        split_named(pairs, "Tile 9", data)

@@ -128,9 +128,11 @@ def split_pairs(pairs, val_fraction: float, root=None) -> tuple[list, list]:
 def split_named(pairs, names, root=None) -> tuple[list, list]:
     """Hold out the images called ``names`` and train on the rest: for a data set of a few large
     tiles, where a hash split holds out none or too many. ``names``: a comma-separated string or
-    a list of file names, stems (``6399_sat``) or paths relative to ``root`` (``Tile 4/images/
-    image_part_009``, with or without the extension). ``ValueError`` for a name that matches no
-    image or several (a bare name in a layout of many ``images/`` folders), or for no name."""
+    a list of file names, stems (``6399_sat``), paths relative to ``root`` (``Tile 4/images/
+    image_part_009``, with or without the extension) or folders relative to ``root`` (``Tile 4``:
+    every image under it, a whole tile of a data set cut into parts). ``ValueError`` for a name
+    that matches no image, or several that are no folder (a bare name in a layout of many
+    ``images/`` folders), or for no name."""
     names = [n.strip() for n in (names.split(",") if isinstance(names, str) else names) if n.strip()]
     if not names:
         raise ValueError("no image named to hold out")
@@ -142,13 +144,21 @@ def split_named(pairs, names, root=None) -> tuple[list, list]:
             out |= {rel.as_posix(), rel.with_suffix("").as_posix()}
         return out
 
+    def folders(image: Path) -> set[str]:
+        if root is None:
+            return set()
+        return {parent.as_posix() for parent in image.resolve().relative_to(Path(root).resolve()).parents} - {"."}
+
     val = []
     for name in names:
         hits = [p for p in pairs if name in keys(Path(p[0]))]
+        folder = not hits
+        if folder:  # a folder relative to root: every image under it
+            hits = [p for p in pairs if name.strip("/") in folders(Path(p[0]))]
         if not hits:
             raise ValueError(f"no image called {name!r} in the data; images are e.g. "
                              + ", ".join(Path(p[0]).stem for p in pairs[:5]))
-        if len(hits) > 1:
+        if len(hits) > 1 and not folder:
             raise ValueError(f"{name!r} names {len(hits)} images ({', '.join(str(p[0]) for p in hits[:3])}); "
                              "give its path relative to the data folder")
         val += [h for h in hits if h not in val]

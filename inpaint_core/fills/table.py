@@ -53,15 +53,16 @@ def _landcover_smooth(image, mask, landcover, bank):
     return landcover_nearest(image, mask, landcover, bank, smooth=True)
 
 
-# in this order: evaluate's baselines, --method's choices and the registry's fills. Land-cover
-# PatchMatch is no pre-fill (seconds a window); the land-cover nearest fill is, alone or with the
-# bank's texture for classes the picture lacks (landcover-bank), or, smoother, Telea from the asked
-# class's known pixels alone, with the bank (landcover-smooth)
+# in this order: evaluate's baselines, --method's choices and the registry's fills. The land-cover
+# pre-fills: land-cover PatchMatch (with the bank when the model has one: a network that corrects
+# it, at PatchMatch's cost), and the land-cover nearest fill, alone or with the bank's texture for
+# classes the picture lacks (landcover-bank), or, smoother, Telea from the asked class's known
+# pixels alone, with the bank (landcover-smooth)
 BUILTIN_FILLS: dict[str, BuiltinFill] = {fill.name: fill for fill in (
     BuiltinFill("telea", telea, prefill=True),
     BuiltinFill("navier-stokes", navier_stokes),
     BuiltinFill("patchmatch", patchmatch, prefill=True),
-    BuiltinFill("landcover-patchmatch", _landcover_patchmatch, landcover=True),
+    BuiltinFill("landcover-patchmatch", _landcover_patchmatch, landcover=True, prefill=True),
     BuiltinFill("landcover-nearest", _landcover_nearest, landcover=True, prefill=True),
     BuiltinFill("landcover-bank", _landcover_bank, landcover=True, needs_bank=True, prefill=True),
     BuiltinFill("landcover-smooth", _landcover_smooth, landcover=True, needs_bank=True, prefill=True),

@@ -50,7 +50,8 @@ class SatelliteConfig(NetConfig):
     prefill: str = doc("landcover-nearest", "hole pre-fill the generator corrects: landcover-nearest (each hole "
                        "pixel the nearest known pixel of its asked class), landcover-bank (that, with the exemplar "
                        "bank's texture for a class the window has too little of), landcover-smooth (Telea from the "
-                       "known pixels of the asked class alone, with the bank), telea, zeros (the research), "
+                       "known pixels of the asked class alone, with the bank), landcover-patchmatch (PatchMatch "
+                       "from the asked class's pixels, with the bank; its time), telea, zeros (the research), "
                        "patchmatch, patchmatch-half")
     residual: bool = doc(True, "predict a correction on top of the pre-filled image (zero-initialised head)")
     normalize: bool = doc(False, "see each window relative to its known pixels: colours minus their mean, over "

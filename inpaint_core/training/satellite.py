@@ -34,7 +34,6 @@ from inpaint_core.data.masks import SATELLITE_MASKS, MaskSpec
 from inpaint_core.data.tiles import SatelliteTiles
 from inpaint_core.fills.bank import bank_from_pairs
 from inpaint_core.fills.landcover import landcover_patchmatch
-from inpaint_core.fills.prefill import BANK_PREFILLS
 from inpaint_core.models.satellite import (
     DISC_PREFIX,
     REFEREE_PREFIX,
@@ -89,9 +88,9 @@ class SatelliteTrainConfig(TrainConfig):
     class_count: int = field(3, help="class patches per window (most common class of each patch is removed)")
     class_size: int = field(64, help="class patch side in px at 256")
     windows_per_epoch: int = field(2000, help="random windows per epoch")
-    val_tiles: str | None = field(None, help="hold out these images instead (comma-separated file names, stems or "
-                                  "paths relative to --data, e.g. 6399_sat,794214_sat): for a few large tiles, where a "
-                                  "hash split is too coarse")
+    val_tiles: str | None = field(None, help="hold out these images instead (comma-separated file names, stems, "
+                                  "paths or folders relative to --data, e.g. 6399_sat,794214_sat or 'Tile 4'): for a "
+                                  "few large tiles, where a hash split is too coarse")
     val_windows: int = field(32, help="fixed validation windows scored at each validation")
     val_baseline: bool = field(True, help="score land-cover PatchMatch (with this run's exemplar bank) on the "
                                "validation holes once per run, so every validation reads against it; skipped with "
@@ -179,10 +178,11 @@ class SatelliteTrainer:
         train_pairs, val_pairs = split_tiles(cfg, self.table, ddp.is_main)
         spec = MaskSpec.parse(cfg.masks, class_count=cfg.class_count, class_size=cfg.class_size)
         # the exemplar bank of the training tiles: exported with the model (land-cover PatchMatch
-        # uses it), and part of the generator's pre-fill with --prefill landcover-bank or landcover-smooth
+        # uses it), and part of the generator's pre-fill with --prefill landcover-bank, landcover-smooth
+        # or landcover-patchmatch, as the exported model's inpainter gives it (the others ignore it)
         self.bank = bank_from_pairs(train_pairs, self.table, seed=cfg.seed)
         self.bank_tensors = self.bank.to_tensors()
-        pre_bank = self.bank if mcfg.prefill in BANK_PREFILLS else None
+        pre_bank = self.bank
         train_set = SatelliteTiles(train_pairs, self.table, cfg.crop, spec, mcfg.prefill, seed=cfg.seed,
                                    fixed_masks=cfg.overfit_batch,
                                    length=cfg.batch_size if cfg.overfit_batch else cfg.windows_per_epoch,
