@@ -127,3 +127,35 @@ def test_what_if_with_several_hole_kinds_is_a_clear_error(tmp_path, capsys):
                 str(tmp_path), "--out", str(tmp_path / "o")])
     assert code == 2 and "--what-if draws its own holes" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+class BlueReader:
+    """A referee that reads Water wherever blue is above 100, Land elsewhere: it reads the
+    tile's greenish water (blue 90-115) as water only part of the time."""
+
+    def segment(self, rgb):
+        return np.where(rgb[..., 2] > 100, WATER, LAND)
+
+
+def test_referee_reading_is_also_set_against_the_tiles_own_pixels_of_the_asked_class(tmp_path):
+    """Where the tile has the asked class, the referee's reading of the fills is also divided by
+    its reading of the tile's own pixels of that class (here the share of its water with blue
+    above 100): a fill that copies the tile's water scores about 1 there."""
+    h = w = 512
+    lc = np.full((h, w), LAND, np.int64)
+    lc[380:, 380:] = WATER
+    rgb = noise(h, w, 5, 150, 200)
+    rgb[..., 2] = 60  # land: never read as water
+    water = np.random.default_rng(9).integers(0, 256, (132, 132, 3)).astype(np.uint8)
+    water[..., 0], water[..., 1], water[..., 2] = 30, 120, np.random.default_rng(10).integers(90, 116, (132, 132))
+    rgb[380:, 380:] = water
+    windows = windows_in_tiles([("tile", rgb, lc)], 256, 0)
+    report = what_if(None, TABLE, windows, tmp_path, reader=BlueReader(), progress=False)
+    own = (water[..., 2] > 100).mean()
+    asked_water = [r for r in report["per_window"] if r["asked"] == "Water"]
+    assert asked_water and all(r["referee_tile_recall"] == pytest.approx(own) for r in asked_water)
+    pm = report["methods"]["landcover-patchmatch"]
+    assert pm["referee_tile_windows"] == len([r for r in report["per_window"] if r["referee_tile_recall"]])
+    assert 0.75 < pm["referee_ratio_tile"] < 1.3  # the tile's own water, read as often as the tile's water
+    assert report["methods"]["telea"]["referee_ratio_tile"] < 0.5  # Telea smears the land: no water
+    assert "ratio to the tile's own pixels of it" in (tmp_path / "whatif.md").read_text()

@@ -12,7 +12,9 @@ fill, so two readings stand in for it:
 * **referee**: the share of filled pixels that the land-cover referee (an independent
   segmenter stored in the satellite checkpoint, never used in any loss) reads as the asked
   class, set against its reading of *real* pixels of that class (its recall on the same
-  windows): a fill that reads as water as often as real water does scores 1.0.
+  windows): a fill that reads as water as often as real water does scores 1.0; and, where
+  the tile has the asked class, against its reading of the tile's own pixels of it (a fill
+  that takes the tile's own green water is held to how the referee reads that water);
 * **seam energy** (:func:`seam_energy`): the mean gradient magnitude across the 64-px lattice
   lines inside the fill over the mean elsewhere inside it; about 1 without a grid, well above
   1 for exemplars tiled in squares (the lattice starts where the engine's crop does, as a
@@ -155,6 +157,20 @@ def _referee_recall(reader, windows, num_classes: int, ignore) -> np.ndarray:
     return recall
 
 
+def _tile_reading(reader, tile, asked: int, read: dict) -> float | None:
+    """The share of the tile's own pixels of class ``asked`` that the referee reads as it (None when
+    the tile has fewer than ``MIN_KNOWN`` of them): the reading a fill that takes the class from its
+    own tile can be held to. ``read`` keeps each tile's segmentation (by the tile's identity)."""
+    full_rgb, full_lc, _ = tile
+    own = full_lc == asked
+    if own.sum() < MIN_KNOWN:
+        return None
+    key = id(full_rgb)
+    if key not in read:
+        read[key] = (full_rgb, reader.segment(full_rgb))  # the picture kept, so its id is not reused
+    return float((read[key][1][own] == asked).mean())
+
+
 def _methods(model, table) -> dict:
     """Every method of the what-if, ``name -> fill(image, mask, asked land cover, strategy)``: the
     model, every land-cover fill of the registry with the model's exemplar bank (those that need
@@ -262,6 +278,12 @@ def _summary(records: list[dict], methods, with_referee: bool) -> dict:
             real = np.nanmean([r["referee_real_recall"] for r in records])
             summary[method].update({"referee_asked": float(asked_share), "referee_real_recall": float(real),
                                     "referee_ratio": float(asked_share / real) if real > 0 else None})
+            # where the tile has the asked class: against the referee's reading of the tile's own pixels of it
+            own = [r for r in records if r.get("referee_tile_recall") is not None]
+            tile_real = np.mean([r["referee_tile_recall"] for r in own]) if own else 0.0
+            tile_asked = np.mean([r["scores"][method]["referee_asked"] for r in own]) if own else 0.0
+            summary[method].update({"referee_tile_windows": len(own),
+                                    "referee_ratio_tile": float(tile_asked / tile_real) if tile_real > 0 else None})
     return summary
 
 
@@ -282,7 +304,7 @@ def what_if(model, table, windows, out: Path, seed: int = 0, reader=None, exampl
     windows = [tuple(w) + (None,) * (4 - len(w)) for w in windows]
     means = class_means([(rgb, lc) for _, rgb, lc, _ in windows], len(table))
     recall = _referee_recall(reader, [(rgb, lc) for _, rgb, lc, _ in windows], len(table), ignore) if reader else None
-    records, grid_rows, seconds = [], [], {m: 0.0 for m in methods}
+    records, grid_rows, seconds, tiles_read = [], [], {m: 0.0 for m in methods}, {}
     for i, (name, rgb, lc, tile) in enumerate(tqdm(windows, desc="what-if", unit="window", disable=not progress)):
         ask = _ask(i, rgb, lc, seed, means, ignore)
         if ask is None:
@@ -292,6 +314,8 @@ def what_if(model, table, windows, out: Path, seed: int = 0, reader=None, exampl
                   "asked": table[ask.asked].name, "tile_has_asked": tile_has_asked, "scores": scores}
         if reader is not None:
             record["referee_real_recall"] = float(recall[ask.asked])
+            if tile is not None:
+                record["referee_tile_recall"] = _tile_reading(reader, tile, ask.asked, tiles_read)
         records.append(record)
         if len(grid_rows) < examples:
             shown = rgb.copy()
@@ -326,15 +350,16 @@ def write_markdown(report: dict, path) -> Path:
         f"{report['count']} windows, seed {report['seed']}: each class-patch hole asked to become the class whose "
         "mean colour is farthest from the erased one.", "",
         "| method | follows (mean colour) | seam energy | colour harmony | "
-        + ("referee reads the asked class | on real pixels of it | ratio | " if has_referee else "") + "s / window |",
-        "| --- | ---: | ---: | ---: | " + ("---: | ---: | ---: | " if has_referee else "") + "---: |",
+        + ("referee reads the asked class | on real pixels of it | ratio | ratio to the tile's own pixels of it | "
+           if has_referee else "") + "s / window |",
+        "| --- | ---: | ---: | ---: | " + ("---: | ---: | ---: | ---: | " if has_referee else "") + "---: |",
     ]
     for method, s in report["methods"].items():
         cells = [f"{100 * s['follows']:.0f} %", _num(s.get("seam_energy")), _num(s.get("harmony"))]
         if has_referee:
             ratio = s.get("referee_ratio")
-            cells += [f"{s['referee_asked']:.3f}", f"{s['referee_real_recall']:.3f}",
-                      "n/a" if ratio is None else f"{ratio:.2f}"]
+            cells += [f"{s['referee_asked']:.3f}", f"{s['referee_real_recall']:.3f}", _num(ratio),
+                      _num(s.get("referee_ratio_tile"))]
         cells.append(f"{report['seconds_per_window'][method]:.3f}")
         lines.append(f"| {method} | " + " | ".join(cells) + " |")
     harmony_windows = max((s.get("harmony_windows", 0) for s in report["methods"].values()), default=0)
@@ -345,6 +370,12 @@ def write_markdown(report: dict, path) -> Path:
     if report.get("in_tiles"):
         lines += ["", f"{report['in_tiles']} of the windows were filled in their whole tile, as the app fills "
                   "(the engine's crop around the hole; the asked class may come from anywhere in the tile)."]
+    tile_windows = max((s.get("referee_tile_windows", 0) for s in report["methods"].values()), default=0)
+    if has_referee and tile_windows:
+        lines += ["", f"Ratio to the tile's own pixels: on the {tile_windows} windows whose tile has the asked class, "
+                  "the referee's reading of the fills over its reading of the tile's own pixels of that class (a "
+                  "tile's water may be green or brown, which the referee, trained on other tiles, reads less often "
+                  "as water; a fill that takes the tile's own water is held to that reading)."]
     if report.get("referee_recall_per_class"):
         lines += ["", "Referee recall on real pixels, per class: " + ", ".join(
             f"{k} {v:.2f}" for k, v in report["referee_recall_per_class"].items()) + "."]
