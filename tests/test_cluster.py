@@ -1,5 +1,6 @@
 """A scene over a Dask LocalCluster of 2 worker processes (inpaint_core.scene.cluster): the same bytes as the
-one-process run, and still the same bytes when a worker is killed in the middle of the run."""
+one-process run, its blocks encoded on the workers in batches of windows or a window a task, and still the
+same bytes when a worker is killed in the middle of the run."""
 
 import hashlib
 import os
@@ -44,9 +45,10 @@ def test_two_workers_give_the_bytes_of_one_process_even_when_one_dies(tmp_path, 
     scene = Scene(image, HoleRule(mask=str(tmp_path / "mask.png")))
     opts = SceneOptions(block=50)
     one = fill_scene(make_inpainter("telea"), scene, tmp_path / "one.tif", opts)
-    assert one.windows == 9
+    assert one.windows == 9 and one.blocks  # a deflate copy, its blocks encoded apart and patched in
     two = fill_scene(make_inpainter("telea"), scene, tmp_path / "two.tif", opts, runner=runner)
     assert _digest(two.path) == _digest(one.path)
+    runner.batch = 1  # a window a task: many in flight when a worker dies
 
     pids = sorted(runner.worker_pids().values())
     killed = []
@@ -58,5 +60,6 @@ def test_two_workers_give_the_bytes_of_one_process_even_when_one_dies(tmp_path, 
 
     three = fill_scene(make_inpainter("telea"), scene, tmp_path / "three.tif", opts, runner=runner,
                        progress=kill_one_worker)
+    runner.batch = 8
     assert killed and pids[0] not in runner.worker_pids().values()
     assert _digest(three.path) == _digest(one.path)

@@ -1,11 +1,16 @@
 """Scenes over a Dask cluster: ``inpaint run --scheduler tcp://HOST:8786`` or ``--workers N``.
 
-Dask schedules; this module only hands it the same two functions the one-process run calls
-(:func:`inpaint_core.scene.plan.scan_strip` per strip, :func:`inpaint_core.scene.fill.fill_window` per
-window) and takes their results back **in plan order**, with at most ``ahead`` tasks submitted
-beyond the oldest one not yet taken. So the one writer of each file (this process) writes the
-windows in the order the one-process run does, and the file is the same, byte for byte,
-whichever worker finished first; and what waits to be written stays bounded.
+Dask schedules; this module only hands it the same functions the one-process run calls
+(:func:`inpaint_core.scene.plan.scan_strip` per strip; :func:`inpaint_core.scene.fill.fill_window` per
+window, a batch of consecutive windows a task, and, where the output's blocks can be encoded
+apart, :func:`inpaint_core.scene.blocks.split_fills` after them in the same task and
+:func:`inpaint_core.scene.blocks.encode_patches` per block that several batches meet) and takes
+their results back **in plan order**, with at most ``ahead`` tasks submitted beyond the oldest
+one not yet taken. So the one writer of each file (this process) writes what the
+one-process run writes, in its order, and the file is the same, byte for byte, whichever worker
+finished first; and what waits to be written stays bounded. The workers read, paste and encode
+the blocks; this process only puts their bytes in the file. No task waits for another's result:
+a block that several batches meet gets their patches (their few hole pixels in it) from here.
 
 Each worker builds the fill once, from a :class:`FillSpec` (method, checkpoint, options), and keeps
 it for every later window and file. A task that raises is retried (``retries``); a worker that
@@ -25,6 +30,7 @@ from dataclasses import dataclass
 
 from inpaint_core.engine import InferenceOptions
 from inpaint_core.registry import make_inpainter
+from inpaint_core.scene.blocks import Ready, encode_patches, split_fills
 from inpaint_core.scene.fill import fill_window
 from inpaint_core.scene.inputs import gdal_env
 
@@ -62,6 +68,12 @@ def _fill_task(spec: FillSpec, scene, job, scale, stats):
     return fill_window(spec.build(), scene, job, scale, stats)
 
 
+def _windows_task(spec: FillSpec, scene, jobs, scale, stats, layout, own, shared):
+    """A batch of windows filled, then the blocks only they meet encoded and their patches of the others cut."""
+    fills = [fill_window(spec.build(), scene, job, scale, stats) for job in jobs]
+    return split_fills(layout, fills, own, shared, lambda b, patches: encode_patches(layout, scene, b, patches))
+
+
 def _in_gdal_env(fn, *args):
     """``fn(*args)`` on a worker, with the scene's GDAL settings (its bounded block cache)."""
     with gdal_env():
@@ -79,15 +91,17 @@ class DaskRunner:
     ``LocalCluster`` of ``workers`` processes with ``threads_per_worker`` threads each is started
     here, and closed by :meth:`close`. ``retries``: how often a task that raised is run again.
     ``ahead``: tasks submitted beyond the oldest result not yet taken (default: 4 per worker thread).
+    ``batch``: most windows of one task (a Telea window's fill takes milliseconds, about what a
+    task costs Dask in this process and the worker).
     """
 
     def __init__(self, spec: FillSpec, scheduler: str | None = None, workers: int | None = None,
-                 threads_per_worker: int = 1, retries: int = 2, ahead: int | None = None):
+                 threads_per_worker: int = 1, retries: int = 2, ahead: int | None = None, batch: int = 8):
         try:
             from dask.distributed import Client, LocalCluster
         except ImportError as err:
             raise ValueError("--scheduler and --workers need Dask: pip install -e \".[cluster]\"") from err
-        self.spec, self.retries, self.cluster = spec, retries, None
+        self.spec, self.retries, self.cluster, self.batch = spec, retries, None, batch
         if scheduler:
             self.client = Client(scheduler, timeout=30)
         else:
@@ -128,6 +142,21 @@ class DaskRunner:
 
     def fill(self, scene, jobs, scale, stats):
         return self._ordered(_fill_task, [(self.spec, scene, job, scale, stats) for job in jobs])
+
+    def windows(self, scene, jobs, scale, stats, layout, runs, own, shared):
+        """For each batch of windows (``(first, end)`` plan indices), filled on the cluster as one
+        task, in plan order: the tiles of its own blocks (as futures already done) and its patches
+        of the blocks it shares."""
+        items = ((self.spec, scene, jobs[first:end], scale, stats, layout, own.get(k, ()), shared.get(k, ()))
+                 for k, (first, end) in enumerate(runs))
+        for tiles, patches in self._ordered(_windows_task, items):
+            yield {b: Ready(t) for b, t in tiles.items()}, patches
+
+    def encode(self, layout, scene, index, patches):
+        """Block ``index`` with ``patches`` pasted and encoded on the cluster, before the windows
+        queued: a future of its tiles."""
+        return self.client.submit(_in_gdal_env, encode_patches, layout, scene, index, patches, retries=self.retries,
+                                  pure=False, priority=1)
 
     def worker_pids(self) -> dict[str, int]:
         import os

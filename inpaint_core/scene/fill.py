@@ -11,26 +11,36 @@ band of the raster at once. A scene is done in three steps instead, each reading
    filled exactly as the crop strategy fills that box, and gives back only its hole pixels,
    every band in the file's dtype (:class:`WindowFill`). A region larger than ``max_window``
    px a side is filled in overlapping tiles of the working size at full resolution.
-3. **write** (:mod:`inpaint_core.scene.write`): one writer per output file writes each
-   window's hole pixels into a tiled, lossless copy of the input, in plan order, so the bytes
-   do not depend on the order in which windows finished.
+3. **write** (:mod:`inpaint_core.scene.write`): one writer per output file puts the hole
+   pixels into a tiled, lossless copy of the input. Where the copy's blocks can be encoded apart
+   (:mod:`inpaint_core.scene.blocks`), each block with holes is read, pasted and encoded where
+   the windows are filled: with the fills of the batch of windows that meets it (:func:`batches`),
+   else from the patches of the batches that do, once the last is filled; the writer only puts
+   the blocks' bytes in the file. Else the writer writes each window through GDAL's update
+   mode. Blocks and windows are written in an order fixed by the plan, so the bytes do not
+   depend on the order in which tasks finished.
 
 This module is step 2 and :func:`fill_scene`, the run of the three.
 
 While every region's box fits ``max_window``, the result is the whole-picture fill's, bit for
 bit; pixels outside the holes are the input's in every case. Strips and windows run through a
-runner: :class:`InProcess` here, or the Dask cluster of :mod:`inpaint_core.scene.cluster`, which sends
+runner: :class:`InProcess` here (blocks encoded on ``gdal_threads`` threads, as GDAL's update
+mode would compress them), or the Dask cluster of :mod:`inpaint_core.scene.cluster`, which sends
 the same functions to other processes.
 """
 
 from __future__ import annotations
 
+import os
+from collections import Counter, defaultdict, deque
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from inpaint_core.data.raster import BandStats, Raster, filled_bands
+from inpaint_core.scene.blocks import Ready, encode_patches, split_fills
 from inpaint_core.scene.inputs import Box, Scene, clip_box, gdal_env
 from inpaint_core.scene.plan import Job, SceneOptions, plan_scene
 from inpaint_core.scene.write import SceneWriter
@@ -96,7 +106,8 @@ def fill_window(inpainter, scene: Scene, job: Job, scale: float | None, stats: B
         inside = _local(context, outer)
         need = np.zeros_like(valid)
         need[inside] = ~valid[inside]
-        if _nearest_is_exact(valid & ~hole, need, outer, scene.shape) or outer == (0, scene.shape[0], 0, scene.shape[1]):
+        whole = outer == (0, scene.shape[0], 0, scene.shape[1])
+        if whole or _nearest_is_exact(valid & ~hole, need, outer, scene.shape):
             break
         reach *= 2
     raster = Raster(data, None, valid, scene.rgb_bands, scale, {"nodata": scene.nodata})
@@ -113,16 +124,55 @@ def fill_window(inpainter, scene: Scene, job: Job, scale: float | None, stats: B
 # --- the runner and the whole -----------------------------------------------------------------
 
 class InProcess:
-    """Runs a scene's strips and windows one after another, in this process."""
+    """Runs a scene's strips and windows one after another, in this process; the output's blocks
+    are encoded on ``threads`` threads (GDAL reads and encodes without Python's lock, as its update
+    mode compresses on its own threads; None: one per CPU)."""
 
-    def __init__(self, inpainter):
+    batch = 1  # windows filled before their blocks are encoded: here a task costs nothing, so one
+
+    def __init__(self, inpainter, threads: int | None = 1):
         self.inpainter = inpainter
+        self.threads = threads or os.cpu_count() or 1
+        self.pool = None
 
     def map(self, fn, items):
         return (fn(*args) for args in items)
 
     def fill(self, scene: Scene, jobs: list[Job], scale, stats):
         return (fill_window(self.inpainter, scene, job, scale, stats) for job in jobs)
+
+    def encode(self, layout, scene: Scene, index: int, patches):
+        """Block ``index`` with ``patches`` pasted and encoded (:func:`~inpaint_core.scene.blocks.encode_patches`):
+        a future of its tiles."""
+        if self.threads == 1:
+            return Ready(encode_patches(layout, scene, index, patches))
+        return self.pool.submit(encode_patches, layout, scene, index, patches)
+
+    def windows(self, scene: Scene, jobs: list[Job], scale, stats, layout, runs, own, shared):
+        """For each batch of windows (``(first, end)`` plan indices), filled here in order: the
+        futures of the tiles of its own blocks, and its patches of the blocks it shares (see
+        :func:`~inpaint_core.scene.blocks.split_fills`)."""
+        with ThreadPoolExecutor(self.threads) as self.pool:
+            for k, (first, end) in enumerate(runs):
+                fills = [fill_window(self.inpainter, scene, job, scale, stats) for job in jobs[first:end]]
+                yield split_fills(layout, fills, own.get(k, ()), shared.get(k, ()),
+                                  lambda b, patches: self.encode(layout, scene, b, patches))
+        self.pool = None
+
+
+def batches(jobs: list[Job], pixels: int = 2**20, most: int = 8) -> list[tuple[int, int]]:
+    """The plan's windows in runs of consecutive ones, ``(first, end)``: each run until its cores
+    hold ``pixels`` or it has ``most`` windows. On a cluster a run is one task (a small window's
+    fill takes a few milliseconds, as long as a task's round trip), and the blocks that only its
+    windows meet are encoded there."""
+    out, first, area = [], 0, 0
+    for j, job in enumerate(jobs):
+        y0, y1, x0, x1 = job.core
+        area += (y1 - y0) * (x1 - x0)
+        if area >= pixels or j + 1 - first >= most or j + 1 == len(jobs):
+            out.append((first, j + 1))
+            first, area = j + 1, 0
+    return out
 
 
 @dataclass
@@ -131,6 +181,61 @@ class SceneReport:
     regions: int
     windows: int
     pixels: int
+    blocks: int | None = None  # blocks encoded apart and patched in; None: written through GDAL's update mode
+
+
+def _threads(gdal_threads: str) -> int | None:
+    """``--gdal-threads`` as a number of threads (None: one per CPU)."""
+    if str(gdal_threads).upper() == "ALL_CPUS":
+        return None
+    try:
+        return max(1, int(gdal_threads))
+    except ValueError:
+        raise ValueError(f"--gdal-threads takes a number or ALL_CPUS, got {gdal_threads!r}") from None
+
+
+def _write_windows(writer: SceneWriter, runner, scene: Scene, plan, progress) -> None:
+    """Every window's hole pixels written through GDAL's update mode, in plan order."""
+    for fill in runner.fill(scene, plan.jobs, plan.scale, plan.stats):
+        writer.write(fill)
+        if progress:
+            progress(None)
+
+
+def _write_blocks(writer: SceneWriter, runner, scene: Scene, plan, progress, ahead: int = 64) -> None:
+    """Every block with holes put in ``writer``'s file, in its schedule's order. The windows are
+    filled in :func:`batches` of at most ``runner.batch``; a block that only one batch's windows
+    meet is encoded with their fills, one that several batches meet from their patches once the
+    last is filled. ``progress`` is told of each window once all its blocks are in; at most
+    ``ahead`` encoded blocks wait."""
+    layout, schedule, runs = writer.layout, writer.schedule, batches(plan.jobs, most=runner.batch)
+    batch_of = np.repeat(np.arange(len(runs)), [end - first for first, end in runs])
+    ending, own, shared = defaultdict(list), defaultdict(list), defaultdict(list)
+    for b, js in schedule:
+        ks = sorted({int(batch_of[j]) for j in js})
+        ending[ks[-1]].append((b, js, len(ks) == 1))
+        for k in ks:
+            (own if len(ks) == 1 else shared)[k].append(b)
+    left = Counter(j for _, js in schedule for j in js)
+    patches, slots = defaultdict(list), deque()  # slots: (block, its windows, a future of its tiles)
+
+    def put(wait: bool) -> None:
+        while slots and (wait or slots[0][2].done() or len(slots) > ahead):
+            b, js, slot = slots.popleft()
+            writer.put(b, slot.result())
+            for j in js:
+                left[j] -= 1
+                if not left[j] and progress:
+                    progress(None)
+
+    results = runner.windows(scene, plan.jobs, plan.scale, plan.stats, layout, runs, own, shared)
+    for k, (tiles, cut) in enumerate(results):
+        for b, found in cut.items():
+            patches[b].extend(found)
+        for b, js, alone in ending[k]:
+            slots.append((b, js, tiles[b] if alone else runner.encode(layout, scene, b, patches.pop(b))))
+        put(wait=False)
+    put(wait=True)
 
 
 def fill_scene(inpainter, scene: Scene, output, opts: SceneOptions | None = None, runner=None,
@@ -141,19 +246,17 @@ def fill_scene(inpainter, scene: Scene, output, opts: SceneOptions | None = None
     ``progress``: called with the number of windows, then once per window written.
     """
     opts = opts or SceneOptions()
-    runner = runner or InProcess(inpainter)
+    runner = runner or InProcess(inpainter, _threads(opts.gdal_threads))
     with gdal_env():
         plan = plan_scene(scene, inpainter.options, opts, runner)
         if progress:
             progress(len(plan.jobs))
-        writer = SceneWriter(scene, output, opts)
+        writer = SceneWriter(scene, output, opts, [job.core for job in plan.jobs])
         try:
-            for fill in runner.fill(scene, plan.jobs, plan.scale, plan.stats):
-                writer.write(fill)
-                if progress:
-                    progress(None)
+            (_write_windows if writer.schedule is None else _write_blocks)(writer, runner, scene, plan, progress)
+            blocks = writer.patcher.written if writer.patcher is not None else None
             path = writer.close()
         except BaseException:
             writer.abort()
             raise
-    return SceneReport(path, len(plan.regions), len(plan.jobs), plan.hole_pixels)
+    return SceneReport(path, len(plan.regions), len(plan.jobs), plan.hole_pixels, blocks)

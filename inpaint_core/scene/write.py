@@ -1,9 +1,14 @@
 """Step 3 of a scene: the one writer of its output file.
 
 The output starts as a tiled, losslessly compressed copy of the input (the file itself when it
-already is one), and each window's hole pixels are written into it, in plan order, so the bytes
-do not depend on the order in which windows finished. It is written under a temporary name and
-renamed when done; ``cog`` rewrites it as a cloud-optimised GeoTIFF.
+already is one). Then, when its blocks can be encoded apart and patched in
+(:mod:`inpaint_core.scene.blocks`), each block that holds hole pixels is encoded where the windows
+are filled, and this writer only puts the blocks' bytes in the file, in the order of
+:func:`~inpaint_core.scene.blocks.block_schedule`; else (a codec GDAL cannot encode from the tags
+alone, an internal nodata mask to update, a classic TIFF that could pass 4 GB) each window's hole
+pixels are written into it through GDAL's update mode, in plan order. Either way the bytes do not
+depend on the order in which windows finished. It is written under a temporary name and renamed
+when done; ``cog`` rewrites it as a cloud-optimised GeoTIFF.
 """
 
 from __future__ import annotations
@@ -13,7 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from inpaint_core.scene.inputs import GDAL_CACHE, Scene, window_of
+from inpaint_core.scene.blocks import TilePatcher, block_schedule, encode_block, read_layout
+from inpaint_core.scene.inputs import GDAL_CACHE, Box, Scene, window_of
 from inpaint_core.scene.plan import SceneOptions
 
 __all__ = ["SceneWriter"]
@@ -22,10 +28,13 @@ _LOSSLESS = {"deflate", "lzw", "zstd", "packbits", "lzma", "lerc_deflate", "lerc
 
 
 class SceneWriter:
-    """The one writer of an output file: a tiled, losslessly compressed copy of the scene, then each
-    window's hole pixels written into it. Written under a temporary name, renamed when done."""
+    """The one writer of an output file: a tiled, losslessly compressed copy of the scene, then its
+    blocks with holes put in (:meth:`put`, when :attr:`schedule` is not None: the blocks to put,
+    in order, with the windows each needs) or each window's hole pixels written into it
+    (:meth:`write`). ``cores``: the plan's window cores. Written under a temporary name, renamed
+    when done."""
 
-    def __init__(self, scene: Scene, path, opts: SceneOptions):
+    def __init__(self, scene: Scene, path, opts: SceneOptions, cores: list[Box] = ()):
         import rasterio
 
         self.scene, self.path, self.opts = scene, Path(path), opts
@@ -35,8 +44,10 @@ class SceneWriter:
         self.env.__enter__()
         with rasterio.open(scene.path) as src:
             compress = str(src.profile.get("compress") or "").lower()
+            # GDAL's cloud-optimised layout (blocks with leaders and trailers) refuses updates: copied
             as_is = (src.driver == "GTiff" and src.profile.get("tiled") and compress in _LOSSLESS
-                     and not src.overviews(1) and len(src.files) == 1)
+                     and not src.overviews(1) and len(src.files) == 1
+                     and src.tags(ns="IMAGE_STRUCTURE").get("LAYOUT") != "COG")
         if as_is:  # already what is asked for: copy the bytes, rewrite only the blocks with holes
             shutil.copyfile(scene.path, self.part)
         else:
@@ -46,10 +57,40 @@ class SceneWriter:
             rasterio.shutil.copy(scene.path, self.part, driver="GTiff", tiled=True, blockxsize=512, blockysize=512,
                                  compress="deflate", predictor=predictor, bigtiff="IF_SAFER",
                                  num_threads=opts.gdal_threads)
-        self.dst = rasterio.open(self.part, "r+")
+        self.layout, self.schedule, self.patcher, self.dst = None, None, None, None
+        found = self._patchable(cores)
+        if found is not None:
+            self.layout, arrays, self.schedule = found
+            self.patcher = TilePatcher(self.part, self.layout, arrays)
+        else:
+            self.dst = rasterio.open(self.part, "r+")
+
+    def _patchable(self, cores):
+        """``(layout, tile arrays, schedule)`` when the copy's blocks can be encoded apart and
+        patched in, and GDAL encodes a block here as the copy's tags say; else None."""
+        scene = self.scene
+        if scene.has_mask and scene.rule.fill_nodata:  # the internal mask changes too: GDAL's update mode
+            return None
+        found = read_layout(self.part, scene.count, scene.dtype, scene.shape)
+        if found is None:
+            return None
+        layout, arrays = found
+        schedule = block_schedule(layout, list(cores))
+        if not arrays.hold(layout, len(schedule)):
+            return None
+        try:
+            encode_block(layout, np.zeros((layout.count, *layout.block), layout.dtype))
+        except Exception:  # noqa: BLE001 - a codec this GDAL lacks, or tags it writes otherwise
+            return None
+        return layout, arrays, schedule
+
+    def put(self, index: int, tiles) -> None:
+        """Put block ``index``'s encoded tiles (:func:`~inpaint_core.scene.blocks.encode_patches`)."""
+        self.patcher.put(index, tiles)
 
     def write(self, fill) -> None:
-        """Write the hole pixels of ``fill`` (a :class:`~inpaint_core.scene.fill.WindowFill`)."""
+        """Write the hole pixels of ``fill`` (a :class:`~inpaint_core.scene.fill.WindowFill`)
+        through GDAL's update mode."""
         if not fill.hole.any():
             return
         win = window_of(fill.core)
@@ -61,8 +102,14 @@ class SceneWriter:
             mask[fill.hole] = 255
             self.dst.write_mask(mask, window=win)
 
+    def _close_file(self) -> None:
+        if self.patcher is not None:
+            self.patcher.close()
+        if self.dst is not None:
+            self.dst.close()
+
     def close(self) -> Path:
-        self.dst.close()
+        self._close_file()
         if self.opts.cog:
             import rasterio.shutil
 
@@ -76,6 +123,9 @@ class SceneWriter:
         return self.path
 
     def abort(self) -> None:
-        self.dst.close()
+        if self.patcher is not None:
+            self.patcher.abort()
+        if self.dst is not None:
+            self.dst.close()
         self.part.unlink(missing_ok=True)
         self.env.__exit__(None, None, None)
