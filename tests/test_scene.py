@@ -286,3 +286,63 @@ def test_the_app_refuses_a_scene_from_its_header_and_points_to_the_command_line(
     monkeypatch.setattr(raster, "read_raster", never)
     with pytest.raises(ValueError, match=r"9000x9000 pixels; the limit is .* inpaint run --image scene.tif"):
         check_file(tmp_path / "scene.tif", "tile")
+
+
+def test_a_sparse_mask_is_read_only_where_it_holds_blocks(tmp_path, monkeypatch):
+    """A GeoTIFF mask written sparse (GDAL's SPARSE_OK) leaves its blocks without holes out of the
+    file: the scan reads only the columns of the blocks it holds (grown by --dilate), and the
+    result is the same as from the same mask read whole (a PNG), holes on block borders included."""
+    from rasterio.windows import Window
+
+    h, w = 700, 900
+    data = scene_data(h, w, 3, "uint8", seed=12)
+    image = write_scene(tmp_path / "scene.tif", data)
+    mask = np.zeros((h, w), np.uint8)
+    for y, x, hh, ww in ((60, 120, 20, 30), (250, 126, 12, 10), (200, 66, 5, 5), (640, 300, 8, 8),
+                         (600, 830, 40, 70), (446, 510, 3, 5)):
+        # across block borders (blocks of 64), within --dilate of a block without holes, at the edge
+        mask[y: y + hh, x: x + ww] = 255
+    Image.fromarray(mask).save(tmp_path / "mask.png")
+    with rasterio.open(tmp_path / "mask.tif", "w", driver="GTiff", height=h, width=w, count=1, dtype="uint8",
+                       tiled=True, blockxsize=64, blockysize=64, compress="deflate", sparse_ok=True, crs=CRS,
+                       transform=TRANSFORM) as ds:
+        for y0 in range(0, h, 64):
+            for x0 in range(0, w, 64):
+                block = mask[y0: y0 + 64, x0: x0 + 64]
+                if block.any():
+                    ds.write(block[None], window=Window(x0, y0, block.shape[1], block.shape[0]))
+    read_px = []
+    holes = Scene.holes
+
+    def counting(self, box, pixels=False):
+        read_px.append((box[1] - box[0]) * (box[3] - box[2]))
+        return holes(self, box, pixels)
+
+    monkeypatch.setattr(Scene, "holes", counting)
+    results = {}
+    for name in ("mask.png", "mask.tif"):
+        read_px.clear()
+        scene = Scene(image, HoleRule(mask=str(tmp_path / name), dilate=5))
+        report = fill_scene(make_inpainter("telea"), scene, tmp_path / f"out_{name}.tif", SceneOptions(block=100))
+        results[name] = read(report.path)[0], report.regions, report.pixels, sum(read_px)
+    whole, sparse = results["mask.png"], results["mask.tif"]
+    np.testing.assert_array_equal(sparse[0], whole[0])
+    assert sparse[1:3] == whole[1:3] and whole[1] >= 2
+    assert sparse[3] < whole[3] - h * w // 2  # the scan read well under half of what the whole mask's did
+
+
+def test_the_columns_read_are_the_mask_blocks_grown_by_dilate_and_joined_within_reach():
+    """_runs: the columns where the mask holds blocks in a strip's rows, each grown by --dilate
+    (rows too: a block just above or below reaches in), joined when holes in two could meet once
+    grown by the margin."""
+    from inpaint_core.scene.plan import _runs
+
+    grid = np.zeros((4, 10), bool)  # blocks of 64 px: 256 x 640
+    grid[0, 1] = grid[0, 4] = True
+    grid[2, 8] = True  # two block rows down
+    assert _runs(None, (0, 50, 0, 640), 5, 10, 640) == [(0, 640)]
+    assert _runs(((64, 64), grid), (0, 50, 0, 640), 0, 10, 640) == [(64, 128), (256, 320)]
+    assert _runs(((64, 64), grid), (0, 50, 0, 640), 5, 10, 640) == [(59, 133), (251, 325)]
+    assert _runs(((64, 64), grid), (0, 50, 0, 640), 5, 60, 640) == [(59, 325)]  # 118 px apart: within 2 x 60
+    assert _runs(((64, 64), grid), (60, 125, 0, 640), 4, 10, 640) == [(60, 132), (252, 324), (508, 580)]
+    assert _runs(((64, 64), grid), (60, 124, 0, 640), 4, 10, 640) == [(60, 132), (252, 324)]  # row 128 too far

@@ -36,7 +36,7 @@ from inpaint_core.data.raster import _read_pixels
 from inpaint_core.scene.inputs import Box, window_of
 
 __all__ = ["CODECS", "Layout", "Patch", "Ready", "TilePatcher", "block_schedule", "cut_patch", "encode_block",
-           "encode_patches", "read_layout", "split_fills"]
+           "encode_patches", "present_blocks", "read_layout", "split_fills"]
 
 # TIFF compression codes whose tiles GDAL encodes from the tags alone, and GDAL's name for each
 # (8 and 32946 are both zlib streams: GDAL writes 8 and reads either)
@@ -185,6 +185,31 @@ def read_layout(path, count: int, dtype, shape) -> tuple[Layout, _Arrays] | None
     if offsets.type not in _ARRAYS or counts.type not in _ARRAYS:
         return None
     return layout, _Arrays(ifd.order, offsets, counts, size)
+
+
+def present_blocks(path) -> tuple[tuple[int, int], np.ndarray] | None:
+    """Which blocks of the TIFF at ``path`` hold data: ``((block rows, block columns), grid)``, the
+    grid ``True`` where a block's bytes are in the file (any band's, band-interleaved). A file
+    written sparse (GDAL's ``SPARSE_OK``) leaves out the blocks with nothing but 0 (or nodata),
+    which read as 0 (or nodata) without being stored. None when the file cannot be parsed."""
+    with open(path, "rb") as f:
+        try:
+            ifd = _Ifd(f)
+            height, width = int(ifd.values(f, 257, [0])[0]), int(ifd.values(f, 256, [0])[0])
+            if 322 in ifd.entries:
+                block = int(ifd.values(f, 323)[0]), int(ifd.values(f, 322)[0])
+                counts = ifd.values(f, 325)
+            else:
+                block = min(height, int(ifd.values(f, 278, [height])[0])), width
+                counts = ifd.values(f, 279)
+        except (ValueError, TypeError, struct.error):
+            return None
+    if counts is None or not height or not width or not all(block):
+        return None
+    grid = -(-height // block[0]), -(-width // block[1])
+    if counts.size % (grid[0] * grid[1]):
+        return None
+    return block, (counts.reshape(-1, *grid) > 0).any(axis=0)
 
 
 def block_schedule(layout: Layout, cores: list[Box]) -> list[tuple[int, tuple[int, ...]]]:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from inpaint_core.data.raster import _NOTHING_KNOWN, BandStats
+from inpaint_core.data.raster import _NOTHING_KNOWN, BandStats, _georef_of
 from inpaint_core.engine import _grow_box
 from inpaint_core.scene.counts import (
     ValueCounts,
@@ -26,7 +26,8 @@ from inpaint_core.scene.counts import (
     percentile_ranks,
     sum_counts,
 )
-from inpaint_core.scene.inputs import Box, Scene, clip_box
+from inpaint_core.scene.blocks import present_blocks
+from inpaint_core.scene.inputs import Box, Scene, _same_grid, clip_box
 
 __all__ = ["SceneOptions", "Job", "Plan", "StripScan", "scan_strip", "merge_boxes", "plan_scene"]
 
@@ -97,44 +98,77 @@ class StripScan:
     high: dict[int, float] = field(default_factory=dict)
 
 
-def _label_strip(hole_all: np.ndarray, rows: slice, y0: int, y1: int, margin: int) -> StripScan:
-    """The labelled pieces of a strip's hole grown by ``margin`` (``hole_all``: the strip read with
-    its margin rows; ``rows``: the strip's own rows in it). Only the columns between the strip's
-    first and last hole pixel (and ``margin`` around) are grown and labelled: in a scene of sparse
-    holes that is a small part of each strip, and most strips have none."""
-    w = hole_all.shape[1]
+def _runs(present, outer: Box, grow: int, margin: int, w: int) -> list[tuple[int, int]]:
+    """The column ranges of ``outer``'s rows where holes can be: the mask's blocks that hold data
+    (``present``: ``(block, grid)`` of :func:`~inpaint_core.scene.blocks.present_blocks`), grown by
+    the mask's ``grow``; ranges closer than ``2 * margin + 2`` are joined, so holes in two of them
+    are too far apart to meet once grown by ``margin``. The whole width when ``present`` is None."""
+    if present is None:
+        return [(0, w)]
+    (bh, bw), grid = present
+    rows = grid[max(0, (outer[0] - grow) // bh): (outer[1] + grow - 1) // bh + 1].any(axis=0)
+    runs = []
+    for bx in np.flatnonzero(rows).tolist():
+        x0, x1 = max(0, bx * bw - grow), min(w, (bx + 1) * bw + grow)
+        if runs and x0 - runs[-1][1] < 2 * margin + 2:
+            runs[-1] = (runs[-1][0], x1)
+        else:
+            runs.append((x0, x1))
+    return runs
+
+
+def _label_strip(pieces, rows: slice, y0: int, y1: int, margin: int, w: int) -> StripScan:
+    """The labelled pieces of a strip's hole grown by ``margin``. ``pieces``: ``(x0, hole)`` for
+    each column range read (:func:`_runs`), the strip's rows with their margin rows; ``rows``: the
+    strip's own rows in them. Only the columns around each cluster of hole columns (those less than
+    ``2 * margin + 2`` apart, which may meet once grown) are grown and labelled: in a scene of
+    sparse holes that is a small part of each strip, and most strips have none."""
     top, bottom = np.zeros(w, np.int32), np.zeros(w, np.int32)
-    columns = np.flatnonzero(hole_all.any(axis=0))
-    if not columns.size:
-        return StripScan(y0, y1, top, bottom, np.zeros((0, 4), np.int64), 0, 0)
-    x0, x1 = max(0, int(columns[0]) - margin), min(w, int(columns[-1]) + margin + 1)
-    grown = hole_all[:, x0:x1].astype(np.uint8)
-    if margin > 0:
-        grown = cv2.dilate(grown, cv2.getStructuringElement(cv2.MORPH_RECT, (2 * margin + 1, 2 * margin + 1)))
-    grown = np.ascontiguousarray(grown[rows])
-    holes = int(hole_all[rows].sum())
-    if not grown.any():  # the hole lies in the margin rows only: another strip's
-        return StripScan(y0, y1, top, bottom, np.zeros((0, 4), np.int64), holes, 0)
-    n, labels, st, _ = cv2.connectedComponentsWithStats(grown, connectivity=8)
-    x, y, bw, bh = (st[1:n, i].astype(np.int64) for i in range(4))
-    top[x0:x1], bottom[x0:x1] = labels[0], labels[-1]
-    return StripScan(y0, y1, top, bottom, np.stack([y + y0, y + bh + y0, x + x0, x + x0 + bw], 1), holes, 0)
+    boxes, holes, labelled = [], 0, 0
+    for x_at, hole_all in pieces:
+        holes += int(hole_all[rows].sum())
+        columns = np.flatnonzero(hole_all.any(axis=0))
+        if not columns.size:
+            continue
+        cuts = np.flatnonzero(np.diff(columns) >= 2 * margin + 2)
+        for first, last in zip([0, *(cuts + 1).tolist()], [*cuts.tolist(), len(columns) - 1]):
+            x0, x1 = max(0, x_at + int(columns[first]) - margin), min(w, x_at + int(columns[last]) + margin + 1)
+            grown = np.zeros((hole_all.shape[0], x1 - x0), np.uint8)  # beyond the piece: no hole
+            a, b = max(x0, x_at), min(x1, x_at + hole_all.shape[1])
+            grown[:, a - x0: b - x0] = hole_all[:, a - x_at: b - x_at]
+            if margin > 0:
+                grown = cv2.dilate(grown, cv2.getStructuringElement(cv2.MORPH_RECT, (2 * margin + 1, 2 * margin + 1)))
+            grown = np.ascontiguousarray(grown[rows])
+            if not grown.any():  # the hole lies in the margin rows only: another strip's
+                continue
+            n, labels, st, _ = cv2.connectedComponentsWithStats(grown, connectivity=8)
+            labels[labels > 0] += labelled
+            x, y, bw, bh = (st[1:n, i].astype(np.int64) for i in range(4))
+            top[x0:x1], bottom[x0:x1] = labels[0], labels[-1]
+            boxes.append(np.stack([y + y0, y + bh + y0, x + x0, x + x0 + bw], 1))
+            labelled += n - 1
+    boxes = np.concatenate(boxes) if boxes else np.zeros((0, 4), np.int64)
+    return StripScan(y0, y1, top, bottom, boxes, holes, 0)
 
 
-def scan_strip(scene: Scene, y0: int, y1: int, margin: int, need: _Need) -> StripScan:
+def scan_strip(scene: Scene, y0: int, y1: int, margin: int, need: _Need, present=None) -> StripScan:
     """Rows ``y0..y1-1`` of ``scene``: where its hole grown by ``margin`` lies (8-connected
     pieces, labelled), and the counts of its values. Reads the strip with ``margin`` rows (and
-    the hole rule's halo) around it."""
+    the hole rule's halo) around it; when its holes come from a sparse mask alone (``present``,
+    see :func:`_mask_blocks`) and no pixel is needed, only the columns of the mask's blocks."""
     w = scene.shape[1]
     outer = clip_box((y0, y1, 0, w), margin, scene.shape)
-    read = need.pixels or not scene.all_valid
-    hole_all, _, data, valid = scene.holes(outer, pixels=True) if read else scene.holes(outer) + (None, None)
     rows = slice(y0 - outer[0], y1 - outer[0])
-    scan = _label_strip(hole_all, rows, y0, y1, margin)
-    hole = hole_all[rows]
+    read = need.pixels or not scene.all_valid
     if not read:
-        scan.known = hole.size - scan.holes
+        pieces = [(x0, scene.holes((outer[0], outer[1], x0, x1))[0])
+                  for x0, x1 in _runs(present, outer, scene.rule.dilate, margin, w)]
+        scan = _label_strip(pieces, rows, y0, y1, margin, w)
+        scan.known = (y1 - y0) * w - scan.holes
         return scan
+    hole_all, _, data, valid = scene.holes(outer, pixels=True)
+    scan = _label_strip([(0, hole_all)], rows, y0, y1, margin, w)
+    hole = hole_all[rows]
     data, valid = data[:, rows], valid[rows]
     known = valid & ~hole  # the gaps that fill_nodata fills are hole
     scan.known = int(known.sum())
@@ -164,6 +198,35 @@ def _settle_strip(scene: Scene, y0: int, y1: int, shown: set[int], bands: dict[i
         out_bands[b] = ValueCounts(data.dtype)
         out_bands[b].settle(data[b][known], wanted)
     return out_shown, out_bands
+
+
+def _mask_blocks(scene: Scene):
+    """``(block, grid)`` of the scene's mask file's blocks that hold data
+    (:func:`~inpaint_core.scene.blocks.present_blocks`) when its holes come from that mask alone and
+    a block left out of the file reads as no hole: a GeoTIFF mask on the scene's grid, without a
+    nodata value other than 0, and neither ``--mask-values`` nor ``--fill-nodata``. Else None:
+    every column is read."""
+    rule = scene.rule
+    if (rule.mask is None or rule.mask_values is not None or rule.fill_nodata or not scene.all_valid
+            or not str(rule.mask).lower().endswith((".tif", ".tiff"))):
+        return None
+    import warnings
+
+    import rasterio
+    from rasterio.errors import NotGeoreferencedWarning
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", NotGeoreferencedWarning)  # a plain TIFF mask: the scene's grid if its size
+            ds = rasterio.open(rule.mask)
+        with ds:
+            if ds.driver != "GTiff" or ds.nodata not in (None, 0) or not _same_grid(
+                    _georef_of(ds), scene.georef, (ds.height, ds.width), scene.shape):
+                return None
+    except Exception:  # noqa: BLE001 - a TIFF GDAL does not read: the scene's own check says why
+        return None
+    found = present_blocks(rule.mask)
+    return None if found is None or found[1].all() else found
 
 
 def _strips(scene: Scene, opts: SceneOptions, margin: int) -> list[tuple[int, int]]:
@@ -263,7 +326,8 @@ def plan_scene(scene: Scene, options, opts: SceneOptions, runner) -> Plan:
     need = _Need(scale=scene.dtype != np.uint8, typical=nodata is not None and not np.isnan(nodata),
                  others=tuple(b for b in range(scene.count) if b not in scene.rgb_bands))
     strips = _strips(scene, opts, margin)
-    scans = list(runner.map(scan_strip, [(scene, y0, y1, margin, need) for y0, y1 in strips]))
+    present = _mask_blocks(scene)
+    scans = list(runner.map(scan_strip, [(scene, y0, y1, margin, need, present) for y0, y1 in strips]))
     holes = sum(s.holes for s in scans)
     if holes and not sum(s.known for s in scans):
         raise ValueError(_NOTHING_KNOWN)
