@@ -293,17 +293,19 @@ def cut_patch(layout: Layout, fill, index: int) -> Patch | None:
     return Patch(part, hole, fill.values[:, rank[hole]])
 
 
-def encode_patches(layout: Layout, scene, index: int, patches) -> list[bytes] | None:
+def encode_patches(layout: Layout, scene, index: int, patches, own_reader: bool = False) -> list[bytes] | None:
     """Block ``index`` of the output, encoded: read from ``scene`` (the input: the output's pixels
     before any hole is written), with ``patches`` (None ones left out) pasted in their order.
-    None when there is nothing to paste: the block stays as it is."""
+    None when there is nothing to paste: the block stays as it is. ``own_reader``: read through
+    the scene's own dataset, whose block cache holds what the windows just read (only in the
+    thread that fills); else through this thread's own."""
     patches = [p for p in patches if p is not None]
     if not patches:
         return None
     box = layout.box(index)
     data = np.zeros((layout.count, *layout.block), layout.dtype)  # an edge block's padding: never read
     data[:, : box[1] - box[0], : box[3] - box[2]] = _read_pixels(
-        scene.path, "image", lambda: _input(scene.path).read(window=window_of(box)))
+        scene.path, "image", lambda: (scene.ds if own_reader else _input(scene.path)).read(window=window_of(box)))
     for p in patches:
         inside = data[:, p.box[0] - box[0]: p.box[1] - box[0], p.box[2] - box[2]: p.box[3] - box[2]]
         inside[:, p.hole] = p.values

@@ -144,8 +144,8 @@ class InProcess:
     def encode(self, layout, scene: Scene, index: int, patches):
         """Block ``index`` with ``patches`` pasted and encoded (:func:`~inpaint_core.scene.blocks.encode_patches`):
         a future of its tiles."""
-        if self.threads == 1:
-            return Ready(encode_patches(layout, scene, index, patches))
+        if self.threads == 1:  # this thread fills: its reads of the input are in the scene's block cache
+            return Ready(encode_patches(layout, scene, index, patches, own_reader=True))
         return self.pool.submit(encode_patches, layout, scene, index, patches)
 
     def windows(self, scene: Scene, jobs: list[Job], scale, stats, layout, runs, own, shared):
