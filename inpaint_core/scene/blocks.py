@@ -36,7 +36,8 @@ from inpaint_core.data.raster import _read_pixels
 from inpaint_core.scene.inputs import Box, window_of
 
 __all__ = ["CODECS", "Layout", "Patch", "Ready", "TilePatcher", "block_schedule", "cut_patch", "encode_block",
-           "encode_patches", "present_blocks", "read_layout", "split_fills"]
+           "encode_patches", "paste_and_encode", "present_blocks", "read_block", "read_layout",
+           "split_fills"]
 
 # TIFF compression codes whose tiles GDAL encodes from the tags alone, and GDAL's name for each
 # (8 and 32946 are both zlib streams: GDAL writes 8 and reads either)
@@ -293,23 +294,35 @@ def cut_patch(layout: Layout, fill, index: int) -> Patch | None:
     return Patch(part, hole, fill.values[:, rank[hole]])
 
 
+def read_block(layout: Layout, scene, index: int, own_reader: bool = False) -> np.ndarray:
+    """Block ``index`` of ``scene`` (the input: the output's pixels before any hole is written),
+    a whole block (an edge block's padding is 0, never read). ``own_reader``: read through the
+    scene's own dataset, whose block cache holds what the windows just read (only in the thread
+    that fills them); else through this thread's own."""
+    box = layout.box(index)
+    data = np.zeros((layout.count, *layout.block), layout.dtype)
+    data[:, : box[1] - box[0], : box[3] - box[2]] = _read_pixels(
+        scene.path, "image", lambda: (scene.ds if own_reader else _input(scene.path)).read(window=window_of(box)))
+    return data
+
+
+def paste_and_encode(layout: Layout, index: int, data: np.ndarray, patches) -> list[bytes]:
+    """``patches`` pasted into block ``index``'s ``data`` (:func:`read_block`), in their order, and the
+    block encoded (:func:`encode_block`)."""
+    y0, _, x0, _ = layout.box(index)
+    for p in patches:
+        data[:, p.box[0] - y0: p.box[1] - y0, p.box[2] - x0: p.box[3] - x0][:, p.hole] = p.values
+    return encode_block(layout, data)
+
+
 def encode_patches(layout: Layout, scene, index: int, patches, own_reader: bool = False) -> list[bytes] | None:
-    """Block ``index`` of the output, encoded: read from ``scene`` (the input: the output's pixels
-    before any hole is written), with ``patches`` (None ones left out) pasted in their order.
-    None when there is nothing to paste: the block stays as it is. ``own_reader``: read through
-    the scene's own dataset, whose block cache holds what the windows just read (only in the
-    thread that fills); else through this thread's own."""
+    """Block ``index`` of the output, encoded: read from ``scene`` (:func:`read_block`) with
+    ``patches`` (None ones left out) pasted in their order. None when there is nothing to paste:
+    the block stays as it is."""
     patches = [p for p in patches if p is not None]
     if not patches:
         return None
-    box = layout.box(index)
-    data = np.zeros((layout.count, *layout.block), layout.dtype)  # an edge block's padding: never read
-    data[:, : box[1] - box[0], : box[3] - box[2]] = _read_pixels(
-        scene.path, "image", lambda: (scene.ds if own_reader else _input(scene.path)).read(window=window_of(box)))
-    for p in patches:
-        inside = data[:, p.box[0] - box[0]: p.box[1] - box[0], p.box[2] - box[2]: p.box[3] - box[2]]
-        inside[:, p.hole] = p.values
-    return encode_block(layout, data)
+    return paste_and_encode(layout, index, read_block(layout, scene, index, own_reader), patches)
 
 
 def split_fills(layout: Layout, fills: list, own, shared, encode) -> tuple[dict, dict]:

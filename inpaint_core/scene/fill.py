@@ -40,7 +40,7 @@ from pathlib import Path
 import numpy as np
 
 from inpaint_core.data.raster import BandStats, Raster, filled_bands
-from inpaint_core.scene.blocks import Ready, encode_patches, split_fills
+from inpaint_core.scene.blocks import Ready, paste_and_encode, read_block, split_fills
 from inpaint_core.scene.inputs import Box, Scene, clip_box, gdal_env
 from inpaint_core.scene.plan import Job, SceneOptions, plan_scene
 from inpaint_core.scene.write import SceneWriter
@@ -143,10 +143,15 @@ class InProcess:
 
     def encode(self, layout, scene: Scene, index: int, patches):
         """Block ``index`` with ``patches`` pasted and encoded (:func:`~inpaint_core.scene.blocks.encode_patches`):
-        a future of its tiles."""
-        if self.threads == 1:  # this thread fills: its reads of the input are in the scene's block cache
-            return Ready(encode_patches(layout, scene, index, patches, own_reader=True))
-        return self.pool.submit(encode_patches, layout, scene, index, patches)
+        a future of its tiles. The block is read here, in the thread that fills, through the scene's
+        own dataset (its block cache holds what the windows just read), and encoded on a thread."""
+        patches = [p for p in patches if p is not None]
+        if not patches:
+            return Ready(None)
+        data = read_block(layout, scene, index, own_reader=True)
+        if self.threads == 1:
+            return Ready(paste_and_encode(layout, index, data, patches))
+        return self.pool.submit(paste_and_encode, layout, index, data, patches)
 
     def windows(self, scene: Scene, jobs: list[Job], scale, stats, layout, runs, own, shared):
         """For each batch of windows (``(first, end)`` plan indices), filled here in order: the
