@@ -577,3 +577,26 @@ def test_named_hold_out_of_a_whole_folder(tile_folder):
     assert split_named(pairs, "Tile 2/", data) == (train, val)
     with pytest.raises(ValueError, match="no image called"):
         split_named(pairs, "Tile 9", data)
+
+
+def test_smoothed_correction_moves_colour_but_adds_no_texture():
+    """--smooth-correction S: the generator's correction is constant-ish over S px (it moves the
+    pre-fill's light and colour, it cannot speckle or smear its texture); bad sizes are refused."""
+    torch.manual_seed(0)
+    gen = SatelliteGenerator(SatelliteConfig(**TINY, smooth_correction=8))
+    torch.nn.init.normal_(gen.head.weight, std=0.05)
+    x, m = torch.rand(1, 3, 32, 32), torch.ones(1, 1, 32, 32)
+    lc = torch.randint(0, len(TABLE), (1, 32, 32))
+    delta = gen(x, m, lc) - x
+    rough = SatelliteGenerator(SatelliteConfig(**TINY))
+    rough.load_state_dict(gen.state_dict())
+    raw = rough(x, m, lc) - x
+    assert delta.abs().max() > 1e-3  # it does move the fill
+    step = lambda d: (d[..., 1:, :] - d[..., :-1, :]).abs().mean()  # noqa: E731
+    assert step(delta) < 0.25 * step(raw)  # but smoothly
+    torch.testing.assert_close(delta.mean(), raw.mean(), atol=2e-3, rtol=0)  # the same mean shift
+    for bad in (3, 1, 16):  # not a power of 2, too small, larger than the input multiple (8 at depth 2)
+        with pytest.raises(ValueError, match="smooth_correction"):
+            SatelliteConfig(**TINY, smooth_correction=bad)
+    with pytest.raises(ValueError, match="smooth_correction"):
+        SatelliteConfig(**TINY, smooth_correction=4, residual=False)

@@ -57,6 +57,10 @@ class SatelliteConfig(NetConfig):
     normalize: bool = doc(False, "see each window relative to its known pixels: colours minus their mean, over "
                                  "their spread, per channel, and the correction in those units (with --residual), "
                                  "so what a class looked like in the training tiles is no rule for a new one")
+    smooth_correction: int = doc(0, "low-pass the correction (with --residual): its mean over S x S px, spread "
+                                    "back smoothly, so the generator moves the pre-fill's colour and light but "
+                                    "neither smears nor speckles its texture (a power of 2 up to the input "
+                                    "multiple; 0 = off)")
     disc_base: int = doc(32, "discriminator channels after its first stride-2 conv")
     disc_depth: int = doc(4, "stride-2 convs in the discriminator trunk: patch map at 1/2**disc_depth")
 
@@ -66,6 +70,10 @@ class SatelliteConfig(NetConfig):
             raise ValueError("normalize needs residual: the correction is made in the window's own units")
         if self.num_classes < 2 or self.depth < 1 or self.base < 4 or self.disc_depth < 2:
             raise ValueError("need num_classes >= 2, depth >= 1, base >= 4 and disc_depth >= 2")
+        s = self.smooth_correction
+        if s and (not self.residual or s < 2 or s & (s - 1) or s > 2 ** (self.depth + 1)):
+            raise ValueError(f"smooth_correction must be 0 or a power of 2 from 2 to {2 ** (self.depth + 1)}, "
+                             f"with residual, got {s}")
 
 
 SPREAD_FLOOR = 0.02  # colour spread (std, on [0, 1]) below which a window counts as flat
@@ -81,6 +89,11 @@ def window_stats(image: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor,
     centre = (image * known).sum(dim=(2, 3), keepdim=True) / count
     var = ((image - centre) ** 2 * known).sum(dim=(2, 3), keepdim=True) / count
     return centre, 2 * var.sqrt().clamp_min(SPREAD_FLOOR)
+
+
+def smooth(delta: torch.Tensor, size: int) -> torch.Tensor:
+    """``delta`` low-passed: its mean over ``size x size`` cells, interpolated back bilinearly."""
+    return F.interpolate(F.avg_pool2d(delta, size), size=delta.shape[-2:], mode="bilinear", align_corners=False)
 
 
 class SatelliteGenerator(nn.Module):
@@ -135,6 +148,8 @@ class SatelliteGenerator(nn.Module):
             x = F.interpolate(x, size=skip.shape[-2:], mode="nearest")
             x = block(torch.cat([x, skip], dim=1))
         delta = F.pixel_shuffle(self.head(x), 2)
+        if self.config.smooth_correction:
+            delta = smooth(delta, self.config.smooth_correction)
         if self.config.normalize:
             out = ((seen + delta) * spread + centre).float()
         else:
