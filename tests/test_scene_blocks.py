@@ -196,3 +196,18 @@ def test_windows_are_batched_in_plan_order():
     jobs = [Job((0, 100, 0, 100), (0, 100, 0, 100))] * 5 + [Job((0, 2000, 0, 2000), (0, 2000, 0, 2000))] * 2
     assert batches(jobs, most=3) == [(0, 3), (3, 6), (6, 7)]  # a run ends once its cores hold a megapixel
     assert batches(jobs, most=1) == [(j, j + 1) for j in range(7)]
+
+
+def test_a_copy_that_fails_on_its_thread_fails_the_scene_and_leaves_no_file(tmp_path, monkeypatch):
+    data = scene_data(200, 260, 3, "uint8", seed=13)
+    image = write_scene(tmp_path / "scene.tif", data, compress="deflate", **TILED)  # copied as it is, on a thread
+    Image.fromarray(sparse_holes(200, 260, 3, seed=14)).save(tmp_path / "mask.png")
+
+    def full(src, dst):
+        open(dst, "wb").close()
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(scene_write.shutil, "copyfile", full)
+    with pytest.raises(OSError, match="No space left"):
+        _fill(image, tmp_path / "mask.png", tmp_path / "out.tif")
+    assert not (tmp_path / "out.tif.part").exists() and not (tmp_path / "out.tif").exists()

@@ -57,7 +57,7 @@ class _Entry:
 
 
 class _Ifd:
-    """The first IFD of a TIFF: its entries by tag, and how to read and write their values."""
+    """The first IFD of a TIFF: its byte order, its entries by tag and where their values lie."""
 
     def __init__(self, f):
         head = f.read(16)

@@ -253,13 +253,14 @@ def fill_scene(inpainter, scene: Scene, output, opts: SceneOptions | None = None
     opts = opts or SceneOptions()
     runner = runner or InProcess(inpainter, _threads(opts.gdal_threads))
     with gdal_env():
-        plan = plan_scene(scene, inpainter.options, opts, runner)
-        if progress:
-            progress(len(plan.jobs))
-        writer = SceneWriter(scene, output, opts, [job.core for job in plan.jobs])
+        writer = SceneWriter(scene, output, opts)  # a copy of the scene's own bytes goes on while it is scanned
         try:
+            plan = plan_scene(scene, inpainter.options, opts, runner)
+            if progress:
+                progress(len(plan.jobs))
+            writer.prepare([job.core for job in plan.jobs])
             (_write_windows if writer.schedule is None else _write_blocks)(writer, runner, scene, plan, progress)
-            blocks = writer.patcher.written if writer.patcher is not None else None
+            blocks = writer.blocks
             path = writer.close()
         except BaseException:
             writer.abort()

@@ -14,6 +14,7 @@ when done; ``cog`` rewrites it as a cloud-optimised GeoTIFF.
 from __future__ import annotations
 
 import shutil
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -28,13 +29,14 @@ _LOSSLESS = {"deflate", "lzw", "zstd", "packbits", "lzma", "lerc_deflate", "lerc
 
 
 class SceneWriter:
-    """The one writer of an output file: a tiled, losslessly compressed copy of the scene, then its
-    blocks with holes put in (:meth:`put`, when :attr:`schedule` is not None: the blocks to put,
-    in order, with the windows each needs) or each window's hole pixels written into it
-    (:meth:`write`). ``cores``: the plan's window cores. Written under a temporary name, renamed
-    when done."""
+    """The one writer of an output file: a tiled, losslessly compressed copy of the scene, then,
+    once :meth:`prepare` is told the plan's windows, its blocks with holes put in (:meth:`put`,
+    when :attr:`schedule` is not None: the blocks to put, in order, with the windows each needs) or
+    each window's hole pixels written into it (:meth:`write`). A scene that already is such a file
+    is copied on a thread from the start, while the scene is scanned and its windows filled.
+    Written under a temporary name, renamed when done."""
 
-    def __init__(self, scene: Scene, path, opts: SceneOptions, cores: list[Box] = ()):
+    def __init__(self, scene: Scene, path, opts: SceneOptions):
         import rasterio
 
         self.scene, self.path, self.opts = scene, Path(path), opts
@@ -48,8 +50,11 @@ class SceneWriter:
             as_is = (src.driver == "GTiff" and src.profile.get("tiled") and compress in _LOSSLESS
                      and not src.overviews(1) and len(src.files) == 1
                      and src.tags(ns="IMAGE_STRUCTURE").get("LAYOUT") != "COG")
-        if as_is:  # already what is asked for: copy the bytes, rewrite only the blocks with holes
-            shutil.copyfile(scene.path, self.part)
+        self.layout, self.schedule, self.patcher, self.dst, self._arrays = None, None, None, None, None
+        self._copying, self._failed = None, None
+        if as_is:  # already what is asked for: the bytes copied (the kernel's work, on a thread)
+            self._copying = threading.Thread(target=self._copy, name="scene copy", daemon=True)
+            self._copying.start()
         else:
             import rasterio.shutil
 
@@ -57,21 +62,42 @@ class SceneWriter:
             rasterio.shutil.copy(scene.path, self.part, driver="GTiff", tiled=True, blockxsize=512, blockysize=512,
                                  compress="deflate", predictor=predictor, bigtiff="IF_SAFER",
                                  num_threads=opts.gdal_threads)
-        self.layout, self.schedule, self.patcher, self.dst = None, None, None, None
+        self._layout_from = scene.path if as_is else self.part  # a file with the copy's bytes, there already
+
+    def _copy(self) -> None:
+        try:
+            shutil.copyfile(self.scene.path, self.part)
+        except BaseException as err:  # noqa: BLE001 - raised where the copy is waited for
+            self._failed = err
+
+    def _copied(self) -> None:
+        """Wait for the copy; its failure raised here."""
+        if self._copying is not None:
+            self._copying.join()
+            self._copying = None
+            if self._failed is not None:
+                raise self._failed
+
+    def prepare(self, cores: list[Box]) -> None:
+        """Choose how the holes go in, for the plan's window ``cores``: block by block (:meth:`put`)
+        where the blocks can be encoded apart and patched in, else window by window (:meth:`write`)."""
+        import rasterio
+
         found = self._patchable(cores)
-        if found is not None:
-            self.layout, arrays, self.schedule = found
-            self.patcher = TilePatcher(self.part, self.layout, arrays)
-        else:
+        if found is None:
+            self._copied()
             self.dst = rasterio.open(self.part, "r+")
+        else:
+            self.layout, self._arrays, self.schedule = found
 
     def _patchable(self, cores):
         """``(layout, tile arrays, schedule)`` when the copy's blocks can be encoded apart and
-        patched in, and GDAL encodes a block here as the copy's tags say; else None."""
+        patched in, and GDAL encodes a block here as the copy's tags say; else None. A copy of the
+        scene's own bytes is read from the scene, while it is being made."""
         scene = self.scene
         if scene.has_mask and scene.rule.fill_nodata:  # the internal mask changes too: GDAL's update mode
             return None
-        found = read_layout(self.part, scene.count, scene.dtype, scene.shape)
+        found = read_layout(self._layout_from, scene.count, scene.dtype, scene.shape)
         if found is None:
             return None
         layout, arrays = found
@@ -84,8 +110,18 @@ class SceneWriter:
             return None
         return layout, arrays, schedule
 
+    @property
+    def blocks(self) -> int | None:
+        """Blocks patched in so far; None when the holes go in through GDAL's update mode."""
+        if self.schedule is None:
+            return None
+        return self.patcher.written if self.patcher is not None else 0
+
     def put(self, index: int, tiles) -> None:
         """Put block ``index``'s encoded tiles (:func:`~inpaint_core.scene.blocks.encode_patches`)."""
+        if self.patcher is None:
+            self._copied()
+            self.patcher = TilePatcher(self.part, self.layout, self._arrays)
         self.patcher.put(index, tiles)
 
     def write(self, fill) -> None:
@@ -109,6 +145,7 @@ class SceneWriter:
             self.dst.close()
 
     def close(self) -> Path:
+        self._copied()
         self._close_file()
         if self.opts.cog:
             import rasterio.shutil
@@ -123,6 +160,8 @@ class SceneWriter:
         return self.path
 
     def abort(self) -> None:
+        if self._copying is not None:
+            self._copying.join()
         if self.patcher is not None:
             self.patcher.abort()
         if self.dst is not None:
