@@ -346,3 +346,36 @@ def test_the_columns_read_are_the_mask_blocks_grown_by_dilate_and_joined_within_
     assert _runs(((64, 64), grid), (0, 50, 0, 640), 5, 60, 640) == [(59, 325)]  # 118 px apart: within 2 x 60
     assert _runs(((64, 64), grid), (60, 125, 0, 640), 4, 10, 640) == [(60, 132), (252, 324), (508, 580)]
     assert _runs(((64, 64), grid), (60, 124, 0, 640), 4, 10, 640) == [(60, 132), (252, 324)]  # row 128 too far
+
+
+def test_a_scene_reads_through_datasets_of_its_own_thread(tmp_path):
+    """A GDAL dataset is not to be shared by threads: two threads reading one at once fail, or read
+    another block's pixels. A scene's copies on a Dask worker with several threads (one per task,
+    unpickled in the worker's own thread) each read through their thread's own datasets of the
+    scene and its mask, opened once per thread; so does the scene in the process that made it."""
+    import pickle
+    import threading
+
+    data = scene_data(64, 80, 3, "uint8", seed=15)
+    image = write_scene(tmp_path / "scene.tif", data)
+    write_scene(tmp_path / "mask.tif", np.zeros((1, 64, 80), np.uint8))
+    made = Scene(image, HoleRule(mask=str(tmp_path / "mask.tif")))
+    sent = [pickle.loads(pickle.dumps(made)) for _ in range(3)]
+    seen, both = {}, threading.Barrier(2)
+
+    def open_all(name):
+        seen[name] = [(scene.ds, scene._others()["mask"]) for scene in (made, *sent)]
+        both.wait(timeout=10)  # the two threads live at once, as a worker's do
+
+    threads = [threading.Thread(target=open_all, args=(name,)) for name in ("one", "two")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    seen["main"] = [(scene.ds, scene._others()["mask"]) for scene in (made, *sent)]
+    for name, found in seen.items():
+        assert found[1][0] is found[2][0] is found[3][0] and found[1][1] is found[3][1], name  # opened once
+    for a, b in (("one", "two"), ("one", "main"), ("two", "main")):
+        for (ds_a, mask_a), (ds_b, mask_b) in zip(seen[a], seen[b]):
+            assert ds_a is not ds_b and mask_a is not mask_b, (a, b)
+    np.testing.assert_array_equal(sent[0].pixels((0, 64, 0, 80))[0], data)

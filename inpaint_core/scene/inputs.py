@@ -23,6 +23,7 @@ by its paths; each opens the files itself.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,7 +56,7 @@ def gdal_env():
 
 Box = tuple[int, int, int, int]  # y0, y1, x0, x1
 _ANCHOR = 16  # another CRS is projected exactly every this many pixels of the scene, interpolated between
-_OPENED: dict = {}  # a worker process's open sources, by scene (see Scene.__setstate__)
+_OPENED: dict = {}  # a worker process's open sources, by scene and thread (see Scene.__setstate__)
 
 
 def window_of(box: Box):
@@ -231,42 +232,46 @@ class Scene:
             self.has_mask = any(MaskFlags.per_dataset in flags for flags in ds.mask_flag_enums)
         if rule.mask_values and rule.mask is None and rule.mask_values[0] > self.count:
             raise ValueError(f"--mask-values names band {rule.mask_values[0]}, but {self.path.name} has {self.count}")
-        self._open = {}
+        # each thread's open sources: a GDAL dataset is not to be shared by threads (two reading one at
+        # once fail, or read another block's pixels), and a Dask worker runs a task on each of its threads
+        self._open = threading.local()
         self._others()  # opens (and so checks) the mask and land cover now, not in the first window
 
     def __getstate__(self):  # sent to other processes by paths: each opens the files itself
         state = self.__dict__.copy()
-        state["_open"] = {}
+        state["_open"] = None
         return state
 
     def __setstate__(self, state):
-        # every task brings its own copy: the files are opened (a PNG mask read) once per process
+        # every task brings its own copy: the files are opened (a PNG mask read) once per process and thread
         self.__dict__.update(state)
         key = (str(self.path), self.path.stat().st_mtime_ns, self.rule, self.bands, str(self.landcover_path),
                getattr(self.table, "name", None))
-        self._open = _OPENED.setdefault(key, {})
+        self._open = _OPENED.setdefault(key, threading.local())
 
     @property
     def ds(self):
         import rasterio
 
-        if "scene" not in self._open:
-            self._open["scene"] = rasterio.open(self.path)
-        return self._open["scene"]
+        opened = self._open.__dict__  # this thread's
+        if "scene" not in opened:
+            opened["scene"] = rasterio.open(self.path)
+        return opened["scene"]
 
     def _others(self) -> dict:
-        """The mask and land-cover sources, opened once per process."""
-        if "mask" in self._open:
-            return self._open
+        """The mask and land-cover sources, opened once per process and thread."""
+        opened = self._open.__dict__  # this thread's
+        if "mask" in opened:
+            return opened
         mask = self.rule.mask and Path(self.rule.mask)
-        self._open["mask"] = None
+        opened["mask"] = None
         if mask is not None:
             if self.rule.mask_values is None and mask.suffix.lower() not in (".tif", ".tiff"):
                 if self.shape[0] * self.shape[1] > MAX_PIXELS:  # the one size limit of pictures
                     raise ValueError(f"the mask {mask.name} is no GeoTIFF, so it is read whole, and the scene "
                                      f"{self.path.name} is {self.shape[1]}x{self.shape[0]}: give a scene's mask as a "
                                      "GeoTIFF, which is read window by window")
-                self._open["mask"] = read_mask(mask, self.shape)  # the picture mask rule, whole
+                opened["mask"] = read_mask(mask, self.shape)  # the picture mask rule, whole
             else:
                 if not mask.is_file():
                     raise ValueError(f"mask not found: {mask.name}")
@@ -276,9 +281,9 @@ class Scene:
                     raise ValueError(f"the mask {mask.name} has {other.ds.count} band(s): a mask raster has one "
                                      "(nonzero or white = hole) or three (white = hole), or name its band with "
                                      "--mask-values BAND:V1,V2")
-                self._open["mask"] = other
-        self._open["landcover"] = self._landcover_source() if self.landcover_path else None
-        return self._open
+                opened["mask"] = other
+        opened["landcover"] = self._landcover_source() if self.landcover_path else None
+        return opened
 
     def _landcover_source(self):
         path = self.landcover_path
