@@ -211,3 +211,27 @@ def test_a_copy_that_fails_on_its_thread_fails_the_scene_and_leaves_no_file(tmp_
     with pytest.raises(OSError, match="No space left"):
         _fill(image, tmp_path / "mask.png", tmp_path / "out.tif")
     assert not (tmp_path / "out.tif.part").exists() and not (tmp_path / "out.tif").exists()
+
+
+@pytest.mark.parametrize("failing", ["GTiff", "COG"])
+def test_a_gdal_copy_that_fails_leaves_no_file(tmp_path, monkeypatch, failing):
+    """The copy of a scene that is not already a tiled lossless GeoTIFF, and the cloud-optimised
+    copy at the end: one that fails (a full disk) half-way fails the scene and leaves no file."""
+    import rasterio.shutil
+
+    data = scene_data(200, 260, 3, "uint8", seed=16)
+    image = write_scene(tmp_path / "scene.tif", data)  # striped: copied through GDAL
+    Image.fromarray(sparse_holes(200, 260, 3, seed=17)).save(tmp_path / "mask.png")
+    copy = rasterio.shutil.copy
+
+    def full(src, dst, driver, **kwargs):
+        if driver != failing:
+            return copy(src, dst, driver=driver, **kwargs)
+        open(dst, "wb").close()
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(rasterio.shutil, "copy", full)
+    with pytest.raises(OSError, match="No space left"):
+        fill_scene(make_inpainter("telea"), Scene(image, HoleRule(mask=str(tmp_path / "mask.png"))),
+                   tmp_path / "out.tif", SceneOptions(block=50, cog=True))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mask.png", "scene.tif"]

@@ -59,9 +59,13 @@ class SceneWriter:
             import rasterio.shutil
 
             predictor = 3 if np.issubdtype(scene.dtype, np.floating) else 2
-            rasterio.shutil.copy(scene.path, self.part, driver="GTiff", tiled=True, blockxsize=512, blockysize=512,
-                                 compress="deflate", predictor=predictor, bigtiff="IF_SAFER",
-                                 num_threads=opts.gdal_threads)
+            try:
+                rasterio.shutil.copy(scene.path, self.part, driver="GTiff", tiled=True, blockxsize=512,
+                                     blockysize=512, compress="deflate", predictor=predictor, bigtiff="IF_SAFER",
+                                     num_threads=opts.gdal_threads)
+            except BaseException:  # a copy that failed half-way (a full disk) leaves no file
+                self.abort()
+                raise
         self._layout_from = scene.path if as_is else self.part  # a file with the copy's bytes, there already
 
     def _copy(self) -> None:
@@ -151,8 +155,12 @@ class SceneWriter:
             import rasterio.shutil
 
             cog = self.path.with_name(self.path.name + ".cog.part")
-            rasterio.shutil.copy(self.part, cog, driver="COG", compress="deflate", blocksize=512, overviews="AUTO",
-                                 bigtiff="IF_SAFER", num_threads=self.opts.gdal_threads)
+            try:
+                rasterio.shutil.copy(self.part, cog, driver="COG", compress="deflate", blocksize=512,
+                                     overviews="AUTO", bigtiff="IF_SAFER", num_threads=self.opts.gdal_threads)
+            except BaseException:  # no half-written file left (:meth:`abort` removes the .part)
+                cog.unlink(missing_ok=True)
+                raise
             self.part.unlink()
             self.part = cog
         self.part.replace(self.path)
