@@ -3,8 +3,10 @@ one-process run, its blocks encoded on the workers in batches of windows or a wi
 same bytes when a worker is killed in the middle of the run."""
 
 import hashlib
+import multiprocessing
 import os
 import signal
+import sys
 
 import numpy as np
 import pytest
@@ -30,6 +32,16 @@ def runner():
     runner = DaskRunner(FillSpec("telea"), workers=2, threads_per_worker=1, ahead=4)
     yield runner
     runner.close()
+
+
+def test_local_workers_are_forked_from_a_server_that_imported_the_fills(runner):
+    """Not spawned, each importing torch and the fills itself: forked from one server process that did."""
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        pytest.skip("no fork server on this platform")
+    parents = set(runner.client.run(os.getppid).values())
+    assert len(parents) == 1 and os.getpid() not in parents
+    assert all(runner.client.run(lambda: "torch" in sys.modules and "inpaint_core.scene.cluster" in sys.modules,
+                                 on_error="raise").values())
 
 
 def test_two_workers_give_the_bytes_of_one_process_even_when_one_dies(tmp_path, runner):
