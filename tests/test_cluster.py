@@ -22,6 +22,8 @@ from inpaint_core.scene.fill import fill_scene  # noqa: E402
 from inpaint_core.scene.inputs import HoleRule, Scene  # noqa: E402
 from inpaint_core.scene.plan import SceneOptions  # noqa: E402
 
+_TRIM_SET = "MALLOC_TRIM_THRESHOLD_" in os.environ  # before any nanny has run here
+
 
 def _digest(path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
@@ -42,6 +44,8 @@ def test_local_workers_are_forked_from_a_server_that_imported_the_fills(runner):
     assert len(parents) == 1 and os.getpid() not in parents
     assert all(runner.client.run(lambda: "torch" in sys.modules and "inpaint_core.scene.cluster" in sys.modules,
                                  on_error="raise").values())
+    if not _TRIM_SET:  # glibc's own allocation, as in this process (Dask's nanny puts its setting in ours)
+        assert not any(runner.client.run(lambda: "MALLOC_TRIM_THRESHOLD_" in os.environ).values())
 
 
 def test_two_workers_give_the_bytes_of_one_process_even_when_one_dies(tmp_path, runner):
