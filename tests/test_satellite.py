@@ -540,18 +540,23 @@ def test_named_images_pair_and_hold_out(tmp_path):
     assert match_by_stem(images, masks, "land cover") == pairs
 
 
+def second_tile(data):
+    """``data`` with a copy of its Tile 1 as Tile 2 (the aerial set's layout: the same part names
+    in every tile's folders); returns ``data``."""
+    for sub in ("images", "masks"):
+        (data / "Tile 2" / sub).mkdir(parents=True)
+        for src in (data / "Tile 1" / sub).iterdir():
+            (data / "Tile 2" / sub / src.name).write_bytes(src.read_bytes())
+    return data
+
+
 def test_named_hold_out_is_unambiguous_in_a_many_folder_layout(tile_folder):
     """Every Tile N/images/ of the aerial set has an image_part_001: a bare name that matches
     several images is refused; a path relative to --data names one."""
     from inpaint_core.data.tiles import find_tile_pairs, split_named
 
     data, _ = tile_folder
-    other = data / "Tile 2"
-    for sub in ("images", "masks"):
-        (other / sub).mkdir(parents=True)
-        for src in (data / "Tile 1" / sub).iterdir():
-            (other / sub / src.name).write_bytes(src.read_bytes())
-    pairs = find_tile_pairs(data)
+    pairs = find_tile_pairs(second_tile(data))
     with pytest.raises(ValueError, match="names 2 images"):
         split_named(pairs, "image_part_001", data)
     train, val = split_named(pairs, "Tile 2/images/image_part_001", data)
@@ -565,12 +570,7 @@ def test_named_hold_out_of_a_whole_folder(tile_folder):
     from inpaint_core.data.tiles import find_tile_pairs, split_named
 
     data, _ = tile_folder
-    other = data / "Tile 2"
-    for sub in ("images", "masks"):
-        (other / sub).mkdir(parents=True)
-        for src in (data / "Tile 1" / sub).iterdir():
-            (other / sub / src.name).write_bytes(src.read_bytes())
-    pairs = find_tile_pairs(data)
+    pairs = find_tile_pairs(second_tile(data))
     train, val = split_named(pairs, "Tile 2", data)
     assert val and all(p[0].relative_to(data).parts[0] == "Tile 2" for p in val)
     assert train and all(p[0].relative_to(data).parts[0] == "Tile 1" for p in train)
