@@ -235,3 +235,18 @@ def test_a_gdal_copy_that_fails_leaves_no_file(tmp_path, monkeypatch, failing):
         fill_scene(make_inpainter("telea"), Scene(image, HoleRule(mask=str(tmp_path / "mask.png"))),
                    tmp_path / "out.tif", SceneOptions(block=50, cog=True))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["mask.png", "scene.tif"]
+
+
+def test_fewer_encoded_blocks_wait_where_blocks_are_large():
+    """The blocks waiting to be put hold their raw data: 64 of a Sentinel-2 tile's 13-band uint16
+    blocks (6.8 MB each) took a run to 2 GB, so where blocks are large fewer may wait."""
+    from types import SimpleNamespace
+
+    from inpaint_core.scene.fill import _WAITING_BYTES, _ahead
+
+    rgb = SimpleNamespace(block=(512, 512), count=3, dtype="uint8")
+    s2 = SimpleNamespace(block=(512, 512), count=13, dtype="uint16")
+    huge = SimpleNamespace(block=(4096, 4096), count=13, dtype="float64")
+    assert _ahead(rgb) == 64
+    assert _ahead(s2) == 19 and _ahead(s2) * 512 * 512 * 13 * 2 <= _WAITING_BYTES
+    assert _ahead(huge) == 2

@@ -207,13 +207,25 @@ def _write_windows(writer: SceneWriter, runner, scene: Scene, plan, progress) ->
             progress(None)
 
 
-def _write_blocks(writer: SceneWriter, runner, scene: Scene, plan, progress, ahead: int = 64) -> None:
+# what the blocks waiting to be put may hold at once: each holds its raw block until it is encoded
+# (a Sentinel-2 tile's 512-px block of 13 uint16 bands is 6.8 MB; 64 of them took a run to 2 GB)
+_WAITING_BYTES = 128 * 2**20
+
+
+def _ahead(layout) -> int:
+    """How many encoded blocks may wait to be put: 64, fewer where blocks are large."""
+    raw = layout.block[0] * layout.block[1] * layout.count * np.dtype(layout.dtype).itemsize
+    return int(min(64, max(2, _WAITING_BYTES // raw)))
+
+
+def _write_blocks(writer: SceneWriter, runner, scene: Scene, plan, progress, ahead: int | None = None) -> None:
     """Every block with holes put in ``writer``'s file, in its schedule's order. The windows are
     filled in :func:`batches` of at most ``runner.batch``; a block that only one batch's windows
     meet is encoded with their fills, one that several batches meet from their patches once the
     last is filled. ``progress`` is told of each window once all its blocks are in; at most
-    ``ahead`` encoded blocks wait."""
+    ``ahead`` encoded blocks wait (default :func:`_ahead`)."""
     layout, schedule, runs = writer.layout, writer.schedule, batches(plan.jobs, most=runner.batch)
+    ahead = ahead or _ahead(layout)
     batch_of = np.repeat(np.arange(len(runs)), [end - first for first, end in runs])
     ending, own, shared = defaultdict(list), defaultdict(list), defaultdict(list)
     for b, js in schedule:
