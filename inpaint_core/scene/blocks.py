@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import io
 import struct
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,7 +45,6 @@ _SIZES = {1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 11: 4, 12
 _ARRAYS = {3: "u2", 4: "u4", 16: "u8"}  # the types TileOffsets and TileByteCounts may have: SHORT, LONG, LONG8
 _GHOST = b"GDAL_STRUCTURAL_METADATA_SIZE"  # GDAL's cloud-optimised layout: its blocks carry leaders and trailers
 _NO_CRS = (1.0, 0.0, 1.0, 0.0, -1.0, 1.0)  # any transform but the identity, which rasterio warns about
-_THREAD = threading.local()  # each thread's own handle on an input: a GDAL dataset is not to be shared by threads
 
 
 @dataclass(frozen=True)
@@ -253,21 +251,6 @@ def _overlap(a: Box, b: Box) -> Box | None:
     return (y0, y1, x0, x1) if y0 < y1 and x0 < x1 else None
 
 
-def _input(path):
-    """This thread's own dataset of ``path``, opened once."""
-    import rasterio
-
-    opened = getattr(_THREAD, "inputs", None)
-    if opened is None:
-        opened = _THREAD.inputs = {}
-    key = (str(path), Path(path).stat().st_mtime_ns)
-    if key not in opened:
-        if len(opened) >= 4:  # a run of many scenes: the oldest is done with
-            opened.pop(next(iter(opened))).close()
-        opened[key] = rasterio.open(path)
-    return opened[key]
-
-
 @dataclass
 class Patch:
     """A window's hole pixels in one block: where (``box``, scene pixels), which of them
@@ -294,15 +277,14 @@ def cut_patch(layout: Layout, fill, index: int) -> Patch | None:
     return Patch(part, hole, fill.values[:, rank[hole]])
 
 
-def read_block(layout: Layout, scene, index: int, own_reader: bool = False) -> np.ndarray:
+def read_block(layout: Layout, scene, index: int) -> np.ndarray:
     """Block ``index`` of ``scene`` (the input: the output's pixels before any hole is written),
-    a whole block (an edge block's padding is 0, never read). ``own_reader``: read through the
-    scene's own dataset, whose block cache holds what the windows just read (only in the thread
-    that fills them); else through this thread's own."""
+    a whole block (an edge block's padding is 0, never read), through this thread's dataset of
+    the scene (:attr:`~inpaint_core.scene.inputs.Scene.ds`)."""
     box = layout.box(index)
     data = np.zeros((layout.count, *layout.block), layout.dtype)
     data[:, : box[1] - box[0], : box[3] - box[2]] = _read_pixels(
-        scene.path, "image", lambda: (scene.ds if own_reader else _input(scene.path)).read(window=window_of(box)))
+        scene.path, "image", lambda: scene.ds.read(window=window_of(box)))
     return data
 
 
@@ -315,14 +297,14 @@ def paste_and_encode(layout: Layout, index: int, data: np.ndarray, patches) -> l
     return encode_block(layout, data)
 
 
-def encode_patches(layout: Layout, scene, index: int, patches, own_reader: bool = False) -> list[bytes] | None:
+def encode_patches(layout: Layout, scene, index: int, patches) -> list[bytes] | None:
     """Block ``index`` of the output, encoded: read from ``scene`` (:func:`read_block`) with
     ``patches`` (None ones left out) pasted in their order. None when there is nothing to paste:
     the block stays as it is."""
     patches = [p for p in patches if p is not None]
     if not patches:
         return None
-    return paste_and_encode(layout, index, read_block(layout, scene, index, own_reader), patches)
+    return paste_and_encode(layout, index, read_block(layout, scene, index), patches)
 
 
 def split_fills(layout: Layout, fills: list, own, shared, encode) -> tuple[dict, dict]:

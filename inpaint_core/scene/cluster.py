@@ -73,7 +73,7 @@ def _windows_task(spec: FillSpec, scene, jobs, scale, stats, layout, own, shared
     """A batch of windows filled, then the blocks only they meet encoded and their patches of the others cut."""
     fills = [fill_window(spec.build(), scene, job, scale, stats) for job in jobs]
     return split_fills(layout, fills, own, shared,
-                       lambda b, patches: encode_patches(layout, scene, b, patches, own_reader=True))
+                       lambda b, patches: encode_patches(layout, scene, b, patches))
 
 
 def _in_gdal_env(fn, *args):

@@ -143,12 +143,12 @@ class InProcess:
 
     def encode(self, layout, scene: Scene, index: int, patches):
         """Block ``index`` with ``patches`` pasted and encoded (:func:`~inpaint_core.scene.blocks.encode_patches`):
-        a future of its tiles. The block is read here, in the thread that fills, through the scene's
-        own dataset (its block cache holds what the windows just read), and encoded on a thread."""
+        a future of its tiles. The block is read here, in the thread that fills, through its dataset
+        of the scene (whose block cache holds what the windows just read), and encoded on a thread."""
         patches = [p for p in patches if p is not None]
         if not patches:
             return Ready(None)
-        data = read_block(layout, scene, index, own_reader=True)
+        data = read_block(layout, scene, index)
         if self.threads == 1:
             return Ready(paste_and_encode(layout, index, data, patches))
         return self.pool.submit(paste_and_encode, layout, index, data, patches)

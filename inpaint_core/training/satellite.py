@@ -182,14 +182,13 @@ class SatelliteTrainer:
         # or landcover-patchmatch, as the exported model's inpainter gives it (the others ignore it)
         self.bank = bank_from_pairs(train_pairs, self.table, seed=cfg.seed)
         self.bank_tensors = self.bank.to_tensors()
-        pre_bank = self.bank
         train_set = SatelliteTiles(train_pairs, self.table, cfg.crop, spec, mcfg.prefill, seed=cfg.seed,
                                    fixed_masks=cfg.overfit_batch,
                                    length=cfg.batch_size if cfg.overfit_batch else cfg.windows_per_epoch,
-                                   what_if=cfg.what_if, identity=cfg.identity, bank=pre_bank,
+                                   what_if=cfg.what_if, identity=cfg.identity, bank=self.bank,
                                    colour_jitter=cfg.colour_jitter)
         held_out = functools.partial(SatelliteTiles, val_pairs or train_pairs, self.table, cfg.crop, spec, mcfg.prefill,
-                                     train=False, seed=cfg.seed + 1, length=cfg.val_windows, bank=pre_bank)
+                                     train=False, seed=cfg.seed + 1, length=cfg.val_windows, bank=self.bank)
         val_set = train_set if cfg.overfit_batch else held_out()  # the overfit test scores the batch it fits
         self.loader = train_loader(train_set, cfg, ddp)
         self.val_loader = DataLoader(val_set, batch_size=cfg.batch_size, num_workers=0)
