@@ -10,6 +10,9 @@ a message that names the file: one that is no safetensors file (a pickled ``.pt`
 renamed), weights that are not finite, and weights whose digest differs from the one
 written at export (flipped bits fill every hole wrongly and silently). Files written
 before the digest existed load without that check; the finiteness check is always made.
+
+torch is imported only where tensors are written or loaded: reading a checkpoint's metadata,
+or importing this module, does not need it.
 """
 
 from __future__ import annotations
@@ -19,10 +22,12 @@ import json
 import os
 import struct
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import save_file
+
+if TYPE_CHECKING:
+    import torch
 
 __all__ = ["CheckpointError", "FORMAT", "FORMAT_VERSION", "save_model", "read_meta", "load_model_file",
            "tensors_sha256"]
@@ -41,6 +46,8 @@ def tensors_sha256(tensors: dict[str, torch.Tensor]) -> str:
     The digest is of the tensors, not of the file, so it does not depend on how safetensors
     lays the file out, and the metadata that holds it is not part of what it covers.
     """
+    import torch
+
     digest = hashlib.sha256()
     for name in sorted(tensors):
         t = tensors[name].detach().to("cpu").contiguous()
@@ -52,6 +59,8 @@ def tensors_sha256(tensors: dict[str, torch.Tensor]) -> str:
 def save_model(path, state_dict: dict[str, torch.Tensor], kind: str, config: dict, training: dict | None = None,
                classes: list | None = None) -> Path:
     """Write ``state_dict`` and its metadata to ``path`` atomically (temp file + rename)."""
+    from safetensors.torch import save_file
+
     path = Path(path)
     meta = {"kind": kind, "config": config, "training": training or {}}
     if classes is not None:
@@ -95,7 +104,7 @@ def _open_meta(path: Path) -> dict:
         raise CheckpointError(f"checkpoint not found: {path.name}")
     _check_safetensors_layout(path)
     try:
-        with safe_open(str(path), framework="pt") as f:
+        with safe_open(str(path), framework="numpy") as f:  # the header only: no torch needed
             header = f.metadata() or {}
     except (SafetensorError, OSError, ValueError) as err:
         raise CheckpointError(f"{path.name} is not a readable safetensors checkpoint ({err})") from err
@@ -132,6 +141,8 @@ def load_model_file(path) -> tuple[dict[str, torch.Tensor], dict]:
     ``tensors_sha256`` differs from the one written at export; files without a digest
     (written before it existed) are checked for finiteness only.
     """
+    import torch
+
     path = Path(path)
     meta = _open_meta(path)
     try:

@@ -3,7 +3,9 @@
 validate -> size strategy (crop around masked regions / resize / full) -> the fill of
 each working-size region -> resize back -> paste only masked pixels into the input.
 
-A fill plugs in by subclassing :class:`Inpainter` (a network by :class:`NetworkInpainter`):
+A fill plugs in by subclassing :class:`Inpainter` (a network by
+:class:`~inpaint_core.models.network.NetworkInpainter`, which holds everything of torch's, so
+this module and the classical fills import no torch):
 ``_fill`` and, if it takes extra per-pixel inputs such as land cover, ``extra_inputs`` and
 ``_aux_maps``. The edge rules every caller shares live here too: :func:`as_bool_mask` (what a
 mask means) and :func:`on_white` (what transparency means). The classical fills' inpainters and
@@ -17,13 +19,9 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
-import torch
-import torch.nn as nn
 
-from inpaint_core.checkpoint import CheckpointError
-
-__all__ = ["STRATEGIES", "MAX_SIDE", "MAX_PIXELS", "InferenceOptions", "Inpainter", "resolve_device", "to_rgb_array",
-           "check_8bit", "region_boxes", "as_bool_mask", "on_white", "NetworkInpainter", "load_weights"]
+__all__ = ["STRATEGIES", "MAX_SIDE", "MAX_PIXELS", "InferenceOptions", "Inpainter", "to_rgb_array", "check_8bit",
+           "region_boxes", "as_bool_mask", "on_white"]
 
 STRATEGIES = ("crop", "resize", "full")
 # The one size limit, of the API, the app and the CLI alike: larger pictures do not fit a browser
@@ -99,20 +97,6 @@ class InferenceOptions:
             raise ValueError(f"unknown strategy {self.strategy!r}; valid: {', '.join(STRATEGIES)}")
         if self.working_size < 16 or self.margin < 0:
             raise ValueError("working_size must be >= 16 and margin >= 0")
-
-
-def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    """``"auto"``: CUDA if available, else CPU. Asking for CUDA without one raises ``ValueError``."""
-    if isinstance(device, torch.device):
-        device = str(device)
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError("device 'cuda' was asked for but no CUDA GPU is available; use --device cpu or auto")
-    try:
-        return torch.device(device)
-    except RuntimeError as err:
-        raise ValueError(f"unknown device {device!r}; use auto, cpu or cuda") from err
 
 
 def check_8bit(image, what: str = "image") -> None:
@@ -236,8 +220,8 @@ class Inpainter:
     detail_pass = None
     extra_inputs: tuple[str, ...] = ()  # per-pixel inputs inpaint() takes besides image and mask (e.g. "landcover")
 
-    def __init__(self, device: str | torch.device = "cpu", options: InferenceOptions | None = None, meta: dict | None = None):
-        self.device = resolve_device(device)
+    def __init__(self, device="cpu", options: InferenceOptions | None = None, meta: dict | None = None):
+        self.device = device  # where it runs: "cpu" for the classical fills; a network's torch.device
         self.options = options or InferenceOptions()
         self.meta = meta or {}
 
@@ -327,52 +311,3 @@ class Inpainter:
 
     def __repr__(self):
         return f"{type(self).__name__}(kind={self.kind!r}, device={self.device})"
-
-
-def load_weights(model: nn.Module, state: dict[str, torch.Tensor]) -> None:
-    """``model.load_state_dict(state)``, refusing weights that do not fit in one line.
-
-    PyTorch lists every mismatched tensor, one line each (about 30 for a wrong ``base``):
-    a page of text where a person needs to know that the config and the weights disagree.
-    """
-    own = model.state_dict()
-    missing = [k for k in own if k not in state]
-    unexpected = [k for k in state if k not in own]
-    resized = [k for k in own if k in state and tuple(state[k].shape) != tuple(own[k].shape)]
-    if missing or unexpected or resized:
-        parts = [f"{len(resized)} tensor(s) of another shape" if resized else "",
-                 f"{len(missing)} missing" if missing else "", f"{len(unexpected)} unexpected" if unexpected else ""]
-        first = resized[0] if resized else (missing or unexpected)[0]
-        example = (f"{first} is {'x'.join(map(str, state[first].shape))} in the file, "
-                   f"{'x'.join(map(str, own[first].shape))} for its config" if resized else first)
-        raise CheckpointError(f"its weights do not fit its config: {', '.join(p for p in parts if p)} "
-                              f"(e.g. {example})")
-    model.load_state_dict(state)
-
-
-class NetworkInpainter(Inpainter):
-    """Shared parts of the neural inpainters: device placement and tensor conversion."""
-
-    def __init__(self, model: nn.Module, device="auto", options=None, meta=None):
-        super().__init__(device, options, meta)
-        self.model = model.eval().to(self.device)
-        if self.device.type == "cpu":
-            # measured: channels_last is faster for these convs on CPU; bf16 is slower on CPUs
-            # without native bf16 units, so CPU inference stays float32
-            self.model = self.model.to(memory_format=torch.channels_last)
-        self.model.requires_grad_(False)
-
-    def _to_tensor(self, array: np.ndarray) -> torch.Tensor:
-        t = torch.from_numpy(np.ascontiguousarray(array)).to(self.device)
-        t = t.permute(2, 0, 1)[None].float() / 255.0 if t.ndim == 3 else t[None, None].float()
-        return t.contiguous(memory_format=torch.channels_last) if self.device.type == "cpu" else t
-
-    @staticmethod
-    def _to_array(tensor: torch.Tensor, h: int, w: int) -> np.ndarray:
-        out = tensor[0, :, :h, :w].float().clamp(0, 1).mul(255).round().byte()
-        return out.permute(1, 2, 0).cpu().numpy()
-
-    def _autocast(self):
-        if self.device.type == "cuda":
-            return torch.autocast("cuda", dtype=torch.float16)
-        return torch.autocast("cpu", enabled=False)

@@ -5,6 +5,7 @@
 * networks: each model file holds its network, its config and its inpainter
   (:class:`~inpaint_core.models.album.AlbumInpainter`,
   :class:`~inpaint_core.models.satellite.SatelliteInpainter`), rebuilt from a checkpoint of its kind;
+  the table names each by its module, imported (with torch) only when that kind is loaded;
 * :data:`FILLS`, name -> :class:`Fill`: what makes each fill, whether it needs an exemplar
   bank, its label in the app and the tabs that offer it. The built-in fills come from the
   table of :mod:`inpaint_core.fills.table` (the one list of them, which the pre-fills read too),
@@ -13,7 +14,7 @@
   --method``, ``evaluate``'s baselines and the app's choices read the same table.
 
 Adding a fill is its function, one line of the table and its label here; adding a network kind
-is its model file and one line. An unknown name raises an error that lists the valid ones. Each
+is its model file and one line (its ``"module:Class"``). An unknown name raises an error that lists the valid ones. Each
 inpainter declares the per-pixel inputs it takes besides image and mask in ``extra_inputs``
 (``("landcover",)`` for the land-cover fills), so no caller needs to know a fill's kind. This
 is the only module that maps names and kinds to fills.
@@ -21,6 +22,7 @@ is the only module that maps names and kinds to fills.
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -34,8 +36,6 @@ from inpaint_core.fills.classical import patchmatch_texture
 from inpaint_core.fills.landcover import ExemplarBank, TileSources, landcover_patchmatch
 from inpaint_core.fills.prefill import BANK_COMMAND
 from inpaint_core.fills.table import BUILTIN_FILLS
-from inpaint_core.models.album import AlbumInpainter
-from inpaint_core.models.satellite import SatelliteInpainter
 
 __all__ = ["Fill", "FILLS", "ClassicalInpainter", "LandcoverFillInpainter", "CLASSICAL_FILLS", "LANDCOVER_FILLS",
            "NETWORKS", "FILL_METHODS", "PICTURE_TAB", "TILE_TAB", "tab_fills", "load_inpainter", "make_inpainter"]
@@ -48,16 +48,18 @@ class Fill:
     """One entry of :data:`FILLS`.
 
     ``inpainter`` is the :class:`~inpaint_core.engine.Inpainter` class that fills: a network's own,
-    rebuilt from a checkpoint whose ``kind`` is ``name`` (:meth:`load`), or the class that wraps a
-    built-in fill's ``function`` (:meth:`make`): ``function(image, mask)`` for a picture fill,
-    ``function(image, mask, landcover, bank)`` for a land-cover one (``bank`` an
+    rebuilt from a checkpoint whose ``kind`` is ``name`` (:meth:`load`) and named as
+    ``"module:Class"`` (its module, which imports torch, is imported only when it is first needed:
+    :attr:`inpainter_class`), or the class that wraps a built-in fill's ``function`` (:meth:`make`):
+    ``function(image, mask)`` for a picture fill, ``function(image, mask, landcover, bank)`` for a
+    land-cover one (``bank`` an
     :class:`~inpaint_core.fills.landcover.ExemplarBank` or None). Images are ``HxWx3 uint8`` RGB,
     masks ``HxW`` bool (True = hole), land cover an ``HxW`` map of class indices.
     """
 
     name: str  # make_inpainter's method and evaluate's baseline; a network's checkpoint kind
     label: str  # its choice in the app
-    inpainter: type
+    inpainter: type | str  # a built-in fill's class; a network's "module:Class"
     function: Callable[..., np.ndarray] | None = None  # a built-in fill's; None for a network
     needs_bank: bool = False  # fills only with an exemplar bank (a satellite checkpoint's)
     # the app's tabs that offer this built-in fill (PICTURE_TAB, TILE_TAB), each with its place
@@ -70,23 +72,31 @@ class Fill:
         return self.function is None
 
     @property
+    def inpainter_class(self) -> type:
+        """The inpainter class itself; a network's module is imported here, the first time it is asked for."""
+        if isinstance(self.inpainter, str):
+            module, _, name = self.inpainter.partition(":")
+            return getattr(importlib.import_module(module), name)
+        return self.inpainter
+
+    @property
     def extra_inputs(self) -> tuple[str, ...]:
         """The per-pixel inputs it takes besides image and mask: ``()`` for a picture fill,
         ``("landcover",)`` for one that follows a land-cover map (as its inpainter declares)."""
-        return self.inpainter.extra_inputs
+        return self.inpainter_class.extra_inputs
 
     def make(self, classes: ClassTable | None = None, bank: ExemplarBank | None = None,
              options: InferenceOptions | None = None) -> Inpainter:
         """This built-in fill, ready to ``inpaint``; ``classes`` and ``bank`` are read by land-cover fills only."""
         if self.network:
             raise ValueError(f"{self.name} is a network: load it from its checkpoint (load_inpainter)")
-        return self.inpainter.from_fill(self.name, classes, bank, options)
+        return self.inpainter_class.from_fill(self.name, classes, bank, options)
 
     def load(self, state: dict, meta: dict, device="auto", options: InferenceOptions | None = None) -> Inpainter:
         """This network from a checkpoint's tensors and metadata (:func:`load_inpainter` reads the file)."""
         if not self.network:
             raise ValueError(f"{self.name} is a built-in fill, not a network")
-        return self.inpainter.from_state(state, meta, device=device, options=options)
+        return self.inpainter_class.from_state(state, meta, device=device, options=options)
 
 
 def _builtin(name: str, inpainter: type, what: str) -> Fill:
@@ -196,11 +206,14 @@ def _from_table(name: str) -> Fill:
 
 
 # everything that fills, by name: the built-in fills first, in the table's order (evaluate's
-# baselines and --method's choices), then the networks by checkpoint kind
+# baselines and --method's choices), then the networks by checkpoint kind, each named by its model
+# file's module so that torch is imported only when a network is (a classical fill of a scene's
+# window, on every worker of a cluster, runs without it)
 FILLS: dict[str, Fill] = {fill.name: fill for fill in (
     *(_from_table(name) for name in BUILTIN_FILLS),
-    Fill("album", "Album model (a network that corrects its pre-fill; see its card)", AlbumInpainter),
-    Fill("satellite", "Satellite model (GAN)", SatelliteInpainter),
+    Fill("album", "Album model (a network that corrects its pre-fill; see its card)",
+         "inpaint_core.models.album:AlbumInpainter"),
+    Fill("satellite", "Satellite model (GAN)", "inpaint_core.models.satellite:SatelliteInpainter"),
 )}  # fmt: skip
 
 CLASSICAL_FILLS = tuple(n for n, f in FILLS.items() if f.inpainter is ClassicalInpainter)  # its inpainter's

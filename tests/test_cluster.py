@@ -37,12 +37,13 @@ def runner():
 
 
 def test_local_workers_are_forked_from_a_server_that_imported_the_fills(runner):
-    """Not spawned, each importing torch and the fills itself: forked from one server process that did."""
+    """Not spawned, each importing the fills itself: forked from one server process that did (and, for a
+    classical fill, without torch, which it does not need)."""
     if "forkserver" not in multiprocessing.get_all_start_methods():
         pytest.skip("no fork server on this platform")
     parents = set(runner.client.run(os.getppid).values())
     assert len(parents) == 1 and os.getpid() not in parents
-    assert all(runner.client.run(lambda: "torch" in sys.modules and "inpaint_core.scene.cluster" in sys.modules,
+    assert all(runner.client.run(lambda: "torch" not in sys.modules and "inpaint_core.scene.cluster" in sys.modules,
                                  on_error="raise").values())
     if not _TRIM_SET:  # glibc's own allocation, as in this process (Dask's nanny puts its setting in ours)
         assert not any(runner.client.run(lambda: "MALLOC_TRIM_THRESHOLD_" in os.environ).values())

@@ -7,7 +7,8 @@ from PIL import Image
 
 from inpaint_core import load_inpainter
 from inpaint_core.data.masks import free_form
-from inpaint_core.engine import InferenceOptions, region_boxes, resolve_device
+from inpaint_core.engine import InferenceOptions, region_boxes
+from inpaint_core.models.network import resolve_device
 from inpaint_core.registry import ClassicalInpainter
 
 

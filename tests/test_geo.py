@@ -22,7 +22,8 @@ from inpaint_core.data.geo import (  # noqa: E402
 )
 from inpaint_core.data.landcover import get_class_table  # noqa: E402
 from inpaint_core.data.pictures import write_png  # noqa: E402
-from inpaint_core.data.tiles import SatelliteTiles, find_tile_pairs  # noqa: E402
+from inpaint_core.data.datasets import SatelliteTiles  # noqa: E402
+from inpaint_core.data.tiles import find_tile_pairs  # noqa: E402
 
 UTM32 = CRS.from_epsg(32632)  # Denmark, as in the research's Sentinel-2 tiles
 ORIGIN = (500_000.0, 6_200_000.0)  # UTM 32N metres

@@ -1,6 +1,8 @@
 """The one fill registry (``inpaint_core/registry.py``): every fill by name, and everything that reads it."""
 
 import argparse
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -13,6 +15,7 @@ from inpaint_core.fills.landcover import ExemplarBank
 from inpaint_core.fills.prefill import BANK_PREFILLS, LANDCOVER_PREFILLS, PREFILLS, prefill
 from inpaint_core.fills.table import BUILTIN_FILLS, BuiltinFill
 from inpaint_core.models.album import AlbumConfig, AlbumUNet
+from inpaint_core.models.network import NetworkInpainter
 from inpaint_core.registry import (
     CLASSICAL_FILLS,
     FILL_METHODS,
@@ -141,3 +144,35 @@ def test_each_tab_offers_the_fills_the_registry_places_there():
     assert tab_fills(PICTURE_TAB) == ("patchmatch", "telea")  # the judge's baseline first
     assert tab_fills(TILE_TAB) == ("landcover-patchmatch", "telea")  # plain PatchMatch ignores the land cover
     assert all(not FILLS[n].extra_inputs for n in tab_fills(PICTURE_TAB))
+
+
+def test_each_network_is_named_by_its_model_module():
+    """The table names a network as "module:Class" (imported when its kind is loaded): a model file of
+    the models layer, whose inpainter is a network's and rebuilds checkpoints of that kind."""
+    for name in NETWORKS:
+        module, _, cls = FILLS[name].inpainter.partition(":")
+        assert module.startswith("inpaint_core.models."), name
+        inpainter = FILLS[name].inpainter_class
+        assert issubclass(inpainter, NetworkInpainter) and inpainter.__name__ == cls and inpainter.kind == name
+
+
+# a classical fill, the command line and a scene's cluster workers, without torch (about a CPU-second
+# and a few hundred MB of each process, on every worker); loading a network brings it in
+_NO_TORCH = """
+import sys
+import numpy as np
+import inpaint_core, inpaint_core.cli.run, inpaint_core.scene.cluster, inpaint_core.scene.fill
+from inpaint_core.registry import FILLS, make_inpainter
+image = np.full((32, 32, 3), 90, np.uint8)
+mask = np.zeros((32, 32), bool)
+mask[8:20, 8:20] = True
+assert abs(make_inpainter("telea").inpaint(image, mask).astype(int) - 90).max() <= 2
+assert [f.extra_inputs for n, f in FILLS.items() if not f.network]
+assert "torch" not in sys.modules, "torch was imported"
+assert FILLS["album"].inpainter_class.kind == "album" and "torch" in sys.modules
+"""
+
+
+def test_classical_fills_and_the_scene_path_import_no_torch():
+    done = subprocess.run([sys.executable, "-c", _NO_TORCH], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]

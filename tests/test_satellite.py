@@ -325,7 +325,8 @@ def test_landcover_bank_prefill_trains_keeps_exports_and_needs_its_bank(tile_fol
 def test_what_if_and_identity_windows(tile_folder):
     """What-if windows ask their hole for one other (non-nodata) class and keep the true map
     apart; identity windows have no hole; held-out what-if windows repeat exactly."""
-    from inpaint_core.data.tiles import SatelliteTiles, find_tile_pairs
+    from inpaint_core.data.datasets import SatelliteTiles
+    from inpaint_core.data.tiles import find_tile_pairs
 
     data, _ = tile_folder
     pairs = find_tile_pairs(data)
@@ -358,7 +359,8 @@ def test_colour_jitter_relights_training_windows_only(tile_folder):
     """A jittered training window is the same window in other light: every pixel times one
     gain per channel, within the promised range, input and target alike (the known pixels
     still match); held-out windows never are; a jitter of 1 or more is refused."""
-    from inpaint_core.data.tiles import SatelliteTiles, find_tile_pairs
+    from inpaint_core.data.datasets import SatelliteTiles
+    from inpaint_core.data.tiles import find_tile_pairs
 
     data, _ = tile_folder
     pairs = find_tile_pairs(data)
@@ -445,7 +447,8 @@ def test_init_starts_a_new_run_from_an_exported_model(tile_folder):
 def test_random_rotations_and_flips_keep_tile_and_land_cover_aligned(tmp_path):
     """Training windows are rotated and flipped: the land cover must turn with the tile.
     Each class has its own flat colour here, so every target pixel must show its class's."""
-    from inpaint_core.data.tiles import SatelliteTiles, find_tile_pairs
+    from inpaint_core.data.datasets import SatelliteTiles
+    from inpaint_core.data.tiles import find_tile_pairs
 
     lc = np.full((64, 80), 2, np.int64)
     lc[:30, :20], lc[40:, 50:], lc[:, 70:] = 1, 4, 5  # an asymmetric layout: any misturn shows

@@ -292,7 +292,8 @@ def test_validation_reads_the_judge_against_patchmatch_and_telea(image_folder, r
     once per run; the win rate is the share of images where the model is nearer than PatchMatch."""
     from torch.utils.data import DataLoader
 
-    from inpaint_core.data.pictures import InpaintDataset, list_images
+    from inpaint_core.data.datasets import InpaintDataset
+    from inpaint_core.data.pictures import list_images
     from inpaint_core.eval.metrics import JUDGE_LAYERS, JudgeDistance, detail_ratio
     from inpaint_core.fills.classical import patchmatch, telea
     from inpaint_core.models.album import AlbumConfig, AlbumUNet

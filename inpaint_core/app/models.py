@@ -28,7 +28,8 @@ from pathlib import Path
 
 from inpaint_core.checkpoint import CheckpointError, read_meta
 from inpaint_core.data.landcover import get_class_table
-from inpaint_core.engine import Inpainter, resolve_device
+from inpaint_core.engine import Inpainter
+from inpaint_core.models.network import resolve_device
 from inpaint_core.registry import FILLS, NETWORKS, PICTURE_TAB, TILE_TAB, load_inpainter, tab_fills
 
 __all__ = ["ALBUM_CHECKPOINT", "SATELLITE_CHECKPOINTS", "CHECKOUT_CHECKPOINTS", "FALLBACK_TABLES", "PATCHMATCH",

@@ -57,7 +57,7 @@ from inpaint_core.registry import (
     LANDCOVER_FILLS,
     make_inpainter,
 )
-from inpaint_core.scene.cluster import DaskRunner, FillSpec
+from inpaint_core.scene.cluster import DaskRunner, FillSpec, torch_threads
 from inpaint_core.scene.fill import fill_scene
 from inpaint_core.scene.inputs import HoleRule, Scene, parse_mask_values
 from inpaint_core.scene.plan import SceneOptions
@@ -131,7 +131,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        "tcp://HOST:8786 (needs the cluster extra)")
     scene.add_argument("--workers", type=int, help="spread scenes over a local Dask cluster of N worker processes")
     scene.add_argument("--threads-per-worker", type=int, default=1, help="--workers: threads per worker process")
-    scene.add_argument("--torch-threads", type=int, help="threads torch uses in each worker (default: torch's choice)")
+    scene.add_argument("--torch-threads", type=int, help="threads torch uses for a network, in this process and "
+                       "each worker (default: torch's choice)")
     scene.add_argument("--retries", type=int, default=2, help="times a failed window is run again on the cluster")
     scene.add_argument("--gdal-threads", default="ALL_CPUS", help="threads GDAL compresses the output with")
 
@@ -144,6 +145,7 @@ def main(args: argparse.Namespace) -> int:
             raise ValueError("--checkpoint FILE is needed (or a classical --method such as patchmatch)")
         model = make_inpainter(args.method, args.checkpoint, classes=args.classes, device=args.device,
                                options=_options(args))
+        torch_threads(args.torch_threads)  # this process's network, as each worker's (FillSpec)
         bands = _bands(args.rgb_bands)
         images = _collect(args.image, "image")
         if args.mask is None and not (args.fill_nodata or args.mask_values):

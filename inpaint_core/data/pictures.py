@@ -1,4 +1,4 @@
-"""Pictures: the one reader and writer of picture files, and the album model's training data.
+"""Pictures: the one reader and writer of picture files, and which pictures train.
 
 * :func:`read_picture` / :func:`open_picture` - every picture file the package reads (the app,
   the batch CLI, training, evaluate, PNG tiles): its size checked from its header against the
@@ -10,9 +10,9 @@
 * :func:`write_png` - every PNG the package writes: lossless, light compression.
 * :func:`list_images`, :func:`split_files`, :func:`split_by_source`, :func:`held_out_files` -
   which pictures train and which are held out.
-* :class:`InpaintDataset` - the album trainer's items. Masks are drawn from a seeded
-  generator keyed by ``(seed, epoch, index)``, so every read of an image in a new epoch gets
-  new holes (as the research did) while a rerun with the same seed sees exactly the same holes.
+
+The album trainer's items (:class:`~inpaint_core.data.datasets.InpaintDataset`) are torch's, in
+:mod:`inpaint_core.data.datasets`; this module needs no torch.
 """
 
 from __future__ import annotations
@@ -23,18 +23,14 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
-from torch.utils.data import Dataset
 
-from inpaint_core.data.masks import MaskSpec, make_mask
 from inpaint_core.data.raster import gdal_message
 from inpaint_core.engine import MAX_PIXELS, MAX_SIDE, check_8bit, on_white
-from inpaint_core.fills.prefill import prefill
 
 __all__ = ["IMAGE_EXTS", "list_images", "check_size", "check_file", "open_picture", "read_picture",
            "load_rgb", "resize_short_side", "animation_note", "write_png", "split_files", "held_out_files", "file_sources",
-           "split_by_source", "names_source", "in_turn", "InpaintDataset"]
+           "split_by_source", "names_source", "in_turn"]
 
 IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".webp"}
 
@@ -328,60 +324,3 @@ def resize_short_side(image: np.ndarray, side: int) -> np.ndarray:
     size = (max(side, round(w * scale)), max(side, round(h * scale)))
     resample = Image.BICUBIC if scale > 1 else Image.LANCZOS
     return np.array(Image.fromarray(image).resize(size, resample))  # a writable copy for torch
-
-
-class InpaintDataset(Dataset):
-    """Items are dicts of float tensors: ``input`` (holes pre-filled, 3xSxS), ``mask`` (1xSxS), ``target`` (3xSxS).
-
-    Images are resized so the short side is ``resize`` (the research's 256x256), then a
-    ``crop``-px window is taken (random when ``train``, centred otherwise). Holes are
-    drawn at ``resize`` scale, so a 32-px research patch stays 32 px on a 128-px crop.
-    With ``fixed_masks`` the holes do not change between epochs (the overfit test).
-    ``mask_kinds``: item ``i`` gets a hole of kind ``mask_kinds[i % len]`` instead of the
-    spec's mix (validation: the judge's four kinds in turn, on the same images every time).
-    """
-
-    def __init__(self, files, resize: int = 256, crop: int = 256, mask_spec: MaskSpec | None = None,
-                 prefill_method: str = "telea", train: bool = True, seed: int = 0, fixed_masks: bool = False,
-                 mask_kinds: tuple[str, ...] | None = None):
-        self.files = list(files)
-        self.mask_kinds = tuple(mask_kinds) if mask_kinds else None
-        if crop > resize:
-            raise ValueError(f"crop ({crop}) cannot exceed resize ({resize})")
-        self.resize, self.crop = resize, crop
-        self.mask_spec = mask_spec or MaskSpec()
-        self.prefill_method = prefill_method
-        self.train, self.seed, self.fixed_masks = train, seed, fixed_masks
-        self.epoch = 0
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-
-    def __len__(self) -> int:
-        return len(self.files)
-
-    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
-        epoch = 0 if (self.fixed_masks or not self.train) else self.epoch
-        rng = np.random.default_rng([self.seed, epoch, index])
-        image = resize_short_side(load_rgb(self.files[index]), self.resize)
-        h, w = image.shape[:2]
-        c = self.crop
-        if self.train and not self.fixed_masks:
-            y, x = int(rng.integers(0, h - c + 1)), int(rng.integers(0, w - c + 1))
-            image = image[y : y + c, x : x + c]
-            if rng.random() < 0.5:
-                image = image[:, ::-1]
-        else:
-            y, x = (h - c) // 2, (w - c) // 2
-            image = image[y : y + c, x : x + c]
-        image = np.ascontiguousarray(image)
-        if self.mask_kinds:
-            mask = make_mask(self.mask_kinds[index % len(self.mask_kinds)], c, c, rng)
-        else:
-            mask = self.mask_spec(c, c, rng, ref_size=self.resize)
-        filled = prefill(image, mask, self.prefill_method)
-        return {
-            "input": torch.from_numpy(filled).permute(2, 0, 1).float() / 255.0,
-            "mask": torch.from_numpy(mask)[None].float(),
-            "target": torch.from_numpy(image).permute(2, 0, 1).float() / 255.0,
-        }

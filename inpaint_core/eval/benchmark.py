@@ -31,9 +31,9 @@ import numpy as np
 import torch
 
 from inpaint_core.data.masks import free_form, research_holes
-from inpaint_core.engine import resolve_device
 from inpaint_core.fills.classical import telea
 from inpaint_core.models.album import AlbumConfig, AlbumInpainter, AlbumUNet
+from inpaint_core.models.network import resolve_device
 from inpaint_core.registry import (
     ClassicalInpainter,
     LandcoverFillInpainter,

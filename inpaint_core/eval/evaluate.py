@@ -40,7 +40,7 @@ import numpy as np
 from inpaint_core.checkpoint import CheckpointError, read_meta
 from inpaint_core.data.landcover import TABLE_HELP, get_class_table
 from inpaint_core.data.masks import MASK_KINDS, PICTURE_KINDS, evaluation_mask
-from inpaint_core.engine import STRATEGIES, InferenceOptions, resolve_device
+from inpaint_core.engine import STRATEGIES, InferenceOptions
 from inpaint_core.eval.metrics import (
     JUDGE_LAYERS,
     METRICS,
@@ -61,6 +61,7 @@ from inpaint_core.eval.reports import (
 from inpaint_core.eval.samples import choose_sources, find_sources, samples, tiles
 from inpaint_core.eval.whatif import what_if as run_what_if
 from inpaint_core.eval.whatif import windows_in_tiles
+from inpaint_core.models.network import resolve_device
 from inpaint_core.models.vgg import VGG_ENV, load_vgg16
 from inpaint_core.registry import (
     CLASSICAL_FILLS,

@@ -20,7 +20,7 @@ import torch
 
 from inpaint_core.checkpoint import CheckpointError, load_model_file
 from inpaint_core.data.landcover import ClassTable, table_from_meta
-from inpaint_core.engine import resolve_device
+from inpaint_core.models.network import resolve_device
 from inpaint_core.models.satellite import (
     SatelliteConfig,
     SatelliteDiscriminator,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from tqdm import tqdm
 
-from inpaint_core.data.tiles import SatelliteTiles
+from inpaint_core.data.datasets import SatelliteTiles
 from inpaint_core.fills.landcover import ExemplarBank
 
 __all__ = ["bank_from_pairs"]

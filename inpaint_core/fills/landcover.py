@@ -27,12 +27,15 @@ integer map of class indices; the asked class of a hole pixel is the land cover 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
-import torch
 
 from inpaint_core.fills.classical import DEFAULT_RADIUS, PATCH_SIZE, patchmatch, telea
+
+if TYPE_CHECKING:
+    import torch
 
 __all__ = ["landcover_nearest", "landcover_patchmatch", "ExemplarBank", "TileSources", "match_colours",
            "blend_edge", "BANK_PREFIX", "MIN_KNOWN", "BLEND_WIDTH"]
@@ -197,6 +200,8 @@ class ExemplarBank:
 
     def to_tensors(self) -> dict[str, torch.Tensor]:
         """The bank as checkpoint tensors (``bank.strips``, ``bank.valid``, ``bank.purity``)."""
+        import torch  # only where a bank goes into a checkpoint: the fills themselves need no torch
+
         return {BANK_PREFIX + "strips": torch.from_numpy(self.strips.copy()),
                 BANK_PREFIX + "valid": torch.from_numpy(self.valid.astype(np.uint8)),
                 BANK_PREFIX + "purity": torch.from_numpy(self.purity.copy())}

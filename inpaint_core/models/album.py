@@ -23,10 +23,10 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from inpaint_core.engine import NetworkInpainter, load_weights
 from inpaint_core.fills.classical import patchmatch_texture
 from inpaint_core.fills.prefill import check_prefill, prefill
 from inpaint_core.models.blocks import NetConfig, ResBlock, conv_act, doc, shuffle_head, up_path
+from inpaint_core.models.network import NetworkInpainter, load_weights
 
 __all__ = ["AlbumConfig", "AlbumUNet", "PatchDiscriminator", "AlbumInpainter"]
 

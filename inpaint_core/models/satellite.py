@@ -24,10 +24,10 @@ import torch.nn.functional as F
 
 from inpaint_core.checkpoint import CheckpointError
 from inpaint_core.data.landcover import LANDCOVER, ClassTable, table_from_meta
-from inpaint_core.engine import NetworkInpainter, load_weights
 from inpaint_core.fills.landcover import BANK_PREFIX, ExemplarBank
 from inpaint_core.fills.prefill import BANK_COMMAND, BANK_PREFILLS, check_prefill, prefill
 from inpaint_core.models.blocks import NetConfig, ResBlock, conv_act, doc, shuffle_head, up_path
+from inpaint_core.models.network import NetworkInpainter, load_weights
 
 __all__ = ["SatelliteConfig", "SatelliteGenerator", "SatelliteDiscriminator", "SatelliteInpainter", "split_state", "DISC_PREFIX",
            "REFEREE_PREFIX"]

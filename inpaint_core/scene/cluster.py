@@ -26,6 +26,7 @@ only when a :class:`DaskRunner` is made.
 from __future__ import annotations
 
 import resource
+import sys
 from collections import deque
 from dataclasses import dataclass
 
@@ -35,7 +36,7 @@ from inpaint_core.scene.blocks import Ready, encode_patches, split_fills
 from inpaint_core.scene.fill import fill_window
 from inpaint_core.scene.inputs import gdal_env
 
-__all__ = ["FillSpec", "DaskRunner"]
+__all__ = ["FillSpec", "DaskRunner", "torch_threads"]
 
 _FILLS: dict = {}  # repr(FillSpec) -> its fill, built once per worker process
 
@@ -56,13 +57,17 @@ class FillSpec:
         key = repr(self)  # the options are a mutable dataclass: no hash, but a faithful repr
         fill = _FILLS.get(key)
         if fill is None:
-            if self.torch_threads:
-                import torch
-
-                torch.set_num_threads(self.torch_threads)
             fill = _FILLS[key] = make_inpainter(self.method, self.checkpoint, classes=self.classes,
                                                  device=self.device, options=self.options)
+            torch_threads(self.torch_threads)
         return fill
+
+
+def torch_threads(threads: int | None) -> None:
+    """At most ``threads`` threads for torch in this process, where a network has brought torch in:
+    a classical fill runs without torch, and importing it only to set this costs about a CPU-second."""
+    if threads and "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(threads)
 
 
 def _fill_task(spec: FillSpec, scene, job, scale, stats):
@@ -86,13 +91,14 @@ def _peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _start_method() -> str:
+def _start_method(network: bool) -> str:
     """How a local cluster's worker processes start: forked from a server process that has imported this
-    module (and with it torch, GDAL, OpenCV and the fills) once, where the platform has one. Spawned, each
-    worker imported them itself (about a CPU-second each, and under ``python -m inpaint_core`` the command
-    line too): on a 2-core machine, CPU the fills did not get. The server only imports (one thread, no
-    torch or OpenMP pool started), so forking it is safe. A worker that Dask starts again after one died is
-    spawned, as before. A method set in Dask's configuration other than its default (spawn) is kept."""
+    module (and with it GDAL, OpenCV and the fills; torch too when the fill is a ``network``) once, where
+    the platform has one. Spawned, each worker imported them itself (about a CPU-second each, and under
+    ``python -m inpaint_core`` the command line too): on a 2-core machine, CPU the fills did not get. The
+    server only imports (one thread, no torch or OpenMP pool started), so forking it is safe. A worker that
+    Dask starts again after one died is spawned, as before. A method set in Dask's configuration other
+    than its default (spawn) is kept."""
     import multiprocessing
 
     import dask
@@ -103,7 +109,8 @@ def _start_method() -> str:
         return method
     with dask.config.set({"distributed.worker.multiprocessing-method": "forkserver"}):
         get_mp_context()  # Dask sets its own preloads once; this module's replace them before the server starts
-    multiprocessing.get_context("forkserver").set_forkserver_preload(["distributed", "numpy", __name__])
+    multiprocessing.get_context("forkserver").set_forkserver_preload(
+        ["distributed", "numpy", __name__] + (["torch"] if network else []))
     return "forkserver"
 
 
@@ -135,7 +142,7 @@ class DaskRunner:
             # worker's page faults, 2.3x its system time), so the workers allocate as this process does
             environ = {k: v for k, v in dask.config.get("distributed.nanny.pre-spawn-environ").items()
                        if k != "MALLOC_TRIM_THRESHOLD_"}
-            with dask.config.set({"distributed.worker.multiprocessing-method": _start_method(),
+            with dask.config.set({"distributed.worker.multiprocessing-method": _start_method(spec.method == "model"),
                                   "distributed.nanny.pre-spawn-environ": environ}):
                 self.cluster = LocalCluster(n_workers=workers or 2, threads_per_worker=threads_per_worker,
                                             processes=True, dashboard_address=None)

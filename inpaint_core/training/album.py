@@ -31,7 +31,7 @@ from tqdm import tqdm
 
 from inpaint_core.checkpoint import save_model
 from inpaint_core.data.masks import ALBUM_MASKS, PICTURE_KINDS, MaskSpec
-from inpaint_core.data.pictures import InpaintDataset
+from inpaint_core.data.datasets import InpaintDataset
 from inpaint_core.fills.classical import patchmatch, telea
 from inpaint_core.models.album import AlbumConfig, AlbumUNet, PatchDiscriminator
 from inpaint_core.models.vgg import VGG16Features, load_vgg16

@@ -17,7 +17,6 @@ import torch
 
 from inpaint_core.checkpoint import read_meta
 from inpaint_core.data.masks import research_holes
-from inpaint_core.engine import resolve_device
 from inpaint_core.eval.benchmark import (
     PeakMemory,
     add_inference_arguments,
@@ -26,6 +25,7 @@ from inpaint_core.eval.benchmark import (
     median_ms,
 )
 from inpaint_core.models.album import AlbumConfig
+from inpaint_core.models.network import resolve_device
 from inpaint_core.models.vgg import VGG_ENV, VGG16Features, load_vgg16
 from inpaint_core.training.album import AlbumSteps, AlbumTrainConfig
 from inpaint_core.training.config import layer_names

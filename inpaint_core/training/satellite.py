@@ -31,7 +31,7 @@ from torch.utils.data import DataLoader
 from inpaint_core.checkpoint import save_model
 from inpaint_core.data.landcover import TABLE_HELP, ClassTable, get_class_table
 from inpaint_core.data.masks import SATELLITE_MASKS, MaskSpec
-from inpaint_core.data.tiles import SatelliteTiles
+from inpaint_core.data.datasets import SatelliteTiles
 from inpaint_core.fills.bank import bank_from_pairs
 from inpaint_core.fills.landcover import landcover_patchmatch
 from inpaint_core.models.satellite import (
