@@ -15,7 +15,7 @@ from test_scene import CRS, TRANSFORM, read, scene_data, sparse_holes, write_sce
 
 from inpaint_core.registry import make_inpainter  # noqa: E402
 from inpaint_core.scene import write as scene_write  # noqa: E402
-from inpaint_core.scene.blocks import TilePatcher, _Arrays, _Entry, encode_block, read_layout  # noqa: E402
+from inpaint_core.scene.blocks import Share, TilePatcher, _Arrays, _Entry, encode_block, read_layout  # noqa: E402
 from inpaint_core.scene.fill import batches, fill_scene  # noqa: E402
 from inpaint_core.scene.inputs import HoleRule, Scene  # noqa: E402
 from inpaint_core.scene.plan import Job, SceneOptions  # noqa: E402
@@ -250,3 +250,24 @@ def test_fewer_encoded_blocks_wait_where_blocks_are_large():
     assert _ahead(rgb) == 64
     assert _ahead(s2) == 19 and _ahead(s2) * 512 * 512 * 13 * 2 <= _WAITING_BYTES
     assert _ahead(huge) == 2
+
+
+def test_shares_of_one_task_fetch_its_result_once():
+    """The blocks that one batch of windows was the last to meet are encoded in one task; each block's
+    share of it is read as a future is, and the task's result is fetched from the cluster only once."""
+
+    class Future:
+        fetched = 0
+
+        def done(self):
+            return True
+
+        def result(self):
+            Future.fetched += 1
+            return {3: ["three"], 7: None}
+
+    future, cache = Future(), {}
+    shares = {b: Share(future, b, cache) for b in (3, 7)}
+    assert all(s.done() for s in shares.values())
+    assert (shares[7].result(), shares[3].result(), shares[3].result()) == (None, ["three"], ["three"])
+    assert Future.fetched == 1

@@ -34,8 +34,8 @@ import numpy as np
 from inpaint_core.data.raster import _read_pixels
 from inpaint_core.scene.inputs import Box, window_of
 
-__all__ = ["CODECS", "Layout", "Patch", "Ready", "TilePatcher", "block_schedule", "cut_patch", "encode_block",
-           "encode_patches", "paste_and_encode", "present_blocks", "read_block", "read_layout",
+__all__ = ["CODECS", "Layout", "Patch", "Ready", "Share", "TilePatcher", "block_schedule", "cut_patch", "encode_block",
+           "encode_patches", "encode_shared", "paste_and_encode", "present_blocks", "read_block", "read_layout",
            "split_fills"]
 
 # TIFF compression codes whose tiles GDAL encodes from the tags alone, and GDAL's name for each
@@ -307,6 +307,12 @@ def encode_patches(layout: Layout, scene, index: int, patches) -> list[bytes] | 
     return paste_and_encode(layout, index, read_block(layout, scene, index), patches)
 
 
+def encode_shared(layout: Layout, scene, blocks) -> dict:
+    """:func:`encode_patches` for each ``(block, patches)`` of ``blocks``: ``{block: its tiles}`` (one task
+    on a cluster for the blocks that the same batch of windows was the last to meet)."""
+    return {index: encode_patches(layout, scene, index, patches) for index, patches in blocks}
+
+
 def split_fills(layout: Layout, fills: list, own, shared, encode) -> tuple[dict, dict]:
     """What a batch of windows' fills (in plan order) gives the output: the blocks in ``own`` (those
     only these windows meet) encoded by ``encode(block, patches)``, and the patches of the blocks
@@ -326,6 +332,22 @@ class Ready:
 
     def result(self):
         return self.value
+
+
+class Share:
+    """Key ``key`` of a future's dict result, read as a future is; the dict is fetched once, by the
+    first :meth:`result` of any share of it (``cache``: a dict kept by all of them)."""
+
+    def __init__(self, future, key, cache: dict):
+        self.future, self.key, self.cache = future, key, cache
+
+    def done(self) -> bool:
+        return self.future.done()
+
+    def result(self):
+        if "result" not in self.cache:
+            self.cache["result"] = self.future.result()
+        return self.cache["result"][self.key]
 
 
 class TilePatcher:

@@ -4,12 +4,13 @@ Dask schedules; this module only hands it the same functions the one-process run
 (:func:`inpaint_core.scene.plan.scan_strip` per strip; :func:`inpaint_core.scene.fill.fill_window` per
 window, a batch of consecutive windows a task, and, where the output's blocks can be encoded
 apart, :func:`inpaint_core.scene.blocks.split_fills` after them in the same task and
-:func:`inpaint_core.scene.blocks.encode_patches` per block that several batches meet) and takes
-their results back **in plan order**, with at most ``ahead`` tasks submitted beyond the oldest
-one not yet taken. So the one writer of each file (this process) writes what the
-one-process run writes, in its order, and the file is the same, byte for byte, whichever worker
-finished first; and what waits to be written stays bounded. The workers read, paste and encode
-the blocks; this process only puts their bytes in the file. No task waits for another's result:
+:func:`inpaint_core.scene.blocks.encode_shared` for the blocks that several batches meet, one task for
+those whose last batch is the same) and takes their results back **in plan order**, with at
+most ``ahead`` tasks submitted beyond the oldest one not yet taken. So the one writer of each
+file (this process) writes what the one-process run writes, in its order, and the file is the
+same, byte for byte, whichever worker finished first; and what waits to be written stays
+bounded. The workers read, paste and encode the blocks; this process only puts their bytes in
+the file. No task waits for another's result:
 a block that several batches meet gets their patches (their few hole pixels in it) from here.
 
 Each worker builds the fill once, from a :class:`FillSpec` (method, checkpoint, options), and keeps
@@ -32,7 +33,7 @@ from dataclasses import dataclass
 
 from inpaint_core.engine import InferenceOptions
 from inpaint_core.registry import make_inpainter
-from inpaint_core.scene.blocks import Ready, encode_patches, split_fills
+from inpaint_core.scene.blocks import Ready, Share, encode_patches, encode_shared, split_fills
 from inpaint_core.scene.fill import fill_window
 from inpaint_core.scene.inputs import gdal_env
 
@@ -191,11 +192,13 @@ class DaskRunner:
         for tiles, patches in self._ordered(_windows_task, items):
             yield {b: Ready(t) for b, t in tiles.items()}, patches
 
-    def encode(self, layout, scene, index, patches):
-        """Block ``index`` with ``patches`` pasted and encoded on the cluster, before the windows
-        queued: a future of its tiles."""
-        return self.client.submit(_in_gdal_env, encode_patches, layout, scene, index, patches, retries=self.retries,
-                                  pure=False, priority=1)
+    def encode(self, layout, scene, blocks) -> dict:
+        """Each ``(block, patches)`` of ``blocks`` pasted and encoded on the cluster, all in one task
+        run before the windows queued: ``{block: a future of its tiles}``."""
+        future = self.client.submit(_in_gdal_env, encode_shared, layout, scene, blocks, retries=self.retries,
+                                    pure=False, priority=1)
+        cache = {}
+        return {index: Share(future, index, cache) for index, _ in blocks}
 
     def worker_pids(self) -> dict[str, int]:
         import os

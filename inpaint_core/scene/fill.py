@@ -141,10 +141,14 @@ class InProcess:
     def fill(self, scene: Scene, jobs: list[Job], scale, stats):
         return (fill_window(self.inpainter, scene, job, scale, stats) for job in jobs)
 
-    def encode(self, layout, scene: Scene, index: int, patches):
-        """Block ``index`` with ``patches`` pasted and encoded (:func:`~inpaint_core.scene.blocks.encode_patches`):
-        a future of its tiles. The block is read here, in the thread that fills, through its dataset
-        of the scene (whose block cache holds what the windows just read), and encoded on a thread."""
+    def encode(self, layout, scene: Scene, blocks) -> dict:
+        """Each ``(block, patches)`` of ``blocks`` pasted and encoded
+        (:func:`~inpaint_core.scene.blocks.encode_patches`): ``{block: a future of its tiles}``."""
+        return {index: self._encode(layout, scene, index, patches) for index, patches in blocks}
+
+    def _encode(self, layout, scene: Scene, index: int, patches):
+        """Block ``index`` with ``patches``: read here, in the thread that fills, through its dataset of
+        the scene (whose block cache holds what the windows just read), and encoded on a thread."""
         patches = [p for p in patches if p is not None]
         if not patches:
             return Ready(None)
@@ -161,7 +165,7 @@ class InProcess:
             for k, (first, end) in enumerate(runs):
                 fills = [fill_window(self.inpainter, scene, job, scale, stats) for job in jobs[first:end]]
                 yield split_fills(layout, fills, own.get(k, ()), shared.get(k, ()),
-                                  lambda b, patches: self.encode(layout, scene, b, patches))
+                                  lambda b, patches: self._encode(layout, scene, b, patches))
         self.pool = None
 
 
@@ -222,8 +226,9 @@ def _write_blocks(writer: SceneWriter, runner, scene: Scene, plan, progress, ahe
     """Every block with holes put in ``writer``'s file, in its schedule's order. The windows are
     filled in :func:`batches` of at most ``runner.batch``; a block that only one batch's windows
     meet is encoded with their fills, one that several batches meet from their patches once the
-    last is filled. ``progress`` is told of each window once all its blocks are in; at most
-    ``ahead`` encoded blocks wait (default :func:`_ahead`)."""
+    last is filled (with the others that batch was the last to meet: one task on a cluster).
+    ``progress`` is told of each window once all its blocks are in; at most ``ahead`` encoded
+    blocks wait (default :func:`_ahead`)."""
     layout, schedule, runs = writer.layout, writer.schedule, batches(plan.jobs, most=runner.batch)
     ahead = ahead or _ahead(layout)
     batch_of = np.repeat(np.arange(len(runs)), [end - first for first, end in runs])
@@ -249,8 +254,10 @@ def _write_blocks(writer: SceneWriter, runner, scene: Scene, plan, progress, ahe
     for k, (tiles, cut) in enumerate(results):
         for b, found in cut.items():
             patches[b].extend(found)
+        together = [(b, patches.pop(b)) for b, _, alone in ending[k] if not alone]
+        encoded = runner.encode(layout, scene, together) if together else {}
         for b, js, alone in ending[k]:
-            slots.append((b, js, tiles[b] if alone else runner.encode(layout, scene, b, patches.pop(b))))
+            slots.append((b, js, tiles[b] if alone else encoded[b]))
         put(wait=False)
     put(wait=True)
 
