@@ -83,7 +83,17 @@ def _generate(work: Path, side: int, holes: int, bands: int, dtype: str) -> tupl
 
 
 def _run(scene: Path, mask: Path, out: Path, method: str, checkpoint, extra: list[str], env: dict) -> dict:
-    """``inpaint run`` on ``scene`` in a child process: wall seconds, its peak RSS, what it printed."""
+    """``inpaint run`` on ``scene`` in a child process: wall seconds, its peak RSS, what it printed.
+
+    Each run writes a new file, with no other run's writes still going to disk: the last run's
+    output is removed and the disks synced first. Otherwise a run pays for the one before it: the
+    writeback of the last run's gigabytes throttles its writes, and on ext4 renaming the finished
+    file over an old one of the same name first flushes the new one to disk (ext4's
+    ``auto_da_alloc``, which keeps a crash from leaving an empty file in place of the old one):
+    measured on the 40000 px scene with 51 holes, 2.0-2.2 s into a new file, 3.8-8.2 s over the last
+    run's output (what a user who fills the same scene again into the same folder sees)."""
+    (out / f"{scene.stem}.tif").unlink(missing_ok=True)
+    os.sync()
     cmd = [sys.executable, "-m", "inpaint_core", "run", "--image", str(scene), "--output", str(out),
            "--mask", str(mask), "--dilate", "0", "--method", method, *extra]
     if method == "model":
