@@ -88,6 +88,28 @@ def test_the_inpaint_tab_default_follows_the_judge(app_checkpoints, tmp_path):
         assert [f.kind for f in models.album_fills.values()][1:] == others + ["telea"]
 
 
+def test_the_satellite_tab_default_follows_the_judge(app_checkpoints, tmp_path):
+    """The satellite model is the default only where its card shows it ahead of land-cover PatchMatch
+    by the judge; else land-cover PatchMatch leads, and the tab's notes say why."""
+    from inpaint_core.app.models import judge_leads, load_app_models
+    from inpaint_core.checkpoint import load_model_file, save_model
+
+    state, meta = load_model_file(app_checkpoints / "satellite-dubai.safetensors")
+    ahead = {"judge": 0.60, "judge_landcover_patchmatch": 0.69, "win_rate_landcover_patchmatch": 0.55}
+    lc_pm = "landcover-patchmatch"
+    for val, first in [(ahead, "satellite"), ({**ahead, "win_rate_landcover_patchmatch": 0.23}, lc_pm),
+                       ({**ahead, "judge": 0.76}, lc_pm), ({"psnr_hole": 30.0}, lc_pm)]:
+        folder = tmp_path / f"c{len(list(tmp_path.iterdir()))}"
+        folder.mkdir()
+        save_model(folder / "satellite-dubai.safetensors", state, "satellite", meta["config"],
+                   training={"validation": val}, classes=meta["classes"])
+        models = load_app_models(folder, device="cpu", fallback_classes=())
+        kinds = [f.kind for f in models.satellite_fills.values()]
+        assert kinds[0] == first and sorted(kinds[:2]) == ["landcover-patchmatch", "satellite"]
+        assert judge_leads({"training": {"validation": val}}, "landcover_patchmatch") == (first == "satellite")
+        assert ("land-cover PatchMatch is the default" in models.info_markdown) == (first != "satellite")
+
+
 def test_the_inpaint_tab_offers_every_picture_checkpoint(app_checkpoints, tmp_path):
     """Every picture model in the folder is a choice, labelled from the fill registry; one whose
     card shows it ahead of PatchMatch goes before PatchMatch, the others after it."""
@@ -109,7 +131,8 @@ def test_the_inpaint_tab_offers_every_picture_checkpoint(app_checkpoints, tmp_pa
     assert "`album-strokes.safetensors` (album model" in models.info_markdown
     assert (appm.PATCHMATCH, appm.ALBUM_MODEL, appm.TELEA, appm.SATELLITE_MODEL) == tuple(
         FILLS[n].label for n in ("patchmatch", "album", "telea", "satellite"))
-    assert list(models.satellite_fills) == [FILLS[n].label for n in ("satellite", *tab_fills(TILE_TAB))]
+    first, *others = tab_fills(TILE_TAB)
+    assert list(models.satellite_fills) == [FILLS[n].label for n in (first, "satellite", *others)]
 
 
 def test_each_tab_offers_the_built_in_fills_the_registry_places_there(monkeypatch, tmp_path):
@@ -130,7 +153,7 @@ def test_models_loaded_from_checkpoints(app_models):
     # each tab: its best measured fill first (the default), then the others; the tiny album model's
     # card has no judge figures, so PatchMatch leads the Inpaint tab
     assert [f.kind for f in app_models.album_fills.values()] == ["patchmatch", "album", "telea"]
-    assert [f.kind for f in app_models.satellite_fills.values()] == ["satellite", "landcover-patchmatch", "telea"]
+    assert [f.kind for f in app_models.satellite_fills.values()] == ["landcover-patchmatch", "satellite", "telea"]
     assert [c.name for c in app_models.classes][:2] == ["Unlabeled", "Water"]
     # one choice per land-cover model, then the built-in tables no model paints (classical fills only)
     labels = list(app_models.landcover_models)
@@ -292,7 +315,8 @@ def test_switching_land_cover_model_switches_pickers_colours_and_fills(handlers,
     assert paint["brush"].colors == ["#00ffff", "#ffff00", "#ff00ff", "#00ff00", "#0000ff", "#ffffff", "#000000"]
     assert method["choices"] == [appm.LANDCOVER_PATCHMATCH, appm.TELEA] and method["value"] == appm.LANDCOVER_PATCHMATCH
     back = handlers.satellite_pickers(None)  # the default: the Dubai model
-    assert back[1]["choices"] == app_models.classes.names and back[4]["value"] == appm.SATELLITE_MODEL
+    assert back[1]["choices"] == app_models.classes.names and back[4]["value"] == appm.LANDCOVER_PATCHMATCH
+    assert appm.SATELLITE_MODEL in back[4]["choices"]  # one click away: the card shows no lead by the judge
     # the land cover is read with the chosen table: Dubai's colours are not DeepGlobe's
     with pytest.raises(gr.Error, match="no class of table 'deepglobe'"):
         handlers.satellite_load(str(TILE), str(LANDCOVER), rural_label)
@@ -443,7 +467,8 @@ def test_a_checkpoint_is_taken_by_its_kind_not_its_name(app_checkpoints, tmp_pat
     assert list(models.album_fills) == [appm.PATCHMATCH, f"satellite-mine: {appm.ALBUM_MODEL}", appm.TELEA]
     assert [m.path.name for m in models.landcover_models.values() if m.path] == [
         "satellite-dubai.safetensors", "album.safetensors", "wetlands.safetensors"]
-    assert all(next(iter(m.fills.values())).kind == "satellite" for m in models.landcover_models.values() if m.path)
+    assert all([f.kind for f in m.fills.values()][:2] == ["landcover-patchmatch", "satellite"]
+               for m in models.landcover_models.values() if m.path)
     (tmp_path / "satellite-junk.safetensors").write_bytes(b"junk")  # no kind: by its name, refused there
     assert "Satellite tab: **could not load** `satellite-junk.safetensors`" in appm.load_app_models(
         tmp_path, device="cpu").info_markdown
@@ -899,10 +924,11 @@ def test_a_third_class_table_trains_loads_fills_and_fills_the_picker(tmp_path):
     legend, erase, fill_class, paint, method = handlers.satellite_pickers(label)
     assert erase["choices"] == ["Reed bed", "Open water", "Mudflat", "No data"] and "Mudflat" in legend
     assert paint["brush"].colors == ["#7a8b3c", "#1e5aa0", "#8c7358", "#000000"]
-    assert method["value"] == appm.SATELLITE_MODEL
+    # its card shows no lead over land-cover PatchMatch by the judge, so that is the default
+    assert method["value"] == appm.LANDCOVER_PATCHMATCH and appm.SATELLITE_MODEL in method["choices"]
     tile, lc_png = tmp_path / "data" / "images" / "marsh_1.png", tmp_path / "data" / "masks" / "marsh_1.png"
     result, _, mask_path, lc_path, _ = handlers.satellite_inpaint(
-        str(tile), str(lc_png), ["Open water"], None, "class", "Reed bed", None, 0, "crop", None, label)
+        str(tile), str(lc_png), ["Open water"], None, "class", "Reed bed", None, 0, "crop", appm.SATELLITE_MODEL, label)
     mask = read(mask_path) > 127
     assert mask.sum() == 48 * 20
     np.testing.assert_array_equal(read(result)[~mask], read(tile)[~mask])

@@ -10,13 +10,13 @@ then DeepGlobe's rural ones, then any other, such as a user's own table, by name
 is the checkout's ``checkpoints/`` when the package runs from a checkout, else ``checkpoints``
 in the working directory, unless the app is told another (:func:`default_checkpoints`).
 
-Each tab offers its best measured fill first. On the Inpaint tab that is decided by the judge
-of JUDGE.md (held-out sources, LPIPS-shaped distance, win rate), read from each model's own
-card: a model goes before PatchMatch only where its card shows it nearer the originals than
-PatchMatch on most pictures; until then PatchMatch is the default, then the models, then
-OpenCV's Telea (``docs/app.md`` has the figures). Each choice of the Satellite tab brings its
-class table (the picker, the colours) and its fills: the satellite model, land-cover
-PatchMatch with the checkpoint's exemplar bank, Telea. A built-in table with no model still
+Each tab offers its best measured fill first, decided by the judge of JUDGE.md (held-out
+sources, LPIPS-shaped distance, win rate), read from each model's own card: a model goes before
+the tab's best built-in fill (PatchMatch; land-cover PatchMatch on the Satellite tab) only where
+its card shows it nearer the originals on most pictures; until then that fill is the default,
+then the models, then OpenCV's Telea (``docs/app.md`` has the figures). Each choice of the
+Satellite tab brings its class table (the picker, the colours) and its fills: the satellite
+model, land-cover PatchMatch with the checkpoint's exemplar bank, Telea. A built-in table with no model still
 gets a choice with the classical fills. A missing or unreadable checkpoint never stops the app.
 """
 
@@ -58,7 +58,7 @@ PATCHMATCH, ALBUM_MODEL, TELEA, LANDCOVER_PATCHMATCH, SATELLITE_MODEL = (
 class LandcoverModel:
     """One choice of the Satellite tab: a class table and the fills that paint it.
 
-    ``fills`` maps a label to an inpainter (the satellite model first, when there is one);
+    ``fills`` maps a label to an inpainter (the default first: see :func:`judge_leads`);
     ``classes`` is the table the tab's picker, legend and brush colours show, and the one the
     uploaded land cover is read with.
     """
@@ -110,14 +110,15 @@ class AppModels:
         return choices[label]
 
 
-def judge_leads(meta: dict) -> bool:
-    """Whether an album model's card shows it ahead of PatchMatch by the judge of JUDGE.md: its
-    validation's judge distance below PatchMatch's on the same held-out pictures, and nearer
-    than PatchMatch on at least half of them. A card without the judge's figures (a model
+def judge_leads(meta: dict, peer: str = "patchmatch") -> bool:
+    """Whether a model's card shows it ahead of its tab's best built-in fill, ``peer`` (PatchMatch for
+    a picture model, ``"landcover_patchmatch"`` for a land-cover one), by the judge of JUDGE.md: its
+    validation's judge distance below the peer's on the same held-out pictures or windows, and
+    nearer than the peer on at least half of them. A card without the judge's figures (a model
     selected by the loss's own terms) does not."""
     val = ((meta or {}).get("training") or {}).get("validation") or {}
     try:
-        return val["judge"] < val["judge_patchmatch"] and val["win_rate_patchmatch"] >= 0.5
+        return val["judge"] < val[f"judge_{peer}"] and val[f"win_rate_{peer}"] >= 0.5
     except (KeyError, TypeError):
         return False
 
@@ -217,15 +218,24 @@ def _picture_fills(folder: Path, device: str, notes: list[str]) -> dict[str, Inp
 
 
 def _model_choice(path: Path, model: Inpainter, notes: list[str]) -> LandcoverModel:
-    """The Satellite tab's choice of the land-cover ``model`` loaded from ``path``: the model first
-    (on its held-out windows it beats land-cover PatchMatch on PSNR and perceptual distance at a
-    tenth of its time, checkpoints/README.md), then the built-in fills with its exemplar bank."""
+    """The Satellite tab's choice of the land-cover ``model`` loaded from ``path``: the model and the
+    built-in fills with its exemplar bank, the default following the judge as on the Inpaint tab:
+    land-cover PatchMatch until the model's card shows it ahead of land-cover PatchMatch (the
+    shipped model's does not: by the judge it is 1.097x land-cover PatchMatch's distance on its
+    held-out windows, checkpoints/README.md)."""
     table, bank = model.classes, getattr(model, "bank", None)
     notes.append(f"Satellite tab: {_describe(model, path)}, classes `{table.name}`")
     if bank is None:
         notes.append(f"Satellite tab: `{path.name}` has no exemplar bank, so land-cover PatchMatch cannot paint a "
                      "class the tile lacks; add one with `python -m inpaint_core bank` (see the README).")
-    fills = {FILLS[model.kind].label: model} | {FILLS[n].label: FILLS[n].make(table, bank) for n in tab_fills(TILE_TAB)}
+    builtin = {FILLS[n].label: FILLS[n].make(table, bank) for n in tab_fills(TILE_TAB)}
+    if judge_leads(model.meta, "landcover_patchmatch"):
+        fills = {FILLS[model.kind].label: model} | builtin
+    else:
+        first = next(iter(builtin))  # the tab's best measured built-in fill: land-cover PatchMatch
+        fills = {first: builtin.pop(first), FILLS[model.kind].label: model} | builtin
+        notes.append(f"Satellite tab: land-cover PatchMatch is the default; `{path.name}`'s card does not show it "
+                     "nearer the originals than land-cover PatchMatch by the judge (see docs/app.md)")
     label = f"{path.stem} ({table.name}: {_class_count(table)})"
     return LandcoverModel(label, table, fills, path)
 
