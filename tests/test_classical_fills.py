@@ -129,6 +129,43 @@ def test_landcover_patchmatch_is_deterministic():
     np.testing.assert_array_equal(landcover_patchmatch(image, mask, lc), landcover_patchmatch(image, mask, lc))
 
 
+def test_classes_filled_at_once_give_the_fill_of_one_after_another(monkeypatch):
+    """With the tile's sources given (as the engine gives them), each asked class is filled on its own
+    thread; the pixels are those of the classes filled in turn, a what-if that borrows included."""
+    from inpaint_core.fills import landcover as module
+
+    image, lc, mask = two_class_tile()
+    asked = lc.copy()
+    asked[60:80, 20:50] = VEG  # asked for a class the tile lacks: borrowed from the bank
+    mask[60:80, 20:50] = True
+    sources = TileSources(image, mask, asked, len(TABLE))
+    calls, original = [], module._class_fill
+    monkeypatch.setattr(module, "_class_fill", lambda *a: calls.append(a[3]) or original(*a))
+    monkeypatch.setattr(module, "patchmatch_threads", lambda: 1)
+    one_by_one = landcover_patchmatch(image, mask, asked, make_bank(), sources=sources)
+    monkeypatch.setattr(module, "patchmatch_threads", lambda: 3)
+    at_once = landcover_patchmatch(image, mask, asked, make_bank(), sources=sources)
+    np.testing.assert_array_equal(at_once, one_by_one)
+    assert sorted(calls) == sorted([LAND, ROAD, VEG] * 2)
+
+
+def test_patchmatch_calls_with_other_seeds_do_not_mix_on_threads():
+    """The native library keeps one seed: calls with different seeds, started at once, each get the
+    fill they give alone."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    image = textured(96, 128, *RED, seed=3)
+    mask = np.zeros((96, 128), bool)
+    mask[30:60, 40:90] = True
+    alone = {seed: patchmatch(image, mask, seed=seed) for seed in (0, 1, 2)}
+    assert not np.array_equal(alone[0], alone[1])
+    seeds = [0, 1, 2] * 6
+    with ThreadPoolExecutor(3) as pool:
+        together = list(pool.map(lambda s: patchmatch(image, mask, seed=s), seeds))
+    for seed, out in zip(seeds, together):
+        np.testing.assert_array_equal(out, alone[seed])
+
+
 def make_bank(num_classes=len(TABLE)):
     """A bank cut from a synthetic tile: Water blue, Vegetation green (others absent)."""
     h, w = 192, 256
@@ -425,3 +462,35 @@ def test_untrained_residual_networks_are_their_prefill():
     sat = SatelliteInpainter(gen, TABLE, device="cpu", bank=make_bank())
     out = sat.inpaint(image, mask, landcover=lc, strategy="full")
     assert np.abs(out.astype(int) - landcover_nearest(image, mask, lc, smooth=True).astype(int)).max() <= 1
+
+
+def test_the_seed_gate_never_lets_two_seeds_run_at_once():
+    """Calls with the seed that is running join it; one with another seed waits until they are done."""
+    import threading
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    from inpaint_core.fills.classical import _SeedGate
+
+    class Native:  # the library's one global seed
+        seed = None
+
+        def set_random_seed(self, seed):
+            self.seed = seed
+
+    native, gate, seen, lock = Native(), _SeedGate(), [], threading.Lock()
+    running = []
+
+    def call(seed):
+        with gate.seeded(native, seed):
+            with lock:
+                running.append(seed)
+                seen.append((native.seed, list(running)))
+            time.sleep(0.01)
+            with lock:
+                running.remove(seed)
+
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(call, [0, 0, 1, 0, 2, 2, 1, 0] * 2))
+    assert all(set(now) == {s} for s, now in seen)  # only calls with the seed that is set run
+    assert any(len(now) > 1 for _, now in seen)  # and calls with the same seed ran at once

@@ -26,13 +26,15 @@ integer map of class indices; the asked class of a hole pixel is the land cover 
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 
-from inpaint_core.fills.classical import DEFAULT_RADIUS, PATCH_SIZE, patchmatch, telea
+from inpaint_core.fills.classical import DEFAULT_RADIUS, PATCH_SIZE, patchmatch, patchmatch_threads, telea
 
 if TYPE_CHECKING:
     import torch
@@ -397,6 +399,33 @@ def _restricted(image, want, source, patch_size, seed):
         return None
 
 
+def _class_fill(image, mask, landcover, c: int, bank, tile_sources, tile_has: bool, min_known: int,
+                patch_size: int, seed: int):
+    """``(want, fill or None, borrowed)`` of the hole pixels asking for class ``c``
+    (:func:`landcover_patchmatch`); ``tile_sources()`` gives the tile's windows of each class."""
+    h, w = mask.shape
+    want = mask & (landcover == c)
+    known = ~mask & (landcover == c)
+    # the picture's own pixels of c suffice when there are as many as pixels to fill; fewer, and
+    # texture of c from the rest of the tile, or else the bank's, joins them as a source (thin or
+    # scarce sources copy badly)
+    if known.sum() >= max(min_known, want.sum()) or (bank is None or not bank.has(c)) and not tile_has:
+        if known.sum() >= min_known:
+            filled = _restricted(image, want, known, patch_size, seed)
+            if filled is not None:
+                return want, filled, False
+    tile = tile_sources()
+    patches = tile.patches.get(c) or (tile.bank_patches(bank, c) if bank is not None and bank.has(c) else [])
+    if patches:
+        canvas, usable = _beside(image, patches)
+        pad = np.zeros((h, canvas.shape[1] - w), bool)
+        source = np.concatenate([known, pad], axis=1) | usable
+        wide = _restricted(canvas, np.concatenate([want, pad], axis=1), source, patch_size, seed)
+        if wide is not None:
+            return want, wide[:, :w], True
+    return want, None, False
+
+
 def landcover_patchmatch(image: np.ndarray, mask: np.ndarray, landcover: np.ndarray,
                          bank: ExemplarBank | None = None, min_known: int = MIN_KNOWN,
                          patch_size: int = PATCH_SIZE, seed: int = 0,
@@ -412,39 +441,41 @@ def landcover_patchmatch(image: np.ndarray, mask: np.ndarray, landcover: np.ndar
     the hole's scale from them; the fill's edge is then blended into the ground around it
     (:func:`blend_edge`). With neither, plain PatchMatch from every known pixel fills those
     pixels. Pixels outside ``mask`` are returned unchanged. Deterministic for a given ``seed``.
+    Given ``sources`` (the engine gives them), the classes are filled at once, each on a thread
+    (:func:`patchmatch_threads`): each reads only ``image`` and ``sources``, so the fill is the same
+    as one class after another. Without, they are filled in turn: the sources that the first class
+    to borrow gathers are then offered to the classes after it.
     """
-    h, w = mask.shape
     out = image.copy()
     rest = np.zeros_like(mask)
     borrowed = np.zeros_like(mask)
-    tile = sources
-    for c in _asked_classes(mask, landcover):
-        want = mask & (landcover == c)
-        known = ~mask & (landcover == c)
-        filled = None
-        # the picture's own pixels of c suffice when there are as many as pixels to fill; fewer,
-        # and texture of c from the rest of the tile, or else the bank's, joins them as a source
-        # (thin or scarce sources copy badly)
-        if known.sum() >= max(min_known, want.sum()) or (bank is None or not bank.has(c)) and (
-                tile is None or not tile.has(c)):
-            if known.sum() >= min_known:
-                filled = _restricted(image, want, known, patch_size, seed)
-        if filled is None:
-            if tile is None:
-                tile = TileSources(image, mask, landcover, len(bank) if bank is not None else None, min_known)
-            patches = tile.patches.get(c) or (tile.bank_patches(bank, c) if bank is not None and bank.has(c) else [])
-            if patches:
-                canvas, usable = _beside(image, patches)
-                pad = np.zeros((h, canvas.shape[1] - w), bool)
-                source = np.concatenate([known, pad], axis=1) | usable
-                wide = _restricted(canvas, np.concatenate([want, pad], axis=1), source, patch_size, seed)
-                if wide is not None:
-                    filled = wide[:, :w]
-                    borrowed |= want
+    lock = threading.Lock()
+
+    def tile_sources() -> TileSources:  # those given, else gathered once, by the first class that borrows
+        nonlocal sources
+        with lock:
+            if sources is None:
+                sources = TileSources(image, mask, landcover, len(bank) if bank is not None else None, min_known)
+            return sources
+
+    def fill_class(c: int):
+        return _class_fill(image, mask, landcover, c, bank, tile_sources, sources is not None and sources.has(c),
+                           min_known, patch_size, seed)
+
+    classes = _asked_classes(mask, landcover)
+    threads = min(len(classes), patchmatch_threads()) if sources is not None else 1
+    if threads > 1:
+        with ThreadPoolExecutor(threads) as pool:
+            fills = list(pool.map(fill_class, classes))
+    else:
+        fills = [fill_class(c) for c in classes]
+    for want, filled, lent in fills:
         if filled is None:
             rest |= want
         else:
             out[want] = filled[want]
+            if lent:
+                borrowed |= want
     if rest.any():
         out[rest] = patchmatch(image, mask, patch_size=patch_size, seed=seed)[rest]
     return blend_edge(out, image, borrowed, ~mask) if borrowed.any() else out
