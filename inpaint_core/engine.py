@@ -15,6 +15,7 @@ model file.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import cv2
@@ -243,6 +244,11 @@ class Inpainter:
         class the region lacks) gathers it here, so a crop never hides it."""
         return lambda region, region_mask, region_aux, scale: self._fill(region, region_mask, region_aux)
 
+    def region_threads(self) -> int:
+        """How many regions of one call may be filled at once, on threads: more than one only for a
+        fill whose time is native code that lets Python's lock go (PatchMatch). Default: one."""
+        return 1
+
     # --- the pipeline -----------------------------------------------------------------
     def inpaint(self, image, mask, strategy: str | None = None, **extra) -> np.ndarray:
         """Fill the holes of ``image`` (``HxWx3 uint8`` or PIL) where ``mask`` (``HxW``) is nonzero.
@@ -273,11 +279,23 @@ class Inpainter:
         else:
             boxes = [(0, h, 0, w)]
         fill = self._region_fill(image, mask, aux)
-        for y0, y1, x0, x1 in boxes:
-            sub_mask = mask[y0:y1, x0:x1]
+        limit = opts.working_size if strategy != "full" else None
+
+        def region_fill(box):
+            y0, y1, x0, x1 = box
             sub_aux = {k: v[y0:y1, x0:x1] for k, v in aux.items()}
-            limit = opts.working_size if strategy != "full" else None
-            filled = self._fill_scaled(image[y0:y1, x0:x1], sub_mask, sub_aux, limit, fill)
+            return self._fill_scaled(image[y0:y1, x0:x1], mask[y0:y1, x0:x1], sub_aux, limit, fill)
+
+        # each region's fill reads only the picture, and the fills go in in the boxes' order (a box's
+        # margin may hold another region's hole pixels): filled at once or in turn, the same pixels
+        threads = min(len(boxes), self.region_threads())
+        if threads > 1:
+            with ThreadPoolExecutor(threads) as pool:
+                fills = list(pool.map(region_fill, boxes))
+        else:
+            fills = map(region_fill, boxes)  # one region's arrays at a time
+        for (y0, y1, x0, x1), filled in zip(boxes, fills):
+            sub_mask = mask[y0:y1, x0:x1]
             region = out[y0:y1, x0:x1]
             region[sub_mask] = filled[sub_mask]
         return out

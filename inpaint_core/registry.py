@@ -32,7 +32,7 @@ import numpy as np
 from inpaint_core.checkpoint import CheckpointError, load_model_file
 from inpaint_core.data.landcover import LANDCOVER, ClassTable, get_class_table, table_from_meta
 from inpaint_core.engine import InferenceOptions, Inpainter
-from inpaint_core.fills.classical import patchmatch_texture
+from inpaint_core.fills.classical import patchmatch_texture, patchmatch_threads
 from inpaint_core.fills.landcover import ExemplarBank, TileSources, landcover_patchmatch
 from inpaint_core.fills.prefill import BANK_COMMAND
 from inpaint_core.fills.table import BUILTIN_FILLS
@@ -127,6 +127,9 @@ class ClassicalInpainter(Inpainter):
         """The picture fill ``name`` (:meth:`Fill.make`); it reads neither a class table nor a bank."""
         return cls(name, options=options)
 
+    def region_threads(self) -> int:
+        return patchmatch_threads() if self.kind == "patchmatch" else 1  # Telea's are instant
+
     def _fill(self, image, mask, aux):
         return self._method(image, mask)
 
@@ -170,6 +173,9 @@ class LandcoverFillInpainter(Inpainter):
         if extra:
             raise ValueError(f"{self.kind} takes landcover=..., not {', '.join(extra)}")
         return {"landcover": self.classes.check_index_map(landcover, shape)}
+
+    def region_threads(self) -> int:
+        return patchmatch_threads() if self.kind == "landcover-patchmatch" else 1
 
     def _fill(self, image, mask, aux):
         return self._method(image, mask, aux["landcover"], self.bank)

@@ -227,3 +227,32 @@ def test_an_rgba_picture_is_read_on_white_by_the_api_as_by_the_app():
     model = ClassicalInpainter("telea")
     mask = np.zeros((2, 2), bool)
     assert model.inpaint(rgba, mask)[0, 1].tolist() == [255, 255, 255]
+
+
+def test_regions_filled_at_once_give_the_pixels_of_regions_filled_in_turn(monkeypatch):
+    """A fill that may take regions at once (PatchMatch's) gives, on threads finishing in any order,
+    what it gives one region after another: every fill reads the picture, and they go in in order."""
+    import threading
+    import time
+
+    image = make_picture(600, 900, seed=4)
+    mask = np.zeros((600, 900), bool)
+    for y, x in [(20, 20), (20, 600), (400, 40), (420, 650), (250, 330)]:
+        mask[y: y + 40, x: x + 60] = True
+    boxes = region_boxes(mask, InferenceOptions().margin, InferenceOptions().min_context)
+    assert len(boxes) >= 3
+    fill = ClassicalInpainter("patchmatch")
+    threads, original = set(), ClassicalInpainter._fill
+
+    def slow_first(self, region, region_mask, aux):  # the first boxes finish last
+        threads.add(threading.get_ident())
+        time.sleep(0.05 * (region.shape[0] * region.shape[1] % 3))
+        return original(self, region, region_mask, aux)
+
+    monkeypatch.setattr(ClassicalInpainter, "_fill", slow_first)
+    monkeypatch.setattr(ClassicalInpainter, "region_threads", lambda self: 1)
+    in_turn = fill.inpaint(image, mask)
+    monkeypatch.setattr(ClassicalInpainter, "region_threads", lambda self: 3)
+    threads.clear()
+    np.testing.assert_array_equal(fill.inpaint(image, mask), in_turn)
+    assert len(threads) > 1
