@@ -15,7 +15,7 @@ import torch
 from conftest import make_picture
 
 from inpaint_core.data.landcover import get_class_table
-from inpaint_core.engine import InferenceOptions
+from inpaint_core.engine import InferenceOptions, region_boxes
 from inpaint_core.fills.classical import patchmatch, telea
 from inpaint_core.fills.landcover import (
     BLEND_WIDTH,
@@ -478,7 +478,7 @@ def test_the_seed_gate_never_lets_two_seeds_run_at_once():
         def set_random_seed(self, seed):
             self.seed = seed
 
-    native, gate, seen, lock = Native(), _SeedGate(), [], threading.Lock()
+    native, gate, seen, lock = Native(), _SeedGate(lambda: 3), [], threading.Lock()
     running = []
 
     def call(seed):
@@ -493,4 +493,58 @@ def test_the_seed_gate_never_lets_two_seeds_run_at_once():
     with ThreadPoolExecutor(4) as pool:
         list(pool.map(call, [0, 0, 1, 0, 2, 2, 1, 0] * 2))
     assert all(set(now) == {s} for s, now in seen)  # only calls with the seed that is set run
-    assert any(len(now) > 1 for _, now in seen)  # and calls with the same seed ran at once
+    assert any(len(now) > 1 for _, now in seen)  # and calls with the same seed ran at once ...
+    assert max(len(now) for _, now in seen) <= 3  # ... at most as many as the limit
+
+    gate, running, peak = _SeedGate(lambda: 2), [0], [0]
+
+    def same_seed(_):
+        with gate.seeded(native, 0):
+            with lock:
+                running[0] += 1
+                peak[0] = max(peak[0], running[0])
+            time.sleep(0.01)
+            with lock:
+                running[0] -= 1
+
+    with ThreadPoolExecutor(6) as pool:
+        list(pool.map(same_seed, range(12)))
+    assert peak[0] == 2
+
+
+def test_nested_threads_run_no_more_patchmatch_calls_than_the_limit(monkeypatch):
+    """Regions of a picture on threads, each filling its classes on threads: still at most
+    OMP_NUM_THREADS native calls at once (not its square), and more than one."""
+    import threading
+
+    import patchmatch as native
+
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")
+    running, peak, lock, original = [0], [0], threading.Lock(), native.inpaint
+
+    def counted(*args, **kwargs):
+        with lock:
+            running[0] += 1
+            peak[0] = max(peak[0], running[0])
+        try:
+            return original(*args, **kwargs)
+        finally:
+            with lock:
+                running[0] -= 1
+
+    monkeypatch.setattr(native, "inpaint", counted)
+    h, w = 1400, 1100
+    image = np.concatenate([textured(h, w // 2, *RED, seed=1), textured(h, w - w // 2, *BLUE, seed=2)], axis=1)
+    lc = np.full((h, w), LAND, np.int64)
+    lc[:, w // 2:] = ROAD
+    mask = np.zeros((h, w), bool)
+    for y, x in [(30, 520), (680, 520), (1320, 510)]:  # each across the border: two classes a region
+        mask[y: y + 40, x: x + 60] = True
+    assert len(region_boxes(mask, 64, 256)) == 3
+    fill = make_inpainter("landcover-patchmatch", classes="dubai-aerial")
+    out = fill.inpaint(image, mask, landcover=lc)
+    assert peak[0] == 2
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # one call at a time: the same pixels
+    peak[0] = 0
+    np.testing.assert_array_equal(fill.inpaint(image, mask, landcover=lc), out)
+    assert peak[0] == 1

@@ -31,16 +31,19 @@ class _SeedGate:
     (set by ``set_random_seed``). So calls with the same seed may run at once,
     on threads (the native call releases Python's lock): measured, 48 calls of 6 sizes, with and
     without source masks, on 3 threads gave the pixels of the same calls one after another. A call
-    with another seed waits until none is running, then sets it."""
+    with another seed waits until none is running, then sets it (it may wait as long as calls with
+    the running seed keep coming; every caller in this package uses seed 0). At most ``limit()``
+    calls run at once, however the threads that make them are nested (regions of a picture, each
+    filling its classes): the others wait their turn."""
 
-    def __init__(self):
+    def __init__(self, limit):
         self._cond = threading.Condition()
-        self._seed, self._running = None, 0
+        self._seed, self._running, self.limit = None, 0, limit
 
     @contextmanager
     def seeded(self, pm, seed: int):
         with self._cond:
-            while self._running and self._seed != seed:
+            while self._running and (self._seed != seed or self._running >= self.limit()):
                 self._cond.wait()
             if not self._running:
                 pm.set_random_seed(seed)
@@ -51,20 +54,19 @@ class _SeedGate:
         finally:
             with self._cond:
                 self._running -= 1
-                if not self._running:
-                    self._cond.notify_all()
-
-
-_GATE = _SeedGate()
+                self._cond.notify_all()
 
 
 def patchmatch_threads() -> int:
-    """How many PatchMatch calls a fill may run at once: ``OMP_NUM_THREADS`` where it is set (as
-    for the other native libraries; Dask's workers set it to 1), else one per CPU."""
+    """How many PatchMatch calls may run at once in this process: ``OMP_NUM_THREADS`` where it is
+    set (as for the other native libraries; Dask's workers set it to 1), else one per CPU."""
     try:
         return max(1, int(os.environ["OMP_NUM_THREADS"]))
     except (KeyError, ValueError):
         return os.cpu_count() or 1
+
+
+_GATE = _SeedGate(patchmatch_threads)
 
 
 def _cv_inpaint(image: np.ndarray, mask: np.ndarray, flag: int, radius: int) -> np.ndarray:

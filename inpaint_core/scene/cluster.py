@@ -92,9 +92,10 @@ def _peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _start_method(network: bool) -> str:
+def _start_method(torch: bool) -> str:
     """How a local cluster's worker processes start: forked from a server process that has imported this
-    module (and with it GDAL, OpenCV and the fills; torch too when the fill is a ``network``) once, where
+    module (and with it GDAL, OpenCV and the fills; ``torch`` too when the fill reads a checkpoint, a
+    network's or the exemplar bank of a land-cover fill, whose tensors torch loads) once, where
     the platform has one. Spawned, each worker imported them itself (about a CPU-second each, and under
     ``python -m inpaint_core`` the command line too): on a 2-core machine, CPU the fills did not get. The
     server only imports (one thread, no torch or OpenMP pool started), so forking it is safe. A worker that
@@ -111,7 +112,7 @@ def _start_method(network: bool) -> str:
     with dask.config.set({"distributed.worker.multiprocessing-method": "forkserver"}):
         get_mp_context()  # Dask sets its own preloads once; this module's replace them before the server starts
     multiprocessing.get_context("forkserver").set_forkserver_preload(
-        ["distributed", "numpy", __name__] + (["torch"] if network else []))
+        ["distributed", "numpy", __name__] + (["torch"] if torch else []))
     return "forkserver"
 
 
@@ -143,7 +144,8 @@ class DaskRunner:
             # worker's page faults, 2.3x its system time), so the workers allocate as this process does
             environ = {k: v for k, v in dask.config.get("distributed.nanny.pre-spawn-environ").items()
                        if k != "MALLOC_TRIM_THRESHOLD_"}
-            with dask.config.set({"distributed.worker.multiprocessing-method": _start_method(spec.method == "model"),
+            start = _start_method(torch=spec.checkpoint is not None)
+            with dask.config.set({"distributed.worker.multiprocessing-method": start,
                                   "distributed.nanny.pre-spawn-environ": environ}):
                 self.cluster = LocalCluster(n_workers=workers or 2, threads_per_worker=threads_per_worker,
                                             processes=True, dashboard_address=None)
