@@ -286,8 +286,8 @@ class Inpainter:
             sub_aux = {k: v[y0:y1, x0:x1] for k, v in aux.items()}
             return self._fill_scaled(image[y0:y1, x0:x1], mask[y0:y1, x0:x1], sub_aux, limit, fill)
 
-        # each region's fill reads only the picture, and the fills go in in the boxes' order (a box's
-        # margin may hold another region's hole pixels): filled at once or in turn, the same pixels
+        # each region's fill reads only the picture and the boxes do not overlap (region_boxes merges
+        # them), so filled at once or in turn, each box gets the same pixels
         threads = min(len(boxes), self.region_threads())
         if threads > 1:
             with ThreadPoolExecutor(threads) as pool:

@@ -14,10 +14,10 @@
   --method``, ``evaluate``'s baselines and the app's choices read the same table.
 
 Adding a fill is its function, one line of the table and its label here; adding a network kind
-is its model file and one line (its ``"module:Class"``). An unknown name raises an error that lists the valid ones. Each
-inpainter declares the per-pixel inputs it takes besides image and mask in ``extra_inputs``
-(``("landcover",)`` for the land-cover fills), so no caller needs to know a fill's kind. This
-is the only module that maps names and kinds to fills.
+is its model file and one line (its ``"module:Class"``). An unknown name raises an error that
+lists the valid ones. Each inpainter declares the per-pixel inputs it takes besides image and
+mask in ``extra_inputs`` (``("landcover",)`` for the land-cover fills), so no caller needs to
+know a fill's kind. This is the only module that maps names and kinds to fills.
 """
 
 from __future__ import annotations
@@ -52,9 +52,9 @@ class Fill:
     ``"module:Class"`` (its module, which imports torch, is imported only when it is first needed:
     :attr:`inpainter_class`), or the class that wraps a built-in fill's ``function`` (:meth:`make`):
     ``function(image, mask)`` for a picture fill, ``function(image, mask, landcover, bank)`` for a
-    land-cover one (``bank`` an
-    :class:`~inpaint_core.fills.landcover.ExemplarBank` or None). Images are ``HxWx3 uint8`` RGB,
-    masks ``HxW`` bool (True = hole), land cover an ``HxW`` map of class indices.
+    land-cover one (``bank`` an :class:`~inpaint_core.fills.landcover.ExemplarBank` or None).
+    Images are ``HxWx3 uint8`` RGB, masks ``HxW`` bool (True = hole), land cover an ``HxW`` map of
+    class indices.
     """
 
     name: str  # make_inpainter's method and evaluate's baseline; a network's checkpoint kind

@@ -16,8 +16,9 @@ the tab's best built-in fill (PatchMatch; land-cover PatchMatch on the Satellite
 its card shows it nearer the originals on most pictures; until then that fill is the default,
 then the models, then OpenCV's Telea (``docs/app.md`` has the figures). Each choice of the
 Satellite tab brings its class table (the picker, the colours) and its fills: the satellite
-model, land-cover PatchMatch with the checkpoint's exemplar bank, Telea. A built-in table with no model still
-gets a choice with the classical fills. A missing or unreadable checkpoint never stops the app.
+model, land-cover PatchMatch with the checkpoint's exemplar bank, Telea. A built-in table with
+no model still gets a choice with the classical fills. A missing or unreadable checkpoint never
+stops the app.
 """
 
 from __future__ import annotations

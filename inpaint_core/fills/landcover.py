@@ -26,7 +26,6 @@ integer map of class indices; the asked class of a hole pixel is the land cover 
 
 from __future__ import annotations
 
-import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -449,14 +448,12 @@ def landcover_patchmatch(image: np.ndarray, mask: np.ndarray, landcover: np.ndar
     out = image.copy()
     rest = np.zeros_like(mask)
     borrowed = np.zeros_like(mask)
-    lock = threading.Lock()
 
-    def tile_sources() -> TileSources:  # those given, else gathered once, by the first class that borrows
+    def tile_sources() -> TileSources:  # those given, else gathered once (classes in turn), by the first that borrows
         nonlocal sources
-        with lock:
-            if sources is None:
-                sources = TileSources(image, mask, landcover, len(bank) if bank is not None else None, min_known)
-            return sources
+        if sources is None:
+            sources = TileSources(image, mask, landcover, len(bank) if bank is not None else None, min_known)
+        return sources
 
     def fill_class(c: int):
         return _class_fill(image, mask, landcover, c, bank, tile_sources, sources is not None and sources.has(c),

@@ -10,8 +10,8 @@ most ``ahead`` tasks submitted beyond the oldest one not yet taken. So the one w
 file (this process) writes what the one-process run writes, in its order, and the file is the
 same, byte for byte, whichever worker finished first; and what waits to be written stays
 bounded. The workers read, paste and encode the blocks; this process only puts their bytes in
-the file. No task waits for another's result:
-a block that several batches meet gets their patches (their few hole pixels in it) from here.
+the file. No task waits for another's result: a block that several batches meet gets their
+patches (their few hole pixels in it) from here.
 
 Each worker builds the fill once, from a :class:`FillSpec` (method, checkpoint, options), and keeps
 it for every later window and file. A task that raises is retried (``retries``); a worker that
@@ -92,15 +92,15 @@ def _peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _start_method(torch: bool) -> str:
+def _start_method(preload_torch: bool) -> str:
     """How a local cluster's worker processes start: forked from a server process that has imported this
-    module (and with it GDAL, OpenCV and the fills; ``torch`` too when the fill reads a checkpoint, a
-    network's or the exemplar bank of a land-cover fill, whose tensors torch loads) once, where
-    the platform has one. Spawned, each worker imported them itself (about a CPU-second each, and under
-    ``python -m inpaint_core`` the command line too): on a 2-core machine, CPU the fills did not get. The
-    server only imports (one thread, no torch or OpenMP pool started), so forking it is safe. A worker that
-    Dask starts again after one died is spawned, as before. A method set in Dask's configuration other
-    than its default (spawn) is kept."""
+    module (and with it GDAL, OpenCV and the fills; torch too with ``preload_torch``, when the fill reads a
+    checkpoint, a network's or the exemplar bank of a land-cover fill, whose tensors torch loads) once,
+    where the platform has one. Spawned, each worker imported them itself (about a CPU-second each, and
+    under ``python -m inpaint_core`` the command line too): on a 2-core machine, CPU the fills did not get.
+    The server only imports (one thread, no torch or OpenMP pool started), so forking it is safe. A worker
+    that Dask starts again after one died is spawned, as before. A method set in Dask's configuration
+    other than its default (spawn) is kept."""
     import multiprocessing
 
     import dask
@@ -112,7 +112,7 @@ def _start_method(torch: bool) -> str:
     with dask.config.set({"distributed.worker.multiprocessing-method": "forkserver"}):
         get_mp_context()  # Dask sets its own preloads once; this module's replace them before the server starts
     multiprocessing.get_context("forkserver").set_forkserver_preload(
-        ["distributed", "numpy", __name__] + (["torch"] if torch else []))
+        ["distributed", "numpy", __name__] + (["torch"] if preload_torch else []))
     return "forkserver"
 
 
@@ -144,7 +144,7 @@ class DaskRunner:
             # worker's page faults, 2.3x its system time), so the workers allocate as this process does
             environ = {k: v for k, v in dask.config.get("distributed.nanny.pre-spawn-environ").items()
                        if k != "MALLOC_TRIM_THRESHOLD_"}
-            start = _start_method(torch=spec.checkpoint is not None)
+            start = _start_method(preload_torch=spec.checkpoint is not None)
             with dask.config.set({"distributed.worker.multiprocessing-method": start,
                                   "distributed.nanny.pre-spawn-environ": environ}):
                 self.cluster = LocalCluster(n_workers=workers or 2, threads_per_worker=threads_per_worker,
